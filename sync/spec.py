@@ -1,0 +1,132 @@
+"""Load the template spec (templates/roadmap.toml) into typed values."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+DEFAULT_TEMPLATE = TEMPLATE_DIR / "roadmap.toml"
+
+
+def normalize_header(text: object) -> str:
+    """Fold a header for matching: case, 'ё', spaces, line breaks and trailing punctuation."""
+    s = str(text or "").replace("\u00a0", " ").replace("ё", "е").replace("Ё", "Е").lower()
+    s = re.sub(r"\s+", " ", s).strip()
+    return s.rstrip(":.").strip()
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    key: str
+    header: str
+    filled_by: str  # plan, school, sync, coordinator
+    type: str  # text, date, choice
+    width: float
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        """Every header text this column is recognised by, normalised."""
+        return tuple(normalize_header(n) for n in (self.header, *self.aliases))
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    key: str
+    value: str
+    fill: str | None
+
+
+@dataclass(frozen=True)
+class PassportField:
+    key: str
+    label: str
+    required: bool
+    type: str = "text"
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    version: str
+    main_sheet: str
+    passport_sheet: str
+    instructions_sheet: str
+    meta_sheet: str
+    columns: tuple[ColumnSpec, ...]
+    statuses: dict[str, str]  # meaning -> Russian value
+    controls: dict[str, ControlSpec]
+    soon_days: int
+    passport: tuple[PassportField, ...]
+    instructions_title: str
+    instructions: tuple[str, ...]
+
+    def column(self, key: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.key == key:
+                return c
+        raise KeyError(key)
+
+    def index(self, key: str) -> int:
+        """1-based position of a column in the built template."""
+        return [c.key for c in self.columns].index(key) + 1
+
+    def keys(self, filled_by: str) -> tuple[str, ...]:
+        return tuple(c.key for c in self.columns if c.filled_by == filled_by)
+
+    @property
+    def status_choices(self) -> tuple[str, ...]:
+        return self.column("status").choices
+
+
+def load_spec(path: Path | None = None) -> TemplateSpec:
+    """Read a template spec file; the standard template when no path is given."""
+    return _load(Path(path) if path else DEFAULT_TEMPLATE)
+
+
+@cache
+def _load(path: Path) -> TemplateSpec:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    sheets = raw["sheets"]
+    controls_raw = dict(raw["controls"])
+    soon_days = int(controls_raw.pop("soon_days", 14))
+    return TemplateSpec(
+        version=str(raw["version"]),
+        main_sheet=sheets["main"],
+        passport_sheet=sheets["passport"],
+        instructions_sheet=sheets["instructions"],
+        meta_sheet=sheets["meta"],
+        columns=tuple(
+            ColumnSpec(
+                key=c["key"],
+                header=c["header"],
+                filled_by=c["filled_by"],
+                type=c.get("type", "text"),
+                width=float(c.get("width", 12)),
+                choices=tuple(c.get("choices", ())),
+                aliases=tuple(c.get("aliases", ())),
+            )
+            for c in raw["columns"]
+        ),
+        statuses=dict(raw["statuses"]),
+        controls={
+            k: ControlSpec(k, v["value"], v.get("fill") or None) for k, v in controls_raw.items()
+        },
+        soon_days=soon_days,
+        passport=tuple(
+            PassportField(
+                key=p["key"],
+                label=p["label"],
+                required=bool(p.get("required", False)),
+                type=p.get("type", "text"),
+                choices=tuple(p.get("choices", ())),
+            )
+            for p in raw["passport"]
+        ),
+        instructions_title=raw["instructions"]["title"],
+        instructions=tuple(raw["instructions"]["lines"]),
+    )
