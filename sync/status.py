@@ -1,0 +1,62 @@
+"""The Контроль column: a row's status and due date against today (pure, today is a parameter)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from sync.model import CellValue, Control
+from sync.spec import TemplateSpec, load_spec
+
+
+def fold(text: object) -> str:
+    """Fold a value for comparing choices: case, 'ё', runs of (non-breaking) spaces."""
+    s = str(text).replace("\u00a0", " ").replace("ё", "е").replace("Ё", "Е").lower()
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def canonical_choice(value: CellValue, choices: Iterable[str]) -> str | None:
+    """The choice a value means, tolerating case and spaces; None for an empty or unknown value."""
+    if value is None:
+        return None
+    folded = fold(value)
+    return next((c for c in choices if fold(c) == folded), None) if folded else None
+
+
+def normalize_status(value: CellValue, spec: TemplateSpec | None = None) -> str | None:
+    """The canonical status text, None for an empty cell, the stripped text itself if unknown.
+
+    Without a spec the standard template's statuses are used.
+    """
+    if value is None or not str(value).strip():
+        return None
+    choices = (spec or load_spec()).status_choices
+    return canonical_choice(value, choices) or str(value).strip()
+
+
+def control(
+    status: str | None,
+    due: date | None,
+    today: date,
+    has_error: bool,
+    spec: TemplateSpec,
+    soon_days: int | None = None,
+) -> Control:
+    """The control of one row; the first rule that applies wins (see templates/roadmap.toml)."""
+    status = normalize_status(status, spec)
+    soon = spec.soon_days if soon_days is None else soon_days
+    if has_error:
+        key = "error"
+    elif status == spec.statuses["done"]:
+        key = "done"
+    elif status == spec.statuses["not_needed"] or due is None:
+        key = "none"
+    elif due < today:
+        key = "overdue"
+    elif (due - today).days <= soon:
+        key = "soon"
+    else:
+        key = "on_time"
+    c = spec.controls[key]
+    return Control(key, c.value, c.fill)

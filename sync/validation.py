@@ -1,0 +1,546 @@
+"""Check a school's workbook against the plan and the template: problems as data, never raised.
+
+Every problem names its sheet, cell (A1), field and a Russian message for the school. After the
+checks each row gets its Контроль value (sync.status.control); a row with an error shows «Ошибка».
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import date
+
+from sync.cells import a1, cell_date, is_blank
+from sync.model import (
+    Audience,
+    CellValue,
+    Period,
+    Plan,
+    PlanItem,
+    Problem,
+    RowReport,
+    School,
+    SchoolSheet,
+    Severity,
+    SheetRow,
+)
+from sync.plan import clean, clean_no, make_item
+from sync.spec import PassportField, TemplateSpec
+from sync.status import canonical_choice, control, fold, normalize_status
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+# Keys the builder writes to the service sheet without which the file cannot be trusted.
+REQUIRED_META = ("template_version", "school_id", "plan_hash", "period")
+# Plan columns a school should not edit, compared with the approved plan.
+PLAN_TEXT_KEYS = ("activity", "responsible", "deadline_text", "planned_result")
+_QUOTES = re.compile("[«»\"“”„']")
+
+
+def check_school(
+    sheet: SchoolSheet,
+    school: School | None,
+    plan: Plan | None,
+    spec: TemplateSpec,
+    today: date,
+    soon_days: int | None = None,
+) -> tuple[list[RowReport], list[Problem]]:
+    """Validate one school's sheet and compute each row's control, in sheet order.
+
+    Without a plan the expected rows are rebuilt from the sheet itself; without a school the
+    school id in the service sheet is not checked.
+    """
+    audience = school.audience if school else _meta_audience(sheet.meta)
+    problems = list(sheet.problems)
+    problems += _check_meta(sheet.meta, school, plan, spec, audience)
+    if plan is None:
+        period = _meta_period(sheet.meta, today)
+        matched, match_problems = _rebuild_plan(sheet, spec, period, audience)
+    else:
+        period = plan.period
+        matched, match_problems = _match_plan(sheet, plan.for_audience(audience), spec)
+    problems += match_problems
+    for row, _ in matched:
+        problems += _check_row(row, sheet, spec, today, period)
+    problems += _check_passport(sheet, spec)
+
+    error_rows = {p.row for p in problems if p.severity is ERROR and p.row is not None}
+    reports = []
+    for row, item in matched:
+        due = item.due if item else _date_or_none(row.values.get("due"))
+        status = row.values.get("status")
+        reports.append(
+            RowReport(
+                item=item,
+                sheet_row=row.row,
+                values=_normalized(row.values, spec),
+                control=control(
+                    None if status is None else str(status),
+                    due,
+                    today,
+                    row.row in error_rows,
+                    spec,
+                    soon_days,
+                ),
+            )
+        )
+    return reports, problems
+
+
+def academic_year(today: date) -> Period:
+    """1 September .. 31 August of the school year that holds today."""
+    start = today.year if today.month >= 9 else today.year - 1
+    return Period(date(start, 9, 1), date(start + 1, 8, 31))
+
+
+# --- the service sheet ---------------------------------------------------------------------
+
+
+def _meta_audience(meta: dict[str, str]) -> Audience:
+    try:
+        return Audience(meta.get("audience", "").strip())
+    except ValueError:
+        return Audience.SCHOOLS
+
+
+def _meta_period(meta: dict[str, str], today: date) -> Period:
+    try:
+        return Period.parse(meta["period"])
+    except (KeyError, ValueError):
+        return academic_year(today)
+
+
+def _check_meta(
+    meta: dict[str, str],
+    school: School | None,
+    plan: Plan | None,
+    spec: TemplateSpec,
+    audience: Audience,
+) -> list[Problem]:
+    def problem(code: str, severity: Severity, message: str) -> Problem:
+        return Problem(code, severity, spec.meta_sheet, "", "", message)
+
+    fix = (
+        f"Не переименовывайте и не удаляйте лист «{spec.meta_sheet}»; "
+        "попросите у координатора новый файл и перенесите в него свои данные."
+    )
+    if not meta:
+        return [problem("meta_missing", ERROR, f"Служебный лист удалён или повреждён: {fix}")]
+    out = []
+    missing = [k for k in REQUIRED_META if not meta.get(k, "").strip()]
+    if "period" not in missing:
+        try:
+            Period.parse(meta["period"])
+        except ValueError:
+            missing.append("period")
+    if missing:
+        keys = ", ".join(f"«{k}»" for k in missing)
+        out.append(
+            problem(
+                "meta_missing",
+                ERROR,
+                f"Служебный лист удалён или повреждён: нет значений {keys}. {fix}",
+            )
+        )
+    school_id = meta.get("school_id", "").strip()
+    if school and school_id and school_id != school.id:
+        name = meta.get("school_name", "").strip() or school_id
+        out.append(
+            problem("wrong_school", ERROR, f"Это файл школы «{name}», а ожидается «{school.name}».")
+        )
+    version = meta.get("template_version", "").strip()
+    if version and version != spec.version:
+        out.append(
+            problem(
+                "template_version",
+                ERROR,
+                f"Файл построен по шаблону версии {version}, а действует версия {spec.version}: "
+                "попросите у координатора новый файл.",
+            )
+        )
+    plan_hash = meta.get("plan_hash", "").strip()
+    if plan and plan_hash and plan_hash != plan.digest(audience):
+        out.append(
+            problem(
+                "plan_outdated",
+                WARNING,
+                "План в файле отличается от утверждённого МОУО: "
+                "обратитесь к координатору за обновлённым файлом.",
+            )
+        )
+    return out
+
+
+# --- matching rows with the plan -----------------------------------------------------------
+
+
+def _fold_text(value: CellValue) -> str:
+    return fold(_QUOTES.sub("", "" if value is None else str(value)))
+
+
+def _fold_no(value: CellValue) -> str:
+    return fold(clean_no(value)).rstrip(".")
+
+
+class _Row:
+    """A sheet row with the texts it is matched by."""
+
+    def __init__(self, row: SheetRow) -> None:
+        self.sheet_row = row
+        self.no = _fold_no(row.values.get("no"))
+        self.activity = _fold_text(row.values.get("activity"))
+        self.section = _fold_text(row.values.get("section"))
+
+
+def _pick(row: _Row, candidates: list[PlanItem], used: dict[PlanItem, int]) -> PlanItem | None:
+    """The best candidate: same section first, then one not matched yet."""
+    if not candidates:
+        return None
+    if row.section:
+        same = [i for i in candidates if _fold_text(i.section) == row.section]
+        if same:
+            candidates = same
+    return next((i for i in candidates if i not in used), candidates[0])
+
+
+def _find(
+    row: _Row, expected: Sequence[PlanItem], used: dict[PlanItem, int]
+) -> tuple[PlanItem | None, str]:
+    """The plan row a sheet row stands for and how it was found: both, no, activity or none."""
+    same_no = [i for i in expected if row.no and _fold_no(i.no) == row.no]
+    same_activity = [i for i in expected if row.activity and _fold_text(i.activity) == row.activity]
+    both = [i for i in same_no if i in same_activity]
+    if both:
+        return _pick(row, both, used), "both"
+    if row.section and same_no:
+        # Numbering restarts in each section: a number from another section is not this row.
+        same_no = [i for i in same_no if _fold_text(i.section) in ("", row.section)]
+    if same_no:
+        return _pick(row, same_no, used), "no"
+    if same_activity:
+        return _pick(row, same_activity, used), "activity"
+    return None, "none"
+
+
+def _main_name(sheet: SchoolSheet, spec: TemplateSpec) -> str:
+    """Where row problems point: the main sheet as the school named it."""
+    return sheet.sheet_name or spec.main_sheet
+
+
+def _cell(row: int, columns: dict[str, int], key: str) -> str:
+    return a1(row, columns[key]) if key in columns else ""
+
+
+def _match_plan(
+    sheet: SchoolSheet, expected: Sequence[PlanItem], spec: TemplateSpec
+) -> tuple[list[tuple[SheetRow, PlanItem | None]], list[Problem]]:
+    sheet_name, columns = _main_name(sheet, spec), sheet.columns
+    matched: list[tuple[SheetRow, PlanItem | None]] = []
+    problems: list[Problem] = []
+    used: dict[PlanItem, int] = {}  # plan row -> the sheet row that holds it
+    for sheet_row in sheet.rows:
+        n, values = sheet_row.row, sheet_row.values
+        row = _Row(sheet_row)
+        item, how = _find(row, expected, used)
+        matched.append((sheet_row, item))
+        if item is None:
+            text = clean(values.get("activity"))
+            message = (
+                f"Строка {n}: мероприятия «{text}» нет в плане; "
+                "принято как собственное мероприятие школы."
+                if text
+                else f"Строка {n}: строка заполнена, но мероприятие не указано; "
+                "впишите его в столбец «Мероприятие» или очистите строку."
+            )
+            problems.append(
+                Problem(
+                    "extra_row",
+                    WARNING,
+                    sheet_name,
+                    _cell(n, columns, "activity"),
+                    "activity",
+                    message,
+                    n,
+                )
+            )
+            continue
+        if item in used:
+            problems.append(
+                Problem(
+                    "duplicate_row",
+                    ERROR,
+                    sheet_name,
+                    _cell(n, columns, "no"),
+                    "no",
+                    f"Мероприятие № {item.no} «{item.activity}» уже есть в строке {used[item]}: "
+                    "удалите повторную строку.",
+                    n,
+                )
+            )
+            continue
+        used[item] = n
+        if how == "activity" and "no" in columns:
+            problems.append(
+                Problem(
+                    "plan_text_changed",
+                    WARNING,
+                    sheet_name,
+                    _cell(n, columns, "no"),
+                    "no",
+                    f"Номер мероприятия в столбце «{spec.column('no').header}» изменён "
+                    f"(в плане № {item.no}); в свод попадёт номер из утверждённого плана.",
+                    n,
+                )
+            )
+        for key in PLAN_TEXT_KEYS:
+            if key in columns and _fold_text(values.get(key)) != _fold_text(getattr(item, key)):
+                problems.append(
+                    Problem(
+                        "plan_text_changed",
+                        WARNING,
+                        sheet_name,
+                        _cell(n, columns, key),
+                        key,
+                        f"Текст плана в столбце «{spec.column(key).header}» изменён; "
+                        "в свод попадёт текст из утверждённого плана.",
+                        n,
+                    )
+                )
+    for item in expected:
+        if item not in used:
+            problems.append(
+                Problem(
+                    "plan_row_missing",
+                    ERROR,
+                    sheet_name,
+                    "",
+                    "",
+                    f"Нет строки плана № {item.no} «{item.activity}»: верните её "
+                    "(скопируйте из утверждённого плана или попросите у координатора новый файл).",
+                )
+            )
+    return matched, problems
+
+
+def _rebuild_plan(
+    sheet: SchoolSheet, spec: TemplateSpec, period: Period, audience: Audience
+) -> tuple[list[tuple[SheetRow, PlanItem | None]], list[Problem]]:
+    """Plan rows read back from the sheet's own plan columns, when no plan is configured."""
+    matched: list[tuple[SheetRow, PlanItem | None]] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for sheet_row in sheet.rows:
+        values = sheet_row.values
+        item = make_item(
+            section=clean(values.get("section")),
+            no=clean_no(values.get("no")),
+            activity=clean(values.get("activity")),
+            responsible=clean(values.get("responsible")),
+            deadline_text=clean(values.get("deadline_text")),
+            planned_result=clean(values.get("planned_result")),
+            period=period,
+            due=_date_or_none(values.get("due")),
+            audience=audience,
+        )
+        matched.append((sheet_row, item))
+        key = (_fold_text(item.section), _fold_no(item.no), _fold_text(item.activity))
+        if key in seen:
+            problems.append(
+                Problem(
+                    "duplicate_row",
+                    ERROR,
+                    _main_name(sheet, spec),
+                    _cell(sheet_row.row, sheet.columns, "no"),
+                    "no",
+                    f"Мероприятие № {item.no} «{item.activity}» уже есть в строке {seen[key]}: "
+                    "удалите повторную строку.",
+                    sheet_row.row,
+                )
+            )
+        else:
+            seen[key] = sheet_row.row
+    plan_hash = sheet.meta.get("plan_hash", "").strip()
+    items = tuple(i for _, i in matched if i is not None)
+    if plan_hash and plan_hash != Plan(period, items).digest(audience):
+        problems.append(
+            Problem(
+                "plan_text_changed",
+                WARNING,
+                _main_name(sheet, spec),
+                "",
+                "",
+                "Текст плана в файле изменён (мероприятия, номера, ответственные, сроки или "
+                "результаты отличаются от выданных МОУО); в свод попадёт утверждённый план.",
+            )
+        )
+    return matched, problems
+
+
+# --- one row's own values ------------------------------------------------------------------
+
+
+def _date_or_none(value: CellValue) -> date | None:
+    try:
+        return cell_date(value)
+    except ValueError:
+        return None
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _check_row(
+    sheet_row: SheetRow, sheet: SchoolSheet, spec: TemplateSpec, today: date, period: Period
+) -> Iterator[Problem]:
+    n, values, columns = sheet_row.row, sheet_row.values, sheet.columns
+    sheet_name = _main_name(sheet, spec)
+
+    def problem(code: str, severity: Severity, key: str, message: str) -> Problem:
+        return Problem(code, severity, sheet_name, _cell(n, columns, key), key, message, n)
+
+    statuses = spec.statuses
+    raw_status = values.get("status")
+    status = normalize_status(raw_status, spec)
+    if status is not None and status not in spec.status_choices:
+        allowed = ", ".join(f"«{c}»" for c in spec.status_choices)
+        yield problem(
+            "unknown_status",
+            ERROR,
+            "status",
+            f"Статус «{status}» не из списка. Выберите одно из значений: {allowed}.",
+        )
+
+    done_on = values.get("done_on")
+    if status == statuses["done"]:
+        if is_blank(done_on):
+            yield problem(
+                "done_without_date",
+                ERROR,
+                "done_on",
+                "Мероприятие отмечено как выполненное: укажите «Дату выполнения» (ДД.ММ.ГГГГ).",
+            )
+        if is_blank(values.get("evidence")):
+            yield problem(
+                "done_without_evidence",
+                ERROR,
+                "evidence",
+                "Мероприятие отмечено как выполненное: укажите «Подтверждающий документ» "
+                "(ссылку или реквизиты, например «Приказ № 45 от 12.10.2021»).",
+            )
+    try:
+        day = cell_date(done_on)
+    except ValueError:
+        yield problem(
+            "date_invalid",
+            ERROR,
+            "done_on",
+            f"«Дата выполнения»: «{clean(done_on)}» не дата; укажите дату в виде ДД.ММ.ГГГГ.",
+        )
+        day = None
+    if day is not None and day > today:
+        yield problem(
+            "date_in_future",
+            ERROR,
+            "done_on",
+            f"«Дата выполнения» {day:%d.%m.%Y} ещё не наступила: укажите фактическую дату.",
+        )
+    elif day is not None and day < _year_before(period.start):
+        yield problem(
+            "date_suspicious",
+            WARNING,
+            "done_on",
+            f"«Дата выполнения» {day:%d.%m.%Y} раньше начала дорожной карты "
+            f"({period.start:%d.%m.%Y}) больше чем на год: проверьте год.",
+        )
+
+    if status in (statuses["failed"], statuses["not_needed"]) and is_blank(values.get("comment")):
+        yield problem(
+            "reason_missing",
+            ERROR,
+            "comment",
+            f"Выбран статус «{status}»: объясните причину в столбце «Комментарий».",
+        )
+
+    review = values.get("review")
+    choices = spec.column("review").choices
+    if not is_blank(review) and canonical_choice(review, choices) is None:
+        allowed = ", ".join(f"«{c}»" for c in choices)
+        yield problem(
+            "review_unknown",
+            WARNING,
+            "review",
+            f"Отметка МОУО «{clean(review)}» не из списка: допустимо {allowed}.",
+        )
+
+
+def _normalized(values: dict[str, CellValue], spec: TemplateSpec) -> dict[str, CellValue]:
+    """The row as read, with a known status and review in their canonical text, dates as dates."""
+    out = dict(values)
+    if "status" in out:
+        out["status"] = normalize_status(out["status"], spec)
+    if "review" in out:
+        out["review"] = (
+            canonical_choice(out["review"], spec.column("review").choices) or out["review"]
+        )
+    for key in ("done_on", "due"):
+        day = _date_or_none(out.get(key))
+        if day is not None:
+            out[key] = day
+    return out
+
+
+# --- the passport --------------------------------------------------------------------------
+
+
+def _whole_number(value: CellValue) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    if isinstance(value, float):
+        return value.is_integer() and value >= 0
+    # "1 250" with an ordinary or non-breaking space is a number a person wrote.
+    return re.fullmatch(r"\d+", re.sub(r"\s+", "", str(value))) is not None
+
+
+def _check_passport(sheet: SchoolSheet, spec: TemplateSpec) -> Iterator[Problem]:
+    if any(p.code == "passport_missing" for p in sheet.problems):
+        return  # the reader already said the whole sheet is gone
+    for f in spec.passport:
+        cell = sheet.passport_cells.get(f.key, "")
+        for code, severity, message in _passport_field(f, sheet):
+            yield Problem(code, severity, spec.passport_sheet, cell, f.key, message)
+
+
+def _passport_field(f: PassportField, sheet: SchoolSheet) -> Iterator[tuple[str, Severity, str]]:
+    value = sheet.passport.get(f.key)
+    if f.key not in sheet.passport_cells:
+        if f.required:
+            yield (
+                "passport_required",
+                ERROR,
+                f"В паспорте нет строки «{f.label}»: верните её и заполните значение.",
+            )
+        return
+    if is_blank(value):
+        if f.required:
+            yield "passport_required", ERROR, f"Паспорт ОО: заполните «{f.label}»."
+        return
+    if f.type == "integer" and not _whole_number(value):
+        yield (
+            "passport_not_number",
+            ERROR,
+            f"Паспорт ОО: в поле «{f.label}» нужно целое число, а указано «{clean(value)}».",
+        )
+    if f.choices and canonical_choice(value, f.choices) is None:
+        allowed = ", ".join(f"«{c}»" for c in f.choices)
+        yield (
+            "passport_choice",
+            WARNING,
+            f"Паспорт ОО: «{clean(value)}» в поле «{f.label}» не из списка; "
+            f"выберите одно из значений: {allowed}.",
+        )
