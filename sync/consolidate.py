@@ -1,0 +1,381 @@
+"""School reports -> the municipal master workbook, as plain tables (pure: no files, no clock).
+
+The master has six sheets: Свод (activities × schools), Школы (one line per school), Мероприятия
+(every row of every school), Просрочено (the overdue subset), Ошибки and Паспорта. A builder
+(sync.builders.master_xlsx) turns the tables into a workbook; nothing here knows about openpyxl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sync.model import (
+    SEVERITY_RU,
+    Audience,
+    CellValue,
+    Plan,
+    PlanItem,
+    RowReport,
+    SchoolReport,
+    Severity,
+)
+from sync.spec import TemplateSpec, normalize_header
+
+SUMMARY_SHEET = "Свод"
+SCHOOLS_SHEET = "Школы"
+ROWS_SHEET = "Мероприятия"
+OVERDUE_SHEET = "Просрочено"
+PROBLEMS_SHEET = "Ошибки"
+PASSPORTS_SHEET = "Паспорта"
+
+COORDINATOR_COLUMN = "МОУО"
+NO_DATA = "нет данных"
+DATE_FORMAT = "DD.MM.YYYY"
+DATETIME_FORMAT = "DD.MM.YYYY HH:MM"
+PERCENT_FORMAT = "0%"
+
+# Used only when the spec has no fill for done/overdue.
+DONE_FILL = "C6EFCE"
+OVERDUE_FILL = "FFC7CE"
+WARNING_FILL = "FFEB9C"
+
+NOT_NEEDED = "Не требуется"
+
+# Columns of Мероприятия and Просрочено after "Школа": (column key, header); headers of plan
+# columns follow the template spec except the short "№".
+_ROW_KEYS = (
+    "no",
+    "section",
+    "activity",
+    "responsible",
+    "deadline_text",
+    "due",
+    "status",
+    "done_on",
+    "evidence",
+    "executor",
+    "comment",
+    "control",
+    "review",
+)
+_PLAN_ATTRS = ("no", "section", "activity", "responsible", "deadline_text", "due")
+
+
+@dataclass
+class MasterSheet:
+    """One sheet of the master: a header row, data rows and how to show them."""
+
+    name: str
+    headers: list[str]
+    rows: list[list[CellValue]]
+    fills: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) 0-based -> RRGGBB
+    widths: list[float] = field(default_factory=list)
+    number_formats: dict[int, str] = field(default_factory=dict)  # col index -> Excel format
+    frozen_columns: int = 0  # columns kept in view when scrolling right
+    chart_column: int | None = None  # a column to chart against the first one, if any
+
+
+@dataclass
+class Master:
+    """The consolidated workbook as data."""
+
+    sheets: list[MasterSheet]
+    title: str
+
+    def sheet(self, name: str) -> MasterSheet:
+        """The sheet with this name (KeyError when absent)."""
+        for s in self.sheets:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def school_summary(report: SchoolReport, *, not_needed: str = NOT_NEEDED) -> dict[str, int | float]:
+    """Counts for one school: rows, done, overdue, soon, errors, warnings and percent done.
+
+    percent = done / (rows whose status is not «Не требуется»), 0.0 when there are none.
+    """
+    skip = normalize_header(not_needed)
+    counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
+    done = sum(1 for r in report.rows if r.control.key == "done")
+    errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
+    return {
+        "rows": len(report.rows),
+        "done": done,
+        "overdue": sum(1 for r in report.rows if r.control.key == "overdue"),
+        "soon": sum(1 for r in report.rows if r.control.key == "soon"),
+        "errors": errors,
+        "warnings": len(report.problems) - errors,
+        "percent": done / len(counted) if counted else 0.0,
+    }
+
+
+def consolidate(
+    reports: Sequence[SchoolReport],
+    plan: Plan,
+    spec: TemplateSpec,
+    today: date,
+    municipality: str = "",
+) -> Master:
+    """Build every master sheet from this run's school reports and the plan."""
+    where = f": {municipality.strip()}," if municipality.strip() else ""
+    title = f"Свод дорожной карты{where} на {today:%d.%m.%Y}"
+    return Master(
+        sheets=[
+            _summary_sheet(reports, plan),
+            _schools_sheet(reports, spec),
+            _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False),
+            _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True),
+            _problems_sheet(reports, spec),
+            _passports_sheet(reports, spec),
+        ],
+        title=title,
+    )
+
+
+def _column_names(reports: Sequence[SchoolReport]) -> list[str]:
+    """A unique column header per report: the school's name, "МОУО" for the coordinator."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for r in reports:
+        base = COORDINATOR_COLUMN if r.school.is_coordinator else (r.school.name or r.school.id)
+        name = base if base not in taken else f"{base} ({r.school.id})"
+        n = 2
+        while name in taken:
+            name = f"{base} ({n})"
+            n += 1
+        names.append(name)
+        taken.add(name)
+    return names
+
+
+def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan) -> MasterSheet:
+    # Schools in the order given, the coordinator's workbook last.
+    ordered = [r for r in reports if not r.school.is_coordinator]
+    ordered += [r for r in reports if r.school.is_coordinator]
+    names = _column_names(ordered)
+    # Per column: whether it is the coordinator's, and its rows by plan key (None: no workbook).
+    columns: list[tuple[bool, dict[tuple[str, str], RowReport] | None]] = []
+    for report in ordered:
+        found: dict[tuple[str, str], RowReport] = {}
+        for school_row in report.rows:
+            if school_row.item is not None:
+                found.setdefault(school_row.item.key, school_row)
+        columns.append((report.school.is_coordinator, found))
+    has_coordinator_items = any(i.audience is Audience.COORDINATOR for i in plan.items)
+    if has_coordinator_items and not any(r.school.is_coordinator for r in ordered):
+        names.append(COORDINATOR_COLUMN)  # "нет данных" until the coordinator's workbook is read
+        columns.append((True, None))
+
+    headers = ["№ п/п", "Раздел", "Мероприятие", "Срок (дата)", *names, "Выполнено", "Просрочено"]
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for r, item in enumerate(_in_section_order(plan.items)):
+        # Without a date the deadline text is more use to a reader than an empty cell.
+        line: list[CellValue] = [
+            item.no,
+            item.section,
+            item.activity,
+            item.due or item.deadline_text,
+        ]
+        done = overdue = 0
+        for c, (is_coordinator, found_rows) in enumerate(columns):
+            row = found_rows.get(item.key) if found_rows is not None else None
+            if is_coordinator != (item.audience is Audience.COORDINATOR):
+                line.append(None)
+            elif row is None:
+                line.append(NO_DATA)
+            else:
+                line.append(row.control.value)
+                if row.control.fill:
+                    fills[(r, 4 + c)] = row.control.fill
+                done += row.control.key == "done"
+                overdue += row.control.key == "overdue"
+        line += [done, overdue]
+        rows.append(line)
+    return MasterSheet(
+        name=SUMMARY_SHEET,
+        headers=headers,
+        rows=rows,
+        fills=fills,
+        widths=[7, 18, 48, 12, *(16.0 for _ in names), 11, 12],
+        number_formats={3: DATE_FORMAT},
+        frozen_columns=4,
+    )
+
+
+def _in_section_order(items: Sequence[PlanItem]) -> list[PlanItem]:
+    """Items grouped by section, sections in order of first appearance (stable inside)."""
+    first: dict[str, int] = {}
+    for i in items:
+        first.setdefault(i.section, len(first))
+    return sorted(items, key=lambda i: first[i.section])
+
+
+def _sync_text(report: SchoolReport) -> str:
+    when = f"{report.synced_at:%d.%m.%Y %H:%M}" if report.synced_at else ""
+    reason = report.message.strip()
+    if report.outcome == "failed":
+        return f"не прочитан: {reason}" if reason else "не прочитан"
+    if report.outcome == "locked":
+        return f"файл открыт — пропущен: {reason}" if reason else "файл открыт — пропущен"
+    if report.outcome == "unchanged":
+        return f"{when} (без изменений)".strip()
+    return when
+
+
+def _schools_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
+    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
+    done_fill = _fill(spec, "done", DONE_FILL)
+    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for r, report in enumerate(reports):
+        s = school_summary(report, not_needed=not_needed)
+        rows.append(
+            [
+                report.school.name or report.school.id,
+                report.school.category or report.passport.get("category"),
+                s["rows"],
+                s["done"],
+                s["overdue"],
+                s["errors"],
+                s["percent"],
+                report.modified,
+                _sync_text(report),
+            ]
+        )
+        if s["overdue"]:
+            fills[(r, 6)] = overdue_fill
+        elif s["rows"] and s["percent"] >= 1:
+            fills[(r, 6)] = done_fill
+    return MasterSheet(
+        name=SCHOOLS_SHEET,
+        headers=[
+            "Школа",
+            "Категория",
+            "Мероприятий",
+            "Выполнено",
+            "Просрочено",
+            "Ошибок",
+            "% выполнения",
+            "Изменено",
+            "Синхронизация",
+        ],
+        rows=rows,
+        fills=fills,
+        widths=[40, 14, 13, 12, 12, 9, 13, 17, 30],
+        number_formats={6: PERCENT_FORMAT, 7: DATETIME_FORMAT},
+        frozen_columns=1,
+        chart_column=6,
+    )
+
+
+def _fill(spec: TemplateSpec, key: str, default: str) -> str:
+    control = spec.controls.get(key)
+    return control.fill if control and control.fill else default
+
+
+def _row_headers(spec: TemplateSpec) -> list[str]:
+    return ["Школа"] + ["№" if k == "no" else _header(spec, k) for k in _ROW_KEYS]
+
+
+def _header(spec: TemplateSpec, key: str) -> str:
+    try:
+        return spec.column(key).header
+    except KeyError:
+        return key
+
+
+def _row_values(report: SchoolReport, row: RowReport) -> list[CellValue]:
+    line: list[CellValue] = [report.school.name or report.school.id]
+    for key in _ROW_KEYS:
+        if key == "control":
+            line.append(row.control.value)
+        elif row.item is not None and key in _PLAN_ATTRS:
+            line.append(getattr(row.item, key))
+        else:
+            line.append(row.values.get(key))
+    return line
+
+
+def _rows_sheet(
+    name: str, reports: Sequence[SchoolReport], spec: TemplateSpec, *, only_overdue: bool
+) -> MasterSheet:
+    control_col = 1 + _ROW_KEYS.index("control")
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for report in reports:
+        for row in report.rows:
+            if only_overdue and row.control.key != "overdue":
+                continue
+            if row.control.fill:
+                fills[(len(rows), control_col)] = row.control.fill
+            rows.append(_row_values(report, row))
+    widths: list[float] = [30]
+    for key in _ROW_KEYS:
+        try:
+            widths.append(spec.column(key).width)
+        except KeyError:
+            widths.append(14)
+    return MasterSheet(
+        name=name,
+        headers=_row_headers(spec),
+        rows=rows,
+        fills=fills,
+        widths=widths,
+        number_formats={
+            1 + _ROW_KEYS.index("due"): DATE_FORMAT,
+            1 + _ROW_KEYS.index("done_on"): DATE_FORMAT,
+        },
+        frozen_columns=2,
+    )
+
+
+def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
+    found = [(report, p) for report in reports for p in report.problems]
+    found.sort(key=lambda rp: rp[1].severity is not Severity.ERROR)  # stable: errors first
+    error_fill = _fill(spec, "error", OVERDUE_FILL)
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for r, (report, p) in enumerate(found):
+        rows.append(
+            [
+                report.school.name or report.school.id,
+                SEVERITY_RU.get(p.severity, str(p.severity)),
+                p.sheet,
+                p.cell,
+                p.message,
+            ]
+        )
+        fills[(r, 1)] = error_fill if p.severity is Severity.ERROR else WARNING_FILL
+    return MasterSheet(
+        name=PROBLEMS_SHEET,
+        headers=["Школа", "Важность", "Лист", "Ячейка", "Сообщение"],
+        rows=rows,
+        fills=fills,
+        widths=[40, 15, 20, 9, 80],
+        frozen_columns=1,
+    )
+
+
+def _passports_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
+    # The coordinator's workbook has no school card.
+    rows: list[list[CellValue]] = []
+    for report in reports:
+        if report.school.is_coordinator:
+            continue
+        line: list[CellValue] = [report.school.name or report.school.id]
+        for f in spec.passport:
+            value = report.passport.get(f.key, report.passport.get(f.label))
+            line.append(value)
+        rows.append(line)
+    return MasterSheet(
+        name=PASSPORTS_SHEET,
+        headers=["Школа", *(f.label for f in spec.passport)],
+        rows=rows,
+        widths=[40, *(24.0 for _ in spec.passport)],
+        frozen_columns=1,
+    )

@@ -1,0 +1,367 @@
+"""Consolidation is pure: reports and the plan in, tables out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from sync.consolidate import (
+    NO_DATA,
+    Master,
+    MasterSheet,
+    consolidate,
+    school_summary,
+)
+from sync.model import (
+    Audience,
+    CellValue,
+    Control,
+    Period,
+    Plan,
+    PlanItem,
+    Problem,
+    RowReport,
+    School,
+    SchoolReport,
+    Severity,
+)
+from sync.spec import TemplateSpec, load_spec
+
+TODAY = date(2022, 3, 1)
+SPEC = load_spec()
+
+
+def item(section: str, no: str, activity: str, due: date | None, **kw: object) -> PlanItem:
+    return PlanItem(
+        section=section,
+        no=no,
+        activity=activity,
+        responsible=str(kw.get("responsible", "ОО")),
+        deadline_text=str(kw.get("deadline_text", "в течение года")),
+        planned_result="Справка",
+        audience=kw.get("audience", Audience.SCHOOLS),  # type: ignore[arg-type]
+        due=due,
+    )
+
+
+A1 = item(
+    "1. Нормативное обеспечение", "1", "Приказ о назначении ответственного", date(2021, 10, 1)
+)
+A2 = item("1. Нормативное обеспечение", "2", "Программа повышения качества", date(2022, 3, 10))
+M1 = item(
+    "2. Мониторинг",
+    "1",
+    "Аналитическая справка по итогам мониторинга",
+    None,
+    responsible="МОУО",
+    deadline_text="ежегодно (август)",
+    audience=Audience.COORDINATOR,
+)
+B1 = item("2. Мониторинг", "2", "Анализ результатов ВПР", date(2022, 5, 31))
+PLAN = Plan(Period(date(2021, 9, 1), date(2022, 8, 31)), (A1, A2, M1, B1))
+
+
+def ctl(key: str, spec: TemplateSpec = SPEC) -> Control:
+    c = spec.controls[key]
+    return Control(key, c.value, c.fill)
+
+
+def row(it: PlanItem | None, key: str, n: int = 5, **values: CellValue) -> RowReport:
+    return RowReport(it, n, dict(values), ctl(key))
+
+
+def report(name: str, rows: list[RowReport], **kw: object) -> SchoolReport:
+    school = School(
+        id=str(kw.pop("id", name)),
+        name=name,
+        category=str(kw.pop("category", "ШНОР")),
+        is_coordinator=bool(kw.pop("is_coordinator", False)),
+    )
+    return SchoolReport(school, rows, **kw)  # type: ignore[arg-type]
+
+
+def school_one() -> SchoolReport:
+    return report(
+        "МБОУ СОШ № 1",
+        [
+            row(A1, "done", 5, status="Выполнено", done_on=date(2021, 9, 20), evidence="=1+1"),
+            row(A2, "soon", 6, status="В работе"),
+            row(B1, "on_time", 7, status="Не начато"),
+            row(None, "none", 8, no="4", activity="Своё мероприятие школы", status="Не требуется"),
+        ],
+        passport={"full_name": "Муниципальное бюджетное ОУ № 1", "pupils": 512, "phone": "+7 999"},
+        problems=[
+            Problem("w1", Severity.WARNING, "Дорожная карта", "B8", "no", "Своё мероприятие"),
+            Problem("e1", Severity.ERROR, "Паспорт ОО", "B5", "email", "Нет почты"),
+        ],
+        modified=datetime(2022, 2, 28, 17, 5),
+        synced_at=datetime(2022, 3, 1, 2, 0),
+    )
+
+
+def school_two() -> SchoolReport:
+    return report(
+        "МКОУ ООШ с. Берёзовка",
+        [
+            row(A1, "overdue", 5, status="В работе"),
+            row(B1, "done", 7, status="Выполнено", done_on=date(2022, 2, 1)),
+        ],
+        problems=[Problem("e2", Severity.ERROR, "Дорожная карта", "I5", "done_on", "Нет даты")],
+        outcome="unchanged",
+        synced_at=datetime(2022, 3, 1, 2, 1),
+    )
+
+
+def failed_school() -> SchoolReport:
+    return report("МБОУ СОШ № 3", [], outcome="failed", message="файл повреждён")
+
+
+def coordinator() -> SchoolReport:
+    return report(
+        "Управление образования",
+        [row(M1, "none", 5, status="В работе")],
+        is_coordinator=True,
+        category="",
+    )
+
+
+def master(*reports: SchoolReport, **kw: str) -> Master:
+    return consolidate(list(reports), PLAN, SPEC, TODAY, **kw)
+
+
+def as_dicts(sheet: MasterSheet) -> list[dict[str, CellValue]]:
+    return [dict(zip(sheet.headers, r, strict=True)) for r in sheet.rows]
+
+
+def test_sheets_in_order_and_title() -> None:
+    m = master(school_one(), municipality="г. Ижевск")
+    assert [s.name for s in m.sheets] == [
+        "Свод",
+        "Школы",
+        "Мероприятия",
+        "Просрочено",
+        "Ошибки",
+        "Паспорта",
+    ]
+    assert m.title == "Свод дорожной карты: г. Ижевск, на 01.03.2022"
+    assert master(school_one()).title == "Свод дорожной карты на 01.03.2022"
+    for s in m.sheets:
+        assert len(s.widths) == len(s.headers), s.name
+        assert all(len(r) == len(s.headers) for r in s.rows), s.name
+
+
+def test_summary_is_activities_by_schools_with_coordinator_last() -> None:
+    m = master(coordinator(), school_one(), school_two(), failed_school())
+    svod = m.sheet("Свод")
+    assert svod.headers == [
+        "№ п/п",
+        "Раздел",
+        "Мероприятие",
+        "Срок (дата)",
+        "МБОУ СОШ № 1",
+        "МКОУ ООШ с. Берёзовка",
+        "МБОУ СОШ № 3",
+        "МОУО",
+        "Выполнено",
+        "Просрочено",
+    ]
+    rows = as_dicts(svod)
+    assert [r["Мероприятие"] for r in rows] == [i.activity for i in PLAN.items]
+    first = rows[0]
+    assert first["Срок (дата)"] == date(2021, 10, 1)
+    assert first["МБОУ СОШ № 1"] == "Выполнено"
+    assert first["МКОУ ООШ с. Берёзовка"] == "Просрочено"
+    assert first["МБОУ СОШ № 3"] == NO_DATA
+    assert first["МОУО"] is None
+    assert (first["Выполнено"], first["Просрочено"]) == (1, 1)
+    # A school that has no row for the item: no data, not a guess.
+    assert rows[1]["МКОУ ООШ с. Берёзовка"] == NO_DATA
+    # The coordinator's own item: a value only in the МОУО column; the deadline text stands in.
+    mouo = rows[2]
+    assert mouo["Срок (дата)"] == "ежегодно (август)"
+    assert mouo["МОУО"] == "—"
+    assert [mouo[h] for h in svod.headers[4:7]] == [None, None, None]
+    assert svod.number_formats[3] == "DD.MM.YYYY"
+    assert svod.frozen_columns == 4
+
+
+def test_summary_fills_follow_controls() -> None:
+    svod = master(school_one(), school_two()).sheet("Свод")
+    assert svod.fills[(0, 4)] == SPEC.controls["done"].fill == "C6EFCE"
+    assert svod.fills[(0, 5)] == SPEC.controls["overdue"].fill == "FFC7CE"
+    assert svod.fills[(1, 4)] == SPEC.controls["soon"].fill
+    assert (3, 4) not in svod.fills  # "В срок" has no fill
+    assert (1, 5) not in svod.fills  # "нет данных" has no fill
+
+
+def test_school_extra_activities_stay_out_of_summary() -> None:
+    svod = master(school_one()).sheet("Свод")
+    assert len(svod.rows) == len(PLAN.items)
+    assert all("Своё мероприятие" not in str(r[2]) for r in svod.rows)
+    rows = master(school_one()).sheet("Мероприятия")
+    assert any(r[3] == "Своё мероприятие школы" for r in rows.rows)
+
+
+def test_summary_coordinator_column_without_its_workbook() -> None:
+    svod = master(school_one()).sheet("Свод")
+    assert svod.headers[-3] == "МОУО"
+    assert as_dicts(svod)[2]["МОУО"] == NO_DATA
+
+
+def test_summary_duplicate_school_names_get_distinct_columns() -> None:
+    a = report("СОШ № 1", [], id="s1")
+    b = report("СОШ № 1", [], id="s2")
+    headers = master(a, b).sheet("Свод").headers
+    assert headers[4:6] == ["СОШ № 1", "СОШ № 1 (s2)"]
+
+
+def test_summary_sections_keep_plan_order() -> None:
+    x = item("Б", "1", "x", None)
+    y = item("А", "1", "y", None)
+    z = item("Б", "2", "z", None)
+    plan = Plan(PLAN.period, (x, y, z))
+    svod = consolidate([], plan, SPEC, TODAY).sheet("Свод")
+    assert [r[2] for r in svod.rows] == ["x", "z", "y"]
+
+
+def test_school_summary_counts() -> None:
+    s = school_summary(school_one())
+    # 4 rows, one «Не требуется»: 1 done of 3.
+    assert s == {
+        "rows": 4,
+        "done": 1,
+        "overdue": 0,
+        "soon": 1,
+        "errors": 1,
+        "warnings": 1,
+        "percent": pytest.approx(1 / 3),
+    }
+    assert school_summary(failed_school())["percent"] == 0.0
+    assert school_summary(school_two())["overdue"] == 1
+
+
+def test_schools_sheet() -> None:
+    full = report(
+        "СОШ № 7",
+        [row(A1, "done", status="Выполнено"), row(A2, "done", status="выполнено ")],
+        synced_at=datetime(2022, 3, 1, 2, 0),
+    )
+    locked = report("СОШ № 9", [], outcome="locked")
+    m = master(school_one(), school_two(), failed_school(), full, locked)
+    sheet = m.sheet("Школы")
+    assert sheet.headers == [
+        "Школа",
+        "Категория",
+        "Мероприятий",
+        "Выполнено",
+        "Просрочено",
+        "Ошибок",
+        "% выполнения",
+        "Изменено",
+        "Синхронизация",
+    ]
+    one, two, failed, done, skipped = as_dicts(sheet)
+    assert one["Мероприятий"] == 4 and one["Выполнено"] == 1 and one["Ошибок"] == 1
+    assert one["% выполнения"] == pytest.approx(1 / 3)
+    assert one["Изменено"] == datetime(2022, 2, 28, 17, 5)
+    assert one["Синхронизация"] == "01.03.2022 02:00"
+    assert two["Синхронизация"] == "01.03.2022 02:01 (без изменений)"
+    assert two["% выполнения"] == 0.5
+    assert failed["Мероприятий"] == 0 and failed["% выполнения"] == 0
+    assert failed["Синхронизация"] == "не прочитан: файл повреждён"
+    assert skipped["Синхронизация"] == "файл открыт — пропущен"
+    assert done["% выполнения"] == 1
+    assert sheet.number_formats == {6: "0%", 7: "DD.MM.YYYY HH:MM"}
+    # Green at 100 %, red when something is overdue, nothing otherwise.
+    assert sheet.fills == {(1, 6): "FFC7CE", (3, 6): "C6EFCE"}
+    assert sheet.chart_column == 6
+
+
+def test_rows_sheet_takes_plan_text_from_the_plan() -> None:
+    one = school_one()
+    edited = RowReport(
+        A1, 5, {"activity": "Школа переписала текст", "status": "Выполнено"}, ctl("done")
+    )
+    one.rows[0] = edited
+    sheet = master(one, failed_school()).sheet("Мероприятия")
+    assert sheet.headers == [
+        "Школа",
+        "№",
+        "Раздел",
+        "Мероприятие",
+        "Ответственные исполнители",
+        "Сроки исполнения",
+        "Срок (дата)",
+        "Статус",
+        "Дата выполнения",
+        "Подтверждающий документ",
+        "Ответственный в ОО",
+        "Комментарий",
+        "Контроль",
+        "Отметка МОУО",
+    ]
+    rows = as_dicts(sheet)
+    assert len(rows) == 4  # the failed school has no rows here
+    assert rows[0]["Мероприятие"] == A1.activity
+    assert rows[0]["Срок (дата)"] == A1.due
+    assert rows[0]["Контроль"] == "Выполнено"
+    own = rows[3]
+    assert (own["№"], own["Мероприятие"], own["Статус"]) == (
+        "4",
+        "Своё мероприятие школы",
+        "Не требуется",
+    )
+    assert sheet.fills[(0, 12)] == "C6EFCE"
+    assert sheet.number_formats == {6: "DD.MM.YYYY", 8: "DD.MM.YYYY"}
+
+
+def test_overdue_sheet_is_the_overdue_subset() -> None:
+    m = master(school_one(), school_two(), failed_school())
+    overdue = m.sheet("Просрочено")
+    assert overdue.headers == m.sheet("Мероприятия").headers
+    assert [(r[0], r[3], r[12]) for r in overdue.rows] == [
+        ("МКОУ ООШ с. Берёзовка", A1.activity, "Просрочено")
+    ]
+    assert overdue.fills == {(0, 12): "FFC7CE"}
+
+
+def test_problems_sheet_puts_errors_first() -> None:
+    sheet = master(school_one(), school_two()).sheet("Ошибки")
+    assert sheet.headers == ["Школа", "Важность", "Лист", "Ячейка", "Сообщение"]
+    assert sheet.rows == [
+        ["МБОУ СОШ № 1", "ошибка", "Паспорт ОО", "B5", "Нет почты"],
+        ["МКОУ ООШ с. Берёзовка", "ошибка", "Дорожная карта", "I5", "Нет даты"],
+        ["МБОУ СОШ № 1", "предупреждение", "Дорожная карта", "B8", "Своё мероприятие"],
+    ]
+
+
+def test_passports_sheet() -> None:
+    sheet = master(school_one(), failed_school(), coordinator()).sheet("Паспорта")
+    assert sheet.headers == ["Школа", *(f.label for f in SPEC.passport)]
+    rows = as_dicts(sheet)
+    assert [r["Школа"] for r in rows] == ["МБОУ СОШ № 1", "МБОУ СОШ № 3"]  # no coordinator
+    assert rows[0]["Полное наименование ОО"] == "Муниципальное бюджетное ОУ № 1"
+    assert rows[0]["Количество обучающихся"] == 512
+    assert rows[0]["Телефон"] == "+7 999"
+    assert rows[0]["Руководитель (ФИО)"] is None
+    assert all(v is None for v in list(rows[1].values())[1:])
+
+
+def test_no_reports_still_gives_every_sheet() -> None:
+    m = master()
+    assert len(m.sheets) == 6
+    assert m.sheet("Школы").rows == []
+    assert len(m.sheet("Свод").rows) == len(PLAN.items)
+    with pytest.raises(KeyError):
+        m.sheet("Нет такого")
+
+
+def test_category_falls_back_to_the_passport() -> None:
+    r = report("СОШ № 2", [], category="", passport={"category": "ШНСУ"})
+    assert master(r).sheet("Школы").rows[0][1] == "ШНСУ"
+
+
+def test_same_name_and_id_still_distinct() -> None:
+    same = [report("СОШ", [], id="x") for _ in range(3)]
+    assert master(*same).sheet("Свод").headers[4:7] == ["СОШ", "СОШ (x)", "СОШ (2)"]
