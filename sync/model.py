@@ -200,6 +200,7 @@ class RawWorkbook:
 
     sheets: dict[str, list[list[CellValue]]]
     modified: datetime | None = None
+    fingerprint: str = ""  # content hash of what was read, to tell an unchanged school
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ class SchoolSheet:
     passport: dict[str, CellValue]
     passport_cells: dict[str, str]  # passport key -> A1 of its value cell
     problems: tuple[Problem, ...] = ()  # problems found while locating things
+    sheet_name: str = ""  # the main sheet's actual name, when it differs from the template's
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
-import subprocess
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from python_calamine import CalamineWorkbook
 from sync.builders.master_xlsx import write_master_xlsx
 from sync.consolidate import Master, MasterSheet, consolidate
 from sync.model import Problem, RowReport, SchoolReport, Severity
+from tests.libreoffice import CSV_ALL_SHEETS, convert
 from tests.test_consolidate import (
     A1,
     A2,
@@ -260,26 +259,9 @@ def test_plan_rows_unused_by_master_are_fine() -> None:
     assert b1[4] == "нет данных"
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -> None:
     # LibreOffice exports each sheet to CSV "as shown": a formula would show its result.
-    out = tmp_path / "csv"
-    out.mkdir()
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
-            "--headless",
-            "--convert-to",
-            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
-            "--outdir",
-            str(out),
-            str(written),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    out = convert(written, CSV_ALL_SHEETS, tmp_path / "csv", tmp_path / "lo-profile")
     with (out / f"{written.stem}-Мероприятия.csv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
     shown = {r[9] for r in rows[1:]}

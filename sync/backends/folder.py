@@ -1,0 +1,220 @@
+"""The embedded default storage: a folder of .xlsx workbooks, one per school."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from openpyxl import load_workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import PatternFill
+from python_calamine import CalamineWorkbook
+
+from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
+from sync.model import Plan, RawWorkbook, School
+from sync.paint import Paint
+from sync.spec import TemplateSpec, normalize_header
+
+if TYPE_CHECKING:
+    from sync.consolidate import Master
+
+NO_FILL = PatternFill(fill_type=None)
+
+
+def lock_files(path: Path) -> list[Path]:
+    """The files Excel and LibreOffice leave beside a workbook while it is open."""
+    name = path.name
+    return [
+        path.with_name("~$" + name),
+        path.with_name("~$" + name[2:]),  # Excel trims long names
+        path.with_name(f".~lock.{name}#"),
+    ]
+
+
+def is_open(path: Path) -> bool:
+    return any(p.exists() for p in lock_files(path))
+
+
+def stamp_of(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _fill(rgb: str | None) -> PatternFill:
+    if not rgb:
+        return NO_FILL
+    return PatternFill(fill_type="solid", start_color=rgb, end_color=rgb)
+
+
+class FolderBackend:
+    """School workbooks in a folder, the master as an .xlsx file, backups beside."""
+
+    def __init__(self, master_path: Path, backups_dir: Path, keep_backups: int = 10):
+        self.master_path = Path(master_path)
+        self.backups_dir = Path(backups_dir)
+        self.keep_backups = keep_backups
+
+    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+        states = {}
+        for school in schools:
+            path = Path(school.source)
+            try:
+                st = path.stat()
+            except OSError:
+                states[school.id] = SourceState(exists=False)
+                continue
+            states[school.id] = SourceState(
+                exists=True,
+                stamp=f"{st.st_mtime_ns}:{st.st_size}",
+                modified=datetime.fromtimestamp(st.st_mtime).astimezone(),
+                is_open=is_open(path),
+            )
+        return states
+
+    def read(self, school: School) -> RawWorkbook:
+        return self.read_file(Path(school.source))
+
+    @staticmethod
+    def read_file(path: Path) -> RawWorkbook:
+        """Read a workbook's every sheet by value; SourceError with a Russian message if it can't."""
+        try:
+            data = path.read_bytes()
+            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        except FileNotFoundError:
+            raise SourceError(f"Файл школы не найден: {path.name}") from None
+        except PermissionError:
+            raise TransientSourceError(
+                f"Файл {path.name} занят другой программой или нет прав на чтение."
+            ) from None
+        except OSError as e:
+            raise TransientSourceError(f"Не удалось прочитать {path.name}: {e.strerror}") from None
+        if not data:
+            raise SourceError(f"Файл {path.name} пуст (0 байт).")
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise SourceError(
+                f"Файл {path.name} не является книгой Excel (.xlsx): возможно, он сохранён в"
+                " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
+            )
+        try:
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            try:
+                sheets = {
+                    name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                    for name in wb.sheet_names
+                }
+            finally:
+                wb.close()
+        except Exception as e:  # calamine raises its own types for every kind of damage
+            raise SourceError(
+                f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
+            ) from None
+        return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest())
+
+    def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
+        path = Path(school.source)
+        if is_open(path):
+            return WriteResult("locked", message="файл открыт для редактирования — контроль не"
+                               " записан, повторим при следующей синхронизации")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            return WriteResult("failed", message=f"не удалось открыть для записи: {e.strerror}")
+        if hashlib.sha256(data).hexdigest() != fingerprint:
+            return WriteResult("changed", message="файл изменился во время синхронизации —"
+                               " контроль будет записан в следующий раз")
+        try:
+            wb = load_workbook(io.BytesIO(data))
+        except Exception as e:
+            return WriteResult("failed", message=f"openpyxl не открыл файл ({type(e).__name__})")
+        self._apply(wb, paint)
+        self._backup(path, data, school.id)
+        # Write beside, check once more that nobody saved meanwhile, then replace atomically.
+        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
+        os.close(fd)
+        try:
+            wb.save(tmp)
+            if hashlib.sha256(path.read_bytes()).hexdigest() != fingerprint or is_open(path):
+                return WriteResult("changed", message="файл изменился во время записи — контроль"
+                                   " будет записан в следующий раз")
+            shutil.copymode(path, tmp)
+            written = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return WriteResult("written", stamp=stamp_of(path), fingerprint=written)
+
+    @staticmethod
+    def _apply(wb, paint: Paint) -> None:  # type: ignore[no-untyped-def]
+        sheets = {normalize_header(ws.title): ws for ws in wb.worksheets}
+        main = sheets.get(normalize_header(paint.main_sheet)) or wb.worksheets[0]
+        protected = main.protection.sheet
+        if paint.control_col:
+            for row, control in paint.controls:
+                cell = main.cell(row, paint.control_col)
+                cell.value = control.value
+                cell.data_type = "s"
+                cell.fill = _fill(control.fill)
+        # Our notes from the last run go; the school's own notes stay.
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if cell.comment is not None and cell.comment.author == NOTE_AUTHOR:
+                        cell.comment = None
+        for (sheet, ref), text in paint.notes.items():
+            ws = sheets.get(normalize_header(sheet), main)
+            cell = ws[ref]
+            if cell.comment is not None:  # the school's own note: add ours below it
+                cell.comment = Comment(f"{cell.comment.text}\n---\n{text}", NOTE_AUTHOR)
+            else:
+                cell.comment = Comment(text, NOTE_AUTHOR)
+            cell.comment.width = 320
+            cell.comment.height = 40 + 18 * (text.count("\n") + len(text) // 45)
+        main.protection.sheet = protected
+
+    def _backup(self, path: Path, data: bytes, school_id: str) -> None:
+        folder = self.backups_dir / school_id
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        (folder / f"{path.stem}.{stamp}{path.suffix}").write_bytes(data)
+        kept = sorted(folder.glob(f"{path.stem}.*{path.suffix}"))
+        for old in kept[: max(0, len(kept) - self.keep_backups)]:
+            old.unlink(missing_ok=True)
+
+    def write_master(self, master: Master) -> str:
+        from sync.builders.master_xlsx import write_master_xlsx
+
+        target = self.master_path
+        if is_open(target):
+            # The coordinator has it open: leave theirs alone, write a dated copy beside it.
+            stamp = datetime.now().strftime("%Y-%m-%d %H-%M")
+            target = target.with_name(f"{target.stem} ({stamp}){target.suffix}")
+        write_master_xlsx(master, target)
+        return str(target)
+
+    def create(
+        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
+    ) -> bool:
+        path = Path(school.source)
+        if path.exists():
+            return False
+        wb = build_school_workbook(spec, plan, school, built_at=built_at, password=password)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
+        os.close(fd)
+        try:
+            wb.save(tmp)
+            os.link(tmp, path)  # fails if a workbook appeared meanwhile: never overwrite one
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True

@@ -1,0 +1,236 @@
+"""The configuration: one TOML file, paths relative to it, mistakes reported in Russian with the line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sync.model import Period, School
+
+COORDINATOR_ID = "mouo"
+
+
+class ConfigError(Exception):
+    """A configuration mistake; str() is a Russian message naming the key and the line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    municipality: str
+    timezone: str
+    period: Period
+    plan_file: Path
+    storage: str  # "folder" (the embedded default)
+    schools_dir: Path
+    master_path: Path
+    history_path: Path
+    backups_dir: Path
+    keep_backups: int
+    soon_days: int
+    protection_password: str
+    schools: tuple[School, ...]
+    coordinator: School | None
+    template: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """Today's date in the municipality's time zone (not the machine's)."""
+        return (now or datetime.now(UTC)).astimezone(self.zone).date()
+
+    def all_workbooks(self) -> tuple[School, ...]:
+        """Every school, then the coordinator's own workbook when there is one."""
+        return self.schools + ((self.coordinator,) if self.coordinator else ())
+
+
+def _line_of(text: str, table: str, key: str | None, index: int | None = None) -> int | None:
+    """The 1-based line where `key` is set inside [table] (or the index-th [[table]])."""
+    current: str | None = None
+    seen = -1
+    header_line = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        m = re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", stripped) or re.match(
+            r"^\[\s*([^\]]+?)\s*\]", stripped
+        )
+        if m:
+            current = m.group(1)
+            if current == table:
+                seen += 1
+                if index is None or seen == index:
+                    header_line = n
+            continue
+        in_table = current == table and (index is None or seen == index)
+        if (table == "" and current is None) or in_table:
+            if key is None:
+                continue
+            if re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+                return n
+    return header_line
+
+
+class _Reader:
+    """Typed access to one TOML table with Russian errors that name key and line."""
+
+    def __init__(self, text: str, path: Path, data: dict[str, Any], table: str, index=None):
+        self.text, self.path, self.data, self.table, self.index = text, path, data, table, index
+
+    def where(self, key: str | None) -> str:
+        line = _line_of(self.text, self.table, key, self.index)
+        name = ".".join(p for p in (self.table, key) if p)
+        if self.index is not None:
+            name = f"{self.table}[{self.index + 1}]" + (f".{key}" if key else "")
+        return f"{self.path.name}, строка {line}, ключ «{name}»" if line else f"ключ «{name}»"
+
+    def fail(self, key: str | None, message: str) -> ConfigError:
+        return ConfigError(f"Ошибка в настройках ({self.where(key)}): {message}")
+
+    def get(self, key: str, kind: type, default: Any = ..., *, required: bool = True) -> Any:
+        if key not in self.data:
+            if default is not ...:
+                return default
+            if required:
+                where = self.where(None)
+                return_msg = f"нет обязательного ключа «{key}»."
+                raise ConfigError(f"Ошибка в настройках ({where}): {return_msg}")
+            return None
+        value = self.data[key]
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = {str: "строка", int: "целое число", list: "список", bool: "да/нет (true/false)"}
+            raise self.fail(key, f"ожидается {names.get(kind, kind.__name__)}, а указано {value!r}.")
+        return value
+
+    def text_value(self, key: str, default: Any = ..., *, required: bool = True) -> str:
+        value = self.get(key, str, default, required=required)
+        if required and isinstance(value, str) and not value.strip():
+            raise self.fail(key, "значение не может быть пустым.")
+        return value
+
+    def path_value(self, key: str, default: Any = ...) -> Path:
+        value = self.text_value(key, default)
+        p = Path(value)
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def sub(self, table: str) -> _Reader:
+        data = self.data.get(table, {})
+        full = ".".join(p for p in (self.table, table) if p)
+        if not isinstance(data, dict):
+            raise self.fail(table, "ожидается таблица настроек.")
+        return _Reader(self.text, self.path, data, full)
+
+
+def load_config(path: Path) -> Config:
+    """Read and check a configuration file."""
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"Файл настроек не найден: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Файл настроек {path.name} не в кодировке UTF-8.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}.") from None
+    root = _Reader(text, path, data, "")
+
+    mun = root.sub("municipality")
+    name = mun.text_value("name")
+    tz = mun.text_value("timezone", "Europe/Moscow")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise mun.fail("timezone", f"неизвестный часовой пояс «{tz}» (например, Asia/Chita).") from None
+    period_text = mun.text_value("period")
+    try:
+        period = Period.parse(period_text)
+    except ValueError:
+        raise mun.fail(
+            "period", f"«{period_text}» — ожидается период вида 2021-09-01..2022-08-31."
+        ) from None
+
+    plan = root.sub("plan")
+    storage = root.sub("storage")
+    kind = storage.text_value("kind", "folder")
+    if kind not in ("folder",):
+        raise storage.fail("kind", f"неизвестное хранилище «{kind}»; поддерживается «folder».")
+    schools_dir = storage.path_value("schools_dir", "schools")
+    control = root.sub("control")
+    soon_days = control.get("soon_days", int, 14)
+    if soon_days < 0:
+        raise control.fail("soon_days", "число дней не может быть отрицательным.")
+
+    raw_schools = data.get("schools", [])
+    if not isinstance(raw_schools, list) or not raw_schools:
+        raise root.fail("schools", "нужен хотя бы один раздел [[schools]] со школой.")
+    schools: list[School] = []
+    ids: set[str] = set()
+    for i, raw in enumerate(raw_schools):
+        r = _Reader(text, path, raw, "schools", i)
+        sid = r.text_value("id")
+        if not re.fullmatch(r"[\w.-]+", sid):
+            raise r.fail("id", f"«{sid}»: только буквы, цифры, точка, дефис и подчёркивание.")
+        if sid in ids:
+            raise r.fail("id", f"школа с id «{sid}» уже есть.")
+        ids.add(sid)
+        emails = r.get("emails", list, [])
+        for e in emails:
+            if not isinstance(e, str) or "@" not in e:
+                raise r.fail("emails", f"«{e}» не похоже на адрес электронной почты.")
+        workbook = r.text_value("workbook", f"{sid}.xlsx")
+        wb_path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
+        schools.append(
+            School(
+                id=sid,
+                name=r.text_value("name"),
+                category=r.text_value("category", "", required=False),
+                emails=tuple(emails),
+                source=str(wb_path),
+            )
+        )
+
+    coordinator = None
+    if "coordinator" in data:
+        c = root.sub("coordinator")
+        workbook = c.text_value("workbook", "mouo.xlsx")
+        wb_path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
+        coordinator = School(
+            id=c.text_value("id", COORDINATOR_ID),
+            name=c.text_value("name", "МОУО"),
+            emails=tuple(c.get("emails", list, [])),
+            source=str(wb_path),
+            is_coordinator=True,
+        )
+        if coordinator.id in ids:
+            raise c.fail("id", f"id «{coordinator.id}» уже занят школой.")
+
+    template = root.sub("template")
+    return Config(
+        path=path,
+        municipality=name,
+        timezone=tz,
+        period=period,
+        plan_file=plan.path_value("file"),
+        storage=kind,
+        schools_dir=schools_dir,
+        master_path=storage.path_value("master", "master/Свод.xlsx"),
+        history_path=storage.path_value("history", "history.sqlite"),
+        backups_dir=storage.path_value("backups", "backups"),
+        keep_backups=storage.get("keep_backups", int, 10),
+        soon_days=soon_days,
+        protection_password=template.get("protection_password", str, ""),
+        schools=tuple(schools),
+        coordinator=coordinator,
+        template=template.path_value("spec") if "spec" in template.data else None,
+    )

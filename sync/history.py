@@ -1,0 +1,301 @@
+"""SQLite history: every run, and a content-hashed snapshot of every school as read.
+
+Nothing a school typed is lost: a snapshot is kept for every distinct content a school ever had,
+so `roadmap-sync history SCHOOL` can show what was there last week even after it was deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    today TEXT NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    synced INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    locked INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    hash TEXT PRIMARY KEY,
+    school_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reads (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    school_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    stamp TEXT NOT NULL DEFAULT '',
+    modified TEXT,
+    snapshot TEXT REFERENCES snapshots(hash),
+    problems TEXT NOT NULL DEFAULT '[]',
+    controls TEXT NOT NULL DEFAULT '{}',
+    message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, school_id)
+);
+CREATE INDEX IF NOT EXISTS reads_school ON reads(school_id, run_id);
+CREATE TABLE IF NOT EXISTS paints (
+    school_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+def _encode(value: CellValue) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$d": value.isoformat()}
+    return value
+
+
+def _decode(value: Any) -> CellValue:
+    if isinstance(value, dict):
+        if "$dt" in value:
+            return datetime.fromisoformat(value["$dt"])
+        if "$d" in value:
+            return date.fromisoformat(value["$d"])
+    return value  # type: ignore[no-any-return]
+
+
+def sheet_to_json(sheet: SchoolSheet) -> str:
+    """A canonical JSON of a located sheet: what the school had, cell by cell."""
+    data = {
+        "meta": sheet.meta,
+        "columns": sheet.columns,
+        "header_row": sheet.header_row,
+        "sheet_name": sheet.sheet_name,
+        "rows": [[r.row, {k: _encode(v) for k, v in r.values.items()}] for r in sheet.rows],
+        "passport": {k: _encode(v) for k, v in sheet.passport.items()},
+        "passport_cells": sheet.passport_cells,
+        "problems": [p.to_json() | {"row": p.row} for p in sheet.problems],
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def sheet_from_json(text: str) -> SchoolSheet:
+    d = json.loads(text)
+    return SchoolSheet(
+        meta=d["meta"],
+        columns=d["columns"],
+        header_row=d["header_row"],
+        rows=tuple(
+            SheetRow(row, {k: _decode(v) for k, v in values.items()}) for row, values in d["rows"]
+        ),
+        passport={k: _decode(v) for k, v in d["passport"].items()},
+        passport_cells=d["passport_cells"],
+        problems=tuple(
+            Problem(
+                p["code"], Severity(p["severity"]), p["sheet"], p["cell"], p["field"],
+                p["message"], p.get("row"),
+            )
+            for p in d["problems"]
+        ),
+        sheet_name=d.get("sheet_name", ""),
+    )
+
+
+@dataclass(frozen=True)
+class LastRead:
+    """The newest successful read of a school: enough to skip an unchanged one."""
+
+    run_id: int
+    at: datetime
+    fingerprint: str
+    stamp: str
+    modified: datetime | None
+    sheet: SchoolSheet
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    first_seen: datetime
+    last_seen: datetime
+    hash: str
+    sheet: SchoolSheet
+
+
+class History:
+    """The history database. Open it with `History.open(path)`; use as a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    @classmethod
+    def open(cls, path: Path) -> History:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(SCHEMA)
+        return cls(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # runs
+    def start_run(self, started: datetime, today: date) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO runs(started, today) VALUES (?, ?)",
+                (started.isoformat(timespec="seconds"), today.isoformat()),
+            )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_run(self, run_id: int, finished: datetime, outcome: str, counts: dict[str, int],
+                   message: str = "") -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE runs SET finished=?, outcome=?, synced=?, unchanged=?, failed=?, locked=?,"
+                " message=? WHERE id=?",
+                (
+                    finished.isoformat(timespec="seconds"),
+                    outcome,
+                    counts.get("synced", 0),
+                    counts.get("unchanged", 0),
+                    counts.get("failed", 0),
+                    counts.get("locked", 0),
+                    message,
+                    run_id,
+                ),
+            )
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, started, finished, today, outcome, synced, unchanged, failed, locked,"
+            " message FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # reads and snapshots
+    def record_read(
+        self,
+        run_id: int,
+        school_id: str,
+        at: datetime,
+        outcome: str,
+        *,
+        sheet: SchoolSheet | None = None,
+        fingerprint: str = "",
+        stamp: str = "",
+        modified: datetime | None = None,
+        problems: list[Problem] | None = None,
+        controls: dict[int, str] | None = None,
+        message: str = "",
+    ) -> str | None:
+        """Store one school's outcome in this run; a new content gets a new snapshot."""
+        digest = None
+        with self.conn:
+            if sheet is not None:
+                data = sheet_to_json(sheet)
+                digest = hashlib.sha256(data.encode()).hexdigest()
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO snapshots(hash, school_id, data, first_seen)"
+                    " VALUES (?, ?, ?, ?)",
+                    (digest, school_id, data, at.isoformat(timespec="seconds")),
+                )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reads(run_id, school_id, at, outcome, fingerprint, stamp,"
+                " modified, snapshot, problems, controls, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    school_id,
+                    at.isoformat(timespec="seconds"),
+                    outcome,
+                    fingerprint,
+                    stamp,
+                    modified.isoformat(timespec="seconds") if modified else None,
+                    digest,
+                    json.dumps([p.to_json() for p in problems or []], ensure_ascii=False),
+                    json.dumps(controls or {}, ensure_ascii=False),
+                    message,
+                ),
+            )
+        return digest
+
+    def last_read(self, school_id: str) -> LastRead | None:
+        """The newest read that produced a snapshot (a failed read keeps the one before)."""
+        row = self.conn.execute(
+            "SELECT r.run_id, r.at, r.fingerprint, r.stamp, r.modified, s.data FROM reads r"
+            " JOIN snapshots s ON s.hash = r.snapshot WHERE r.school_id = ?"
+            " ORDER BY r.run_id DESC LIMIT 1",
+            (school_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, at, fingerprint, stamp, modified, data = row
+        return LastRead(
+            run_id,
+            datetime.fromisoformat(at),
+            fingerprint,
+            stamp,
+            datetime.fromisoformat(modified) if modified else None,
+            sheet_from_json(data),
+        )
+
+    def update_stamp(self, run_id: int, school_id: str, stamp: str, fingerprint: str) -> None:
+        """After our own write-back the file changed: remember its new stamp and content hash."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE reads SET stamp=?, fingerprint=? WHERE run_id=? AND school_id=?",
+                (stamp, fingerprint, run_id, school_id),
+            )
+
+    def snapshots(self, school_id: str) -> Iterator[SnapshotEntry]:
+        """Every distinct content a school had, oldest first, with when it was last seen."""
+        rows = self.conn.execute(
+            "SELECT s.hash, s.first_seen, MAX(r.at), s.data FROM snapshots s"
+            " JOIN reads r ON r.snapshot = s.hash WHERE s.school_id = ?"
+            " GROUP BY s.hash ORDER BY s.first_seen, MIN(r.run_id)",
+            (school_id,),
+        ).fetchall()
+        for digest, first, last, data in rows:
+            yield SnapshotEntry(
+                datetime.fromisoformat(first),
+                datetime.fromisoformat(last),
+                digest,
+                sheet_from_json(data),
+            )
+
+    # paints
+    def last_paint(self, school_id: str) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            "SELECT digest, stamp FROM paints WHERE school_id = ?", (school_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def record_paint(self, school_id: str, digest: str, stamp: str, at: datetime) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO paints(school_id, digest, stamp, at) VALUES (?, ?, ?, ?)",
+                (school_id, digest, stamp, at.isoformat(timespec="seconds")),
+            )

@@ -1,0 +1,184 @@
+"""End to end on a folder of workbooks: distribute -> schools type -> run -> master and paint."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from sync.builders.fill import fill_workbook
+from sync.config import Config
+from sync.distribute import distribute
+from sync.history import History
+from sync.model import Audience
+from sync.pipeline import run
+from sync.plan import load_plan
+from sync.spec import load_spec
+from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+
+SPEC = load_spec()
+
+
+def school_cells(path: str) -> dict[tuple[int, int], object]:
+    """Every cell a school may type in, with its value."""
+    wb = load_workbook(path)
+    ws = wb[SPEC.main_sheet]
+    keys = SPEC.keys("school")
+    cols = [SPEC.index(k) for k in keys]
+    out = {(r, c): ws.cell(r, c).value for r in range(1, ws.max_row + 1) for c in cols}
+    ps = wb[SPEC.passport_sheet]
+    out.update({(-r, 2): ps.cell(r, 2).value for r in range(1, ps.max_row + 1)})
+    return out
+
+
+def sheet_rows(path: str, sheet: str) -> list[list[object]]:
+    ws = load_workbook(path)[sheet]
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+def setup(tmp_path: Path) -> Config:
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    s1, s2, s3 = (Path(s.source) for s in config.schools)
+    # s1: a careful school. Rows 3 and 4 (due 30.09.2021) done; 5 (due 30.11.2021) in work.
+    fill_workbook(s1, SPEC, {
+        "3": {"status": "Выполнено", "done_on": datetime(2021, 9, 20),
+              "evidence": "Приказ № 45 от 20.09.2021", "executor": "Иванова Н. П."},
+        "4": {"status": "выполнено ", "done_on": datetime(2021, 9, 28),
+              "evidence": "=HYPERLINK(\"http://x.example\",\"отчёт\")"},
+        "5": {"status": "В работе", "comment": "=1+1"},
+    }, PASSPORT)
+    # s2: mistakes. Done without a date, an unknown status, Не требуется without a reason.
+    fill_workbook(s2, SPEC, {
+        "3": {"status": "Выполнено", "evidence": "Справка"},
+        "4": {"status": "Сделано"},
+        "6": {"status": "Не требуется"},
+    }, PASSPORT | {"phone": None})
+    # s3: nothing filled but the passport.
+    fill_workbook(s3, SPEC, {}, PASSPORT)
+    return config
+
+
+def test_end_to_end(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    before = {s.id: school_cells(s.source) for s in config.schools}
+    result = run(config, today=TODAY)
+    assert result.outcome == "ok"
+    assert result.counts == {"synced": 4, "unchanged": 0, "failed": 0, "locked": 0}
+    plan = load_plan(config.plan_file, config.period)
+    n_items = len(plan.for_audience(Audience.SCHOOLS))
+
+    # The master's numbers.
+    master = result.master
+    assert Path(master) == config.master_path
+    schools = {r[0]: r for r in sheet_rows(master, "Школы")[1:]}
+    header = sheet_rows(master, "Школы")[0]
+    col = {h: i for i, h in enumerate(header)}
+    s1 = schools["МОУ СОШ № 1 с. Чара"]
+    assert s1[col["Мероприятий"]] == n_items
+    assert s1[col["Выполнено"]] == 2
+    assert s1[col["Ошибок"]] == 0
+    overdue_s3 = schools["МОУ СОШИ № 4 с. Кюсть-Кемда"][col["Просрочено"]]
+    # Every plan row of s3 with a due date before 10.01.2022 is overdue.
+    expected = sum(1 for i in plan.for_audience(Audience.SCHOOLS) if i.due and i.due < TODAY)
+    assert overdue_s3 == expected > 0
+    s2 = schools["МОУ СОШ № 2 с. Куанда"]
+    assert s2[col["Ошибок"]] >= 4  # no date, unknown status, no reason, empty phone
+
+    errors = sheet_rows(master, "Ошибки")
+    codes_text = " ".join(str(c) for r in errors for c in r)
+    assert "Сделано" in codes_text
+    # Whatever a school typed reaches the master as text, never as a formula.
+    wb = load_workbook(master)
+    texts = [c for row in wb["Мероприятия"].iter_rows() for c in row
+             if isinstance(c.value, str) and c.value.startswith("=")]
+    assert {c.value for c in texts} == {"=1+1", "=HYPERLINK(\"http://x.example\",\"отчёт\")"}
+    assert all(c.data_type == "s" for c in texts)
+
+    # Written back: control values and colours; notes on the problem cells.
+    ws = load_workbook(config.schools[1].source)[SPEC.main_sheet]
+    ctl = SPEC.index("control")
+    row_of = {str(ws.cell(r, 1).value): r for r in range(2, ws.max_row + 1)}
+    assert ws.cell(row_of["3"], ctl).value == "Ошибка"
+    assert ws.cell(row_of["3"], ctl).fill.fgColor.rgb.endswith("F8CBAD")
+    note = ws.cell(row_of["3"], SPEC.index("done_on")).comment
+    assert note is not None and "дат" in note.text.lower()
+    assert ws.cell(row_of["4"], SPEC.index("status")).comment is not None
+    ws1 = load_workbook(config.schools[0].source)[SPEC.main_sheet]
+    assert ws1.cell(row_of["3"], ctl).value == "Выполнено"
+    assert ws1.cell(row_of["5"], ctl).value in ("В срок", "Просрочено", "Скоро срок")
+    assert ws1.protection.sheet  # protection survives the write-back
+
+    # Nothing the schools typed changed; the previous versions are in backups/.
+    for s in config.schools:
+        assert school_cells(s.source) == before[s.id], s.id
+        assert list((config.backups_dir / s.id).glob("*.xlsx"))
+
+
+def test_second_run_reads_and_writes_nothing_for_unchanged_schools(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    stamps = {s.id: os.stat(s.source).st_mtime_ns for s in config.schools}
+    result = run(config, today=TODAY)
+    assert result.counts["unchanged"] == 4
+    assert result.writes == {}
+    assert {s.id: os.stat(s.source).st_mtime_ns for s in config.schools} == stamps
+    # Weeks later the МОУО's February row comes due: only that workbook's paint is written again.
+    later = run(config, today=date(2022, 2, 20))
+    assert later.counts["unchanged"] == 4
+    assert {k: w.status for k, w in later.writes.items()} == {"mouo": "written"}
+
+
+def test_a_broken_school_does_not_stop_the_others_and_keeps_its_last_snapshot(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    broken = Path(config.schools[0].source)
+    good = broken.read_bytes()
+    broken.write_bytes(b"PK\x03\x04 this is not a workbook")
+    result = run(config, today=TODAY)
+    by_id = {r.school.id: r for r in result.reports}
+    assert by_id["s1"].outcome == "failed"
+    assert "не является книгой Excel" in by_id["s1"].message or "повреждён" in by_id["s1"].message
+    assert by_id["s2"].outcome in ("synced", "unchanged")
+    # Its last good snapshot still counts in the master.
+    schools = {r[0]: r for r in sheet_rows(result.master, "Школы")[1:]}
+    header = sheet_rows(result.master, "Школы")[0]
+    assert schools["МОУ СОШ № 1 с. Чара"][header.index("Выполнено")] == 2
+    assert broken.read_bytes() != good  # the broken file was not touched or "repaired"
+
+
+def test_an_open_workbook_is_not_written_and_is_retried(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    path = Path(config.schools[2].source)
+    lock = path.with_name(f".~lock.{path.name}#")
+    lock.write_text("someone,else", encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = run(config, today=TODAY)
+    report = next(r for r in result.reports if r.school.id == "s3")
+    assert report.outcome == "locked"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    lock.unlink()
+    result = run(config, today=TODAY)
+    assert result.writes["s3"].status == "written"
+
+
+def test_history_keeps_what_a_school_deleted(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    path = Path(config.schools[0].source)
+    fill_workbook(path, SPEC, {"3": {"evidence": None, "executor": None}})
+    run(config, today=TODAY + timedelta(days=7))
+    with History.open(config.history_path) as history:
+        entries = list(history.snapshots("s1"))
+        runs = history.runs()
+    assert len(entries) == 2
+    first = {r.values.get("no"): r.values for r in entries[0].sheet.rows}
+    assert first["3"]["evidence"] == "Приказ № 45 от 20.09.2021"
+    last = {r.values.get("no"): r.values for r in entries[1].sheet.rows}
+    assert not last["3"].get("evidence")
+    assert [r["outcome"] for r in runs] == ["ok", "ok"]
