@@ -1,0 +1,289 @@
+"""The command line: parses arguments and calls the core. Every message here is Russian."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sync.config import Config, ConfigError, load_config
+from sync.model import SEVERITY_RU, Period, Severity
+from sync.plan import PlanFileError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            pass
+    raise click.BadParameter(f"«{value}» — ожидается дата вида 2022-01-15 или 15.01.2022.")
+
+
+def _period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Period | None:
+    if value is None:
+        return None
+    try:
+        return Period.parse(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"«{value}» — ожидается период вида 2021-09-01..2022-08-31."
+        ) from None
+
+
+today_option = click.option(
+    "--today",
+    callback=_date,
+    metavar="ДАТА",
+    help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
+    " поясе муниципалитета.",
+)
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="ФАЙЛ",
+    help="Файл настроек (TOML).",
+)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can cause into a Russian message and exit code 2, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, PlanFileError) as e:
+            click.echo(str(e), err=True)
+            sys.exit(EXIT_UNREADABLE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RussianGroup(click.Group):
+    """Click's own usage messages are English; these are the ones people see most."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[ПАРАМЕТРЫ] КОМАНДА [АРГУМЕНТЫ]", "Запуск: ")
+
+
+@click.group(
+    cls=RussianGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(package_name="roadmap-sync", message="roadmap-sync %(version)s")
+def main() -> None:
+    """roadmap-sync: дорожные карты поддержки ШНОР и ШНСУ — шаблон, проверка и свод.
+
+    Школы заполняют свои книги, синхронизация проверяет их, собирает муниципальный свод
+    и возвращает в каждую книгу цвета контроля и замечания.
+    """
+
+
+@main.command("deadline")
+@click.argument("phrase")
+@click.option(
+    "--period", callback=_period, required=True, metavar="НАЧАЛО..КОНЕЦ",
+    help="Период дорожной карты, например 2021-09-01..2022-08-31.",
+)
+def deadline_command(phrase: str, period: Period) -> None:
+    """Разобрать срок, записанный словами, и напечатать его как JSON."""
+    from sync.deadlines import parse
+
+    click.echo(json.dumps(parse(phrase, period).to_json(), ensure_ascii=False))
+
+
+@main.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Напечатать замечания списком JSON.")
+@today_option
+def validate_command(file: Path, as_json: bool, today: date | None) -> None:
+    """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
+    from sync.backends.base import SourceError
+    from sync.backends.folder import FolderBackend
+    from sync.model import School
+    from sync.reader import UnreadableWorkbook, locate
+    from sync.spec import load_spec
+    from sync.validation import check_school
+
+    spec = load_spec()
+    today = today or date.today()
+    try:
+        raw = FolderBackend.read_file(file)
+        sheet = locate(raw, spec)
+    except (SourceError, UnreadableWorkbook) as e:
+        if as_json:
+            click.echo(json.dumps({"error": str(e)}, ensure_ascii=False))
+        else:
+            click.echo(f"Файл не читается: {e}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    school = None
+    if sheet.meta.get("school_id"):
+        school = School(sheet.meta["school_id"], sheet.meta.get("school_name", ""),
+                        is_coordinator=sheet.meta.get("audience") == "coordinator")
+    _rows, problems = check_school(sheet, school, None, spec, today)
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
+    else:
+        for p in problems:
+            where = f"{p.sheet}!{p.cell}" if p.cell else p.sheet
+            click.echo(f"{SEVERITY_RU[p.severity]:>14}  {where:<24} {p.message}")
+        warnings = len(problems) - len(errors)
+        verdict = "Ошибок нет." if not errors else f"Ошибок: {len(errors)}."
+        click.echo(f"{file.name}: {verdict} Предупреждений: {warnings}.")
+    sys.exit(EXIT_INVALID if errors else EXIT_OK)
+
+
+@main.command("distribute")
+@config_option
+@friendly_errors
+def distribute_command(config_path: Path) -> None:
+    """Создать книги школ (и МОУО) по плану. Существующие книги не перезаписываются."""
+    from sync.distribute import distribute
+
+    config = load_config(config_path)
+    created, kept = distribute(config)
+    for school in created:
+        click.echo(f"создана   {school.source}")
+    for school in kept:
+        click.echo(f"уже есть  {school.source} (не изменена)")
+    click.echo(f"Создано книг: {len(created)}, оставлено без изменений: {len(kept)}.")
+
+
+def _progress(quiet: bool, total: int) -> tuple[Callable[..., None] | None, Callable[[], None]]:
+    """A progress bar on stderr when a person watches a long run."""
+    if quiet or total < 20 or not sys.stderr.isatty():
+        return None, lambda: None
+    bar = click.progressbar(length=total, label="Синхронизация", file=sys.stderr)
+    bar.__enter__()
+
+    def step(_school: object, _i: int, _n: int) -> None:
+        bar.update(1)
+
+    return step, lambda: bar.__exit__(None, None, None)
+
+
+@main.command("run")
+@config_option
+@today_option
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
+@friendly_errors
+def run_command(config_path: Path, today: date | None, quiet: bool, as_json: bool) -> None:
+    """Синхронизировать все школы один раз и обновить свод."""
+    from sync.pipeline import run
+
+    config = load_config(config_path)
+    progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
+    try:
+        result = run(config, today=today, progress=progress)
+    finally:
+        done()
+    _print_result(result, config, quiet, as_json)
+    sys.exit(EXIT_OK if result.outcome == "ok" else EXIT_INVALID)
+
+
+def _print_result(result: Any, config: Config, quiet: bool, as_json: bool) -> None:
+    from sync.report import run_summary, run_text
+
+    if as_json:
+        click.echo(json.dumps(run_summary(result), ensure_ascii=False, indent=2))
+    elif not quiet:
+        click.echo(run_text(result, config))
+    else:
+        for r in result.reports:
+            if r.outcome == "failed":
+                click.echo(f"{r.school.name}: {r.message}", err=True)
+
+
+@main.command("demo")
+@click.option(
+    "--dir", "directory", type=click.Path(path_type=Path), default=Path("demo"),
+    show_default=True, help="Папка демонстрационного муниципалитета.",
+)
+@click.option("--schools", "count", type=click.IntRange(1, 5000), default=8, show_default=True,
+              help="Сколько школ создать.")
+@today_option
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
+@friendly_errors
+def demo_command(
+    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool
+) -> None:
+    """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
+    from sync.demo import DEMO_TODAY, make_demo
+    from sync.pipeline import run
+
+    today = today or DEMO_TODAY
+    config = make_demo(directory, count, today)
+    if not quiet and not as_json:
+        click.echo(f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}.")
+        click.echo(f"Настройки: {config.path}")
+    progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
+    try:
+        result = run(config, today=today, progress=progress)
+    finally:
+        done()
+    _print_result(result, config, quiet, as_json)
+
+
+@main.command("history")
+@click.argument("school_id")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Все снимки в JSON.")
+@friendly_errors
+def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
+    """Показать, что школа вносила в свою книгу: каждый сохранённый снимок и что в нём менялось."""
+    from sync.history import History
+    from sync.report import history_json, history_text
+
+    config = load_config(config_path)
+    known = {s.id: s for s in config.all_workbooks()}
+    if school_id not in known:
+        click.echo(
+            f"Школы «{school_id}» нет в настройках. Есть: {', '.join(known)}.", err=True
+        )
+        sys.exit(EXIT_UNREADABLE)
+    if not config.history_path.exists():
+        click.echo("История пуста: синхронизация ещё не запускалась.", err=True)
+        sys.exit(EXIT_INVALID)
+    with History.open(config.history_path) as history:
+        entries = list(history.snapshots(school_id))
+    if as_json:
+        click.echo(json.dumps(history_json(entries), ensure_ascii=False, indent=2))
+    else:
+        click.echo(history_text(known[school_id], entries))
+
+
+@main.command("import-plan")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, metavar="ПЛАН",
+              help="Куда записать план (.tsv, .csv или .xlsx).")
+@click.option("--period", callback=_period, metavar="НАЧАЛО..КОНЕЦ",
+              help="Период дорожной карты; по умолчанию — из текста документа.")
+def import_plan_command(file: Path, output: Path, period: Period | None) -> None:
+    """Импортировать утверждённую дорожную карту (.docx, .xlsx или текст) в файл плана."""
+    from sync.importer import import_plan_command as do_import
+
+    code, text = do_import(file, output, period)
+    click.echo(text, err=code != 0)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

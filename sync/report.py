@@ -1,0 +1,143 @@
+"""Russian text and JSON views of a run and of a school's history, for the CLI and the add-in."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sync.consolidate import school_summary
+from sync.history import SnapshotEntry
+from sync.model import CellValue, School, SchoolSheet, Severity
+from sync.spec import load_spec
+
+if TYPE_CHECKING:
+    from sync.config import Config
+    from sync.pipeline import RunResult
+
+OUTCOME_RU = {
+    "synced": "прочитана",
+    "unchanged": "без изменений",
+    "failed": "не прочитана",
+    "locked": "открыта, контроль не записан",
+}
+
+
+def _fmt(value: CellValue) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%d.%m.%Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d.%m.%Y")
+    return "" if value is None else str(value)
+
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    """The run as JSON-ready data."""
+    return {
+        "run_id": result.run_id,
+        "today": result.today.isoformat(),
+        "started": result.started.isoformat(timespec="seconds"),
+        "finished": result.finished.isoformat(timespec="seconds") if result.finished else None,
+        "outcome": result.outcome,
+        "counts": result.counts,
+        "master": result.master,
+        "plan_problems": [p.to_json() for p in result.plan_problems],
+        "schools": [
+            {
+                "id": r.school.id,
+                "name": r.school.name,
+                "outcome": r.outcome,
+                "message": r.message,
+                **school_summary(r),
+                "problems": [p.to_json() for p in r.problems],
+            }
+            for r in result.reports
+        ],
+    }
+
+
+def run_text(result: RunResult, config: Config) -> str:
+    """A short Russian summary a coordinator can read at a glance."""
+    c = result.counts
+    lines = [
+        f"Синхронизация {'прервана' if result.outcome == 'interrupted' else 'завершена'}: "
+        f"{(result.finished or result.started):%d.%m.%Y %H:%M} "
+        f"(сегодня считается {result.today:%d.%m.%Y}).",
+        f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений {c['unchanged']}, "
+        f"не прочитано {c['failed']}, открыто (контроль не записан) {c['locked']}.",
+        "",
+        f"{'Школа':<40} {'Выполнено':>9} {'Просрочено':>10} {'Ошибок':>6} {'%':>4}  Состояние",
+    ]
+    for r in result.reports:
+        s = school_summary(r)
+        name = r.school.name if len(r.school.name) <= 40 else r.school.name[:39] + "…"
+        lines.append(
+            f"{name:<40} {s['done']:>9} {s['overdue']:>10} {s['errors']:>6} "
+            f"{round(100 * s['percent']):>3}%  {OUTCOME_RU.get(r.outcome, r.outcome)}"
+        )
+    failed = [r for r in result.reports if r.message]
+    if failed:
+        lines += ["", "Требуют внимания:"]
+        lines += [f"  {r.school.name}: {r.message}" for r in failed]
+    plan_errors = [p for p in result.plan_problems if p.severity is Severity.ERROR]
+    if result.plan_problems:
+        lines += ["", f"Замечания к плану ({len(plan_errors)} ошибок):"]
+        lines += [f"  {p.message}" for p in result.plan_problems]
+    if result.master:
+        lines += ["", f"Свод: {result.master}"]
+    return "\n".join(lines)
+
+
+def _school_values(sheet: SchoolSheet) -> dict[str, dict[str, str]]:
+    """Per row (by № and activity), what the school typed."""
+    spec = load_spec()
+    school_keys = spec.keys("school")
+    out: dict[str, dict[str, str]] = {}
+    for row in sheet.rows:
+        label = f"№ {_fmt(row.values.get('no'))} {_fmt(row.values.get('activity'))[:60]}".strip()
+        out[label] = {k: _fmt(row.values.get(k)) for k in school_keys}
+    return out
+
+
+def history_json(entries: list[SnapshotEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "first_seen": e.first_seen.isoformat(timespec="seconds"),
+            "last_seen": e.last_seen.isoformat(timespec="seconds"),
+            "hash": e.hash,
+            "rows": _school_values(e.sheet),
+            "passport": {k: _fmt(v) for k, v in e.sheet.passport.items()},
+        }
+        for e in entries
+    ]
+
+
+def history_text(school: School, entries: list[SnapshotEntry]) -> str:
+    """Each distinct content the school had, the first in full and then what changed."""
+    if not entries:
+        return f"{school.name}: снимков нет (книга ещё ни разу не была прочитана)."
+    spec = load_spec()
+    headers = {c.key: c.header for c in spec.columns}
+    lines = [f"{school.name}: снимков {len(entries)}."]
+    previous: dict[str, dict[str, str]] = {}
+    for n, e in enumerate(entries, start=1):
+        lines += ["", f"Снимок {n}: впервые {e.first_seen:%d.%m.%Y %H:%M}, "
+                      f"последний раз {e.last_seen:%d.%m.%Y %H:%M}"]
+        current = _school_values(e.sheet)
+        changes = 0
+        for label, values in current.items():
+            before = previous.get(label, {})
+            for key, value in values.items():
+                old = before.get(key, "")
+                if value != old and (value or old):
+                    changes += 1
+                    if n == 1 or not old:
+                        lines.append(f"  {label}: «{headers[key]}» = «{value}»")
+                    else:
+                        lines.append(f"  {label}: «{headers[key]}»: было «{old}», стало «{value}»")
+        for label in previous.keys() - current.keys():
+            changes += 1
+            lines.append(f"  {label}: строка удалена")
+        if not changes:
+            lines.append("  (школьные столбцы не изменились)")
+        previous = current
+    return "\n".join(lines)
