@@ -97,7 +97,10 @@ def main() -> None:
 @main.command("deadline")
 @click.argument("phrase")
 @click.option(
-    "--period", callback=_period, required=True, metavar="НАЧАЛО..КОНЕЦ",
+    "--period",
+    callback=_period,
+    required=True,
+    metavar="НАЧАЛО..КОНЕЦ",
     help="Период дорожной карты, например 2021-09-01..2022-08-31.",
 )
 def deadline_command(phrase: str, period: Period) -> None:
@@ -133,8 +136,11 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
         sys.exit(EXIT_UNREADABLE)
     school = None
     if sheet.meta.get("school_id"):
-        school = School(sheet.meta["school_id"], sheet.meta.get("school_name", ""),
-                        is_coordinator=sheet.meta.get("audience") == "coordinator")
+        school = School(
+            sheet.meta["school_id"],
+            sheet.meta.get("school_name", ""),
+            is_coordinator=sheet.meta.get("audience") == "coordinator",
+        )
     _rows, problems = check_school(sheet, school, None, spec, today)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if as_json:
@@ -213,11 +219,21 @@ def _print_result(result: Any, config: Config, quiet: bool, as_json: bool) -> No
 
 @main.command("demo")
 @click.option(
-    "--dir", "directory", type=click.Path(path_type=Path), default=Path("demo"),
-    show_default=True, help="Папка демонстрационного муниципалитета.",
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Папка демонстрационного муниципалитета.",
 )
-@click.option("--schools", "count", type=click.IntRange(1, 5000), default=8, show_default=True,
-              help="Сколько школ создать.")
+@click.option(
+    "--schools",
+    "count",
+    type=click.IntRange(1, 5000),
+    default=8,
+    show_default=True,
+    help="Сколько школ создать.",
+)
 @today_option
 @click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
@@ -230,9 +246,15 @@ def demo_command(
     from sync.pipeline import run
 
     today = today or DEMO_TODAY
-    config = make_demo(directory, count, today)
+    try:
+        config = make_demo(directory, count, today)
+    except FileExistsError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_UNREADABLE)
     if not quiet and not as_json:
-        click.echo(f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}.")
+        click.echo(
+            f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}."
+        )
         click.echo(f"Настройки: {config.path}")
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
     try:
@@ -255,9 +277,7 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     config = load_config(config_path)
     known = {s.id: s for s in config.all_workbooks()}
     if school_id not in known:
-        click.echo(
-            f"Школы «{school_id}» нет в настройках. Есть: {', '.join(known)}.", err=True
-        )
+        click.echo(f"Школы «{school_id}» нет в настройках. Есть: {', '.join(known)}.", err=True)
         sys.exit(EXIT_UNREADABLE)
     if not config.history_path.exists():
         click.echo("История пуста: синхронизация ещё не запускалась.", err=True)
@@ -272,10 +292,20 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
 
 @main.command("import-plan")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, metavar="ПЛАН",
-              help="Куда записать план (.tsv, .csv или .xlsx).")
-@click.option("--period", callback=_period, metavar="НАЧАЛО..КОНЕЦ",
-              help="Период дорожной карты; по умолчанию — из текста документа.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="ПЛАН",
+    help="Куда записать план (.tsv, .csv или .xlsx).",
+)
+@click.option(
+    "--period",
+    callback=_period,
+    metavar="НАЧАЛО..КОНЕЦ",
+    help="Период дорожной карты; по умолчанию — из текста документа.",
+)
 def import_plan_command(file: Path, output: Path, period: Period | None) -> None:
     """Импортировать утверждённую дорожную карту (.docx, .xlsx или текст) в файл плана."""
     from sync.importer import import_plan_command as do_import

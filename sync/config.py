@@ -1,4 +1,4 @@
-"""The configuration: one TOML file, paths relative to it, mistakes reported in Russian with the line."""
+"""The configuration: one TOML file, paths relative to it, mistakes in Russian with the line."""
 
 from __future__ import annotations
 
@@ -108,7 +108,9 @@ class _Reader:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             names = {str: "строка", int: "целое число", list: "список", bool: "да/нет (true/false)"}
-            raise self.fail(key, f"ожидается {names.get(kind, kind.__name__)}, а указано {value!r}.")
+            raise self.fail(
+                key, f"ожидается {names.get(kind, kind.__name__)}, а указано {value!r}."
+            )
         return value
 
     def text_value(self, key: str, default: Any = ..., *, required: bool = True) -> str:
@@ -142,7 +144,9 @@ def load_config(path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}.") from None
+        raise ConfigError(
+            f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}."
+        ) from None
     root = _Reader(text, path, data, "")
 
     mun = root.sub("municipality")
@@ -151,7 +155,9 @@ def load_config(path: Path) -> Config:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise mun.fail("timezone", f"неизвестный часовой пояс «{tz}» (например, Asia/Chita).") from None
+        raise mun.fail(
+            "timezone", f"неизвестный часовой пояс «{tz}» (например, Asia/Chita)."
+        ) from None
     period_text = mun.text_value("period")
     try:
         period = Period.parse(period_text)
@@ -185,9 +191,9 @@ def load_config(path: Path) -> Config:
             raise r.fail("id", f"школа с id «{sid}» уже есть.")
         ids.add(sid)
         emails = r.get("emails", list, [])
-        for e in emails:
-            if not isinstance(e, str) or "@" not in e:
-                raise r.fail("emails", f"«{e}» не похоже на адрес электронной почты.")
+        for address in emails:
+            if not isinstance(address, str) or "@" not in address:
+                raise r.fail("emails", f"«{address}» не похоже на адрес электронной почты.")
         workbook = r.text_value("workbook", f"{sid}.xlsx")
         wb_path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
         schools.append(

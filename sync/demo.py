@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -17,10 +18,28 @@ from sync.spec import load_spec
 DEMO_TODAY = date(2022, 1, 10)
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "config" / "kalar-plan.tsv"
 
-VILLAGES = ["Чара", "Новая Чара", "Куанда", "Кюсть-Кемда", "Икабья", "Чапо-Олого", "Средний Калар",
-            "Неляты", "Ингамакит", "Удокан"]
-HEADS = ["Карнакова Л. Г.", "Белоусова С. В.", "Иванова Н. П.", "Петров А. С.", "Сидорова Е. В.",
-         "Кузнецова О. И.", "Смирнов Д. А.", "Васильева Т. Н."]
+VILLAGES = [
+    "Чара",
+    "Новая Чара",
+    "Куанда",
+    "Кюсть-Кемда",
+    "Икабья",
+    "Чапо-Олого",
+    "Средний Калар",
+    "Неляты",
+    "Ингамакит",
+    "Удокан",
+]
+HEADS = [
+    "Карнакова Л. Г.",
+    "Белоусова С. В.",
+    "Иванова Н. П.",
+    "Петров А. С.",
+    "Сидорова Е. В.",
+    "Кузнецова О. И.",
+    "Смирнов Д. А.",
+    "Васильева Т. Н.",
+]
 CATEGORIES = ["ШНОР", "ШНСУ", "ШНОР и ШНСУ"]
 
 
@@ -93,10 +112,21 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
         passport = demo_passport(n, school.name, school.category, rng)
         if flaw == 3:
             passport["phone"] = None
-        own = [{"no": "С1", "activity": "Родительский лекторий «Успешный ученик»",
-                "responsible": "Администрация ОО", "deadline_text": "Декабрь 2021 г.",
-                "status": "Выполнено", "done_on": datetime(2021, 12, 17),
-                "evidence": "Протокол № 3 от 17.12.2021"}] if n % 4 == 2 else None
+        own: list[Mapping[str, CellValue]] | None = (
+            [
+                {
+                    "no": "С1",
+                    "activity": "Родительский лекторий «Успешный ученик»",
+                    "responsible": "Администрация ОО",
+                    "deadline_text": "Декабрь 2021 г.",
+                    "status": "Выполнено",
+                    "done_on": datetime(2021, 12, 17),
+                    "evidence": "Протокол № 3 от 17.12.2021",
+                }
+            ]
+            if n % 4 == 2
+            else None
+        )
         fill_workbook(Path(school.source), spec, rows, passport, own)
     return config
 
@@ -113,8 +143,11 @@ def school_fill(item: PlanItem, today: date, rng: random.Random) -> dict[str, Ce
             return {"status": "В работе", "executor": executor}
         if roll < 0.95:
             return {"status": "Не начато"}
-        return {"status": "Не выполнено", "executor": executor,
-                "comment": "Перенесено решением педсовета на II полугодие"}
+        return {
+            "status": "Не выполнено",
+            "executor": executor,
+            "comment": "Перенесено решением педсовета на II полугодие",
+        }
     if due is not None:
         if roll < 0.25:
             return _done(today - timedelta(days=rng.randint(1, 30)), executor, rng)
@@ -130,14 +163,20 @@ def school_fill(item: PlanItem, today: date, rng: random.Random) -> dict[str, Ce
 
 
 def _done(on: date, executor: str, rng: random.Random) -> dict[str, CellValue]:
-    evidence = rng.choice([
-        f"Приказ № {rng.randint(10, 180)} от {on:%d.%m.%Y}",
-        f"Справка от {on:%d.%m.%Y}",
-        "https://school.example.ru/docs/roadmap/" + str(rng.randint(100, 999)),
-        f"Протокол педсовета № {rng.randint(1, 9)}",
-    ])
-    return {"status": "Выполнено", "done_on": datetime.combine(on, datetime.min.time()),
-            "evidence": evidence, "executor": executor}
+    evidence = rng.choice(
+        [
+            f"Приказ № {rng.randint(10, 180)} от {on:%d.%m.%Y}",
+            f"Справка от {on:%d.%m.%Y}",
+            "https://school.example.ru/docs/roadmap/" + str(rng.randint(100, 999)),
+            f"Протокол педсовета № {rng.randint(1, 9)}",
+        ]
+    )
+    return {
+        "status": "Выполнено",
+        "done_on": datetime.combine(on, datetime.min.time()),
+        "evidence": evidence,
+        "executor": executor,
+    }
 
 
 def _add_flaw(
@@ -150,14 +189,12 @@ def _add_flaw(
     if flaw == 0:
         rows[no] = {"status": "Выполнено", "evidence": "Приказ № 12"}  # no date
     elif flaw == 1:
-        rows[no] = {"status": "Сделано", "comment": "=HYPERLINK(\"http://example.ru\",\"отчёт\")"}
+        rows[no] = {"status": "Сделано", "comment": '=HYPERLINK("http://example.ru","отчёт")'}
     elif flaw == 4:
         rows[no] = {"status": "Не требуется"}  # no reason given
 
 
-def demo_passport(
-    n: int, name: str, category: str, rng: random.Random
-) -> dict[str, CellValue]:
+def demo_passport(n: int, name: str, category: str, rng: random.Random) -> dict[str, CellValue]:
     return {
         "full_name": name,
         "category": category or "—",
@@ -170,4 +207,3 @@ def demo_passport(
         "teachers": rng.randint(6, 45),
         "locality": VILLAGES[(n - 1) % len(VILLAGES)],
     }
-

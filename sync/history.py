@@ -11,9 +11,9 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
 
@@ -65,6 +65,10 @@ def _encode(value: CellValue) -> Any:
         return {"$dt": value.isoformat()}
     if isinstance(value, date):
         return {"$d": value.isoformat()}
+    if isinstance(value, time):
+        return {"$t": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$td": value.total_seconds()}
     return value
 
 
@@ -74,7 +78,11 @@ def _decode(value: Any) -> CellValue:
             return datetime.fromisoformat(value["$dt"])
         if "$d" in value:
             return date.fromisoformat(value["$d"])
-    return value  # type: ignore[no-any-return]
+        if "$t" in value:
+            return time.fromisoformat(value["$t"])
+        if "$td" in value:
+            return timedelta(seconds=value["$td"])
+    return cast(CellValue, value)
 
 
 def sheet_to_json(sheet: SchoolSheet) -> str:
@@ -105,8 +113,13 @@ def sheet_from_json(text: str) -> SchoolSheet:
         passport_cells=d["passport_cells"],
         problems=tuple(
             Problem(
-                p["code"], Severity(p["severity"]), p["sheet"], p["cell"], p["field"],
-                p["message"], p.get("row"),
+                p["code"],
+                Severity(p["severity"]),
+                p["sheet"],
+                p["cell"],
+                p["field"],
+                p["message"],
+                p.get("row"),
             )
             for p in d["problems"]
         ),
@@ -168,8 +181,14 @@ class History:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish_run(self, run_id: int, finished: datetime, outcome: str, counts: dict[str, int],
-                   message: str = "") -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        finished: datetime,
+        outcome: str,
+        counts: dict[str, int],
+        message: str = "",
+    ) -> None:
         with self.conn:
             self.conn.execute(
                 "UPDATE runs SET finished=?, outcome=?, synced=?, unchanged=?, failed=?, locked=?,"

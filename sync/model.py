@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
 # A value as a spreadsheet cell holds it, after reading.
-CellValue = str | int | float | bool | date | datetime | None
+CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
 
 @dataclass(frozen=True)

@@ -77,4 +77,3 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         text = _note_text(loose)
         notes[key] = f"{notes[key]}\n{text}" if key in notes else text
     return Paint(spec.main_sheet, control_col, sheet.header_row, controls, notes)
-

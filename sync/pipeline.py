@@ -16,7 +16,7 @@ from sync.backends.base import Backend, SourceError, SourceState, WriteResult
 from sync.config import Config
 from sync.consolidate import consolidate
 from sync.history import History, LastRead
-from sync.model import Plan, Problem, SchoolReport, SchoolSheet, School
+from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
 from sync.plan import load_plan, plan_problems
 from sync.reader import UnreadableWorkbook, locate
@@ -86,8 +86,16 @@ def run(
             if progress:
                 progress(school, i, len(schools))
             report, write = _sync_school(
-                school, states.get(school.id, SourceState(False)), backend, history,
-                plan, spec, today, config.soon_days, result.run_id, now,
+                school,
+                states.get(school.id, SourceState(False)),
+                backend,
+                history,
+                plan,
+                spec,
+                today,
+                config.soon_days,
+                result.run_id,
+                now,
             )
             result.reports.append(report)
             if write:
@@ -139,11 +147,19 @@ def _sync_school(
         return _failed_report(school, last, plan, spec, today, soon_days, message), None
 
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
-    report = SchoolReport(school, rows, dict(sheet.passport), problems, outcome, message,
-                          modified, at)
+    report = SchoolReport(
+        school, rows, dict(sheet.passport), problems, outcome, message, modified, at
+    )
     history.record_read(
-        run_id, school.id, at, outcome, sheet=sheet, fingerprint=fingerprint, stamp=stamp,
-        modified=modified, problems=problems,
+        run_id,
+        school.id,
+        at,
+        outcome,
+        sheet=sheet,
+        fingerprint=fingerprint,
+        stamp=stamp,
+        modified=modified,
+        problems=problems,
         controls={r.sheet_row: r.control.key for r in rows},
     )
     write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
@@ -191,5 +207,6 @@ def _failed_report(
     if last is None:
         return SchoolReport(school, outcome="failed", message=message)
     rows, problems = check_school(last.sheet, school, plan, spec, today, soon_days)
-    return SchoolReport(school, rows, dict(last.sheet.passport), problems, "failed", message,
-                        last.modified, last.at)
+    return SchoolReport(
+        school, rows, dict(last.sheet.passport), problems, "failed", message, last.modified, last.at
+    )

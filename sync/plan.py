@@ -198,7 +198,8 @@ def items_from_grid(grid: Sequence[Sequence[CellValue]], period: Period) -> list
         audience = AUDIENCE_VALUES.get(aud_text) if aud_text else None
         if aud_text and audience is None:
             raise PlanFileError(
-                f"Строка {line}: в столбце «Для кого» значение «{aud_text}»; допустимо «ОО» или «МОУО»."
+                f"Строка {line}: в столбце «Для кого» значение «{aud_text}»;"
+                " допустимо «ОО» или «МОУО»."
             )
         try:
             due = _to_date(get(row, "due"))
@@ -235,7 +236,9 @@ def load_plan(path: Path, period: Period) -> Plan:
     elif suffix in (".csv", ".tsv", ".txt"):
         grid = read_delimited(path.read_text(encoding="utf-8-sig"), tab=suffix != ".csv")
     else:
-        raise PlanFileError(f"Неизвестный формат файла плана: {path.name} (нужен .csv, .tsv или .xlsx)")
+        raise PlanFileError(
+            f"Неизвестный формат файла плана: {path.name} (нужен .csv, .tsv или .xlsx)"
+        )
     return Plan(period, tuple(items_from_grid(grid, period)))
 
 
@@ -281,4 +284,3 @@ def write_plan(items: Iterable[PlanItem], path: Path) -> None:
     buf = io.StringIO()
     csv.writer(buf, "excel" if path.suffix.lower() == ".csv" else "excel-tab").writerows(rows)
     path.write_text(buf.getvalue(), encoding="utf-8")
-

@@ -120,8 +120,11 @@ def history_text(school: School, entries: list[SnapshotEntry]) -> str:
     lines = [f"{school.name}: снимков {len(entries)}."]
     previous: dict[str, dict[str, str]] = {}
     for n, e in enumerate(entries, start=1):
-        lines += ["", f"Снимок {n}: впервые {e.first_seen:%d.%m.%Y %H:%M}, "
-                      f"последний раз {e.last_seen:%d.%m.%Y %H:%M}"]
+        lines += [
+            "",
+            f"Снимок {n}: впервые {e.first_seen:%d.%m.%Y %H:%M}, "
+            f"последний раз {e.last_seen:%d.%m.%Y %H:%M}",
+        ]
         current = _school_values(e.sheet)
         changes = 0
         for label, values in current.items():

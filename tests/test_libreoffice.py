@@ -34,11 +34,20 @@ def test_a_workbook_saved_by_libreoffice_reads_with_no_problems(tmp_path: Path) 
     distribute(config, built_at=BUILT_AT)
     school = config.schools[0]
     path = Path(school.source)
-    fill_workbook(path, SPEC, {
-        "3": {"status": "Выполнено", "done_on": datetime(2021, 9, 20),
-              "evidence": "Приказ № 45 от 20.09.2021", "executor": "Иванова Н. П."},
-        "5": {"status": "В работе", "comment": "=1+1"},
-    }, PASSPORT)
+    fill_workbook(
+        path,
+        SPEC,
+        {
+            "3": {
+                "status": "Выполнено",
+                "done_on": datetime(2021, 9, 20),
+                "evidence": "Приказ № 45 от 20.09.2021",
+                "executor": "Иванова Н. П.",
+            },
+            "5": {"status": "В работе", "comment": "=1+1"},
+        },
+        PASSPORT,
+    )
     resave_in_libreoffice(path, tmp_path)
 
     # What LibreOffice kept of the template: protection, dropdowns, live colours, hidden meta.

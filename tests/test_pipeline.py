@@ -44,19 +44,36 @@ def setup(tmp_path: Path) -> Config:
     distribute(config, built_at=BUILT_AT)
     s1, s2, s3 = (Path(s.source) for s in config.schools)
     # s1: a careful school. Rows 3 and 4 (due 30.09.2021) done; 5 (due 30.11.2021) in work.
-    fill_workbook(s1, SPEC, {
-        "3": {"status": "Выполнено", "done_on": datetime(2021, 9, 20),
-              "evidence": "Приказ № 45 от 20.09.2021", "executor": "Иванова Н. П."},
-        "4": {"status": "выполнено ", "done_on": datetime(2021, 9, 28),
-              "evidence": "=HYPERLINK(\"http://x.example\",\"отчёт\")"},
-        "5": {"status": "В работе", "comment": "=1+1"},
-    }, PASSPORT)
+    fill_workbook(
+        s1,
+        SPEC,
+        {
+            "3": {
+                "status": "Выполнено",
+                "done_on": datetime(2021, 9, 20),
+                "evidence": "Приказ № 45 от 20.09.2021",
+                "executor": "Иванова Н. П.",
+            },
+            "4": {
+                "status": "выполнено ",
+                "done_on": datetime(2021, 9, 28),
+                "evidence": '=HYPERLINK("http://x.example","отчёт")',
+            },
+            "5": {"status": "В работе", "comment": "=1+1"},
+        },
+        PASSPORT,
+    )
     # s2: mistakes. Done without a date, an unknown status, Не требуется without a reason.
-    fill_workbook(s2, SPEC, {
-        "3": {"status": "Выполнено", "evidence": "Справка"},
-        "4": {"status": "Сделано"},
-        "6": {"status": "Не требуется"},
-    }, PASSPORT | {"phone": None})
+    fill_workbook(
+        s2,
+        SPEC,
+        {
+            "3": {"status": "Выполнено", "evidence": "Справка"},
+            "4": {"status": "Сделано"},
+            "6": {"status": "Не требуется"},
+        },
+        PASSPORT | {"phone": None},
+    )
     # s3: nothing filled but the passport.
     fill_workbook(s3, SPEC, {}, PASSPORT)
     return config
@@ -93,9 +110,13 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert "Сделано" in codes_text
     # Whatever a school typed reaches the master as text, never as a formula.
     wb = load_workbook(master)
-    texts = [c for row in wb["Мероприятия"].iter_rows() for c in row
-             if isinstance(c.value, str) and c.value.startswith("=")]
-    assert {c.value for c in texts} == {"=1+1", "=HYPERLINK(\"http://x.example\",\"отчёт\")"}
+    texts = [
+        c
+        for row in wb["Мероприятия"].iter_rows()
+        for c in row
+        if isinstance(c.value, str) and c.value.startswith("=")
+    ]
+    assert {c.value for c in texts} == {"=1+1", '=HYPERLINK("http://x.example","отчёт")'}
     assert all(c.data_type == "s" for c in texts)
 
     # Written back: control values and colours; notes on the problem cells.

@@ -26,8 +26,12 @@ def test_built_workbook_follows_the_spec(tmp_path: Path) -> None:
     plan = load_plan(config.plan_file, config.period)
     school = config.schools[0]
     wb = load_workbook(school.source)
-    assert wb.sheetnames == [spec.main_sheet, spec.passport_sheet, spec.instructions_sheet,
-                             spec.meta_sheet]
+    assert wb.sheetnames == [
+        spec.main_sheet,
+        spec.passport_sheet,
+        spec.instructions_sheet,
+        spec.meta_sheet,
+    ]
     ws = wb[spec.main_sheet]
     assert [c.value for c in ws[1]] == [c.header for c in spec.columns]
     items = plan.for_audience(Audience.SCHOOLS)

@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
-from python_calamine import CalamineWorkbook
 
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.backends.xlsxio import read_sheets
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
@@ -85,7 +85,7 @@ class FolderBackend:
 
     @staticmethod
     def read_file(path: Path) -> RawWorkbook:
-        """Read a workbook's every sheet by value; SourceError with a Russian message if it can't."""
+        """Every sheet of a workbook by value; SourceError (Russian message) if it can't."""
         try:
             data = path.read_bytes()
             modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
@@ -105,14 +105,7 @@ class FolderBackend:
                 " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
             )
         try:
-            wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-            try:
-                sheets = {
-                    name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-                    for name in wb.sheet_names
-                }
-            finally:
-                wb.close()
+            sheets = read_sheets(data)
         except Exception as e:  # calamine raises its own types for every kind of damage
             raise SourceError(
                 f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
@@ -122,15 +115,21 @@ class FolderBackend:
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         path = Path(school.source)
         if is_open(path):
-            return WriteResult("locked", message="файл открыт для редактирования — контроль не"
-                               " записан, повторим при следующей синхронизации")
+            return WriteResult(
+                "locked",
+                message="файл открыт для редактирования — контроль не"
+                " записан, повторим при следующей синхронизации",
+            )
         try:
             data = path.read_bytes()
         except OSError as e:
             return WriteResult("failed", message=f"не удалось открыть для записи: {e.strerror}")
         if hashlib.sha256(data).hexdigest() != fingerprint:
-            return WriteResult("changed", message="файл изменился во время синхронизации —"
-                               " контроль будет записан в следующий раз")
+            return WriteResult(
+                "changed",
+                message="файл изменился во время синхронизации —"
+                " контроль будет записан в следующий раз",
+            )
         try:
             wb = load_workbook(io.BytesIO(data))
         except Exception as e:
@@ -143,8 +142,11 @@ class FolderBackend:
         try:
             wb.save(tmp)
             if hashlib.sha256(path.read_bytes()).hexdigest() != fingerprint or is_open(path):
-                return WriteResult("changed", message="файл изменился во время записи — контроль"
-                                   " будет записан в следующий раз")
+                return WriteResult(
+                    "changed",
+                    message="файл изменился во время записи — контроль"
+                    " будет записан в следующий раз",
+                )
             shutil.copymode(path, tmp)
             written = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
             os.replace(tmp, path)
@@ -153,7 +155,7 @@ class FolderBackend:
         return WriteResult("written", stamp=stamp_of(path), fingerprint=written)
 
     @staticmethod
-    def _apply(wb, paint: Paint) -> None:  # type: ignore[no-untyped-def]
+    def _apply(wb: Workbook, paint: Paint) -> None:
         sheets = {normalize_header(ws.title): ws for ws in wb.worksheets}
         main = sheets.get(normalize_header(paint.main_sheet)) or wb.worksheets[0]
         protected = main.protection.sheet

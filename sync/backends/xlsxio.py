@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import cast
 
 from python_calamine import CalamineWorkbook
 
 from sync.model import CellValue
 
+Grid = list[list[CellValue]]
 
-def read_all_sheets(path: Path) -> dict[str, list[list[CellValue]]]:
+
+def read_sheets(data: bytes) -> dict[str, Grid]:
     """Every sheet (hidden ones too) as a grid of values, read with calamine."""
-    wb = CalamineWorkbook.from_path(str(path))
+    wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
     try:
         return {
-            name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            name: cast(Grid, wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
             for name in wb.sheet_names
         }
     finally:
         wb.close()
 
 
-def read_first_sheet(path: Path) -> list[list[CellValue]]:
+def read_first_sheet(path: Path) -> Grid:
     wb = CalamineWorkbook.from_path(str(path))
     try:
-        return list(wb.get_sheet_by_index(0).to_python(skip_empty_area=False))
+        return cast(Grid, wb.get_sheet_by_index(0).to_python(skip_empty_area=False))
     finally:
         wb.close()
 

@@ -27,8 +27,11 @@ def fill_workbook(
     wb = load_workbook(path)
     ws = wb[spec.main_sheet]
     header = {normalize_header(c.value): c.column for c in ws[1] if c.value}
-    col = {c.key: header[normalize_header(c.header)] for c in spec.columns
-           if normalize_header(c.header) in header}
+    col = {
+        c.key: header[normalize_header(c.header)]
+        for c in spec.columns
+        if normalize_header(c.header) in header
+    }
     last_plan_row = 1
     for r in range(2, ws.max_row + 1):
         no = ws.cell(r, col["no"]).value

@@ -265,8 +265,12 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
 def _build_instructions(ws: Worksheet, spec: TemplateSpec, school: School, period: Period) -> None:
     ws.column_dimensions["A"].width = 120
     ws.cell(1, 1, spec.instructions_title).font = Font(bold=True, size=14)
-    ws.cell(2, 1, f"Школа: {school.name}. Период дорожной карты: {_ru(period.start)} — "
-                  f"{_ru(period.end)}. Версия шаблона: {spec.version}.")
+    ws.cell(
+        2,
+        1,
+        f"Школа: {school.name}. Период дорожной карты: {_ru(period.start)} — "
+        f"{_ru(period.end)}. Версия шаблона: {spec.version}.",
+    )
     r = 4
     for line in spec.instructions:
         cell = ws.cell(r, 1, line)
@@ -316,4 +320,3 @@ def save_workbook(wb: Workbook, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
