@@ -40,7 +40,8 @@ class RunResult:
     writes: dict[str, WriteResult] = field(default_factory=dict)
     master: str = ""
     plan_problems: list[Problem] = field(default_factory=list)
-    outcome: str = "ok"  # ok, interrupted
+    outcome: str = "ok"  # ok, interrupted, master_failed
+    message: str = ""  # Russian, when the outcome is not ok
 
     @property
     def counts(self) -> dict[str, int]:
@@ -103,9 +104,17 @@ def run(
             log.info("%s: %s %s", school.id, report.outcome, report.message)
         if result.outcome == "ok":
             master = consolidate(result.reports, plan, spec, today, config.municipality)
-            result.master = backend.write_master(master)
+            try:
+                result.master = backend.write_master(master)
+            except OSError as e:
+                # The schools' results are recorded; the next run writes the master again.
+                result.outcome = "master_failed"
+                result.message = f"Свод не записан: {e.strerror or e} ({e.filename or ''})"
+                log.error("master not written: %s", e)
         result.finished = now()
-        history.finish_run(result.run_id, result.finished, result.outcome, result.counts)
+        history.finish_run(
+            result.run_id, result.finished, result.outcome, result.counts, result.message
+        )
     return result
 
 

@@ -38,6 +38,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "started": result.started.isoformat(timespec="seconds"),
         "finished": result.finished.isoformat(timespec="seconds") if result.finished else None,
         "outcome": result.outcome,
+        "message": result.message,
         "counts": result.counts,
         "master": result.master,
         "plan_problems": [p.to_json() for p in result.plan_problems],
@@ -84,6 +85,8 @@ def run_text(result: RunResult, config: Config) -> str:
         lines += [f"  {p.message}" for p in result.plan_problems]
     if result.master:
         lines += ["", f"Свод: {result.master}"]
+    if result.message:
+        lines += ["", result.message]
     return "\n".join(lines)
 
 

@@ -203,3 +203,15 @@ def test_history_keeps_what_a_school_deleted(tmp_path: Path) -> None:
     last = {r.values.get("no"): r.values for r in entries[1].sheet.rows}
     assert not last["3"].get("evidence")
     assert [r["outcome"] for r in runs] == ["ok", "ok"]
+
+
+def test_a_master_that_cannot_be_written_is_reported_not_a_crash(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    config.master_path.mkdir(parents=True)  # a folder where the master file should go
+    result = run(config, today=TODAY)
+    assert result.outcome == "master_failed"
+    assert result.message.startswith("Свод не записан")
+    assert result.counts["synced"] == 4  # the schools were still read, painted and recorded
+    with History.open(config.history_path) as history:
+        assert history.runs()[0]["outcome"] == "master_failed"
+    assert run(config, today=TODAY).outcome == "master_failed"

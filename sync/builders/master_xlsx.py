@@ -75,6 +75,15 @@ def _write_sheet(ws: WriteOnlyWorksheet, sheet: MasterSheet) -> None:
             wrapped.add(c)
     ws.freeze_panes = f"{get_column_letter(sheet.frozen_columns + 1)}2"
     ws.auto_filter.ref = f"A1:{get_column_letter(ncols)}{len(sheet.rows) + 1}"
+    # Printable as the orders' reports are: landscape, header on every page, and one page wide
+    # while the columns still fit (a Свод of hundreds of schools is read on screen).
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = "9"  # A4
+    ws.print_title_rows = "1:1"
+    if ncols <= 30:
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
 
     header = []
     for text in sheet.headers:

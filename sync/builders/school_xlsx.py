@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def meta_values(
         ("audience", school.audience.value),
         ("built_at", built_at.isoformat(timespec="seconds")),
     ]
+
+
+def row_height(cells: Iterable[tuple[str, float]], line: float = 15.0) -> float:
+    """Points a row needs so that every wrapped text shows whole (about one char per width unit).
+
+    >>> row_height([("short", 10), ("x" * 45, 20)])
+    45.0
+    """
+    lines = 1
+    for text, width in cells:
+        per_line = max(1, int(width) - 1)
+        lines = max(lines, sum(-(-len(part) // per_line) or 1 for part in text.split("\n")))
+    return min(409.0, line * lines)
 
 
 def _fill(rgb: str) -> PatternFill:
@@ -111,6 +125,10 @@ def _build_main(
         for c, col in enumerate(cols, start=1):
             if col.key in values:
                 _text(ws, r, c, values[col.key])
+        # Neither Excel nor LibreOffice grows rows to fit wrapped text on open: size them here.
+        ws.row_dimensions[r].height = row_height(
+            (str(values.get(col.key) or ""), col.width) for col in cols
+        )
     for r in range(2, last_row + 1):
         own = r > 1 + len(items)
         for c, col in enumerate(cols, start=1):
