@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sync.model import Period, School
 
 COORDINATOR_ID = "mouo"
+STORAGE_KINDS = ("folder", "gsheets")
 
 
 class ConfigError(Exception):
@@ -37,7 +38,22 @@ class Config:
     schools: tuple[School, ...]
     coordinator: School | None
     template: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole parsed TOML
+    text: str = field(default="", repr=False)  # the file's text, for line numbers
+
+    def section(self, name: str) -> SectionReader:
+        """Typed access to one [name] table, for the modules that own it (google, schedule, smtp).
+
+        Its errors name the key and the line, as the core settings' do.
+        """
+        data = self.raw.get(name, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"Ошибка в настройках: «{name}» должен быть таблицей [{name}].")
+        return SectionReader(self.text, self.path, data, name)
+
+    def school_table(self, index: int) -> SectionReader:
+        """The index-th [[schools]] table, for backend-specific keys such as a spreadsheet id."""
+        return SectionReader(self.text, self.path, self.raw["schools"][index], "schools", index)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -78,10 +94,12 @@ def _line_of(text: str, table: str, key: str | None, index: int | None = None) -
     return header_line
 
 
-class _Reader:
+class SectionReader:
     """Typed access to one TOML table with Russian errors that name key and line."""
 
-    def __init__(self, text: str, path: Path, data: dict[str, Any], table: str, index=None):
+    def __init__(
+        self, text: str, path: Path, data: dict[str, Any], table: str, index: int | None = None
+    ):
         self.text, self.path, self.data, self.table, self.index = text, path, data, table, index
 
     def where(self, key: str | None) -> str:
@@ -124,12 +142,12 @@ class _Reader:
         p = Path(value)
         return p if p.is_absolute() else (self.path.parent / p)
 
-    def sub(self, table: str) -> _Reader:
+    def sub(self, table: str) -> SectionReader:
         data = self.data.get(table, {})
         full = ".".join(p for p in (self.table, table) if p)
         if not isinstance(data, dict):
             raise self.fail(table, "ожидается таблица настроек.")
-        return _Reader(self.text, self.path, data, full)
+        return SectionReader(self.text, self.path, data, full)
 
 
 def load_config(path: Path) -> Config:
@@ -147,7 +165,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(
             f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}."
         ) from None
-    root = _Reader(text, path, data, "")
+    root = SectionReader(text, path, data, "")
 
     mun = root.sub("municipality")
     name = mun.text_value("name")
@@ -169,8 +187,10 @@ def load_config(path: Path) -> Config:
     plan = root.sub("plan")
     storage = root.sub("storage")
     kind = storage.text_value("kind", "folder")
-    if kind not in ("folder",):
-        raise storage.fail("kind", f"неизвестное хранилище «{kind}»; поддерживается «folder».")
+    if kind not in STORAGE_KINDS:
+        raise storage.fail(
+            "kind", f"неизвестное хранилище «{kind}»; поддерживаются «folder» и «gsheets»."
+        )
     schools_dir = storage.path_value("schools_dir", "schools")
     control = root.sub("control")
     soon_days = control.get("soon_days", int, 14)
@@ -183,7 +203,7 @@ def load_config(path: Path) -> Config:
     schools: list[School] = []
     ids: set[str] = set()
     for i, raw in enumerate(raw_schools):
-        r = _Reader(text, path, raw, "schools", i)
+        r = SectionReader(text, path, raw, "schools", i)
         sid = r.text_value("id")
         if not re.fullmatch(r"[\w.-]+", sid):
             raise r.fail("id", f"«{sid}»: только буквы, цифры, точка, дефис и подчёркивание.")
@@ -239,4 +259,6 @@ def load_config(path: Path) -> Config:
         schools=tuple(schools),
         coordinator=coordinator,
         template=template.path_value("spec") if "spec" in template.data else None,
+        raw=data,
+        text=text,
     )

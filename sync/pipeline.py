@@ -51,6 +51,10 @@ class RunResult:
 
 def backend_for(config: Config) -> Backend:
     """The storage the configuration names."""
+    if config.storage == "gsheets":
+        from sync.backends.gsheets import GoogleBackend
+
+        return GoogleBackend.from_config(config)
     from sync.backends.folder import FolderBackend
 
     return FolderBackend(config.master_path, config.backups_dir, config.keep_backups)
