@@ -147,3 +147,23 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert code == 2
     assert (tmp_path / "precious.txt").exists()
     assert "не пуста" in err
+
+
+def test_import_plan_from_a_seed(tmp_path: Path, shared_dir: Path) -> None:
+    seed = next((shared_dir / "seeds").glob("002_*.txt"))
+    out = tmp_path / "plan.tsv"
+    code, text, _ = invoke("import-plan", str(seed), "-o", str(out))
+    assert code == 0
+    assert "20" in text and "2021-09-01" in text
+    from sync.model import Period
+    from sync.plan import load_plan
+
+    plan = load_plan(out, Period.parse("2021-09-01..2022-08-31"))
+    assert len(plan.items) == 20
+
+    junk = tmp_path / "junk.txt"
+    junk.write_text("Просто текст без таблицы.\n", encoding="utf-8")
+    code, _, err = invoke("import-plan", str(junk), "-o", str(tmp_path / "x.tsv"))
+    assert code == 1
+    assert not (tmp_path / "x.tsv").exists()
+    assert err.strip()
