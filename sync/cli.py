@@ -192,20 +192,19 @@ def _progress(quiet: bool, total: int) -> tuple[Callable[..., None] | None, Call
 @friendly_errors
 def run_command(config_path: Path, today: date | None, quiet: bool, as_json: bool) -> None:
     """Синхронизировать все школы один раз и обновить свод."""
-    from sync.pipeline import run
+    sys.exit(_run_and_report(load_config(config_path), today, quiet, as_json))
 
-    config = load_config(config_path)
+
+def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bool) -> int:
+    """One sync with a progress bar when someone watches; prints the summary, returns exit code."""
+    from sync.pipeline import run
+    from sync.report import run_summary, run_text
+
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
     try:
         result = run(config, today=today, progress=progress)
     finally:
         done()
-    _print_result(result, config, quiet, as_json)
-    sys.exit(EXIT_OK if result.outcome == "ok" else EXIT_INVALID)
-
-
-def _print_result(result: Any, config: Config, quiet: bool, as_json: bool) -> None:
-    from sync.report import run_summary, run_text
 
     if as_json:
         click.echo(json.dumps(run_summary(result), ensure_ascii=False, indent=2))
@@ -215,6 +214,7 @@ def _print_result(result: Any, config: Config, quiet: bool, as_json: bool) -> No
         for r in result.reports:
             if r.outcome == "failed":
                 click.echo(f"{r.school.name}: {r.message}", err=True)
+    return EXIT_OK if result.outcome == "ok" else EXIT_INVALID
 
 
 @main.command("demo")
@@ -243,7 +243,6 @@ def demo_command(
 ) -> None:
     """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
     from sync.demo import DEMO_TODAY, make_demo
-    from sync.pipeline import run
 
     today = today or DEMO_TODAY
     try:
@@ -256,12 +255,7 @@ def demo_command(
             f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}."
         )
         click.echo(f"Настройки: {config.path}")
-    progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
-    try:
-        result = run(config, today=today, progress=progress)
-    finally:
-        done()
-    _print_result(result, config, quiet, as_json)
+    sys.exit(_run_and_report(config, today, quiet, as_json))
 
 
 @main.command("history")

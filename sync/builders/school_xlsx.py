@@ -151,33 +151,20 @@ def _build_main(
 
     for col in cols:
         if col.type == "choice" and col.choices:
-            dv = DataValidation(
-                type="list",
-                formula1='"' + ",".join(col.choices) + '"',
-                allow_blank=True,
-                showErrorMessage=True,
-                errorTitle="Недопустимое значение",
-                error="Выберите значение из списка: " + ", ".join(col.choices) + ".",
-                promptTitle=col.header,
-                prompt="Выберите из списка.",
-            )
-            dv.add(rng(col.key))
-            ws.add_data_validation(dv)
+            _choice_list(ws, rng(col.key), col.choices, prompt_title=col.header)
     if "done_on" in letter:
-        dv = DataValidation(
+        _validate(
+            ws,
+            rng("done_on"),
             type="date",
             operator="between",
             formula1="DATE(2000,1,1)",
             formula2="TODAY()",
-            allow_blank=True,
-            showErrorMessage=True,
             errorTitle="Неверная дата",
             error="Введите дату выполнения в виде ДД.ММ.ГГГГ, не позже сегодняшнего дня.",
             promptTitle="Дата выполнения",
             prompt="ДД.ММ.ГГГГ",
         )
-        dv.add(rng("done_on"))
-        ws.add_data_validation(dv)
 
     _conditional_colours(ws, spec, letter, last_row, soon_days)
 
@@ -230,6 +217,29 @@ def _conditional_colours(
     )
 
 
+def _validate(ws: Worksheet, ref: str, **rule: str) -> None:
+    """A data validation that refuses anything else, with a Russian message; blanks allowed."""
+    dv = DataValidation(allow_blank=True, showErrorMessage=True, **rule)
+    dv.add(ref)
+    ws.add_data_validation(dv)
+
+
+def _choice_list(
+    ws: Worksheet, ref: str, choices: tuple[str, ...], prompt_title: str | None = None
+) -> None:
+    """A dropdown of the template's values."""
+    extra = {"promptTitle": prompt_title, "prompt": "Выберите из списка."} if prompt_title else {}
+    _validate(
+        ws,
+        ref,
+        type="list",
+        formula1='"' + ",".join(choices) + '"',
+        errorTitle="Недопустимое значение",
+        error="Выберите значение из списка: " + ", ".join(choices) + ".",
+        **extra,
+    )
+
+
 def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password: str) -> None:
     ws.cell(1, 1, "Поле").font = Font(bold=True)
     ws.cell(1, 2, "Значение").font = Font(bold=True)
@@ -252,29 +262,18 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
         value.alignment = Alignment(wrap_text=True, vertical="top")
         value.border = BORDER
         if f.choices:
-            dv = DataValidation(
-                type="list",
-                formula1='"' + ",".join(f.choices) + '"',
-                allow_blank=True,
-                showErrorMessage=True,
-                errorTitle="Недопустимое значение",
-                error="Выберите из списка: " + ", ".join(f.choices) + ".",
-            )
-            dv.add(f"B{r}")
-            ws.add_data_validation(dv)
+            _choice_list(ws, f"B{r}", f.choices)
         if f.type == "integer":
-            dv = DataValidation(
+            _validate(
+                ws,
+                f"B{r}",
                 type="whole",
                 operator="between",
                 formula1="0",
                 formula2="100000",
-                allow_blank=True,
-                showErrorMessage=True,
                 errorTitle="Нужно число",
                 error="Введите целое число.",
             )
-            dv.add(f"B{r}")
-            ws.add_data_validation(dv)
     ws.cell(len(spec.passport) + 3, 1, "* — обязательные поля").font = Font(italic=True)
     ws.freeze_panes = "A2"
     _protect(ws, password)
