@@ -201,6 +201,7 @@ class RawWorkbook:
     sheets: dict[str, list[list[CellValue]]]
     modified: datetime | None = None
     fingerprint: str = ""  # content hash of what was read, to tell an unchanged school
+    truncated: dict[str, int] = field(default_factory=dict)  # sheet -> rows it really has
 
 
 @dataclass(frozen=True)

@@ -232,14 +232,28 @@ def load_plan(path: Path, period: Period) -> Plan:
     if suffix in (".xlsx", ".xlsm"):
         from sync.backends.xlsxio import read_first_sheet
 
-        grid = read_first_sheet(path)
+        try:
+            grid = read_first_sheet(path)
+        except Exception as e:  # calamine raises its own types for every kind of damage
+            raise PlanFileError(
+                f"Файл плана {path.name} повреждён или не является книгой Excel"
+                f" ({type(e).__name__})."
+            ) from None
     elif suffix in (".csv", ".tsv", ".txt"):
-        grid = read_delimited(path.read_text(encoding="utf-8-sig"), tab=suffix != ".csv")
+        grid = read_delimited(decode_text(path.read_bytes()), tab=suffix != ".csv")
     else:
         raise PlanFileError(
             f"Неизвестный формат файла плана: {path.name} (нужен .csv, .tsv или .xlsx)"
         )
     return Plan(period, tuple(items_from_grid(grid, period)))
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1251: what Excel's "CSV" gives in Russia."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1251", errors="replace")
 
 
 def read_delimited(text: str, *, tab: bool) -> list[list[CellValue]]:

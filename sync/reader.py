@@ -53,6 +53,18 @@ def locate(raw: RawWorkbook, spec: TemplateSpec) -> SchoolSheet:
         )
     else:
         passport, passport_cells = _read_passport(passport_grid, spec)
+    if name in raw.truncated:
+        problems.append(
+            Problem(
+                "sheet_too_long",
+                Severity.ERROR,
+                name,
+                "",
+                "",
+                f"На листе «{name}» заполнены строки до {raw.truncated[name]}-й; прочитаны только"
+                f" первые {len(grid)}. Удалите случайные значения далеко ниже таблицы.",
+            )
+        )
     meta_grid = _sheet(raw, spec.meta_sheet)
     return SchoolSheet(
         meta=_read_meta(meta_grid) if meta_grid is not None else {},

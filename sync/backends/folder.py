@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from sync.consolidate import Master
 
 NO_FILL = PatternFill(fill_type=None)
+# Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
+OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -99,18 +101,23 @@ class FolderBackend:
             raise TransientSourceError(f"Не удалось прочитать {path.name}: {e.strerror}") from None
         if not data:
             raise SourceError(f"Файл {path.name} пуст (0 байт).")
+        if data[:8] == OLE2_MAGIC:
+            raise SourceError(
+                f"Файл {path.name} защищён паролем или сохранён в старом формате .xls. Снимите"
+                " пароль на открытие и сохраните файл как «Книга Excel (.xlsx)»."
+            )
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise SourceError(
                 f"Файл {path.name} не является книгой Excel (.xlsx): возможно, он сохранён в"
                 " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
             )
         try:
-            sheets = read_sheets(data)
+            sheets, truncated = read_sheets(data)
         except Exception as e:  # calamine raises its own types for every kind of damage
             raise SourceError(
                 f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
             ) from None
-        return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest())
+        return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         path = Path(school.source)

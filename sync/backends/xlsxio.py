@@ -3,32 +3,56 @@
 from __future__ import annotations
 
 import io
+from itertools import islice
 from pathlib import Path
 from typing import cast
 
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineSheet, CalamineWorkbook
 
 from sync.model import CellValue
 
 Grid = list[list[CellValue]]
 
+# A roadmap has tens of rows. A value typed by accident a million rows down must not make one
+# school's read take gigabytes: beyond this many rows a sheet is cut and the cut is reported.
+MAX_ROWS = 5000
 
-def read_sheets(data: bytes) -> dict[str, Grid]:
-    """Every sheet (hidden ones too) as a grid of values, read with calamine."""
+
+def read_sheets(data: bytes, max_rows: int = MAX_ROWS) -> tuple[dict[str, Grid], dict[str, int]]:
+    """Every sheet (hidden ones too) as a grid of values, and the sheets cut at max_rows.
+
+    The second value maps each cut sheet to the number of its last used row.
+    """
     wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    sheets: dict[str, Grid] = {}
+    truncated: dict[str, int] = {}
     try:
-        return {
-            name: cast(Grid, wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
-            for name in wb.sheet_names
-        }
+        for name in wb.sheet_names:
+            sheet = wb.get_sheet_by_name(name)
+            last_row = sheet.end[0] + 1 if sheet.height else 0
+            if last_row > max_rows:
+                truncated[name] = last_row
+                sheets[name] = _head(sheet, max_rows)
+            else:
+                sheets[name] = cast(Grid, sheet.to_python(skip_empty_area=False))
     finally:
         wb.close()
+    return sheets, truncated
+
+
+def _head(sheet: CalamineSheet, max_rows: int) -> Grid:
+    """The first rows of a sheet, laid out from A1 as to_python(skip_empty_area=False) does."""
+    pad: list[CellValue] = [""] * sheet.start[1]  # iter_rows starts at the first used column
+    return [pad + cast(list[CellValue], row) for row in islice(sheet.iter_rows(), max_rows)]
 
 
 def read_first_sheet(path: Path) -> Grid:
     wb = CalamineWorkbook.from_path(str(path))
     try:
-        return cast(Grid, wb.get_sheet_by_index(0).to_python(skip_empty_area=False))
+        sheet = wb.get_sheet_by_index(0)
+        if sheet.height > MAX_ROWS:
+            return _head(sheet, MAX_ROWS)
+        return cast(Grid, sheet.to_python(skip_empty_area=False))
     finally:
         wb.close()
 
