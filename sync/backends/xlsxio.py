@@ -29,7 +29,7 @@ def read_sheets(data: bytes, max_rows: int = MAX_ROWS) -> tuple[dict[str, Grid],
     try:
         for name in wb.sheet_names:
             sheet = wb.get_sheet_by_name(name)
-            last_row = sheet.end[0] + 1 if sheet.height else 0
+            last_row = sheet.end[0] + 1 if sheet.end else 0
             if last_row > max_rows:
                 truncated[name] = last_row
                 sheets[name] = _head(sheet, max_rows)
@@ -42,7 +42,8 @@ def read_sheets(data: bytes, max_rows: int = MAX_ROWS) -> tuple[dict[str, Grid],
 
 def _head(sheet: CalamineSheet, max_rows: int) -> Grid:
     """The first rows of a sheet, laid out from A1 as to_python(skip_empty_area=False) does."""
-    pad: list[CellValue] = [""] * sheet.start[1]  # iter_rows starts at the first used column
+    # iter_rows starts at the first used column
+    pad: list[CellValue] = [""] * (sheet.start[1] if sheet.start else 0)
     return [pad + cast(list[CellValue], row) for row in islice(sheet.iter_rows(), max_rows)]
 
 
