@@ -309,5 +309,14 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> None
     sys.exit(code)
 
 
+def _register_service_commands() -> None:
+    from sync.cli_service import serve_command, status_command
+
+    main.add_command(serve_command)
+    main.add_command(status_command)
+
+
+_register_service_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,15 +1,20 @@
 """School reports -> the municipal master workbook, as plain tables (pure: no files, no clock).
 
 The master has six sheets: Свод (activities × schools), Школы (one line per school), Мероприятия
-(every row of every school), Просрочено (the overdue subset), Ошибки and Паспорта. A builder
-(sync.builders.master_xlsx) turns the tables into a workbook; nothing here knows about openpyxl.
+(every row of every school), Просрочено (the overdue subset), Ошибки and Паспорта, and, when the
+previous run's state is given, Изменения (what each school changed since the master before). A
+builder (sync.builders.master_xlsx) turns the tables into a workbook; nothing here knows about
+openpyxl.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sync.model import (
     SEVERITY_RU,
@@ -19,9 +24,11 @@ from sync.model import (
     PlanItem,
     RowReport,
     SchoolReport,
+    SchoolSheet,
     Severity,
 )
 from sync.spec import TemplateSpec, normalize_header
+from sync.status import fold, normalize_status
 
 SUMMARY_SHEET = "Свод"
 SCHOOLS_SHEET = "Школы"
@@ -29,6 +36,7 @@ ROWS_SHEET = "Мероприятия"
 OVERDUE_SHEET = "Просрочено"
 PROBLEMS_SHEET = "Ошибки"
 PASSPORTS_SHEET = "Паспорта"
+CHANGES_SHEET = "Изменения"
 
 COORDINATOR_COLUMN = "МОУО"
 NO_DATA = "нет данных"
@@ -118,21 +126,25 @@ def consolidate(
     spec: TemplateSpec,
     today: date,
     municipality: str = "",
+    previous: Baseline | None = None,
 ) -> Master:
-    """Build every master sheet from this run's school reports and the plan."""
+    """Build every master sheet from this run's school reports and the plan.
+
+    With `previous` (what the last master was built from) the master also gets «Изменения».
+    """
     where = f": {municipality.strip()}," if municipality.strip() else ""
     title = f"Свод дорожной карты{where} на {today:%d.%m.%Y}"
-    return Master(
-        sheets=[
-            _summary_sheet(reports, plan),
-            _schools_sheet(reports, spec),
-            _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False),
-            _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True),
-            _problems_sheet(reports, spec),
-            _passports_sheet(reports, spec),
-        ],
-        title=title,
-    )
+    sheets = [
+        _summary_sheet(reports, plan),
+        _schools_sheet(reports, spec),
+        _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False),
+        _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True),
+        _problems_sheet(reports, spec),
+        _passports_sheet(reports, spec),
+    ]
+    if previous is not None:
+        sheets.insert(2, changes_sheet(reports, previous, spec))
+    return Master(sheets=sheets, title=title)
 
 
 def _column_names(reports: Sequence[SchoolReport]) -> list[str]:
@@ -377,5 +389,190 @@ def _passports_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Mas
         headers=["Школа", *(f.label for f in spec.passport)],
         rows=rows,
         widths=[40, *(24.0 for _ in spec.passport)],
+        frozen_columns=1,
+    )
+
+
+# --- Изменения: this run against the state the previous master was built from -------------------
+
+
+@dataclass(frozen=True)
+class SchoolBefore:
+    """One school as the previous master saw it: statuses and controls per row, its problems."""
+
+    at: datetime  # when that state was read
+    statuses: dict[str, str | None]  # row key -> canonical status
+    controls: dict[str, str]  # row key -> control key
+    labels: dict[str, tuple[str, str]]  # row key -> (№, activity) for rows gone since
+    problems: dict[tuple[str, str, str, str], str]  # (code, sheet, cell, field) -> message
+    rows_of_cells: dict[int, str] = field(default_factory=dict)  # sheet row -> row key
+
+    @classmethod
+    def from_read(
+        cls,
+        at: datetime,
+        sheet: SchoolSheet,
+        problems: Sequence[Mapping[str, Any]],
+        controls: Mapping[int, str],
+        spec: TemplateSpec,
+    ) -> SchoolBefore:
+        """Build it from a stored read: the snapshot, its problems JSON and its controls."""
+        keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in sheet.rows])
+        statuses, ctl, labels, rows_of_cells = {}, {}, {}, {}
+        for key, row in zip(keys, sheet.rows, strict=True):
+            statuses[key] = normalize_status(row.values.get("status"), spec)
+            labels[key] = (_text(row.values.get("no")), _text(row.values.get("activity")))
+            rows_of_cells[row.row] = key
+            if row.row in controls:
+                ctl[key] = controls[row.row]
+        found = {
+            (
+                str(p.get("code", "")),
+                str(p.get("sheet", "")),
+                str(p.get("cell", "")),
+                str(p.get("field", "")),
+            ): str(p.get("message", ""))
+            for p in problems
+        }
+        return cls(at, statuses, ctl, labels, found, rows_of_cells)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the previous master was built from: its run's start and each school's state then."""
+
+    run_at: datetime | None  # None: there was no complete run before this one
+    schools: Mapping[str, SchoolBefore] = field(default_factory=dict)
+
+
+CHANGE_STATUS = "Статус"
+CHANGE_CONTROL = "Контроль"
+CHANGE_NEW = "Новое замечание"
+CHANGE_FIXED = "Исправлено"
+CHANGE_FIRST = "Первое чтение"
+CHANGE_ADDED = "Строка добавлена"
+CHANGE_REMOVED = "Строка удалена"
+CHANGE_NONE = "Изменений нет"
+EMPTY = "(пусто)"
+
+
+def _text(value: CellValue) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+def _row_keys(labels: Sequence[tuple[CellValue, CellValue]]) -> list[str]:
+    """A stable identity per row: its № and activity, numbered when a pair repeats."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for no, activity in labels:
+        base = f"{_text(no)}|{fold(_text(activity))}"
+        seen[base] += 1
+        keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return keys
+
+
+def _cell_row(cell: str) -> int | None:
+    m = re.fullmatch(r"\$?[A-Za-z]+\$?(\d+)", cell.strip())
+    return int(m.group(1)) if m else None
+
+
+def school_changes(
+    report: SchoolReport, before: SchoolBefore | None, spec: TemplateSpec
+) -> list[tuple[str, str, str, str, str, str, str | None]]:
+    """What changed in one school: (№, activity, change, was, now, where, fill) lines, in order.
+
+    Status changes row by row, rows that became overdue without a status change, new problems
+    and fixed ones. Pure: both sides are data.
+    """
+    if before is None:
+        if report.outcome == "failed" and not report.rows:
+            return []  # never read yet: nothing to compare, «Школы» says why
+        return [("", "", CHANGE_FIRST, "", "книга прочитана впервые", "", None)]
+    done_fill = _fill(spec, "done", DONE_FILL)
+    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
+    error_fill = _fill(spec, "error", OVERDUE_FILL)
+    control_text = {k: c.value for k, c in spec.controls.items()}
+    lines: list[tuple[str, str, str, str, str, str, str | None]] = []
+
+    keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in report.rows])
+    label_of = {}
+    row_key_of_sheet_row = {}
+    for key, row in zip(keys, report.rows, strict=True):
+        no, activity = _text(row.values.get("no")), _text(row.values.get("activity"))
+        label_of[key] = (no, activity)
+        row_key_of_sheet_row[row.sheet_row] = key
+        if key not in before.statuses:
+            lines.append((no, activity, CHANGE_ADDED, "", "строка появилась в книге", "", None))
+            continue
+        old, new = before.statuses[key], normalize_status(row.values.get("status"), spec)
+        if old != new:
+            fill = done_fill if row.control.key == "done" else None
+            lines.append((no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, "", fill))
+        elif row.control.key == "overdue" and before.controls.get(key) not in (None, "overdue"):
+            was = control_text.get(before.controls[key], before.controls[key])
+            lines.append((no, activity, CHANGE_CONTROL, was, row.control.value, "", overdue_fill))
+    for key in before.statuses.keys() - set(keys):
+        no, activity = before.labels.get(key, ("", ""))
+        lines.append((no, activity, CHANGE_REMOVED, "строка была в книге", "", "", None))
+
+    def where(sheet: str, cell: str) -> str:
+        return f"{sheet}!{cell}" if cell else sheet
+
+    current = {(p.code, p.sheet, p.cell, p.field): p for p in report.problems}
+    for ident, p in current.items():
+        if ident in before.problems:
+            continue
+        found = row_key_of_sheet_row.get(p.row) if p.row is not None else None
+        no, activity = label_of.get(found, ("", "")) if found else ("", "")
+        fill = error_fill if p.severity is Severity.ERROR else WARNING_FILL
+        lines.append((no, activity, CHANGE_NEW, "", p.message, where(p.sheet, p.cell), fill))
+    for ident, message in before.problems.items():
+        if ident in current:
+            continue
+        _code, sheet, cell, _field = ident
+        sheet_row = _cell_row(cell) if sheet == spec.main_sheet else None
+        gone = before.rows_of_cells.get(sheet_row) if sheet_row is not None else None
+        no, activity = before.labels.get(gone, ("", "")) if gone else ("", "")
+        lines.append(
+            (no, activity, CHANGE_FIXED, message, "исправлено", where(sheet, cell), done_fill)
+        )
+    return lines
+
+
+def changes_sheet(
+    reports: Sequence[SchoolReport], previous: Baseline, spec: TemplateSpec
+) -> MasterSheet:
+    """«Изменения»: per school, what changed since the state the previous master was built from."""
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for report in reports:
+        before = previous.schools.get(report.school.id)
+        since: CellValue = before.at.replace(tzinfo=None) if before else None
+        name = report.school.name or report.school.id
+        for no, activity, change, was, now, where, fill in school_changes(report, before, spec):
+            if fill:
+                fills[(len(rows), 5)] = fill
+            rows.append([name, no, activity, change, was, now, where, since])
+    if not rows:
+        since_text = f" с {previous.run_at:%d.%m.%Y %H:%M}" if previous.run_at is not None else ""
+        rows.append(["", "", "", CHANGE_NONE, "", f"изменений нет{since_text}", "", None])
+    return MasterSheet(
+        name=CHANGES_SHEET,
+        headers=[
+            "Школа",
+            "№ п/п",
+            "Мероприятие",
+            "Что изменилось",
+            "Было",
+            "Стало",
+            "Где",
+            "По сравнению с",
+        ],
+        rows=rows,
+        fills=fills,
+        widths=[40, 7, 48, 18, 30, 30, 22, 17],
+        number_formats={7: DATETIME_FORMAT},
         frozen_columns=1,
     )

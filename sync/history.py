@@ -57,7 +57,22 @@ CREATE TABLE IF NOT EXISTS paints (
     stamp TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reminders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    today TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    run_id INTEGER,
+    addresses TEXT NOT NULL DEFAULT '[]',
+    items INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS reminders_recipient ON reminders(recipient, mode, today);
 """
+
+# Runs that did not finish their work: the next due time still needs a run.
+UNFINISHED_OUTCOMES = ("interrupted", "aborted")
 
 
 def _encode(value: CellValue) -> Any:
@@ -140,6 +155,31 @@ class LastRead:
 
 
 @dataclass(frozen=True)
+class PastRead:
+    """A school as an earlier run saw it: its snapshot with the problems and controls then."""
+
+    run_id: int
+    at: datetime
+    sheet: SchoolSheet
+    problems: list[dict[str, Any]]
+    controls: dict[int, str]  # sheet row -> control key
+
+
+@dataclass(frozen=True)
+class SchoolState:
+    """What the history says of one school now, for `status`."""
+
+    school_id: str
+    last_attempt: datetime | None = None  # the newest read, whatever its outcome
+    last_outcome: str = ""
+    last_message: str = ""
+    last_read: datetime | None = None  # the newest read that produced (or kept) a snapshot
+    modified: datetime | None = None  # when the school last changed its workbook
+    problems: tuple[dict[str, Any], ...] = ()
+    controls: dict[int, str] | None = None
+
+
+@dataclass(frozen=True)
 class SnapshotEntry:
     first_seen: datetime
     last_seen: datetime
@@ -213,6 +253,32 @@ class History:
         )
         names = [c[0] for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def abandon_running(self, at: datetime, message: str) -> list[int]:
+        """Mark runs still 'running' as aborted: called by the lock holder, so none is alive."""
+        with self.conn:
+            ids = [r[0] for r in self.conn.execute("SELECT id FROM runs WHERE outcome='running'")]
+            self.conn.execute(
+                "UPDATE runs SET outcome='aborted', finished=?, message=? WHERE outcome='running'",
+                (at.isoformat(timespec="seconds"), message),
+            )
+        return ids
+
+    def attempted_since(self, moment: datetime, limit: int = 200) -> bool:
+        """Whether a run started at or after `moment` and did not stop short of its work.
+
+        An interrupted or aborted run does not count: the next due time runs again. A crashed one
+        does: it is retried at the next scheduled time, not in a loop.
+        """
+        for run in self.runs(limit):
+            started = datetime.fromisoformat(run["started"])
+            if started.tzinfo is None:
+                started = started.astimezone()
+            if started < moment:
+                break
+            if run["outcome"] not in UNFINISHED_OUTCOMES:
+                return True
+        return False
 
     # reads and snapshots
     def record_read(
@@ -304,6 +370,115 @@ class History:
                 digest,
                 sheet_from_json(data),
             )
+
+    def baseline(self, before_run_id: int) -> tuple[datetime | None, dict[str, PastRead]]:
+        """What the last master the coordinator got was built from, for the «Изменения» sheet.
+
+        Returns the start of the newest complete ('ok') run before `before_run_id` and, per
+        school, its newest snapshot read at or before that run. (None, {}) when there is none.
+        """
+        row = self.conn.execute(
+            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
+            (before_run_id,),
+        ).fetchone()
+        if row is None:
+            return None, {}
+        base_id, started = row
+        rows = self.conn.execute(
+            "SELECT r.school_id, r.run_id, r.at, r.problems, r.controls, s.data FROM"
+            " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
+            "  WHERE snapshot IS NOT NULL AND run_id <= ? GROUP BY school_id) AS newest"
+            " JOIN reads r ON r.school_id = newest.school_id AND r.run_id = newest.run_id"
+            " JOIN snapshots s ON s.hash = r.snapshot",
+            (base_id,),
+        ).fetchall()
+        out = {}
+        for school_id, run_id, at, problems, controls, data in rows:
+            out[school_id] = PastRead(
+                run_id,
+                datetime.fromisoformat(at),
+                sheet_from_json(data),
+                json.loads(problems),
+                {int(k): v for k, v in json.loads(controls).items()},
+            )
+        return datetime.fromisoformat(started), out
+
+    def school_states(self) -> dict[str, SchoolState]:
+        """Per school: its newest read, newest successful read and last change, in 3 queries."""
+
+        def newest(condition: str) -> str:
+            return (
+                "JOIN (SELECT school_id, MAX(run_id) AS run_id FROM reads"
+                f" {condition} GROUP BY school_id) AS n"
+                " ON r.school_id = n.school_id AND r.run_id = n.run_id"
+            )
+
+        latest = f"SELECT r.school_id, r.at, r.outcome, r.message FROM reads r {newest('')}"
+        good = (
+            "SELECT r.school_id, r.at, r.problems, r.controls FROM reads r"
+            f" {newest('WHERE snapshot IS NOT NULL')}"
+        )
+        changed = (
+            f"SELECT r.school_id, r.modified FROM reads r {newest('WHERE modified IS NOT NULL')}"
+        )
+        parts: dict[str, dict[str, Any]] = {}
+        for sid, at, outcome, message in self.conn.execute(latest):
+            parts.setdefault(sid, {}).update(
+                last_attempt=datetime.fromisoformat(at), last_outcome=outcome, last_message=message
+            )
+        for sid, at, problems, controls in self.conn.execute(good):
+            parts.setdefault(sid, {}).update(
+                last_read=datetime.fromisoformat(at),
+                problems=tuple(json.loads(problems)),
+                controls={int(k): v for k, v in json.loads(controls).items()},
+            )
+        for sid, modified in self.conn.execute(changed):
+            parts.setdefault(sid, {})["modified"] = datetime.fromisoformat(modified)
+        return {sid: SchoolState(sid, **fields) for sid, fields in parts.items()}
+
+    # reminders
+    def last_reminder(self, recipient: str, mode: str) -> date | None:
+        """The local date the newest reminder to this recipient was sent in this mode."""
+        row = self.conn.execute(
+            "SELECT MAX(today) FROM reminders WHERE recipient = ? AND mode = ?", (recipient, mode)
+        ).fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
+    def record_reminder(
+        self,
+        recipient: str,
+        mode: str,
+        today: date,
+        sent_at: datetime,
+        addresses: list[str],
+        items: int,
+        message_id: str = "",
+        run_id: int | None = None,
+    ) -> None:
+        """Remember a sent digest: it survives restarts, so the interval holds across them."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO reminders(recipient, mode, today, sent_at, run_id, addresses, items,"
+                " message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    recipient,
+                    mode,
+                    today.isoformat(),
+                    sent_at.isoformat(timespec="seconds"),
+                    run_id,
+                    json.dumps(addresses, ensure_ascii=False),
+                    items,
+                    message_id,
+                ),
+            )
+
+    def reminders_sent(self, mode: str) -> dict[str, date]:
+        """Per recipient key, the newest local date it got a reminder in this mode."""
+        rows = self.conn.execute(
+            "SELECT recipient, MAX(today) FROM reminders WHERE mode = ? GROUP BY recipient",
+            (mode,),
+        )
+        return {r: date.fromisoformat(d) for r, d in rows}
 
     # paints
     def last_paint(self, school_id: str) -> tuple[str, str] | None:

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sync.backends.base import Backend, SourceError, SourceState, WriteResult
-from sync.config import Config
-from sync.consolidate import consolidate
+from sync.config import Config, ConfigError
+from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
 from sync.history import History, LastRead
+from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
-from sync.plan import load_plan, plan_problems
+from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.reader import UnreadableWorkbook, locate
+from sync.report import OUTCOME_RU, RUN_OUTCOME_RU
+from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec, load_spec
 from sync.validation import check_school
 
@@ -40,7 +43,7 @@ class RunResult:
     writes: dict[str, WriteResult] = field(default_factory=dict)
     master: str = ""
     plan_problems: list[Problem] = field(default_factory=list)
-    outcome: str = "ok"  # ok, interrupted, master_failed
+    outcome: str = "ok"  # ok, interrupted, master_failed, crashed, busy (not started: locked)
     message: str = ""  # Russian, when the outcome is not ok
 
     @property
@@ -65,6 +68,14 @@ def load_context(config: Config) -> tuple[TemplateSpec, Plan]:
     return spec, load_plan(config.plan_file, config.period)
 
 
+After = Callable[[RunResult, History], None]
+
+ABORTED_MESSAGE = (
+    "Синхронизация оборвалась: процесс был остановлен аварийно или компьютер выключен."
+    " Следующая синхронизация прочитала все школы заново."
+)
+
+
 def run(
     config: Config,
     *,
@@ -73,53 +84,168 @@ def run(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    lock_wait: float | None = None,
+    after: After | None = None,
+    command: str = "run",
 ) -> RunResult:
-    """Sync every school once and write the master. A school that fails never stops the others."""
+    """Sync every school once and write the master. A school that fails never stops the others.
+
+    Only one run at a time per history database: this one waits up to `lock_wait` seconds
+    ([schedule] lock_wait by default) for a running one, else returns outcome "busy" and writes
+    nothing. `stop` set stops it between schools ("interrupted"); an exception is recorded as
+    "crashed" with its reason and raised again. `after(result, history)` runs while the lock is
+    still held (the service sends reminders there).
+    """
+    today = today or config.today(now())
+    wait = lock_wait_of(config) if lock_wait is None else lock_wait
+    lock = RunLock(lock_path_for(config.history_path), command=command)
+    try:
+        lock.acquire(wait, stop=stop)
+    except LockBusy as e:
+        at = now()
+        log.warning("Синхронизация не запущена: %s", e)
+        return RunResult(0, today, at, finished=at, outcome="busy", message=str(e))
+    with lock, History.open(config.history_path) as history:
+        started = now()
+        abandoned = history.abandon_running(started, ABORTED_MESSAGE)
+        if abandoned:
+            log.warning(
+                "Синхронизации %s оборвались без записи итога (процесс был остановлен);"
+                " отмечены в истории как оборвавшиеся.",
+                ", ".join(f"№ {i}" for i in abandoned),
+            )
+        result = RunResult(history.start_run(started, today), today, started)
+        log.info(
+            "Синхронизация № %d начата (%s), сегодня считается %s.",
+            result.run_id,
+            command,
+            f"{today:%d.%m.%Y}",
+        )
+        try:
+            _run_schools(config, result, history, backend, progress, stop, now)
+        except Exception as e:
+            result.outcome = "crashed"
+            reason = (
+                str(e) if isinstance(e, ConfigError | PlanFileError) else f"{type(e).__name__}: {e}"
+            )
+            result.message = f"Синхронизация остановлена ошибкой: {reason}"
+            log.exception("Синхронизация № %d остановлена ошибкой: %s", result.run_id, reason)
+            _finish(history, result, now)
+            raise
+        except BaseException as e:
+            result.outcome = "interrupted"
+            result.message = (
+                "Синхронизация прервана (Ctrl+C)."
+                if isinstance(e, KeyboardInterrupt)
+                else "Синхронизация прервана: программа завершена."
+            )
+            _finish(history, result, now)
+            raise
+        _finish(history, result, now)
+        if after is not None:
+            after(result, history)
+    return result
+
+
+def _finish(history: History, result: RunResult, now: Callable[[], datetime]) -> None:
+    result.finished = now()
+    history.finish_run(
+        result.run_id, result.finished, result.outcome, result.counts, result.message
+    )
+    c = result.counts
+    line = (
+        f"Синхронизация № {result.run_id}: {RUN_OUTCOME_RU.get(result.outcome, result.outcome)}"
+        f" — прочитано {c['synced']}, без изменений {c['unchanged']}, не прочитано {c['failed']},"
+        f" открыто {c['locked']}; {(result.finished - result.started).total_seconds():.0f} с."
+    )
+    if result.message:
+        line += f" {result.message}"
+    if result.outcome in ("ok", "interrupted"):
+        log.info(line)
+    else:
+        log.error(line)
+
+
+def _run_schools(
+    config: Config,
+    result: RunResult,
+    history: History,
+    backend: Backend | None,
+    progress: Progress | None,
+    stop: threading.Event | None,
+    now: Callable[[], datetime],
+) -> None:
+    """The run proper: every school in turn, then the master."""
     spec, plan = load_context(config)
     backend = backend or backend_for(config)
-    today = today or config.today()
     schools = config.all_workbooks()
-    with History.open(config.history_path) as history:
-        started = now()
-        result = RunResult(history.start_run(started, today), today, started)
-        result.plan_problems = plan_problems(plan)
-        states = backend.survey(schools)
-        for i, school in enumerate(schools, start=1):
-            if stop is not None and stop.is_set():
-                result.outcome = "interrupted"
-                break
-            if progress:
-                progress(school, i, len(schools))
-            report, write = _sync_school(
-                school,
-                states.get(school.id, SourceState(False)),
-                backend,
-                history,
-                plan,
-                spec,
-                today,
-                config.soon_days,
-                result.run_id,
-                now,
+    today = result.today
+    result.plan_problems = plan_problems(plan)
+    baseline_at, past = history.baseline(result.run_id)
+    states = backend.survey(schools)
+    for i, school in enumerate(schools, start=1):
+        if stop is not None and stop.is_set():
+            result.outcome = "interrupted"
+            result.message = (
+                f"Синхронизация остановлена по запросу после {i - 1} из {len(schools)} книг;"
+                " следующая синхронизация прочитает все."
             )
-            result.reports.append(report)
-            if write:
-                result.writes[school.id] = write
-            log.info("%s: %s %s", school.id, report.outcome, report.message)
-        if result.outcome == "ok":
-            master = consolidate(result.reports, plan, spec, today, config.municipality)
-            try:
-                result.master = backend.write_master(master)
-            except OSError as e:
-                # The schools' results are recorded; the next run writes the master again.
-                result.outcome = "master_failed"
-                result.message = f"Свод не записан: {e.strerror or e} ({e.filename or ''})"
-                log.error("master not written: %s", e)
-        result.finished = now()
-        history.finish_run(
-            result.run_id, result.finished, result.outcome, result.counts, result.message
+            break
+        if progress:
+            progress(school, i, len(schools))
+        report, write = _sync_school(
+            school,
+            states.get(school.id, SourceState(False)),
+            backend,
+            history,
+            plan,
+            spec,
+            today,
+            config.soon_days,
+            result.run_id,
+            now,
         )
-    return result
+        result.reports.append(report)
+        if write:
+            result.writes[school.id] = write
+        _log_school(result.run_id, report)
+    if result.outcome != "ok":
+        return
+    previous = Baseline(
+        baseline_at,
+        {
+            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
+            for sid, p in past.items()
+        },
+    )
+    master = consolidate(result.reports, plan, spec, today, config.municipality, previous)
+    try:
+        result.master = backend.write_master(master)
+    except OSError as e:
+        # The schools' results are recorded; the next run writes the master again.
+        result.outcome = "master_failed"
+        result.message = f"Свод не записан: {e.strerror or e} ({e.filename or ''})"
+
+
+def _log_school(run_id: int, report: SchoolReport) -> None:
+    """One line per school per run, for the administrator."""
+    s = school_summary(report)
+    details = (
+        f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
+        f" ошибок {s['errors']}"
+    )
+    why = f"; {report.message}" if report.message else ""
+    level = logging.WARNING if report.outcome in ("failed", "locked") else logging.INFO
+    log.log(
+        level,
+        "№ %d: %s «%s» — %s (%s)%s",
+        run_id,
+        report.school.id,
+        report.school.name,
+        OUTCOME_RU.get(report.outcome, report.outcome),
+        details,
+        why,
+    )
 
 
 def _sync_school(

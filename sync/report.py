@@ -21,6 +21,17 @@ OUTCOME_RU = {
     "locked": "открыта, контроль не записан",
 }
 
+# Outcomes of a whole run, as the history, the log and `status` name them.
+RUN_OUTCOME_RU = {
+    "ok": "завершена",
+    "interrupted": "прервана",
+    "master_failed": "свод не записан",
+    "crashed": "остановлена ошибкой",
+    "aborted": "оборвалась",
+    "running": "идёт",
+    "busy": "не запущена: идёт другая",
+}
+
 
 def _fmt(value: CellValue) -> str:
     if isinstance(value, datetime):
@@ -58,9 +69,12 @@ def run_summary(result: RunResult) -> dict[str, Any]:
 
 def run_text(result: RunResult, config: Config) -> str:
     """A short Russian summary a coordinator can read at a glance."""
+    if result.outcome == "busy":
+        return f"Синхронизация не запущена. {result.message}"
     c = result.counts
+    verb = "прервана" if result.outcome in ("interrupted", "crashed") else "завершена"
     lines = [
-        f"Синхронизация {'прервана' if result.outcome == 'interrupted' else 'завершена'}: "
+        f"Синхронизация {verb}: "
         f"{(result.finished or result.started):%d.%m.%Y %H:%M} "
         f"(сегодня считается {result.today:%d.%m.%Y}).",
         f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений {c['unchanged']}, "

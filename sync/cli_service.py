@@ -1,0 +1,129 @@
+"""The service's commands, `serve` and `status`: thin shells over sync.scheduler and
+sync.service_status. They are standalone click commands; sync.cli registers them on the main group.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sync.config import ConfigError, load_config
+from sync.plan import PlanFileError
+from sync.service_log import LEVELS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="ФАЙЛ",
+    help="Файл настроек (TOML).",
+)
+
+
+def _friendly(func: F) -> F:
+    """A mistake in the settings or the plan is a Russian message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, PlanFileError) as e:
+            click.echo(str(e), err=True)
+            sys.exit(EXIT_CONFIG)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.command("serve", context_settings=CONTEXT)
+@config_option
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Подробность журнала: DEBUG — всё, INFO — по строке на каждую школу в каждой"
+    " синхронизации, WARNING — только сбои, ERROR — только ошибки.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path),
+    metavar="ФАЙЛ",
+    help="Файл журнала (старые файлы переименовываются в .1, .2, …); по умолчанию — из"
+    " [schedule] log_file или logs/roadmap-sync.log рядом с историей.",
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Выполнить синхронизацию, только если по расписанию её время уже наступило, и выйти"
+    " (для cron и Планировщика заданий Windows).",
+)
+@_friendly
+def serve_command(config_path: Path, log_level: str, log_file: Path | None, once: bool) -> None:
+    """Служба: синхронизация каждую ночь и по расписанию, напоминания школам по почте.
+
+    Время в настройках — местное время муниципалитета ([municipality] timezone), а не
+    компьютера. Одновременно идёт только одна синхронизация. Ctrl+C или SIGTERM останавливают
+    службу после текущей школы; синхронизация отмечается как прерванная, следующая прочитает всё.
+    """
+    from sync.scheduler import AlreadyServing, Service, stop_on_signals
+    from sync.service_config import load_schedule
+    from sync.service_log import service_logging
+
+    config = load_config(config_path)
+    settings = load_schedule(config)
+    log_to = log_file or settings.log_file
+    with service_logging(config.zone, log_level, log_to, settings.log_max_mb, settings.log_files):
+        service = Service(config)
+        with stop_on_signals(service.stop):
+            if not once:
+                try:
+                    service.serve_forever()
+                except AlreadyServing:
+                    sys.exit(EXIT_FAILED)  # the service has said why, in the log and on stderr
+                return
+            due, result = service.run_if_due()
+    if due is None:
+        sys.exit(EXIT_OK)
+    if result is None:
+        sys.exit(EXIT_FAILED)  # it crashed; the reason is in the log and the history
+    if result.outcome == "busy":
+        sys.exit(EXIT_OK)  # another run is doing this very work
+    sys.exit(EXIT_OK if result.outcome == "ok" else EXIT_FAILED)
+
+
+@click.command("status", context_settings=CONTEXT)
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Состояние в JSON.")
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Сколько последних синхронизаций показать.",
+)
+@_friendly
+def status_command(config_path: Path, as_json: bool, runs: int) -> None:
+    """Показать последние синхронизации и состояние каждой школы: когда менялась, когда прочитана,
+    сколько в ней ошибок и просроченных мероприятий, идёт ли синхронизация сейчас.
+    """
+    from sync.service_status import collect_status, status_text
+
+    config = load_config(config_path)
+    data = collect_status(config, datetime.now(UTC), runs)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(status_text(data))

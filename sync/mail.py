@@ -1,0 +1,514 @@
+"""E-mail reminders after the nightly run: a digest to each school, a summary to the coordinators.
+
+No mail is prepared unless the configuration says `[smtp] enabled = true`; with `dry_run_dir` the
+messages are written there as .eml files and nothing leaves the machine. A school gets at most one
+digest per `interval_days` (the coordinators one summary per `summary_interval_days`), counted
+in the history database, so restarting the service never sends twice. The password comes from
+the environment variable named by `password_env` and is never written anywhere.
+
+Composing is pure (reports in, text out); only `send_reminders` touches the network or files.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sync.consolidate import school_summary
+from sync.history import History
+from sync.model import CellValue, SchoolReport, Severity
+from sync.report import RUN_OUTCOME_RU
+from sync.service_config import SmtpSettings
+from sync.spec import load_spec
+from sync.status import normalize_status
+
+if TYPE_CHECKING:
+    from sync.config import Config
+    from sync.pipeline import RunResult
+
+log = logging.getLogger("roadmap_sync.mail")
+
+COORDINATORS = "coordinators"  # the reminders table's key for the coordinators' summary
+MAX_PROBLEMS = 30  # problems listed in one digest; the rest are in the cell notes
+MAX_ACTIVITY = 150  # characters of an activity's text in a list line
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """'1 день', '3 дня', '11 дней': the Russian noun form for n.
+
+    >>> plural(21, "день", "дня", "дней"), plural(12, "день", "дня", "дней")
+    ('21 день', '12 дней')
+    """
+    n10, n100 = n % 10, n % 100
+    word = (
+        one if n10 == 1 and n100 != 11 else few if 2 <= n10 <= 4 and not 12 <= n100 <= 14 else many
+    )
+    return f"{n} {word}"
+
+
+def days(n: int) -> str:
+    return plural(n, "день", "дня", "дней")
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """A row the school should act on: overdue, or due within the reminder window."""
+
+    no: str
+    activity: str
+    deadline_text: str
+    due: date
+    overdue: bool
+    has_error: bool = False
+
+    def line(self, today: date) -> str:
+        activity = self.activity
+        if len(activity) > MAX_ACTIVITY:
+            activity = activity[: MAX_ACTIVITY - 1] + "…"
+        words = f" ({self.deadline_text})" if self.deadline_text else ""
+        if self.overdue:
+            when = f"просрочено на {days((today - self.due).days)}"
+        elif self.due == today:
+            when = "срок сегодня"
+        else:
+            when = f"осталось {days((self.due - today).days)}"
+        error = "; в строке ошибка заполнения" if self.has_error else ""
+        return f"  • № {self.no} «{activity}» — срок {self.due:%d.%m.%Y}{words}, {when}{error}"
+
+
+def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueItem]:
+    """Rows overdue or due within `within_days`, not done and not «Не требуется»; overdue first."""
+    items = []
+    for row in report.rows:
+        key = row.control.key
+        if key in ("done", "none"):
+            continue
+        due = row.item.due if row.item is not None else None
+        if due is None:
+            value = row.values.get("due")
+            due = value if isinstance(value, date) and not isinstance(value, datetime) else None
+        if due is None:
+            continue
+        if key == "error" and _status_done(row.values.get("status")):
+            continue
+        if due < today or (due - today).days <= within_days:
+            items.append(
+                DueItem(
+                    no=str(row.item.no if row.item else row.values.get("no") or ""),
+                    activity=str(
+                        row.item.activity if row.item else row.values.get("activity") or ""
+                    ),
+                    deadline_text=row.item.deadline_text if row.item else "",
+                    due=due,
+                    overdue=due < today,
+                    has_error=key == "error",
+                )
+            )
+    items.sort(key=lambda i: (not i.overdue, i.due))
+    return items
+
+
+def _status_done(status: CellValue) -> bool:
+    spec = load_spec()
+    return normalize_status(status, spec) in (spec.statuses["done"], spec.statuses["not_needed"])
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One message before it becomes an e-mail."""
+
+    recipient: str  # the reminders table's key: a school id or "coordinators"
+    to: tuple[Address, ...]
+    subject: str
+    body: str
+    items: int
+
+
+def _address(text: str, name: str = "") -> Address:
+    """An address whose Cyrillic domain (.рф) goes as punycode, the name as encoded UTF-8."""
+    local, _, domain = text.strip().rpartition("@")
+    try:
+        domain.encode("ascii")
+    except UnicodeEncodeError:
+        domain = domain.encode("idna").decode("ascii")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def school_digest(
+    report: SchoolReport, today: date, settings: SmtpSettings, municipality: str
+) -> Digest | None:
+    """The digest for one school, or None when it has nothing due, no error, or no address."""
+    school = report.school
+    if school.is_coordinator or not school.emails:
+        return None
+    failed = report.outcome == "failed"
+    items = due_items(report, today, settings.reminder_days)
+    errors = [p for p in report.problems if p.severity is Severity.ERROR]
+    if not items and not errors and not failed:
+        return None
+    overdue = [i for i in items if i.overdue]
+    soon = [i for i in items if not i.overdue]
+    lines = [
+        "Здравствуйте!",
+        "",
+        f"Это автоматическое напоминание по дорожной карте ({municipality}) для «{school.name}»"
+        f" на {today:%d.%m.%Y}.",
+    ]
+    if failed:
+        lines += ["", f"Вашу книгу не удалось прочитать: {report.message.rstrip('.')}."]
+        if report.synced_at is not None:
+            lines.append(f"Ниже — по последнему удачному чтению {report.synced_at:%d.%m.%Y}.")
+    if overdue:
+        lines += ["", f"Просрочено ({len(overdue)}):"] + [i.line(today) for i in overdue]
+    if soon:
+        lines += ["", f"Срок в ближайшие {days(settings.reminder_days)} ({len(soon)}):"]
+        lines += [i.line(today) for i in soon]
+    problems = sorted(report.problems, key=lambda p: p.severity is not Severity.ERROR)
+    if problems:
+        lines += ["", f"Что исправить в книге ({len(problems)}):"]
+        for p in problems[:MAX_PROBLEMS]:
+            where = f"лист «{p.sheet}», ячейка {p.cell}" if p.cell else f"лист «{p.sheet}»"
+            kind = "ошибка" if p.severity is Severity.ERROR else "предупреждение"
+            lines.append(f"  • {where} ({kind}): {p.message}")
+        if len(problems) > MAX_PROBLEMS:
+            lines.append(f"  … и ещё {len(problems) - MAX_PROBLEMS}: см. примечания в книге.")
+    lines += [
+        "",
+        "Отметьте сделанное в своей книге: «Статус», «Дата выполнения», «Подтверждающий документ»."
+        " Примечания к ячейкам объясняют каждую ошибку. Свод обновится при следующей"
+        " синхронизации (каждую ночь).",
+        *_footer(settings),
+    ]
+    parts = ["книга не прочитана"] if failed else []
+    if overdue:
+        parts.append(f"просрочено {len(overdue)}")
+    if soon:
+        parts.append(f"скоро срок {len(soon)}")
+    if errors:
+        parts.append(f"ошибок {len(errors)}")
+    subject = f"Дорожная карта: {', '.join(parts)} — {school.name}"
+    return Digest(
+        school.id,
+        tuple(_address(a, school.name) for a in school.emails),
+        subject,
+        "\n".join(lines) + "\n",
+        len(items) + len(problems),
+    )
+
+
+def coordinator_digest(
+    result: RunResult,
+    today: date,
+    settings: SmtpSettings,
+    municipality: str,
+    reminded: Sequence[str] = (),
+) -> Digest | None:
+    """The coordinators' summary of the municipality; None without coordinators' addresses."""
+    if not settings.coordinators:
+        return None
+    schools = [r for r in result.reports if not r.school.is_coordinator]
+    c = result.counts
+    lines = [
+        f"Сводка по дорожной карте ({municipality}) на {today:%d.%m.%Y}.",
+        "",
+        f"Синхронизация № {result.run_id}: {RUN_OUTCOME_RU.get(result.outcome, result.outcome)};"
+        f" прочитано {c['synced']}, без изменений {c['unchanged']}, не прочитано {c['failed']},"
+        f" открыто (контроль не записан) {c['locked']}.",
+    ]
+    if result.master:
+        lines.append(f"Свод: {result.master}")
+    if result.message:
+        lines.append(result.message)
+    attention = []
+    total_overdue = total_soon = total_errors = 0
+    for r in schools:
+        s = school_summary(r)
+        soon = sum(1 for i in due_items(r, today, settings.reminder_days) if not i.overdue)
+        total_overdue += int(s["overdue"])
+        total_soon += soon
+        total_errors += int(s["errors"])
+        if s["overdue"] or soon or s["errors"]:
+            attention.append(
+                f"  • {r.school.name}: просрочено {s['overdue']}, скоро срок {soon},"
+                f" ошибок {s['errors']}, выполнено {round(100 * s['percent'])}%"
+            )
+    lines += [
+        "",
+        f"Всего по {plural(len(schools), 'школе', 'школам', 'школам')}: просрочено"
+        f" {total_overdue}, срок в ближайшие {days(settings.reminder_days)} — {total_soon},"
+        f" ошибок заполнения {total_errors}.",
+    ]
+    if attention:
+        lines += ["", "Требуют внимания:", *attention]
+    for own in (r for r in result.reports if r.school.is_coordinator):
+        items = due_items(own, today, settings.reminder_days)
+        if items:
+            lines += ["", f"Мероприятия МОУО («{own.school.name}»), просроченные и к сроку:"]
+            lines += [i.line(today) for i in items]
+    failed = [r for r in result.reports if r.outcome == "failed"]
+    if failed:
+        lines += ["", "Не прочитаны (в своде — последний удачный снимок):"]
+        lines += [f"  • {r.school.name}: {r.message}" for r in failed]
+    no_address = [r.school.name for r in schools if not r.school.emails]
+    if reminded:
+        lines += ["", f"Напоминания отправлены: {len(reminded)} ({', '.join(reminded)})."]
+    if no_address:
+        lines += ["", "Нет адреса для напоминаний (emails в настройках): " + ", ".join(no_address)]
+    lines += _footer(settings)
+    return Digest(
+        COORDINATORS,
+        tuple(_address(a) for a in settings.coordinators),
+        f"Дорожная карта: сводка на {today:%d.%m.%Y} — {municipality}",
+        "\n".join(lines) + "\n",
+        len(attention) + len(failed),
+    )
+
+
+def _footer(settings: SmtpSettings) -> list[str]:
+    contact = (
+        f" Вопросы — координатору: {settings.reply_to}."
+        if settings.reply_to
+        else " Не отвечайте на него: вопросы — муниципальному координатору."
+    )
+    return ["", "—", f"Письмо отправлено автоматически (roadmap-sync).{contact}"]
+
+
+def compose(digest: Digest, settings: SmtpSettings, now: datetime) -> EmailMessage:
+    """The e-mail: UTF-8 text, encoded headers, a Date and a Message-ID."""
+    msg = EmailMessage()
+    msg["Subject"] = digest.subject
+    msg["From"] = settings.sender
+    msg["To"] = digest.to
+    if settings.reply_to:
+        msg["Reply-To"] = settings.reply_to
+    msg["Date"] = format_datetime(now)
+    domain = settings.sender.rsplit("@", 1)[-1].strip(" >") or "roadmap-sync.local"
+    msg["Message-ID"] = make_msgid("roadmap-sync", domain=domain)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders stay quiet
+    msg.set_content(digest.body, charset="utf-8")
+    return msg
+
+
+class Outbox(Protocol):
+    """Where composed messages go: an SMTP server, or a folder of .eml files."""
+
+    mode: str
+
+    def send(self, msg: EmailMessage, recipient: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class OutboxError(Exception):
+    """The outbox cannot take any message (server unreachable, login refused); str() is Russian."""
+
+
+@dataclass
+class FolderOutbox:
+    """Dry run: each message as an .eml file, nothing sent."""
+
+    folder: Path
+    today: date
+    mode: str = "dry-run"
+
+    def send(self, msg: EmailMessage, recipient: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        safe = re.sub(r"[^\w.-]", "_", recipient)
+        path = self.folder / f"{self.today:%Y-%m-%d}_{safe}.eml"
+        n = 2
+        while path.exists():
+            path = self.folder / f"{self.today:%Y-%m-%d}_{safe}_{n}.eml"
+            n += 1
+        path.write_bytes(msg.as_bytes(policy=SMTP))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class SmtpOutbox:
+    """A connection to the configured server, opened at the first message."""
+
+    settings: SmtpSettings
+    mode: str = "smtp"
+    client: smtplib.SMTP | None = field(default=None, repr=False)
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        password = ""
+        if s.user:
+            password = os.environ.get(s.password_env, "")
+            if not password:
+                raise OutboxError(
+                    f"переменная окружения {s.password_env} с паролем почты не задана."
+                )
+        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        client: smtplib.SMTP | None = None
+        try:
+            if s.security == "ssl":
+                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.security == "starttls":
+                    client.starttls(context=context)
+            if s.user:
+                _login(client, s.user, password)
+        except (OSError, smtplib.SMTPException) as e:
+            if client is not None:
+                client.close()
+            if isinstance(e, smtplib.SMTPAuthenticationError):
+                raise OutboxError(
+                    f"сервер {s.host} не принял имя пользователя «{s.user}» или пароль."
+                ) from None
+            raise OutboxError(f"нет связи с почтовым сервером {s.host}:{s.port} ({e}).") from None
+        return client
+
+    def send(self, msg: EmailMessage, recipient: str) -> None:
+        if self.client is None:
+            self.client = self._open()
+        self.client.send_message(msg)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.quit()
+            except (OSError, smtplib.SMTPException):
+                self.client.close()
+            self.client = None
+
+
+def _login(client: smtplib.SMTP, user: str, password: str) -> None:
+    """Log in once: AUTH PLAIN in UTF-8 (RFC 4616) when offered, else smtplib's own mechanisms.
+
+    smtplib's login encodes name and password as ASCII and fails on «Пароль»; it also retries
+    other mechanisms after a refusal, which some servers answer by hanging up.
+    """
+    client.ehlo_or_helo_if_needed()
+    if "PLAIN" in client.esmtp_features.get("auth", "").upper().split():
+        token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+        code, answer = client.docmd("AUTH", f"PLAIN {token}")
+        if code not in (235, 503):  # 503: already authenticated
+            raise smtplib.SMTPAuthenticationError(code, answer)
+        return
+    try:
+        (user + password).encode("ascii")
+    except UnicodeEncodeError:
+        raise OutboxError(
+            "сервер не принимает имя или пароль с русскими буквами (нет AUTH PLAIN)."
+        ) from None
+    client.login(user, password)
+
+
+@dataclass
+class ReminderReport:
+    """What `send_reminders` did, for the log and the tests."""
+
+    sent: list[str] = field(default_factory=list)  # recipient keys
+    skipped: list[str] = field(default_factory=list)  # within their interval
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (recipient key, Russian reason)
+
+
+def send_reminders(
+    config: Config,
+    settings: SmtpSettings,
+    result: RunResult,
+    history: History,
+    now: datetime,
+    outbox: Outbox | None = None,
+) -> ReminderReport:
+    """Send (or write, in dry run) the schools' digests and the coordinators' summary."""
+    today = result.today
+    box: Outbox = outbox or (
+        FolderOutbox(settings.dry_run_dir, today) if settings.dry_run_dir else SmtpOutbox(settings)
+    )
+    report = ReminderReport()
+    digests = [
+        d for r in result.reports if (d := school_digest(r, today, settings, config.municipality))
+    ]
+    try:
+        for digest in digests:
+            _deliver(digest, settings.interval_days, box, settings, history, result, now, report)
+        names = {r.school.id: r.school.name for r in result.reports}
+        summary = coordinator_digest(
+            result, today, settings, config.municipality, [names[k] for k in report.sent]
+        )
+        if summary is not None:
+            _deliver(
+                summary, settings.summary_interval_days, box, settings, history, result, now, report
+            )
+    finally:
+        box.close()
+    if report.sent or report.failed:
+        log.info(
+            "Напоминания (%s): отправлено %d, пропущено (уже были в этот период) %d,"
+            " не отправлено %d.",
+            "пробный режим" if box.mode == "dry-run" else "почта",
+            len(report.sent),
+            len(report.skipped),
+            len(report.failed),
+        )
+    return report
+
+
+def _deliver(
+    digest: Digest,
+    interval: int,
+    box: Outbox,
+    settings: SmtpSettings,
+    history: History,
+    result: RunResult,
+    now: datetime,
+    report: ReminderReport,
+) -> bool:
+    """Send one digest unless one went within its interval; record it once sent."""
+    last = history.last_reminder(digest.recipient, box.mode)
+    if last is not None and (result.today - last).days < interval:
+        report.skipped.append(digest.recipient)
+        return False
+    if report.failed and report.failed[-1][1].startswith(OUTBOX_DOWN):
+        report.failed.append((digest.recipient, report.failed[-1][1]))
+        return False
+    msg = compose(digest, settings, now)
+    to = [a.addr_spec for a in digest.to]
+    try:
+        box.send(msg, digest.recipient)
+    except OutboxError as e:
+        reason = f"{OUTBOX_DOWN}{e}"
+        log.error("Напоминания не отправлены: %s", e)
+        report.failed.append((digest.recipient, reason))
+        return False
+    except (OSError, smtplib.SMTPException) as e:
+        log.error("Письмо для %s (%s) не отправлено: %s", digest.recipient, ", ".join(to), e)
+        report.failed.append((digest.recipient, str(e)))
+        return False
+    history.record_reminder(
+        digest.recipient,
+        box.mode,
+        result.today,
+        now,
+        to,
+        digest.items,
+        str(msg["Message-ID"]),
+        result.run_id or None,
+    )
+    report.sent.append(digest.recipient)
+    log.info(
+        "Напоминание отправлено: %s → %s (%s)", digest.recipient, ", ".join(to), digest.subject
+    )
+    return True
+
+
+OUTBOX_DOWN = "почта недоступна: "

@@ -1,0 +1,186 @@
+"""«Изменения»: what each school changed since the master before, from the history's snapshots."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from pathlib import Path
+
+from sync.builders.fill import fill_workbook
+from sync.consolidate import (
+    CHANGE_CONTROL,
+    CHANGE_FIRST,
+    CHANGE_FIXED,
+    CHANGE_NEW,
+    CHANGE_NONE,
+    CHANGE_REMOVED,
+    CHANGE_STATUS,
+    CHANGES_SHEET,
+    Baseline,
+    SchoolBefore,
+    changes_sheet,
+    consolidate,
+    school_changes,
+)
+from sync.model import (
+    Audience,
+    Control,
+    PlanItem,
+    Problem,
+    RowReport,
+    School,
+    SchoolReport,
+    SchoolSheet,
+    Severity,
+    SheetRow,
+)
+from sync.pipeline import run
+from sync.spec import load_spec
+from tests.helpers import TODAY
+from tests.test_pipeline import setup, sheet_rows
+
+SPEC = load_spec()
+SCHOOL = School("s1", "МОУ СОШ № 1")
+AT = datetime(2022, 1, 9, 2, 0)
+
+
+def control(key: str) -> Control:
+    c = SPEC.controls[key]
+    return Control(key, c.value, c.fill)
+
+
+def item(no: str, activity: str) -> PlanItem:
+    return PlanItem("1. Раздел", no, activity, "ОО", "январь", "Справка", Audience.SCHOOLS)
+
+
+def sheet(*rows: tuple[int, str, str, str | None]) -> SchoolSheet:
+    return SchoolSheet(
+        meta={},
+        columns={},
+        header_row=1,
+        rows=tuple(
+            SheetRow(r, {"no": no, "activity": act, "status": st}) for r, no, act, st in rows
+        ),
+        passport={},
+        passport_cells={},
+    )
+
+
+def report(
+    rows: list[tuple[int, str, str, str | None, str]], problems: list[Problem]
+) -> SchoolReport:
+    return SchoolReport(
+        SCHOOL,
+        [
+            RowReport(item(no, act), r, {"no": no, "activity": act, "status": st}, control(key))
+            for r, no, act, st, key in rows
+        ],
+        problems=problems,
+    )
+
+
+NO_DATE = Problem(
+    "done_without_date", Severity.ERROR, SPEC.main_sheet, "I3", "done_on", "Нет даты", 3
+)
+NO_PHONE = Problem(
+    "passport_missing", Severity.WARNING, SPEC.passport_sheet, "B4", "phone", "Нет телефона"
+)
+
+
+def test_status_changes_new_and_fixed_problems_and_newly_overdue() -> None:
+    before = SchoolBefore.from_read(
+        AT,
+        sheet((2, "1", "Приказ", "В работе"), (3, "2", "Анализ ВПР", None), (4, "3", "План", None)),
+        [NO_PHONE.to_json()],
+        {2: "on_time", 3: "soon", 4: "soon"},
+        SPEC,
+    )
+    now = report(
+        [
+            (2, "1", "Приказ", "выполнено ", "done"),  # typed loosely: canonical «Выполнено»
+            (3, "2", "Анализ ВПР", "Выполнено", "error"),  # done without a date
+            (4, "3", "План", None, "overdue"),  # nobody touched it, the date passed
+        ],
+        [NO_DATE],
+    )
+    lines = school_changes(now, before, SPEC)
+    got = [(no, change, was, new) for no, _act, change, was, new, _where, _fill in lines]
+    assert (
+        "1",
+        CHANGE_STATUS,
+        "В работе",
+        "Выполнено",
+    ) in got
+    assert ("2", CHANGE_STATUS, "(пусто)", "Выполнено") in got
+    assert ("3", CHANGE_CONTROL, "Скоро срок", "Просрочено") in got
+    assert ("2", CHANGE_NEW, "", "Нет даты") in got  # the problem's row found by its sheet row
+    assert ("", CHANGE_FIXED, "Нет телефона", "исправлено") in got
+    assert len(got) == 5
+    where = {change: w for _no, _a, change, _was, _new, w, _f in lines}
+    assert where[CHANGE_NEW] == f"{SPEC.main_sheet}!I3"
+
+
+def test_nothing_changed_is_said_once() -> None:
+    before = SchoolBefore.from_read(
+        AT, sheet((2, "1", "Приказ", "В работе")), [], {2: "on_time"}, SPEC
+    )
+    now = report([(2, "1", "Приказ", "В работе", "on_time")], [])
+    assert school_changes(now, before, SPEC) == []
+    sheet_ = changes_sheet([now], Baseline(AT, {"s1": before}), SPEC)
+    assert sheet_.rows == [
+        ["", "", "", CHANGE_NONE, "", "изменений нет с 09.01.2022 02:00", "", None]
+    ]
+
+
+def test_first_read_and_removed_rows() -> None:
+    now = report([(2, "1", "Приказ", None, "on_time")], [])
+    assert [line[2] for line in school_changes(now, None, SPEC)] == [CHANGE_FIRST]
+    before = SchoolBefore.from_read(
+        AT, sheet((2, "1", "Приказ", None), (9, "9", "Своё мероприятие", "В работе")), [], {}, SPEC
+    )
+    lines = school_changes(now, before, SPEC)
+    assert [(line[0], line[2]) for line in lines] == [("9", CHANGE_REMOVED)]
+
+
+def test_without_a_baseline_the_master_keeps_its_six_sheets() -> None:
+    from tests.test_consolidate import PLAN
+
+    now = report([(2, "1", "Приказ", None, "on_time")], [])
+    names = [s.name for s in consolidate([now], PLAN, SPEC, date(2022, 1, 10)).sheets]
+    assert CHANGES_SHEET not in names and len(names) == 6
+    with_changes = consolidate([now], PLAN, SPEC, date(2022, 1, 10), previous=Baseline(None))
+    assert [s.name for s in with_changes.sheets][:3] == ["Свод", "Школы", CHANGES_SHEET]
+
+
+def test_the_master_shows_what_changed_since_the_last_complete_run(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    first = run(config, today=TODAY)
+    rows = sheet_rows(first.master, CHANGES_SHEET)
+    assert rows[0][:6] == ["Школа", "№ п/п", "Мероприятие", "Что изменилось", "Было", "Стало"]
+    assert {r[3] for r in rows[1:]} == {CHANGE_FIRST}
+    assert len(rows) == 1 + len(config.all_workbooks())
+
+    # s1 finishes row 5; an interrupted run reads it, but never writes a master...
+    s1, s2 = (Path(s.source) for s in config.schools[:2])
+    fill_workbook(s1, SPEC, {"5": {"status": "Выполнено", "done_on": datetime(2022, 1, 11)}})
+
+    def stop_after_first(_school: School, i: int, _n: int) -> None:
+        if i == 2:
+            stop.set()
+
+    stop = threading.Event()
+    interrupted = run(config, today=TODAY, progress=stop_after_first, stop=stop)
+    assert interrupted.outcome == "interrupted" and not interrupted.master
+    # ...so the next complete master still reports the change, against the first master.
+    fill_workbook(s2, SPEC, {"4": {"status": "В работе"}})
+    second = run(config, today=date(2022, 1, 12))
+    rows = sheet_rows(second.master, CHANGES_SHEET)
+    by_school: dict[str, list[tuple[object, ...]]] = {}
+    for r in rows[1:]:
+        by_school.setdefault(str(r[0]), []).append((r[1], r[3], r[4], r[5]))
+    assert ("5", CHANGE_STATUS, "В работе", "Выполнено") in by_school["МОУ СОШ № 1 с. Чара"]
+    kuanda = by_school["МОУ СОШ № 2 с. Куанда"]
+    assert ("4", CHANGE_STATUS, "Сделано", "В работе") in kuanda
+    assert any(change == CHANGE_FIXED and no == "4" for no, change, _w, _n in kuanda)
+    # The comparison date is the first (complete) run's read, not the interrupted one's.
+    assert all(isinstance(r[7], datetime) for r in rows[1:] if r[3] != CHANGE_NONE)
