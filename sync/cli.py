@@ -309,14 +309,17 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> None
     sys.exit(code)
 
 
-def _register_service_commands() -> None:
+def _register_commands() -> None:
+    """Commands defined beside the modules they drive (service, Excel add-in)."""
+    from sync.cli_addin import build_addin_command
     from sync.cli_service import serve_command, status_command
 
     main.add_command(serve_command)
     main.add_command(status_command)
+    main.add_command(build_addin_command)
 
 
-_register_service_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,692 @@
+"""The workbook open in Excel, through xlwings: its values in; the paint and the master out.
+
+The Excel add-in (sync.addin) runs inside Excel through xlwings' RunPython, and this is the one
+module that talks to xlwings. It uses only the part of xlwings' API that both the desktop engine
+(Excel on Windows and macOS) and xlwings' remote engine (`xw.Book(json=...)`) implement: cell
+values, fill colours, notes, `App.alert`, `App.macro`, `App.selection` and `Book.save`. So the
+tests drive this very code through the remote engine and check the actions it returns.
+
+The «Отправить» button also needs two file operations, kept here beside it: a macro-enabled
+workbook turned into a plain .xlsx, and its atomic delivery into the inbox folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import xlwings as xw
+from lxml import etree
+
+from sync.backends.base import Backend, SourceState, WriteResult
+from sync.backends.folder import is_open
+from sync.backends.xlsxio import MAX_ROWS, read_sheets
+from sync.cells import a1
+from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
+from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
+from sync.paint import Paint
+from sync.spec import TemplateSpec, normalize_header
+
+if TYPE_CHECKING:
+    from sync.consolidate import Master, MasterSheet
+
+TITLE = "Дорожная карта"
+# The service sheet's key listing the cells that hold the sync's notes, one `Sheet!A1` a line.
+# Notes carry no owner that both engines can read, so this list is how the school's own notes
+# are told from ours: only notes on these cells are ever replaced or deleted.
+NOTE_CELLS_KEY = "paint_notes"
+COLOR_BLOCK = 10_000  # cells per Range.set_colors call (xlwings' limit)
+VALUE_BLOCK = 2_000  # rows per write of a master sheet
+HEADER_FILL = "#D9D9D9"  # as sync.builders.master_xlsx
+# The helper macros of macros/RoadmapSync.bas that lift and restore sheet protection.
+UNPROTECT_MACRO = "RoadmapUnprotect"
+PROTECT_MACRO = "RoadmapProtect"
+
+Cell = tuple[str, str]  # (sheet name, A1)
+
+
+class BookError(Exception):
+    """The open workbook cannot be read or written as asked; str() is Russian, for the alert."""
+
+
+def caller_book() -> xw.Book:
+    """The workbook whose button called Python (xlwings' RunPython sets it)."""
+    return xw.Book.caller()
+
+
+def sheet_key(name: str) -> str:
+    """A sheet name folded for matching, as the reader folds it: case, 'ё' and spaces."""
+    return normalize_header(name).replace(" ", "")
+
+
+def find_sheet(book: xw.Book, name: str) -> xw.Sheet | None:
+    """The sheet named so (case, 'ё' and spaces aside), or None."""
+    want = sheet_key(name)
+    for sheet in book.sheets:
+        if sheet_key(sheet.name) == want:
+            return sheet
+    return None
+
+
+def sheet_values(sheet: xw.Sheet, max_rows: int = MAX_ROWS) -> tuple[list[list[CellValue]], int]:
+    """A sheet's values as a grid anchored at A1, as the reader expects, and its used rows.
+
+    Like the folder backend, only the first `max_rows` rows are read: a value typed by accident
+    a million rows down must not keep Excel busy for minutes.
+    """
+    last = sheet.used_range.last_cell
+    cells = sheet.range((1, 1), (min(last.row, max_rows), last.column))
+    try:
+        values = cells.options(ndim=2).value
+    except ValueError:
+        # xlwings' remote engine takes text such as "2021-09-01T09:00:00" (the service sheet's
+        # built_at) for a timestamp and fails on it; the raw values are what the client sent.
+        values = _raw_grid(cells.raw_value)
+    return [list(row) for row in values], last.row
+
+
+# What Office.js sends for a date-formatted cell: an ISO timestamp in UTC.
+_CLIENT_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
+
+
+def _raw_grid(raw: Any) -> list[list[CellValue]]:
+    """Raw values as a grid of cell values: empty cells None, timestamps naive datetimes."""
+    if not isinstance(raw, list | tuple):
+        raw = [[raw]]
+    elif raw and not isinstance(raw[0], list | tuple):
+        raw = [raw]
+
+    def clean(value: Any) -> CellValue:
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        if isinstance(value, str) and _CLIENT_TIMESTAMP.fullmatch(value):
+            return datetime.fromisoformat(value[:-1])
+        return value
+
+    return [[clean(v) for v in row] for row in raw]
+
+
+def read_book(book: xw.Book) -> RawWorkbook:
+    """Every sheet of the open workbook (hidden ones too) as values, like a backend's read."""
+    sheets: dict[str, list[list[CellValue]]] = {}
+    truncated: dict[str, int] = {}
+    for sheet in book.sheets:
+        sheets[sheet.name], used = sheet_values(sheet)
+        if used > MAX_ROWS:
+            truncated[sheet.name] = used
+    blob = json.dumps(sheets, ensure_ascii=False, default=str)
+    return RawWorkbook(sheets, None, hashlib.sha256(blob.encode()).hexdigest(), truncated)
+
+
+def excel_text(value: str) -> str:
+    """A string Excel stores as typed: never a formula, a number or a date.
+
+    >>> excel_text("=1+1"), excel_text("Май 2022")
+    ("'=1+1", "'Май 2022")
+    """
+    return "'" + value
+
+
+def _cell_value(value: CellValue) -> Any:
+    if isinstance(value, str):
+        return excel_text(value) if value else None
+    if isinstance(value, time | timedelta):
+        return str(value)
+    return value
+
+
+def _hex(rgb: str | None) -> str | None:
+    return f"#{rgb.lstrip('#').upper()}" if rgb else None
+
+
+def _runs(rows: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive stretches of sorted row numbers, as (first index, last index) into `rows`."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i] != rows[i - 1] + 1:
+            yield start, i - 1
+            start = i
+
+
+# --- which notes are ours --------------------------------------------------------------------
+
+
+def parse_note_cells(text: CellValue) -> set[Cell]:
+    """The cells listed under NOTE_CELLS_KEY.
+
+    >>> sorted(parse_note_cells("Дорожная карта!M1\\nПаспорт ОО!B5\\nмусор"))
+    [('Дорожная карта', 'M1'), ('Паспорт ОО', 'B5')]
+    """
+    cells = set()
+    for line in str(text or "").splitlines():
+        sheet, _, ref = line.strip().rpartition("!")
+        if sheet and re.fullmatch(r"[A-Z]{1,3}[1-9][0-9]*", ref):
+            cells.add((sheet, ref))
+    return cells
+
+
+def _ref_order(ref: str) -> tuple[int, str]:
+    letters, digits = re.match(r"([A-Z]+)([0-9]+)", ref).groups()  # type: ignore[union-attr]
+    return int(digits), letters.rjust(3)
+
+
+def format_note_cells(cells: Iterable[Cell]) -> str:
+    """The inverse of parse_note_cells, in sheet and reading order."""
+    ordered = sorted(cells, key=lambda c: (c[0], *_ref_order(c[1])))
+    return "\n".join(f"{sheet}!{ref}" for sheet, ref in ordered)
+
+
+@dataclass(frozen=True)
+class NotePlan:
+    """What to do with notes: write these texts, delete our stale ones; the rest is the school's."""
+
+    write: dict[Cell, str]
+    delete: frozenset[Cell]
+    dropped: tuple[Cell, ...] = ()  # problem cells whose note had nowhere to go
+
+
+def plan_notes(
+    wanted: Mapping[Cell, str],
+    occupied: set[Cell],
+    ours: set[Cell],
+    fallback: Callable[[Cell], Cell | None],
+) -> NotePlan:
+    """Place the paint's notes without touching a note the school wrote itself (pure).
+
+    `occupied` are the cells that hold a note now, `ours` those the sync wrote. A note for a cell
+    that holds the school's own note goes to `fallback(cell)` instead (the row's Контроль cell),
+    below whatever is there; with no free fallback it is dropped (the alert still tells).
+    """
+    foreign = occupied - ours
+    write: dict[Cell, str] = {}
+    dropped: list[Cell] = []
+    # A cell's own note first, then what was moved to it from cells the school's notes hold.
+    for cell, text in sorted(wanted.items(), key=lambda item: item[0] in foreign):
+        target = cell if cell not in foreign else fallback(cell)
+        if target is None or target in foreign:
+            dropped.append(cell)
+            continue
+        write[target] = f"{write[target]}\n{text}" if target in write else text
+    delete = frozenset((ours & occupied) - set(write))
+    return NotePlan(write, delete, tuple(dropped))
+
+
+# --- the open workbook -----------------------------------------------------------------------
+
+
+@dataclass
+class PaintResult:
+    """What showing one paint wrote into the open workbook."""
+
+    controls: int = 0
+    values: int = 0  # other cells set (the coordinator's marks)
+    notes: int = 0
+    deleted: int = 0
+    dropped: int = 0
+    warnings: list[str] = field(default_factory=list)  # Russian, for the alert
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selected cell: its sheet, row and column, with the sheet's first row and its own row."""
+
+    sheet: str
+    row: int
+    column: int
+    header: list[CellValue]
+    values: list[CellValue]
+
+
+class OpenBook:
+    """A workbook open in Excel, as the add-in's buttons see it.
+
+    `host` is the workbook holding the macros of RoadmapSync.bas (the add-in or the school's
+    .xlsm): with it, sheet protection is lifted around writing locked cells through its
+    RoadmapUnprotect and RoadmapProtect. `password` is the configured protection password.
+    """
+
+    def __init__(self, book: xw.Book, *, host: str = "", password: str = "") -> None:
+        self.book = book
+        self.host = host
+        self.password = password
+
+    @property
+    def name(self) -> str:
+        return self.book.name
+
+    @property
+    def path(self) -> Path | None:
+        """The file the workbook was last saved to, when it is a file on this computer."""
+        full = Path(self.book.fullname)
+        return full if full.is_absolute() and full.is_file() else None
+
+    def read(self) -> RawWorkbook:
+        """Every sheet's values."""
+        return read_book(self.book)
+
+    def alert(self, text: str, *, problem: bool = False) -> None:
+        """A message box over Excel (info, or a warning sign when something is wrong)."""
+        self.book.app.alert(text, title=TITLE, buttons="ok", mode="critical" if problem else "info")
+
+    def save(self) -> None:
+        """Save the workbook where it is, as Ctrl+S does."""
+        self.book.save()
+
+    # -- sheet protection -------------------------------------------------------------------
+
+    def _macro(self, name: str, sheet: str) -> Any:
+        qualified = "'{}'!{}".format(self.host.replace("'", "''"), name)
+        try:
+            return self.book.app.macro(qualified)(self.book.name, sheet, self.password)
+        except Exception as e:  # the engine's own error type (COM, AppleScript)
+            raise BookError(
+                f"Не удалось вызвать макрос {name} из «{self.host}» ({e}). "
+                "Установите надстройку заново (инструкция: docs/addin.md)."
+            ) from e
+
+    @contextmanager
+    def unprotected(self, sheets: Iterable[str], warnings: list[str]) -> Iterator[None]:
+        """Sheet protection lifted while writing locked cells, then restored as it was.
+
+        Without a host (no macros to call) nothing is lifted. A restore that fails is reported in
+        `warnings`, never silently left.
+        """
+        if not self.host:
+            yield
+            return
+        lifted: list[str] = []
+        try:
+            for sheet in dict.fromkeys(sheets):
+                # The desktop engine returns the macro's answer; the remote one queues the call.
+                if self._macro(UNPROTECT_MACRO, sheet) is False:
+                    raise BookError(
+                        f"Не удалось снять защиту с листа «{sheet}»: пароль защиты в настройках "
+                        "(ключ protection_password в разделе [template]) не подходит к книге. "
+                        "Столбец «Контроль» и примечания не записаны."
+                    )
+                lifted.append(sheet)
+            yield
+        finally:
+            for sheet in reversed(lifted):
+                if self._macro(PROTECT_MACRO, sheet) is False:
+                    warnings.append(
+                        f"Защита листа «{sheet}» не восстановлена: включите её вручную "
+                        "(Рецензирование — Защитить лист)."
+                    )
+
+    # -- the paint --------------------------------------------------------------------------
+
+    def show_paint(
+        self,
+        paint: Paint,
+        sheet: SchoolSheet,
+        raw: RawWorkbook,
+        spec: TemplateSpec,
+        *,
+        notes: bool = True,
+        values: Mapping[Cell, CellValue] | None = None,
+    ) -> PaintResult:
+        """Write the Контроль values and colours and, with `notes`, the notes of the problems.
+
+        `sheet` and `raw` are what the paint was computed from (the same workbook). `values` are
+        more locked cells to set meanwhile (the coordinator's marks), as text.
+        """
+        result = PaintResult()
+        main = find_sheet(self.book, sheet.sheet_name or spec.main_sheet)
+        if main is None:
+            raise BookError(f"В книге нет листа «{sheet.sheet_name or spec.main_sheet}».")
+        meta = find_sheet(self.book, spec.meta_sheet) if notes else None
+        cells = [(find_sheet(self.book, s), ref, v) for (s, ref), v in (values or {}).items()]
+        locked = [main.name] + ([meta.name] if meta is not None else [])
+        locked += [found.name for found, _, _ in cells if found is not None]
+        with self.unprotected(locked, result.warnings):
+            result.controls = self._write_controls(main, paint)
+            for found, ref, value in cells:
+                if found is not None:
+                    found.range(ref).value = _cell_value(value)
+                    result.values += 1
+            if notes:
+                self._write_notes(main, meta, paint, raw, spec, result)
+        return result
+
+    @staticmethod
+    def _write_controls(main: xw.Sheet, paint: Paint) -> int:
+        if paint.control_col is None or not paint.controls:
+            return 0
+        col = paint.control_col
+        controls = sorted(paint.controls, key=lambda rc: rc[0])
+        rows = [r for r, _ in controls]
+        for first, last in _runs(rows):
+            for start in range(first, last + 1, COLOR_BLOCK):
+                block = controls[start : min(last + 1, start + COLOR_BLOCK)]
+                cells = main.range((block[0][0], col), (block[-1][0], col))
+                cells.value = [[c.value] for _, c in block]
+                cells.set_colors([[_hex(c.fill)] for _, c in block])
+        return len(controls)
+
+    def _write_notes(
+        self,
+        main: xw.Sheet,
+        meta: xw.Sheet | None,
+        paint: Paint,
+        raw: RawWorkbook,
+        spec: TemplateSpec,
+        result: PaintResult,
+    ) -> None:
+        col = paint.control_col
+        anchor: Cell = (main.name, a1(paint.header_row, col) if col else "A1")
+
+        def fallback(cell: Cell) -> Cell | None:
+            sheet, ref = cell
+            row = _ref_order(ref)[0]
+            if sheet == main.name and col and row > paint.header_row:
+                return (main.name, a1(row, col))
+            return anchor if cell != anchor else None
+
+        sheets = {s.name: s for s in self.book.sheets}
+        wanted: dict[Cell, str] = {}
+        for (sheet_name, ref), text in paint.notes.items():
+            found = find_sheet(self.book, sheet_name)
+            cell = (found.name, ref) if found is not None else anchor
+            wanted[cell] = f"{wanted[cell]}\n{text}" if cell in wanted else text
+        registry_row, ours = note_registry(raw, spec)
+        ours = {c for c in ours if c[0] in sheets}
+        looked = set(wanted) | ours | {f for f in map(fallback, wanted) if f is not None}
+        occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
+        plan = plan_notes(wanted, occupied, ours, fallback)
+        for sheet_name, ref in sorted(plan.delete):
+            note = sheets[sheet_name].range(ref).note
+            if note is not None:
+                note.delete()
+        for (sheet_name, ref), text in plan.write.items():
+            target = sheets[sheet_name].range(ref)
+            note = target.note
+            if note is None:
+                target.add_note(text)
+            else:
+                note.text = text
+        result.notes, result.deleted, result.dropped = (
+            len(plan.write),
+            len(plan.delete),
+            len(plan.dropped),
+        )
+        if meta is not None and (plan.write or registry_row is not None):
+            row = registry_row or _next_free_row(raw, spec)
+            meta.range((row, 1), (row, 2)).value = [
+                [NOTE_CELLS_KEY, excel_text(format_note_cells(plan.write)) if plan.write else None]
+            ]
+
+    # -- the coordinator's master -------------------------------------------------------------
+
+    def is_master(self) -> bool:
+        """Whether this is a consolidated master (it has the «Свод» and «Школы» sheets)."""
+        return all(find_sheet(self.book, n) is not None for n in (SUMMARY_SHEET, SCHOOLS_SHEET))
+
+    def write_master(self, master: Master) -> None:
+        """Replace every master sheet's contents with this run's tables, then save the book."""
+        for table in master.sheets:
+            sheet = find_sheet(self.book, table.name)
+            if sheet is None:
+                sheet = self.book.sheets.add(table.name[:31], after=self.book.sheets[-1])
+            else:
+                sheet.clear()
+            _write_table(sheet, table)
+        self.save()
+
+    def selection(self) -> Selection | None:
+        """The selected cell (the first one of a range), with its sheet's first row and its row."""
+        selected = self.book.app.selection
+        if selected is None:
+            return None
+        sheet = selected.sheet
+        last = sheet.used_range.last_cell
+        width = max(last.column, selected.column)
+
+        def row_values(row: int) -> list[CellValue]:
+            return list(sheet.range((row, 1), (row, width)).options(ndim=2).value[0])
+
+        return Selection(
+            sheet.name, selected.row, selected.column, row_values(1), row_values(selected.row)
+        )
+
+
+def note_registry(raw: RawWorkbook, spec: TemplateSpec) -> tuple[int | None, set[Cell]]:
+    """The service sheet's row of NOTE_CELLS_KEY (1-based, None when absent) and its cells."""
+    grid = _meta_grid(raw, spec)
+    for index, line in enumerate(grid, start=1):
+        if line and str(line[0] or "").strip() == NOTE_CELLS_KEY:
+            return index, parse_note_cells(line[1] if len(line) > 1 else None)
+    return None, set()
+
+
+def _meta_grid(raw: RawWorkbook, spec: TemplateSpec) -> list[list[CellValue]]:
+    want = sheet_key(spec.meta_sheet)
+    for name, grid in raw.sheets.items():
+        if sheet_key(name) == want:
+            return [list(line) for line in grid]
+    return []
+
+
+def _next_free_row(raw: RawWorkbook, spec: TemplateSpec) -> int:
+    grid = _meta_grid(raw, spec)
+    filled = [i for i, line in enumerate(grid, start=1) if any(v not in (None, "") for v in line)]
+    return (filled[-1] if filled else 0) + 1
+
+
+def _write_table(sheet: xw.Sheet, table: MasterSheet) -> None:
+    width = max([1, len(table.headers), *(len(r) for r in table.rows)])
+    lines: list[list[Any]] = [[_cell_value(h) for h in table.headers]]
+    for row in table.rows:
+        lines.append([_cell_value(v) for v in row] + [None] * (width - len(row)))
+    lines[0] += [None] * (width - len(lines[0]))
+    for start in range(0, len(lines), VALUE_BLOCK):
+        block = lines[start : start + VALUE_BLOCK]
+        sheet.range((start + 1, 1), (start + len(block), width)).value = block
+    header = sheet.range((1, 1), (1, width))
+    header.font.bold = True
+    header.color = HEADER_FILL
+    n = len(table.rows)
+    if not n:
+        return
+    for col, fmt in sorted(table.number_formats.items()):
+        sheet.range((2, col + 1), (n + 1, col + 1)).number_format = fmt
+    by_column: dict[int, dict[int, str]] = {}
+    for (r, c), rgb in table.fills.items():
+        by_column.setdefault(c, {})[r] = rgb
+    for c, fills in sorted(by_column.items()):
+        rows = sorted(fills)
+        start = 0
+        for i in range(1, len(rows) + 1):
+            ends = (
+                i == len(rows) or rows[i] != rows[i - 1] + 1 or fills[rows[i]] != fills[rows[start]]
+            )
+            if ends:
+                first, last = rows[start], rows[i - 1]
+                sheet.range((first + 2, c + 1), (last + 2, c + 1)).color = _hex(fills[first])
+                start = i
+
+
+class OpenMasterBackend:
+    """A storage backend whose master goes into the master open in Excel, not onto disk.
+
+    Excel on Windows keeps an open workbook's file locked, so a sync started from the open master
+    refreshes it through xlwings and saves it; schools are read and painted by `inner` as always.
+    """
+
+    def __init__(self, inner: Backend, book: OpenBook) -> None:
+        self.inner = inner
+        self.book = book
+
+    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+        return self.inner.survey(schools)
+
+    def read(self, school: School) -> RawWorkbook:
+        return self.inner.read(school)
+
+    def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
+        return self.inner.write_back(school, paint, fingerprint)
+
+    def create(
+        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
+    ) -> bool:
+        return self.inner.create(school, spec, plan, built_at, password)
+
+    def write_master(self, master: Master) -> str:
+        try:
+            self.book.write_master(master)
+        except Exception as e:  # COM, AppleScript or our own: the run records it, not a crash
+            raise OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name) from e
+        return self.book.book.fullname
+
+
+# --- the inbox ---------------------------------------------------------------------------------
+
+_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+_XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+_MACRO_RELS = ("/vbaProject", "/ui/extensibility", "/vbaProjectSignature")
+
+
+def plain_xlsx(data: bytes) -> bytes:
+    """A macro-enabled workbook (.xlsm) as a plain .xlsx: no VBA, no ribbon, the .xlsx type.
+
+    A workbook that is already plain comes back unchanged. Everything the school typed stays.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        names = src.namelist()
+        types = etree.fromstring(src.read("[Content_Types].xml"))
+        main = next(
+            (
+                o
+                for o in types.iter(f"{{{_CT_NS}}}Override")
+                if o.get("PartName") == "/xl/workbook.xml"
+            ),
+            None,
+        )
+        if main is None or main.get("ContentType") == _XLSX_MAIN:
+            return data
+        main.set("ContentType", _XLSX_MAIN)
+        dropped: set[str] = set()
+        rels_out: dict[str, bytes] = {}
+        for rels_name in ("_rels/.rels", "xl/_rels/workbook.xml.rels"):
+            if rels_name not in names:
+                continue
+            rels = etree.fromstring(src.read(rels_name))
+            base = "" if rels_name.startswith("_rels") else "xl/"
+            for rel in list(rels):
+                if str(rel.get("Type", "")).endswith(_MACRO_RELS):
+                    dropped.add(base + str(rel.get("Target", "")).lstrip("/"))
+                    rels.remove(rel)
+            rels_out[rels_name] = etree.tostring(rels, xml_declaration=True, encoding="UTF-8")
+        dropped |= {n for n in names if n.startswith("customUI/") or n.startswith("xl/vbaProject")}
+        for override in list(types.iter(f"{{{_CT_NS}}}Override")):
+            if str(override.get("PartName", "")).lstrip("/") in dropped:
+                types.remove(override)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for name in names:
+                if name in dropped:
+                    continue
+                if name == "[Content_Types].xml":
+                    body = etree.tostring(types, xml_declaration=True, encoding="UTF-8")
+                else:
+                    body = rels_out.get(name) or src.read(name)
+                dst.writestr(name, body)
+    return out.getvalue()
+
+
+def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_id: str) -> bool:
+    """Put a workbook into the inbox atomically; False when the same bytes are already there.
+
+    The copy it replaces goes to backups_dir/<school id>/ first, named as the sync names its
+    backups, so that nothing the coordinator had in the inbox is lost. Raises BookError.
+    """
+    folder = target.parent
+    if not folder.is_dir():
+        raise BookError(
+            f"Папка приёма «{folder}» недоступна: проверьте сетевую папку или ключ schools_dir "
+            "в настройках."
+        )
+    if is_open(target):
+        raise BookError(
+            f"Книга школы в папке приёма ({target.name}) сейчас открыта у координатора или "
+            "синхронизации; отправьте её немного позже."
+        )
+    try:
+        previous = target.read_bytes() if target.exists() else None
+        if previous == data:
+            return False
+        if previous is not None:
+            _backup(previous, target, backups_dir / school_id, keep)
+        tmp = target.with_name(f".~tmp-{secrets.token_hex(4)}{target.suffix}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as e:
+        raise BookError(f"Не удалось записать книгу в папку приёма: {e.strerror or e}.") from e
+    return True
+
+
+def _backup(data: bytes, target: Path, folder: Path, keep: int) -> None:
+    """Best effort: the inbox may be writable where the backups folder is not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        (folder / f"{target.stem}.{stamp}{target.suffix}").write_bytes(data)
+        kept = sorted(folder.glob(f"{target.stem}.*{target.suffix}"))
+        for old in kept[: max(0, len(kept) - keep)]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def read_bytes(data: bytes, name: str) -> RawWorkbook:
+    """A workbook file's values, as the folder backend reads them; BookError when it can't."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise BookError(
+            f"Книга {name} сохранена не в формате Excel 2007 и новее: сохраните её как "
+            "«Книга Excel (.xlsx)» и отправьте снова."
+        )
+    try:
+        sheets, truncated = read_sheets(data)
+    except Exception as e:  # calamine raises its own types for every kind of damage
+        raise BookError(f"Книга {name} повреждена и не читается ({type(e).__name__}).") from None
+    return RawWorkbook(sheets, None, hashlib.sha256(data).hexdigest(), truncated)
+
+
+def carry_values(data: bytes, cells: Mapping[Cell, CellValue]) -> bytes:
+    """A workbook (.xlsx bytes) with these cells set, as text; everything else as it was."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(data))
+    sheets = {sheet_key(ws.title): ws for ws in wb.worksheets}
+    for (sheet, ref), value in cells.items():
+        ws = sheets.get(sheet_key(sheet))
+        if ws is None:
+            continue
+        cell = ws[ref]
+        cell.value = value
+        if isinstance(value, str):
+            cell.data_type = "s"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
