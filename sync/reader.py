@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 
 from sync.cells import a1, is_blank
 from sync.model import CellValue, Problem, RawWorkbook, SchoolSheet, Severity, SheetRow
@@ -78,6 +79,7 @@ def locate(raw: RawWorkbook, spec: TemplateSpec) -> SchoolSheet:
     )
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
 def header_key(text: CellValue) -> str:
     """A header folded for matching: case, 'ё', spaces, line breaks, a trailing ':' or '*'."""
     s = normalize_header(text)
@@ -112,18 +114,36 @@ def _find_main(
     return None
 
 
-def _column_names(spec: TemplateSpec) -> dict[str, str]:
+class _Names(dict[str, str]):
+    """Folded header text -> column key, hashed by identity so matches can be cached per spec."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+_NAMES: dict[int, tuple[TemplateSpec, _Names]] = {}
+
+
+def _column_names(spec: TemplateSpec) -> _Names:
     """Folded header text -> column key; the template's own header wins over another's alias."""
-    names: dict[str, str] = {}
+    cached = _NAMES.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    names = _Names()
     for column in spec.columns:
         names.setdefault(header_key(column.header), column.key)
     for column in spec.columns:
         for name in column.names():
             names.setdefault(header_key(name), column.key)
+    _NAMES[id(spec)] = (spec, names)
     return names
 
 
-def _match_header(value: CellValue, names: dict[str, str]) -> str | None:
+@lru_cache(maxsize=1 << 16, typed=True)
+def _match_header(value: CellValue, names: _Names) -> str | None:
     text = header_key(value)
     if not text:
         return None
@@ -134,7 +154,7 @@ def _match_header(value: CellValue, names: dict[str, str]) -> str | None:
     return names.get(bare)
 
 
-def _columns_of(lines: Sequence[Sequence[CellValue]], names: dict[str, str]) -> dict[str, int]:
+def _columns_of(lines: Sequence[Sequence[CellValue]], names: _Names) -> dict[str, int]:
     """Column keys found in a header of one or more rows; per column the lowest row's text wins."""
     width = max((len(line) for line in lines), default=0)
     columns: dict[str, int] = {}
@@ -148,7 +168,7 @@ def _columns_of(lines: Sequence[Sequence[CellValue]], names: dict[str, str]) -> 
     return columns
 
 
-def _looks_like_header(line: Sequence[CellValue], names: dict[str, str]) -> bool:
+def _looks_like_header(line: Sequence[CellValue], names: _Names) -> bool:
     """Text only, at least half of it known column names: not a data row that names a header."""
     filled = [v for v in line if not is_blank(v)]
     known = sum(1 for v in filled if _match_header(v, names) is not None)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TEMPLATE = TEMPLATE_DIR / "roadmap.toml"
 
 
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1 << 16, typed=True)
 def normalize_header(text: object) -> str:
-    """Fold a header for matching: case, 'ё', spaces, line breaks and trailing punctuation."""
+    """Fold a header for matching: case, 'ё', spaces, line breaks and trailing punctuation.
+
+    Cached: a thousand schools' workbooks repeat the same few hundred texts.
+    """
     s = str(text or "").replace("\u00a0", " ").replace("ё", "е").replace("Ё", "Е").lower()
-    s = re.sub(r"\s+", " ", s).strip()
+    s = _SPACES.sub(" ", s).strip()
     return s.rstrip(":.").strip()
 
 
@@ -65,15 +72,18 @@ class TemplateSpec:
     instructions_title: str
     instructions: tuple[str, ...]
 
+    _by_key: dict[str, tuple[int, ColumnSpec]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_key = {c.key: (i, c) for i, c in enumerate(self.columns, start=1)}
+        object.__setattr__(self, "_by_key", by_key)
+
     def column(self, key: str) -> ColumnSpec:
-        for c in self.columns:
-            if c.key == key:
-                return c
-        raise KeyError(key)
+        return self._by_key[key][1]
 
     def index(self, key: str) -> int:
         """1-based position of a column in the built template."""
-        return [c.key for c in self.columns].index(key) + 1
+        return self._by_key[key][0]
 
     def keys(self, filled_by: str) -> tuple[str, ...]:
         return tuple(c.key for c in self.columns if c.filled_by == filled_by)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date
+from functools import lru_cache
 
 from sync.cells import a1, cell_date, is_blank
 from sync.model import (
@@ -174,10 +175,12 @@ def _check_meta(
 # --- matching rows with the plan -----------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
 def _fold_text(value: CellValue) -> str:
     return fold(_QUOTES.sub("", "" if value is None else str(value)))
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
 def _fold_no(value: CellValue) -> str:
     return fold(clean_no(value)).rstrip(".")
 
