@@ -4,24 +4,48 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sync.cells import a1
 from sync.model import Control, Problem, SchoolReport, SchoolSheet, Severity
 from sync.spec import TemplateSpec
 
+# The service sheet's key listing the cells that hold the sync's notes, one `Sheet!A1` a line.
+# Notes carry no owner that every engine can read (xlwings' remote engine cannot), so this list
+# is how the school's own notes are told from ours: only notes on these cells are ever replaced
+# or deleted. The nightly sync and the Excel add-in both keep it.
+NOTE_CELLS_KEY = "paint_notes"
 
-def a1(row: int, col: int) -> str:
-    """1-based row and column to an A1 reference.
+Cell = tuple[str, str]  # (sheet name, A1)
 
-    >>> a1(1, 1), a1(12, 28)
-    ('A1', 'AB12')
+
+def parse_note_cells(text: object) -> set[Cell]:
+    """The cells listed under NOTE_CELLS_KEY.
+
+    >>> sorted(parse_note_cells("Дорожная карта!M1\\nПаспорт ОО!B5\\nмусор"))
+    [('Дорожная карта', 'M1'), ('Паспорт ОО', 'B5')]
     """
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
+    cells = set()
+    for line in str(text or "").splitlines():
+        sheet, _, ref = line.strip().rpartition("!")
+        if sheet and re.fullmatch(r"[A-Z]{1,3}[1-9][0-9]*", ref):
+            cells.add((sheet, ref))
+    return cells
+
+
+def ref_order(ref: str) -> tuple[int, str]:
+    """Sort key of an A1 reference in reading order: row, then column."""
+    letters, digits = re.match(r"([A-Z]+)([0-9]+)", ref).groups()  # type: ignore[union-attr]
+    return int(digits), letters.rjust(3)
+
+
+def format_note_cells(cells: Iterable[Cell]) -> str:
+    """The inverse of parse_note_cells, in sheet and reading order."""
+    ordered = sorted(cells, key=lambda c: (c[0], *ref_order(c[1])))
+    return "\n".join(f"{sheet}!{ref}" for sheet, ref in ordered)
 
 
 @dataclass(frozen=True)
@@ -33,6 +57,7 @@ class Paint:
     header_row: int
     controls: tuple[tuple[int, Control], ...]  # (sheet row, control)
     notes: dict[tuple[str, str], str]  # (sheet, A1) -> Russian note text
+    meta_sheet: str = ""  # the hidden service sheet, where NOTE_CELLS_KEY lists our note cells
 
     def digest(self) -> str:
         blob = json.dumps(
@@ -61,6 +86,7 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
     Problems without a cell (a missing plan row, a wrong school) go into one note on the
     Контроль header, so the school sees them where it looks.
     """
+    main = sheet.sheet_name or spec.main_sheet
     control_col = sheet.columns.get("control")
     controls = tuple((r.sheet_row, r.control) for r in report.rows)
     by_cell: dict[tuple[str, str], list[Problem]] = defaultdict(list)
@@ -73,7 +99,7 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
     notes = {k: _note_text(v) for k, v in by_cell.items()}
     if loose:
         anchor = a1(sheet.header_row, control_col) if control_col else "A1"
-        key = (spec.main_sheet, anchor)
+        key = (main, anchor)
         text = _note_text(loose)
         notes[key] = f"{notes[key]}\n{text}" if key in notes else text
-    return Paint(spec.main_sheet, control_col, sheet.header_row, controls, notes)
+    return Paint(main, control_col, sheet.header_row, controls, notes, spec.meta_sheet)

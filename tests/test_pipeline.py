@@ -215,3 +215,52 @@ def test_a_master_that_cannot_be_written_is_reported_not_a_crash(tmp_path: Path)
     with History.open(config.history_path) as history:
         assert history.runs()[0]["outcome"] == "master_failed"
     assert run(config, today=TODAY).outcome == "master_failed"
+
+
+def test_a_schools_own_note_is_never_touched(tmp_path: Path) -> None:
+    from openpyxl.comments import Comment
+
+    from sync.paint import NOTE_CELLS_KEY, parse_note_cells
+
+    config = setup(tmp_path)
+    path = config.schools[1].source  # s2: row 3 is Выполнено without a date
+    wb = load_workbook(path)
+    ws = wb[SPEC.main_sheet]
+    row = next(r for r in range(2, ws.max_row + 1) if str(ws.cell(r, 1).value) == "3")
+    done_on = ws.cell(row, SPEC.index("done_on"))
+    done_on.comment = Comment("Дату уточняем у директора", "Иванова")
+    wb.save(path)
+    for day in (TODAY, TODAY + timedelta(days=1)):
+        run(config, today=day)
+        ws = load_workbook(path)[SPEC.main_sheet]
+        note = ws.cell(row, SPEC.index("done_on")).comment
+        assert note is not None and note.text == "Дату уточняем у директора"
+        assert note.author == "Иванова"
+        # Our message about the missing date went to the row's Контроль cell.
+        ours = ws.cell(row, SPEC.index("control")).comment
+        assert ours is not None and "дат" in ours.text.lower()
+    meta = load_workbook(path)[SPEC.meta_sheet]
+    listed = {r[0].value: r[1].value for r in meta.iter_rows()}[NOTE_CELLS_KEY]
+    cells = parse_note_cells(listed)
+    assert (SPEC.main_sheet, ws.cell(row, SPEC.index("control")).coordinate) in cells
+    assert (SPEC.main_sheet, done_on.coordinate) not in cells
+
+
+def test_notes_listed_by_the_excel_add_in_are_replaced_by_the_nightly_sync(tmp_path: Path) -> None:
+    from openpyxl.comments import Comment
+
+    from sync.paint import NOTE_CELLS_KEY
+
+    config = setup(tmp_path)
+    path = config.schools[0].source  # s1 has no problems at all
+    wb = load_workbook(path)
+    ws = wb[SPEC.main_sheet]
+    ws["H5"].comment = Comment("Ошибка: старое замечание надстройки", "Excel user")
+    meta = wb[SPEC.meta_sheet]
+    meta.append([NOTE_CELLS_KEY, f"{SPEC.main_sheet}!H5"])
+    wb.save(path)
+    run(config, today=TODAY)
+    wb = load_workbook(path)
+    assert wb[SPEC.main_sheet]["H5"].comment is None  # stale, listed as ours: removed
+    listed = {r[0].value: r[1].value for r in wb[SPEC.meta_sheet].iter_rows()}
+    assert listed[NOTE_CELLS_KEY] is None  # nothing of ours is left in the book

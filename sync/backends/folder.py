@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
 from sync.backends.xlsxio import read_sheets
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
 from sync.model import Plan, RawWorkbook, School
-from sync.paint import Paint
+from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
 from sync.spec import TemplateSpec, normalize_header
 
 if TYPE_CHECKING:
@@ -49,6 +50,16 @@ def is_open(path: Path) -> bool:
 def stamp_of(path: Path) -> str:
     st = path.stat()
     return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _note_registry(meta: Worksheet | None) -> tuple[set[Cell], int | None]:
+    """The cells the service sheet lists as holding our notes, and the row that lists them."""
+    if meta is None:
+        return set(), None
+    for row in meta.iter_rows(min_col=1, max_col=2):
+        if str(row[0].value or "").strip() == NOTE_CELLS_KEY:
+            return parse_note_cells(row[1].value), row[0].row
+    return set(), None
 
 
 def _fill(rgb: str | None) -> PatternFill:
@@ -163,31 +174,49 @@ class FolderBackend:
 
     @staticmethod
     def _apply(wb: Workbook, paint: Paint) -> None:
+        """Controls and notes into the workbook. A note the school wrote itself is never touched:
+        ours for that cell goes to the row's Контроль cell instead."""
         sheets = {normalize_header(ws.title): ws for ws in wb.worksheets}
         main = sheets.get(normalize_header(paint.main_sheet)) or wb.worksheets[0]
-        protected = main.protection.sheet
         if paint.control_col:
             for row, control in paint.controls:
                 cell = main.cell(row, paint.control_col)
                 cell.value = control.value
                 cell.data_type = "s"
                 cell.fill = _fill(control.fill)
-        # Our notes from the last run go; the school's own notes stay.
+        meta = sheets.get(normalize_header(paint.meta_sheet)) if paint.meta_sheet else None
+        listed, registry_row = _note_registry(meta)
+        # Ours from the last run go (written by this backend, or listed by the Excel add-in).
         for ws in wb.worksheets:
-            for row in ws.iter_rows():
-                for cell in row:
-                    if cell.comment is not None and cell.comment.author == NOTE_AUTHOR:
-                        cell.comment = None
+            for cell in list(ws._cells.values()):
+                note = cell.comment
+                if note is not None and (
+                    note.author == NOTE_AUTHOR or (ws.title, cell.coordinate) in listed
+                ):
+                    cell.comment = None
+        texts: dict[Cell, str] = {}
         for (sheet, ref), text in paint.notes.items():
             ws = sheets.get(normalize_header(sheet), main)
-            cell = ws[ref]
-            if cell.comment is not None:  # the school's own note: add ours below it
-                cell.comment = Comment(f"{cell.comment.text}\n---\n{text}", NOTE_AUTHOR)
-            else:
-                cell.comment = Comment(text, NOTE_AUTHOR)
+            target = ws[ref]
+            if target.comment is not None:  # the school's own note
+                if ws is not main or not paint.control_col or target.column == paint.control_col:
+                    continue  # nowhere else to put it: the master's «Ошибки» still lists it
+                target = main.cell(target.row, paint.control_col)
+                text = f"{ws.title}!{ref}: {text}"
+            key = (ws.title, target.coordinate)
+            texts[key] = f"{texts[key]}\n{text}" if key in texts else text
+        for (title, ref), text in texts.items():
+            cell = wb[title][ref]
+            cell.comment = Comment(text, NOTE_AUTHOR)
             cell.comment.width = 320
             cell.comment.height = 40 + 18 * (text.count("\n") + len(text) // 45)
-        main.protection.sheet = protected
+        if meta is not None and (texts or registry_row is not None):
+            row = registry_row or meta.max_row + 1
+            meta.cell(row, 1).value = NOTE_CELLS_KEY
+            value = format_note_cells(texts) or None
+            meta.cell(row, 2).value = value
+            if value:
+                meta.cell(row, 2).data_type = "s"
 
     def _backup(self, path: Path, data: bytes, school_id: str) -> None:
         folder = self.backups_dir / school_id

@@ -36,25 +36,26 @@ from sync.backends.xlsxio import MAX_ROWS, read_sheets
 from sync.cells import a1
 from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
-from sync.paint import Paint
+from sync.paint import (
+    NOTE_CELLS_KEY,
+    Cell,
+    Paint,
+    format_note_cells,
+    parse_note_cells,
+    ref_order,
+)
 from sync.spec import TemplateSpec, normalize_header
 
 if TYPE_CHECKING:
     from sync.consolidate import Master, MasterSheet
 
 TITLE = "Дорожная карта"
-# The service sheet's key listing the cells that hold the sync's notes, one `Sheet!A1` a line.
-# Notes carry no owner that both engines can read, so this list is how the school's own notes
-# are told from ours: only notes on these cells are ever replaced or deleted.
-NOTE_CELLS_KEY = "paint_notes"
 COLOR_BLOCK = 10_000  # cells per Range.set_colors call (xlwings' limit)
 VALUE_BLOCK = 2_000  # rows per write of a master sheet
 HEADER_FILL = "#D9D9D9"  # as sync.builders.master_xlsx
 # The helper macros of macros/RoadmapSync.bas that lift and restore sheet protection.
 UNPROTECT_MACRO = "RoadmapUnprotect"
 PROTECT_MACRO = "RoadmapProtect"
-
-Cell = tuple[str, str]  # (sheet name, A1)
 
 
 class BookError(Exception):
@@ -163,31 +164,6 @@ def _runs(rows: Sequence[int]) -> Iterator[tuple[int, int]]:
 
 
 # --- which notes are ours --------------------------------------------------------------------
-
-
-def parse_note_cells(text: CellValue) -> set[Cell]:
-    """The cells listed under NOTE_CELLS_KEY.
-
-    >>> sorted(parse_note_cells("Дорожная карта!M1\\nПаспорт ОО!B5\\nмусор"))
-    [('Дорожная карта', 'M1'), ('Паспорт ОО', 'B5')]
-    """
-    cells = set()
-    for line in str(text or "").splitlines():
-        sheet, _, ref = line.strip().rpartition("!")
-        if sheet and re.fullmatch(r"[A-Z]{1,3}[1-9][0-9]*", ref):
-            cells.add((sheet, ref))
-    return cells
-
-
-def _ref_order(ref: str) -> tuple[int, str]:
-    letters, digits = re.match(r"([A-Z]+)([0-9]+)", ref).groups()  # type: ignore[union-attr]
-    return int(digits), letters.rjust(3)
-
-
-def format_note_cells(cells: Iterable[Cell]) -> str:
-    """The inverse of parse_note_cells, in sheet and reading order."""
-    ordered = sorted(cells, key=lambda c: (c[0], *_ref_order(c[1])))
-    return "\n".join(f"{sheet}!{ref}" for sheet, ref in ordered)
 
 
 @dataclass(frozen=True)
@@ -392,7 +368,7 @@ class OpenBook:
 
         def fallback(cell: Cell) -> Cell | None:
             sheet, ref = cell
-            row = _ref_order(ref)[0]
+            row = ref_order(ref)[0]
             if sheet == main.name and col and row > paint.header_row:
                 return (main.name, a1(row, col))
             return anchor if cell != anchor else None
