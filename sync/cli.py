@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from sync.config import Config, ConfigError, load_config
+from sync.history import HistoryError
 from sync.model import SEVERITY_RU, Period, Severity
 from sync.plan import PlanFileError
 
@@ -67,7 +69,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, PlanFileError) as e:
+        except (ConfigError, PlanFileError, HistoryError) as e:
             click.echo(str(e), err=True)
             sys.exit(EXIT_UNREADABLE)
 
@@ -92,6 +94,12 @@ def main() -> None:
     Школы заполняют свои книги, синхронизация проверяет их, собирает муниципальный свод
     и возвращает в каждую книгу цвета контроля и замечания.
     """
+    root = logging.getLogger()
+    if not root.handlers:
+        # Commands print their own Russian summaries and errors; without a handler Python's
+        # last-resort one would print library warnings with tracebacks. `serve` installs its
+        # own file and console handlers (sync.service_log).
+        root.addHandler(logging.NullHandler())
 
 
 @main.command("deadline")
@@ -249,6 +257,9 @@ def demo_command(
         config = make_demo(directory, count, today)
     except FileExistsError as e:
         click.echo(str(e), err=True)
+        sys.exit(EXIT_UNREADABLE)
+    except OSError as e:
+        click.echo(f"Не удалось создать демо в папке {directory}: {e.strerror or e}", err=True)
         sys.exit(EXIT_UNREADABLE)
     if not quiet and not as_json:
         click.echo(

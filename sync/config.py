@@ -150,6 +150,22 @@ class SectionReader:
         return SectionReader(self.text, self.path, data, full)
 
 
+def _school_id(r: SectionReader, default: str | None = None) -> str:
+    """An id safe as a file and folder name: it names the backups folder of the school."""
+    sid = r.text_value("id", default) if default is not None else r.text_value("id")
+    if not re.fullmatch(r"[\w.-]+", sid) or set(sid) == {"."}:
+        raise r.fail("id", f"«{sid}»: только буквы, цифры, точка, дефис и подчёркивание.")
+    return sid
+
+
+def _workbook_path(r: SectionReader, schools_dir: Path, default: str) -> Path:
+    workbook = r.text_value("workbook", default)
+    path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
+    if path.suffix.lower() != ".xlsx":
+        raise r.fail("workbook", f"«{workbook}» — книга школы должна быть файлом .xlsx.")
+    return path
+
+
 def load_config(path: Path) -> Config:
     """Read and check a configuration file."""
     path = Path(path).resolve()
@@ -204,9 +220,7 @@ def load_config(path: Path) -> Config:
     ids: set[str] = set()
     for i, raw in enumerate(raw_schools):
         r = SectionReader(text, path, raw, "schools", i)
-        sid = r.text_value("id")
-        if not re.fullmatch(r"[\w.-]+", sid):
-            raise r.fail("id", f"«{sid}»: только буквы, цифры, точка, дефис и подчёркивание.")
+        sid = _school_id(r)
         if sid in ids:
             raise r.fail("id", f"школа с id «{sid}» уже есть.")
         ids.add(sid)
@@ -214,8 +228,7 @@ def load_config(path: Path) -> Config:
         for address in emails:
             if not isinstance(address, str) or "@" not in address:
                 raise r.fail("emails", f"«{address}» не похоже на адрес электронной почты.")
-        workbook = r.text_value("workbook", f"{sid}.xlsx")
-        wb_path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
+        wb_path = _workbook_path(r, schools_dir, f"{sid}.xlsx")
         schools.append(
             School(
                 id=sid,
@@ -229,10 +242,9 @@ def load_config(path: Path) -> Config:
     coordinator = None
     if "coordinator" in data:
         c = root.sub("coordinator")
-        workbook = c.text_value("workbook", "mouo.xlsx")
-        wb_path = Path(workbook) if Path(workbook).is_absolute() else schools_dir / workbook
+        wb_path = _workbook_path(c, schools_dir, f"{COORDINATOR_ID}.xlsx")
         coordinator = School(
-            id=c.text_value("id", COORDINATOR_ID),
+            id=_school_id(c, COORDINATOR_ID),
             name=c.text_value("name", "МОУО"),
             emails=tuple(c.get("emails", list, [])),
             source=str(wb_path),
@@ -241,6 +253,14 @@ def load_config(path: Path) -> Config:
         if coordinator.id in ids:
             raise c.fail("id", f"id «{coordinator.id}» уже занят школой.")
 
+    keep_backups = storage.get("keep_backups", int, 10)
+    if keep_backups < 1:
+        raise storage.fail("keep_backups", "храните хотя бы одну предыдущую версию (1 или больше).")
+    master_path = storage.path_value("master", "master/Свод.xlsx")
+    if master_path.suffix.lower() != ".xlsx" or master_path.is_dir():
+        raise storage.fail(
+            "master", f"«{master_path.name}» — укажите файл свода с расширением .xlsx."
+        )
     template = root.sub("template")
     return Config(
         path=path,
@@ -250,10 +270,10 @@ def load_config(path: Path) -> Config:
         plan_file=plan.path_value("file"),
         storage=kind,
         schools_dir=schools_dir,
-        master_path=storage.path_value("master", "master/Свод.xlsx"),
+        master_path=master_path,
         history_path=storage.path_value("history", "history.sqlite"),
         backups_dir=storage.path_value("backups", "backups"),
-        keep_backups=storage.get("keep_backups", int, 10),
+        keep_backups=keep_backups,
         soon_days=soon_days,
         protection_password=template.get("protection_password", str, ""),
         schools=tuple(schools),

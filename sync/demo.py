@@ -17,6 +17,7 @@ from sync.spec import load_spec
 # 15 January half-year report, when some rows are done, some overdue and some due soon.
 DEMO_TODAY = date(2022, 1, 10)
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "config" / "kalar-plan.tsv"
+DEMO_MARKER = ".roadmap-sync-demo"
 
 VILLAGES = [
     "Чара",
@@ -86,8 +87,9 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
 
     directory = Path(directory)
     config_path = directory / "config.toml"
-    if config_path.exists():
-        # Only ever remove a folder this command made.
+    marker = directory / DEMO_MARKER
+    if marker.exists():
+        # Only ever clean a folder this command made (it leaves the marker file).
         for sub in ("schools", "master", "backups"):
             shutil.rmtree(directory / sub, ignore_errors=True)
         for f in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
@@ -97,6 +99,9 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
             f"Папка {directory} не пуста и не похожа на демо: выберите другую (--dir)."
         )
     directory.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        "Эту папку создала команда roadmap-sync demo; она может её пересоздать.\n", encoding="utf-8"
+    )
     shutil.copyfile(EXAMPLE_PLAN, directory / "plan.tsv")
     config_path.write_text(demo_config_text(count), encoding="utf-8")
     config = load_config(config_path)

@@ -187,6 +187,10 @@ class SnapshotEntry:
     sheet: SchoolSheet
 
 
+class HistoryError(Exception):
+    """The history database cannot be opened; str() is Russian."""
+
+
 class History:
     """The history database. Open it with `History.open(path)`; use as a context manager."""
 
@@ -195,11 +199,22 @@ class History:
 
     @classmethod
     def open(cls, path: Path) -> History:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(SCHEMA)
+        """Open (or create) the database; HistoryError with a Russian message if it can't."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30)
+        except (OSError, sqlite3.Error) as e:
+            raise HistoryError(f"Не удалось открыть файл истории {path}: {e}") from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise HistoryError(
+                f"Файл истории {path} повреждён или это не база истории ({e}); укажите в"
+                " настройках [storage] history другой файл, а этот сохраните для разбора."
+            ) from None
         return cls(conn)
 
     def close(self) -> None:

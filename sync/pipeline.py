@@ -129,7 +129,10 @@ def run(
                 str(e) if isinstance(e, ConfigError | PlanFileError) else f"{type(e).__name__}: {e}"
             )
             result.message = f"Синхронизация остановлена ошибкой: {reason}"
-            log.exception("Синхронизация № %d остановлена ошибкой: %s", result.run_id, reason)
+            if isinstance(e, ConfigError | PlanFileError):  # the user's to fix: no traceback
+                log.error("Синхронизация № %d остановлена ошибкой: %s", result.run_id, reason)
+            else:
+                log.exception("Синхронизация № %d остановлена ошибкой: %s", result.run_id, reason)
             _finish(history, result, now)
             raise
         except BaseException as e:

@@ -167,3 +167,30 @@ def test_import_plan_from_a_seed(tmp_path: Path, shared_dir: Path) -> None:
     assert code == 1
     assert not (tmp_path / "x.tsv").exists()
     assert err.strip()
+
+
+def test_demo_never_cleans_a_real_municipality(tmp_path: Path) -> None:
+    """A folder with a config.toml of its own is not a demo, whatever it is called."""
+    real = tmp_path / "real"
+    (real / "schools").mkdir(parents=True)
+    (real / "schools" / "my-school.xlsx").write_bytes(b"precious")
+    (real / "config.toml").write_text((ROOT / "config" / "example.toml").read_text("utf-8"))
+    code, _, err = invoke("demo", "--dir", str(real))
+    assert code == 2 and "не пуста" in err
+    assert (real / "schools" / "my-school.xlsx").read_bytes() == b"precious"
+    assert "Каларский муниципальный округ" in (real / "config.toml").read_text("utf-8")
+
+
+def test_demo_into_a_file_is_a_message(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = invoke("demo", "--dir", str(afile / "sub"))
+    assert code == 2 and "Не удалось создать демо" in err and "Traceback" not in err
+
+
+def test_a_broken_history_file_is_a_message(tmp_path: Path) -> None:
+    config = municipality(tmp_path)
+    config.history_path.write_text("это не база данных", encoding="utf-8")
+    code, _, err = invoke("run", "--config", str(config.path))
+    assert code == 2
+    assert "истории" in err and "Traceback" not in err

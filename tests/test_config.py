@@ -135,3 +135,36 @@ def test_no_schools(tmp_path: Path) -> None:
     text = GOOD[: GOOD.index("[[schools]]")]
     with pytest.raises(ConfigError, match=r"\[\[schools\]\]"):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        (
+            'schools_dir = "schools"',
+            'schools_dir = "schools"\nkeep_backups = 0',
+            "keep_backups",
+            "хотя бы одну",
+        ),
+        (
+            'schools_dir = "schools"',
+            'schools_dir = "schools"\nmaster = "master"',
+            "master",
+            ".xlsx",
+        ),
+        ('id = "s2"', 'id = ".."', "id", "только буквы"),
+        ('workbook = "other.xlsx"', 'workbook = "other.ods"', "workbook", ".xlsx"),
+    ],
+)
+def test_dangerous_storage_settings_are_refused(
+    tmp_path: Path, old: str, new: str, key: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert key in str(e.value) and words in str(e.value)
+
+
+def test_the_coordinator_id_cannot_leave_the_backups_folder(tmp_path: Path) -> None:
+    text = GOOD + '\n[coordinator]\nid = "../../x"\n'
+    with pytest.raises(ConfigError, match=r"coordinator\.id"):
+        load_config(write(tmp_path, text))
