@@ -240,3 +240,14 @@ def test_a_macro_enabled_package_loses_only_its_macros(tmp_path: Path) -> None:
             assert z.read(name) == p.read(name), name
         assert b"vbaProject" not in z.read("xl/_rels/workbook.xml.rels")
         assert b"extensibility" not in z.read("_rels/.rels")
+
+
+def test_send_refuses_when_the_previous_version_cannot_be_backed_up(tmp_path: Path) -> None:
+    target = tmp_path / "inbox" / "s1.xlsx"
+    target.parent.mkdir()
+    target.write_bytes(b"the coordinator's copy")
+    backups = tmp_path / "backups-is-a-file"
+    backups.write_text("not a folder")
+    with pytest.raises(BookError, match="не отправлена"):
+        deliver(b"new", target, backups_dir=backups, keep=2, school_id="s1")
+    assert target.read_bytes() == b"the coordinator's copy"

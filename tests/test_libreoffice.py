@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -92,3 +92,38 @@ def test_sync_writes_back_into_a_libreoffice_file_and_libreoffice_opens_it(
     again = run(config, today=TODAY)
     report = next(r for r in again.reports if r.school.id == "s2")
     assert {p.code for p in report.problems} == {"done_without_date", "done_without_evidence"}
+
+
+def test_formulas_a_school_typed_keep_their_values_after_write_back(tmp_path: Path) -> None:
+    """openpyxl drops formulas' cached results; the sync puts them back, so nothing reads empty."""
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    school = config.schools[0]
+    path = Path(school.source)
+    fill_workbook(path, SPEC, {"3": {"status": "В работе"}}, PASSPORT)
+    wb = load_workbook(path)
+    passport = wb[SPEC.passport_sheet]
+    pupils_row = 2 + [f.key for f in SPEC.passport].index("pupils")
+    passport.cell(pupils_row, 2).value = "=200+296"
+    main = wb[SPEC.main_sheet]
+    comment = main.cell(3, SPEC.index("comment"))
+    comment.value = '="сделано "&"частично"'
+    wb.save(path)
+    resave_in_libreoffice(path, tmp_path)  # LibreOffice computes and stores the results
+
+    result = run(config, today=TODAY)
+    assert result.writes["s1"].status == "written"
+    raw = FolderBackend.read_file(path)
+    assert raw.sheets[SPEC.passport_sheet][pupils_row - 1][1] == 496
+    assert raw.sheets[SPEC.main_sheet][2][SPEC.index("comment") - 1] == "сделано частично"
+    formulas = load_workbook(path)
+    assert formulas[SPEC.passport_sheet].cell(pupils_row, 2).value == "=200+296"
+    report = next(r for r in result.reports if r.school.id == "s1")
+    assert not [p for p in report.problems if p.field == "pupils"]
+    # And the next run, which reads the painted file, still sees the values.
+    again = run(config, today=TODAY + timedelta(days=1))
+    report = next(r for r in again.reports if r.school.id == "s1")
+    assert not [p for p in report.problems if p.field == "pupils"]
+    out = convert(path, CSV_ALL_SHEETS, tmp_path / "csv2", tmp_path / "lo-profile")
+    with (out / f"{path.stem}-{SPEC.passport_sheet}.csv").open(encoding="utf-8") as f:
+        assert list(csv.reader(f))[pupils_row - 1][1] == "496"

@@ -264,3 +264,13 @@ def test_notes_listed_by_the_excel_add_in_are_replaced_by_the_nightly_sync(tmp_p
     assert wb[SPEC.main_sheet]["H5"].comment is None  # stale, listed as ours: removed
     listed = {r[0].value: r[1].value for r in wb[SPEC.meta_sheet].iter_rows()}
     assert listed[NOTE_CELLS_KEY] is None  # nothing of ours is left in the book
+
+
+def test_no_backup_no_write(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    config.backups_dir.write_text("a file where the backups folder should be")
+    before = {s.id: Path(s.source).read_bytes() for s in config.schools}
+    result = run(config, today=TODAY)
+    assert {w.status for w in result.writes.values()} == {"failed"}
+    assert all("резервную копию" in w.message for w in result.writes.values())
+    assert {s.id: Path(s.source).read_bytes() for s in config.schools} == before

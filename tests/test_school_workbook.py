@@ -102,3 +102,17 @@ def test_distribute_never_overwrites(tmp_path: Path) -> None:
     created, kept = distribute(config, built_at=BUILT_AT)
     assert created == [] and len(kept) == 4
     assert hashlib.sha256(path.read_bytes()).digest() == before
+
+
+def test_built_workbooks_are_readable_by_everyone_the_umask_allows(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    config = municipality(tmp_path)
+    old = os.umask(0o022)
+    try:
+        distribute(config, built_at=BUILT_AT)
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(config.schools[0].source).st_mode)
+    assert mode == 0o644

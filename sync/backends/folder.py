@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lxml import etree
 from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
+from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
@@ -60,6 +63,90 @@ def _note_registry(meta: Worksheet | None) -> tuple[set[Cell], int | None]:
         if str(row[0].value or "").strip() == NOTE_CELLS_KEY:
             return parse_note_cells(row[1].value), row[0].row
     return set(), None
+
+
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def restore_cached_values(saved: Path, original: bytes, wb: Workbook) -> None:
+    """Put formulas' last computed values back into a workbook openpyxl has saved.
+
+    openpyxl keeps a school's formulas but drops their cached results, so every reader that
+    does not recalculate (calamine, the next sync) would see an empty cell. The results are taken
+    from the original file and written next to each formula in the saved one.
+    """
+    formulas = {
+        i: {c.coordinate for c in ws._cells.values() if c.data_type == "f"}
+        for i, ws in enumerate(wb.worksheets)
+    }
+    formulas = {i: refs for i, refs in formulas.items() if refs}
+    if not formulas:
+        return
+    cached = load_workbook(io.BytesIO(original), data_only=True)
+    with zipfile.ZipFile(saved) as z:
+        parts = [(info, z.read(info.filename)) for info in z.infolist()]
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    patched = []
+    for info, body in parts:
+        index = _sheet_index(info.filename)
+        if index is not None and index in formulas:
+            root = etree.fromstring(body, parser)
+            values = cached.worksheets[index]
+            for c in root.iter(f"{{{_SHEET_NS}}}c"):
+                if c.get("r") in formulas[index] and c.find(f"{{{_SHEET_NS}}}f") is not None:
+                    _set_cached(c, values[c.get("r")].value)
+            body = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+        patched.append((info, body))
+    with zipfile.ZipFile(saved, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, body in patched:
+            z.writestr(info, body)
+
+
+def _sheet_index(name: str) -> int | None:
+    """openpyxl saves the n-th worksheet as xl/worksheets/sheet{n}.xml."""
+    m = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", name)
+    return int(m.group(1)) - 1 if m else None
+
+
+def _set_cached(c: etree._Element, value: object) -> None:
+    v = c.find(f"{{{_SHEET_NS}}}v")
+    if v is None:
+        v = etree.SubElement(c, f"{{{_SHEET_NS}}}v")
+    if value is None:
+        c.remove(v)
+        return
+    if isinstance(value, bool):
+        c.set("t", "b")
+        v.text = "1" if value else "0"
+    elif isinstance(value, datetime | date | time):
+        v.text = str(to_excel(value))
+    elif isinstance(value, int | float):
+        v.text = repr(value) if isinstance(value, float) else str(value)
+    elif isinstance(value, str) and value.startswith("#") and value.isupper():
+        c.set("t", "e")  # #N/A, #DIV/0! and the like
+        v.text = value
+    else:
+        c.set("t", "str")
+        v.text = str(value)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def keep_backup(data: bytes, target: Path, folder: Path, keep: int) -> None:
+    """Copy a workbook's previous version into its backups folder, keeping the newest `keep`.
+
+    Raises OSError: a caller that cannot back up must not replace the file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    (folder / f"{target.stem}.{stamp}{target.suffix}").write_bytes(data)
+    kept = sorted(folder.glob(f"{target.stem}.*{target.suffix}"))
+    for old in kept[: max(0, len(kept) - max(1, keep))]:
+        old.unlink(missing_ok=True)
 
 
 def _fill(rgb: str | None) -> PatternFill:
@@ -153,12 +240,20 @@ class FolderBackend:
         except Exception as e:
             return WriteResult("failed", message=f"openpyxl не открыл файл ({type(e).__name__})")
         self._apply(wb, paint)
-        self._backup(path, data, school.id)
+        try:
+            keep_backup(data, path, self.backups_dir / school.id, self.keep_backups)
+        except OSError as e:
+            return WriteResult(
+                "failed",
+                message=f"не удалось сохранить резервную копию ({e.strerror or e}) —"
+                " контроль не записан, чтобы ничего не потерять",
+            )
         # Write beside, check once more that nobody saved meanwhile, then replace atomically.
         fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
         os.close(fd)
         try:
             wb.save(tmp)
+            restore_cached_values(Path(tmp), data, wb)
             if hashlib.sha256(path.read_bytes()).hexdigest() != fingerprint or is_open(path):
                 return WriteResult(
                     "changed",
@@ -218,15 +313,6 @@ class FolderBackend:
             if value:
                 meta.cell(row, 2).data_type = "s"
 
-    def _backup(self, path: Path, data: bytes, school_id: str) -> None:
-        folder = self.backups_dir / school_id
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        (folder / f"{path.stem}.{stamp}{path.suffix}").write_bytes(data)
-        kept = sorted(folder.glob(f"{path.stem}.*{path.suffix}"))
-        for old in kept[: max(0, len(kept) - self.keep_backups)]:
-            old.unlink(missing_ok=True)
-
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx
 
@@ -250,6 +336,7 @@ class FolderBackend:
         os.close(fd)
         try:
             wb.save(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; schools share this folder
             os.link(tmp, path)  # fails if a workbook appeared meanwhile: never overwrite one
         except FileExistsError:
             return False

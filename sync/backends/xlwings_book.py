@@ -31,7 +31,7 @@ import xlwings as xw
 from lxml import etree
 
 from sync.backends.base import Backend, SourceState, WriteResult
-from sync.backends.folder import is_open
+from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS, read_sheets
 from sync.cells import a1
 from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
@@ -606,7 +606,14 @@ def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_i
         if previous == data:
             return False
         if previous is not None:
-            _backup(previous, target, backups_dir / school_id, keep)
+            try:
+                keep_backup(previous, target, backups_dir / school_id, keep)
+            except OSError as e:
+                raise BookError(
+                    "Не удалось сохранить предыдущую версию книги в папке резервных копий"
+                    f" ({e.strerror or e}): книга не отправлена, чтобы ничего не потерять."
+                    " Обратитесь к координатору."
+                ) from e
         tmp = target.with_name(f".~tmp-{secrets.token_hex(4)}{target.suffix}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -620,19 +627,6 @@ def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_i
     except OSError as e:
         raise BookError(f"Не удалось записать книгу в папку приёма: {e.strerror or e}.") from e
     return True
-
-
-def _backup(data: bytes, target: Path, folder: Path, keep: int) -> None:
-    """Best effort: the inbox may be writable where the backups folder is not."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        (folder / f"{target.stem}.{stamp}{target.suffix}").write_bytes(data)
-        kept = sorted(folder.glob(f"{target.stem}.*{target.suffix}"))
-        for old in kept[: max(0, len(kept) - keep)]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def read_bytes(data: bytes, name: str) -> RawWorkbook:
