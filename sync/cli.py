@@ -126,6 +126,7 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
     """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
     from sync.backends.base import SourceError
     from sync.backends.folder import FolderBackend
+    from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
     from sync.model import School
     from sync.reader import UnreadableWorkbook, locate
     from sync.spec import load_spec
@@ -135,6 +136,10 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
     today = today or date.today()
     try:
         raw = FolderBackend.read_file(file)
+        if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
+            raise UnreadableWorkbook(
+                "это муниципальный свод, а не книга школы: проверяйте книги из папки школ."
+            )
         sheet = locate(raw, spec)
     except (SourceError, UnreadableWorkbook) as e:
         if as_json:

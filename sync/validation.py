@@ -364,7 +364,36 @@ def _rebuild_plan(
             seen[key] = sheet_row.row
     plan_hash = sheet.meta.get("plan_hash", "").strip()
     items = tuple(i for _, i in matched if i is not None)
-    if plan_hash and plan_hash != Plan(period, items).digest(audience):
+    # The school may add its own rows below the plan: the plan is the prefix the stamp fits.
+    issued = (
+        next(
+            (
+                k
+                for k in range(len(items), -1, -1)
+                if Plan(period, items[:k]).digest(audience) == plan_hash
+            ),
+            None,
+        )
+        if plan_hash
+        else None
+    )
+    if issued is not None and issued < len(matched):
+        for n, (sheet_row, own) in enumerate(matched[issued:], start=issued):
+            matched[n] = (sheet_row, None)
+            assert own is not None
+            problems.append(
+                Problem(
+                    "extra_row",
+                    WARNING,
+                    _main_name(sheet, spec),
+                    _cell(sheet_row.row, sheet.columns, "activity"),
+                    "activity",
+                    f"Строка {sheet_row.row}: мероприятия «{own.activity}» нет в плане; "
+                    "принято как собственное мероприятие школы.",
+                    sheet_row.row,
+                )
+            )
+    if plan_hash and issued is None:
         problems.append(
             Problem(
                 "plan_text_changed",

@@ -194,3 +194,15 @@ def test_a_broken_history_file_is_a_message(tmp_path: Path) -> None:
     code, _, err = invoke("run", "--config", str(config.path))
     assert code == 2
     assert "истории" in err and "Traceback" not in err
+
+
+def test_validate_knows_a_schools_own_rows_and_refuses_the_master(tmp_path: Path) -> None:
+    code, _, _ = invoke("demo", "--dir", str(tmp_path / "d"), "--schools", "2", "--quiet")
+    assert code == 0
+    # School 2 of the demo added an activity of its own below the plan.
+    code, out, _ = invoke("validate", str(tmp_path / "d" / "schools" / "school0002.xlsx"), "--json")
+    problems = json.loads(out)
+    assert code == 0
+    assert [p["code"] for p in problems] == ["extra_row"]
+    code, _, err = invoke("validate", str(tmp_path / "d" / "master" / "Свод.xlsx"))
+    assert code == 2 and "муниципальный свод" in err
