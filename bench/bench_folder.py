@@ -217,12 +217,11 @@ def _read_validate_consolidate(directory: Path) -> tuple[Any, dict[str, Any]]:
     """Phase 3 as the pipeline does it for a changed school, without history or write-back."""
     from datetime import datetime
 
-    from sync.backends.folder import FolderBackend
     from sync.config import load_config
     from sync.consolidate import consolidate
     from sync.demo import DEMO_TODAY
     from sync.model import SchoolReport
-    from sync.pipeline import load_context
+    from sync.pipeline import backend_for, load_context
     from sync.reader import locate
     from sync.validation import check_school
 
@@ -231,12 +230,13 @@ def _read_validate_consolidate(directory: Path) -> tuple[Any, dict[str, Any]]:
     start = clock()
     config = load_config(directory / "config.toml")
     spec, plan = load_context(config)
+    backend = backend_for(config)  # the product's own read path (it skips the instructions)
     at = datetime.now().astimezone()
     parts["load config, spec, plan"] = clock() - start
     reports = []
     for school in config.all_workbooks():
         t0 = clock()
-        raw = FolderBackend.read_file(Path(school.source))
+        raw = backend.read(school)
         t1 = clock()
         sheet = locate(raw, spec)
         t2 = clock()

@@ -135,7 +135,7 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
     spec = load_spec()
     today = today or date.today()
     try:
-        raw = FolderBackend.read_file(file)
+        raw = FolderBackend.read_file(file, (spec.instructions_sheet,))
         if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
             raise UnreadableWorkbook(
                 "это муниципальный свод, а не книга школы: проверяйте книги из папки школ."

@@ -60,7 +60,12 @@ def backend_for(config: Config) -> Backend:
         return GoogleBackend.from_config(config)
     from sync.backends.folder import FolderBackend
 
-    return FolderBackend(config.master_path, config.backups_dir, config.keep_backups)
+    return FolderBackend(
+        config.master_path,
+        config.backups_dir,
+        config.keep_backups,
+        skip_sheets=(load_spec(config.template).instructions_sheet,),
+    )
 
 
 def load_context(config: Config) -> tuple[TemplateSpec, Plan]:

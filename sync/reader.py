@@ -190,6 +190,8 @@ def find_header(grid: Grid, spec: TemplateSpec) -> tuple[int, dict[str, int]] | 
             # A pair has to beat a single row; earlier rows win ties.
             if best is None or len(columns) > best[0]:
                 best = (len(columns), row, columns)
+        if best is not None and best[0] == len(spec.columns):
+            break  # every column found: no later row can do better
     return (best[1], best[2]) if best else None
 
 

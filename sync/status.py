@@ -24,6 +24,11 @@ def canonical_choice(value: CellValue, choices: Iterable[str]) -> str | None:
     """The choice a value means, tolerating case and spaces; None for an empty or unknown value."""
     if value is None:
         return None
+    return _canonical(value, tuple(choices))
+
+
+@lru_cache(maxsize=1 << 14, typed=True)
+def _canonical(value: CellValue, choices: tuple[str, ...]) -> str | None:
     folded = fold(value)
     return next((c for c in choices if fold(c) == folded), None) if folded else None
 

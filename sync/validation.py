@@ -206,12 +206,23 @@ def _pick(row: _Row, candidates: list[PlanItem], used: dict[PlanItem, int]) -> P
     return next((i for i in candidates if i not in used), candidates[0])
 
 
+class _PlanIndex:
+    """The expected plan rows by folded № and by folded activity: one lookup per sheet row."""
+
+    def __init__(self, expected: Sequence[PlanItem]) -> None:
+        self.by_no: dict[str, list[PlanItem]] = {}
+        self.by_activity: dict[str, list[PlanItem]] = {}
+        for item in expected:
+            self.by_no.setdefault(_fold_no(item.no), []).append(item)
+            self.by_activity.setdefault(_fold_text(item.activity), []).append(item)
+
+
 def _find(
-    row: _Row, expected: Sequence[PlanItem], used: dict[PlanItem, int]
+    row: _Row, expected: _PlanIndex, used: dict[PlanItem, int]
 ) -> tuple[PlanItem | None, str]:
     """The plan row a sheet row stands for and how it was found: both, no, activity or none."""
-    same_no = [i for i in expected if row.no and _fold_no(i.no) == row.no]
-    same_activity = [i for i in expected if row.activity and _fold_text(i.activity) == row.activity]
+    same_no = list(expected.by_no.get(row.no, ())) if row.no else []
+    same_activity = expected.by_activity.get(row.activity, []) if row.activity else []
     both = [i for i in same_no if i in same_activity]
     if both:
         return _pick(row, both, used), "both"
@@ -241,10 +252,11 @@ def _match_plan(
     matched: list[tuple[SheetRow, PlanItem | None]] = []
     problems: list[Problem] = []
     used: dict[PlanItem, int] = {}  # plan row -> the sheet row that holds it
+    index = _PlanIndex(expected)
     for sheet_row in sheet.rows:
         n, values = sheet_row.row, sheet_row.values
         row = _Row(sheet_row)
-        item, how = _find(row, expected, used)
+        item, how = _find(row, index, used)
         matched.append((sheet_row, item))
         if item is None:
             text = clean(values.get("activity"))

@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,10 +158,17 @@ def _fill(rgb: str | None) -> PatternFill:
 class FolderBackend:
     """School workbooks in a folder, the master as an .xlsx file, backups beside."""
 
-    def __init__(self, master_path: Path, backups_dir: Path, keep_backups: int = 10):
+    def __init__(
+        self,
+        master_path: Path,
+        backups_dir: Path,
+        keep_backups: int = 10,
+        skip_sheets: Collection[str] = (),
+    ):
         self.master_path = Path(master_path)
         self.backups_dir = Path(backups_dir)
         self.keep_backups = keep_backups
+        self.skip_sheets = tuple(skip_sheets)  # sheets the core never needs (the instructions)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         states = {}
@@ -181,10 +188,10 @@ class FolderBackend:
         return states
 
     def read(self, school: School) -> RawWorkbook:
-        return self.read_file(Path(school.source))
+        return self.read_file(Path(school.source), self.skip_sheets)
 
     @staticmethod
-    def read_file(path: Path) -> RawWorkbook:
+    def read_file(path: Path, skip_sheets: Collection[str] = ()) -> RawWorkbook:
         """Every sheet of a workbook by value; SourceError (Russian message) if it can't."""
         try:
             data = path.read_bytes()
@@ -210,7 +217,7 @@ class FolderBackend:
                 " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
             )
         try:
-            sheets, truncated = read_sheets(data)
+            sheets, truncated = read_sheets(data, skip=skip_sheets)
         except Exception as e:  # calamine raises its own types for every kind of damage
             raise SourceError(
                 f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
