@@ -161,3 +161,63 @@ def test_a_plan_saved_by_excel_as_windows_1251_csv_reads(tmp_path: Path) -> None
     assert [(i.no, i.activity, i.deadline_text) for i in plan.items] == [
         ("1", "Совещание", "Февраль")
     ]
+
+
+def _inject_entity(path: Path, doctype: str, entity_ref: str) -> None:
+    """Give the main sheet's XML a DTD and an entity in a cell, as a hostile file would."""
+    with zipfile.ZipFile(path) as z:
+        parts = [(i, z.read(i.filename)) for i in z.infolist()]
+    out = []
+    for info, body in parts:
+        if info.filename == "xl/worksheets/sheet1.xml":
+            text = body.decode("utf-8")
+            assert "MARKER" in text
+            text = text.replace("MARKER", entity_ref, 1)
+            if text.startswith("<?xml"):
+                head, _, rest = text.partition("?>")
+                text = head + "?>" + doctype + rest
+            else:
+                text = doctype + text
+            body = text.encode("utf-8")
+        out.append((info, body))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, body in out:
+            z.writestr(info, body)
+
+
+@pytest.mark.parametrize(
+    ("doctype", "ref"),
+    [
+        ('<!DOCTYPE sst [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;"),
+        (
+            '<!DOCTYPE sst [<!ENTITY a "ааааааааааааааааааааа"><!ENTITY b "&a;&a;&a;&a;&a;&a;'
+            '&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;'
+            '&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">]>',
+            "&e;",
+        ),
+    ],
+    ids=["external-entity", "entity-expansion"],
+)
+def test_xml_entities_in_a_school_file_are_never_expanded(
+    tmp_path: Path, doctype: str, ref: str
+) -> None:
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    path = Path(config.schools[0].source)
+    fill_workbook(path, SPEC, {"3": {"status": "В работе", "comment": "MARKER"}}, PASSPORT)
+    _inject_entity(path, doctype, ref)
+    hostile = path.read_bytes()
+    result = run(config, today=TODAY)
+    # calamine refuses a DTD outright: the school is told its file is damaged, nothing expands.
+    report = next(r for r in result.reports if r.school.id == "s1")
+    assert report.outcome == "failed" and "повреждён" in report.message
+    assert path.read_bytes() == hostile
+    assert Path(result.master).exists()
+    for sheet in load_workbook(result.master).worksheets:
+        for row in sheet.iter_rows(values_only=True):
+            for value in row:
+                assert "root:" not in str(value)
+                assert "аааааааааааааааааааааааааааааааааааааааааааааааааааааааа" not in str(value)
+    with zipfile.ZipFile(path) as z:
+        text = z.read("xl/worksheets/sheet1.xml").decode("utf-8", "replace")
+    assert "root:" not in text

@@ -57,6 +57,9 @@ HEADER_FILL = "#D9D9D9"  # as sync.builders.master_xlsx
 UNPROTECT_MACRO = "RoadmapUnprotect"
 PROTECT_MACRO = "RoadmapProtect"
 
+# A school's workbook is untrusted input: no entities, no DTD fetching, no huge trees.
+SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
 
 class BookError(Exception):
     """The open workbook cannot be read or written as asked; str() is Russian, for the alert."""
@@ -543,7 +546,7 @@ def plain_xlsx(data: bytes) -> bytes:
     """
     with zipfile.ZipFile(io.BytesIO(data)) as src:
         names = src.namelist()
-        types = etree.fromstring(src.read("[Content_Types].xml"))
+        types = etree.fromstring(src.read("[Content_Types].xml"), SAFE_XML)
         main = next(
             (
                 o
@@ -560,7 +563,7 @@ def plain_xlsx(data: bytes) -> bytes:
         for rels_name in ("_rels/.rels", "xl/_rels/workbook.xml.rels"):
             if rels_name not in names:
                 continue
-            rels = etree.fromstring(src.read(rels_name))
+            rels = etree.fromstring(src.read(rels_name), SAFE_XML)
             base = "" if rels_name.startswith("_rels") else "xl/"
             for rel in list(rels):
                 if str(rel.get("Type", "")).endswith(_MACRO_RELS):
