@@ -1,0 +1,911 @@
+"""Google Sheets storage: each school a spreadsheet in one Drive folder, the master a spreadsheet.
+
+The same Backend protocol as the folder of workbooks, within Google's quotas:
+- survey: one Drive files.list of the folder (paged, 1000 a page) gives every spreadsheet's
+  modifiedTime and last modifying user. A spreadsheet last changed by the service account itself
+  (our own write-back) counts as unchanged, so a painted school is not read again next night.
+- read: exactly one spreadsheets.get (every sheet's values, date formats, fills and notes).
+- write_back: at most one spreadsheets.batchUpdate with only the Контроль cells and notes that
+  differ, none when the school already sees the paint; its answer carries the spreadsheet after
+  the write, which tells whether someone typed in it meanwhile.
+- write_master: at most three requests (one get, one batchUpdate, one values.batchUpdate RAW).
+- create: Drive files.create in the folder, one batchUpdate that builds the whole template, and a
+  permission per address; the spreadsheet id goes to the registry at once, so a school never
+  gets a second spreadsheet.
+Failures are per school: after bounded retries a school is failed for this run and keeps its
+last snapshot; after several schools in a row fail the same way Google is taken as down and the
+rest fail fast, with a probe now and then.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+import gspread
+from google.auth import exceptions as auth_exceptions
+from google.oauth2 import service_account
+from gspread.exceptions import APIError
+from gspread.urls import (
+    DRIVE_FILES_API_V3_URL,
+    SPREADSHEET_BATCH_UPDATE_URL,
+    SPREADSHEET_URL,
+    SPREADSHEET_VALUES_BATCH_UPDATE_URL,
+    SPREADSHEET_VALUES_BATCH_URL,
+)
+
+from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.backends.google_config import (
+    SCOPES,
+    GoogleSettings,
+    ServiceAccountKey,
+    load_key,
+    load_settings,
+)
+from sync.backends.google_grid import (
+    READ_FIELDS,
+    UPDATED_FIELDS,
+    ReadSpreadsheet,
+    parse_spreadsheet,
+)
+from sync.backends.google_http import (
+    Clock,
+    GoogleConnectionError,
+    GoogleHTTPClient,
+    Sleep,
+    explain,
+    shared_limiter,
+)
+from sync.backends.google_store import (
+    FORMATTED,
+    NEW,
+    READY,
+    Registry,
+    RegistryError,
+    SchoolState,
+    StateCache,
+)
+from sync.builders.gsheets import (
+    METADATA_PREFIX,
+    Shown,
+    existing_sheets,
+    main_title_for,
+    master_requests,
+    paint_requests,
+    school_requests,
+    shown_after,
+)
+from sync.config import Config, ConfigError
+from sync.model import Plan, RawWorkbook, School
+from sync.paint import Paint
+from sync.reader import find_header
+from sync.spec import TemplateSpec, load_spec, normalize_header
+
+if TYPE_CHECKING:
+    from sync.consolidate import Master
+
+log = logging.getLogger("roadmap_sync.google")
+
+SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+SELF_STAMP = "self"  # the survey's stamp of a spreadsheet last changed by the service account
+APP_SCHOOL = "roadmap_school_id"  # Drive appProperties set on files we create
+APP_ROLE = "roadmap_role"
+LIST_FIELDS = (
+    "nextPageToken,incompleteSearch,files(id,name,createdTime,modifiedTime,version,trashed,"
+    "appProperties,lastModifyingUser(me,emailAddress,displayName))"
+)
+FILE_FIELDS = (
+    "id,name,createdTime,modifiedTime,version,trashed,appProperties,"
+    "lastModifyingUser(me,emailAddress,displayName)"
+)
+MASTER_GET_FIELDS = (
+    "sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)),"
+    "charts(chartId),basicFilter(range))"
+)
+_GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
+MASTER_TIMEOUT = 300.0  # seconds: a thousand schools' master is a large request
+
+
+def spreadsheet_url(spreadsheet_id: str) -> str:
+    """Where a person opens the spreadsheet."""
+    return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit"
+
+
+class GoogleMasterError(OSError):
+    """The master spreadsheet could not be written (the pipeline reports an OSError)."""
+
+    def __init__(self, message: str, where: str):
+        super().__init__(None, message, where)
+
+
+class GoogleDistributeError(ConfigError):
+    """A school's spreadsheet could not be created; distribute can simply be run again.
+
+    A ConfigError so that the command line shows its Russian message without a traceback.
+    """
+
+
+@dataclass(frozen=True)
+class DriveFile:
+    """What the folder listing says of one file."""
+
+    id: str
+    name: str
+    created: str
+    modified: str
+    version: str
+    trashed: bool
+    by_me: bool
+    app: dict[str, str]
+
+    @classmethod
+    def parse(cls, f: dict[str, Any]) -> DriveFile:
+        """From a files.list or files.get answer (absent fields are Google's zero values)."""
+        user = f.get("lastModifyingUser") or {}
+        return cls(
+            id=str(f.get("id", "")),
+            name=str(f.get("name", "")),
+            created=str(f.get("createdTime", "")),
+            modified=str(f.get("modifiedTime", "")),
+            version=str(f.get("version", "")),
+            trashed=bool(f.get("trashed", False)),
+            by_me=bool(user.get("me", False)),
+            app={str(k): str(v) for k, v in (f.get("appProperties") or {}).items()},
+        )
+
+    @property
+    def stamp(self) -> str:
+        """Changes whenever someone other than the service account changes the spreadsheet."""
+        return SELF_STAMP if self.by_me else f"{self.modified}#{self.version}"
+
+    def modified_at(self, zone: ZoneInfo) -> datetime | None:
+        return parse_time(self.modified, zone)
+
+
+def parse_time(text: str, zone: ZoneInfo) -> datetime | None:
+    """Drive's RFC 3339 time ("2021-09-01T09:00:00.000Z") in the municipality's zone."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone)
+
+
+class Breaker:
+    """After `threshold` schools in a row fail because Google is unreachable (or at once when
+    the key is refused), the rest fail fast; one probe every `probe_every` seconds."""
+
+    def __init__(self, clock: Clock, threshold: int = 5, probe_every: float = 60.0):
+        self.clock, self.threshold, self.probe_every = clock, threshold, probe_every
+        self.failures = 0
+        self.message = ""
+        self.terminal = False
+        self.opened_at: float | None = None
+
+    def blocked(self) -> str | None:
+        """The reason to skip a request now, or None to try it."""
+        if self.opened_at is None:
+            return None
+        if not self.terminal and self.clock() - self.opened_at >= self.probe_every:
+            self.opened_at = self.clock()  # let this one through as a probe
+            return None
+        return self.message
+
+    def failed(self, message: str, *, transient: bool, terminal: bool = False) -> None:
+        """Count a failed call: terminal (the key refused) opens at once, transient ones add up."""
+        if terminal:
+            self.terminal, self.message, self.opened_at = True, message, self.clock()
+            return
+        if not transient:
+            return  # one school's own problem (not found, no access) says nothing of Google
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.message = (
+                f"Google недоступен, школа пропущена до следующей синхронизации ({message})"
+            )
+            self.opened_at = self.clock()
+
+    def succeeded(self) -> None:
+        """Google answered: close again (a refused key stays refused for this run)."""
+        if not self.terminal:
+            self.failures, self.opened_at, self.message = 0, None, ""
+
+
+class GoogleBackend:
+    """School spreadsheets in a Drive folder, the master a spreadsheet (see the module doc)."""
+
+    def __init__(
+        self,
+        client: gspread.Client,
+        settings: GoogleSettings,
+        *,
+        account: str,
+        spec: TemplateSpec,
+        timezone: str,
+        soon_days: int | None = None,
+        clock: Clock = time.monotonic,
+    ):
+        self.client = client
+        self.http = cast(GoogleHTTPClient, client.http_client)
+        self.settings = settings
+        self.account = account
+        self.spec = spec
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+        self.soon_days = soon_days
+        try:
+            self.registry = Registry(settings.registry_path)
+        except RegistryError as e:
+            raise ConfigError(str(e)) from None
+        self.state = StateCache(settings.state_path)
+        self.breaker = Breaker(clock)
+        self._listing: dict[str, DriveFile] | None = None  # this run's folder listing
+        self._survey: dict[str, DriveFile] = {}  # school id -> its file, as surveyed
+        self._reads: dict[str, ReadSpreadsheet] = {}  # this run's reads, until written back
+        self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> GoogleBackend:
+        """The backend the configuration describes. Nothing goes to the network here.
+
+        clock and sleep (seconds) pace the quota limiter and retries; tests and the benchmark
+        pass a virtual clock. One limiter per service account and clock is shared in the
+        process, so a distribute and runs in a row respect Google's per-minute quota together.
+        """
+        settings = load_settings(config)
+        key = load_key(config, settings.endpoints.token_uri)
+        credentials = _credentials(key)
+        clock, sleep = clock or time.monotonic, sleep or time.sleep
+        limiter = shared_limiter(key.email, settings.budgets, clock, sleep)
+        client = gspread.Client(credentials, http_client=GoogleHTTPClient)
+        http = cast(GoogleHTTPClient, client.http_client)
+        http.configure(
+            endpoints=settings.endpoints,
+            limiter=limiter,
+            policy=settings.retry,
+            sleep=sleep,
+            timeout=settings.timeout,
+            rng=rng,
+        )
+        return cls(
+            client,
+            settings,
+            account=key.email,
+            spec=load_spec(config.template),
+            timezone=config.timezone,
+            soon_days=config.soon_days,
+            clock=clock,
+        )
+
+    @property
+    def editors(self) -> list[str]:
+        """Who may change what schools may not: the service account and the coordinators."""
+        return list(dict.fromkeys([self.account, *self.settings.coordinators]))
+
+    def spreadsheet_id(self, school: School) -> str:
+        """The school's spreadsheet: set in the configuration, else recorded in the registry."""
+        return self.settings.school_ids.get(school.id) or self.registry.spreadsheet_id(school.id)
+
+    def location(self, school: School) -> str:
+        """The school's spreadsheet link, or "" when it has none yet."""
+        sid = self.spreadsheet_id(school)
+        return spreadsheet_url(sid) if sid else ""
+
+    # -- Drive ---------------------------------------------------------------------------
+
+    def _drive_params(self, **params: Any) -> dict[str, Any]:
+        return {"supportsAllDrives": "true", **params}
+
+    def list_folder(self) -> dict[str, DriveFile]:
+        """Every spreadsheet in the folder: one files.list, 1000 a page."""
+        q = (
+            f"'{self.settings.folder_id}' in parents and trashed = false"
+            f" and mimeType = '{SPREADSHEET_MIME}'"
+        )
+        params = self._drive_params(
+            q=q,
+            fields=LIST_FIELDS,
+            pageSize=1000,
+            includeItemsFromAllDrives="true",
+            corpora="allDrives",
+        )
+        files: dict[str, DriveFile] = {}
+        while True:
+            page = self.http.request("get", DRIVE_FILES_API_V3_URL, params=params).json()
+            for f in page.get("files", []):
+                parsed = DriveFile.parse(f)
+                files[parsed.id] = parsed
+            token = page.get("nextPageToken")
+            if not token:
+                break
+            params["pageToken"] = token
+        return files
+
+    def _file(self, file_id: str) -> DriveFile | None:
+        """One file's metadata (for a spreadsheet outside the folder); None when it is gone."""
+        try:
+            answer = self.http.request(
+                "get",
+                f"{DRIVE_FILES_API_V3_URL}/{file_id}",
+                params=self._drive_params(fields=FILE_FIELDS),
+            ).json()
+        except APIError as e:
+            if e.code == 404:
+                return None
+            raise
+        return DriveFile.parse(answer)
+
+    def _listing_now(self) -> dict[str, DriveFile]:
+        if self._listing is None:
+            self._listing = self.list_folder()
+        return self._listing
+
+    # -- survey --------------------------------------------------------------------------
+
+    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+        """One listing of the folder: which schools' spreadsheets exist, changed or not."""
+        self._listing, self._reads, self._survey = None, {}, {}
+        states: dict[str, SourceState] = {}
+        try:
+            listing = self._listing_now()
+        except _GOOGLE_ERRORS as e:
+            message = self._failed(e)
+            log.error("Список таблиц в папке Google Диска не получен: %s", message)
+            # Without the listing every known spreadsheet is read (or fails fast if Google is
+            # down): its snapshot stays either way.
+            for school in schools:
+                states[school.id] = SourceState(exists=bool(self.spreadsheet_id(school)))
+            return states
+        self._adopt_from_listing(schools, listing)
+        if not listing and any(self.spreadsheet_id(s) for s in schools):
+            self._check_folder()
+        for school in schools:
+            sid = self.spreadsheet_id(school)
+            if not sid:
+                states[school.id] = SourceState(exists=False)
+                continue
+            found = listing.get(sid)
+            if found is None:
+                try:
+                    found = self._file(sid)  # moved out of the folder: still the school's
+                except _GOOGLE_ERRORS as e:
+                    states[school.id] = SourceState(exists=True)  # read it, it may work
+                    log.warning(
+                        "%s: таблица %s не найдена в папке: %s", school.id, sid, explain(e)[0]
+                    )
+                    continue
+            if found is None or found.trashed:
+                states[school.id] = SourceState(exists=False)
+                continue
+            self._survey[school.id] = found
+            states[school.id] = SourceState(
+                exists=True,
+                stamp=found.stamp,
+                modified=self._school_modified(school, found),
+            )
+        return states
+
+    def _school_modified(self, school: School, found: DriveFile) -> datetime | None:
+        """When someone other than the service account last changed it (our writes aside)."""
+        if not found.by_me:
+            return found.modified_at(self.zone)
+        state = self.state.get(school.id, found.id)
+        return parse_time(state.modified, self.zone) if state and state.modified else None
+
+    def _check_folder(self) -> None:
+        """An empty listing while spreadsheets are registered: is the folder shared with us?"""
+        try:
+            self.http.request(
+                "get",
+                f"{DRIVE_FILES_API_V3_URL}/{self.settings.folder_id}",
+                params=self._drive_params(fields="id"),
+            )
+        except APIError as e:
+            if e.code in (403, 404):
+                log.error(
+                    "Папка Google Диска %s недоступна сервисному аккаунту %s: откройте её ему"
+                    " (Настройки доступа → редактор).",
+                    self.settings.folder_id,
+                    self.account,
+                )
+        except _GOOGLE_ERRORS:
+            pass
+
+    def _adopt_from_listing(self, schools: Sequence[School], listing: dict[str, DriveFile]) -> None:
+        """Schools missing from the registry whose spreadsheet carries their id: record them."""
+        registered = {self.spreadsheet_id(s) for s in schools} - {""}
+        for school in schools:
+            if self.spreadsheet_id(school):
+                continue
+            mine = [
+                f
+                for f in listing.values()
+                if f.app.get(APP_SCHOOL) == school.id and f.id not in registered
+            ]
+            if mine:
+                chosen = self._choose(school, mine)
+                self.registry.record(school.id, chosen.id, status=READY, name=chosen.name)
+                registered.add(chosen.id)
+
+    def _choose(self, school: School, files: Sequence[DriveFile]) -> DriveFile:
+        ordered = sorted(files, key=lambda f: (f.created, f.id))
+        if len(ordered) > 1:
+            log.warning(
+                "%s: несколько таблиц в папке называют себя таблицей этой школы (%s); взята"
+                " самая ранняя, %s. Удалите лишние копии.",
+                school.id,
+                ", ".join(f.id for f in ordered),
+                ordered[0].id,
+            )
+        return ordered[0]
+
+    # -- read ----------------------------------------------------------------------------
+
+    def _get(self, spreadsheet_id: str) -> ReadSpreadsheet:
+        answer = self.http.request(
+            "get",
+            SPREADSHEET_URL % spreadsheet_id,
+            params={"includeGridData": "true", "fields": READ_FIELDS},
+        ).json()
+        parsed = parse_spreadsheet(answer)
+        parsed.spreadsheet_id = parsed.spreadsheet_id or spreadsheet_id
+        return parsed
+
+    def read(self, school: School) -> RawWorkbook:
+        """The whole spreadsheet in one request, as grids; SourceError (Russian) if it can't."""
+        sid = self.spreadsheet_id(school)
+        if not sid:
+            raise SourceError("у школы нет таблицы Google: выполните distribute.")
+        blocked = self.breaker.blocked()
+        if blocked:
+            raise TransientSourceError(blocked)
+        try:
+            parsed = self._get(sid)
+        except _GOOGLE_ERRORS as e:
+            raise self._source_error(e) from None
+        self.breaker.succeeded()
+        self._reads[school.id] = parsed
+        found = self._survey.get(school.id)
+        self._remember(school, parsed, found)
+        modified = self._school_modified(school, found) if found else None
+        return RawWorkbook(parsed.values, modified, parsed.fingerprint())
+
+    def _failed(self, error: BaseException) -> str:
+        """Tell the breaker of a failed call; the Russian reason."""
+        message, transient = explain(error)
+        self.breaker.failed(message, transient=transient, terminal=_is_auth(error))
+        return message
+
+    def _source_error(self, error: BaseException) -> SourceError:
+        text = f"Таблица Google не прочитана: {self._failed(error)}"
+        return TransientSourceError(text) if explain(error)[1] else SourceError(text)
+
+    def _remember(self, school: School, parsed: ReadSpreadsheet, found: DriveFile | None) -> None:
+        """Keep what the spreadsheet shows, so that painting it next time needs no read."""
+        titles = list(parsed.sheet_ids)
+        main_title = main_title_for(self.spec.main_sheet, titles)
+        main = next((s for s in parsed.sheets if s.title == main_title), None)
+        header = find_header(main.grid, self.spec) if main else None
+        header_row, control_col = (header[0], header[1].get("control")) if header else (1, None)
+        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {})
+        old = self.state.get(school.id, parsed.spreadsheet_id)
+        modified = old.modified if old else ""
+        if found is not None and not found.by_me:
+            modified = found.modified
+        self.state.put(
+            school.id,
+            SchoolState(
+                spreadsheet_id=parsed.spreadsheet_id,
+                fingerprint=parsed.fingerprint(),
+                sheet_ids=parsed.sheet_ids,
+                main_title=main_title,
+                control_col=control_col,
+                header_row=header_row,
+                masked=parsed.masked_hash(main_title, control_col, header_row),
+                shown=parsed.shown(paint),
+                modified=modified,
+            ),
+        )
+
+    # -- write back ----------------------------------------------------------------------
+
+    def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
+        """Show the paint: one batchUpdate of what differs, none when nothing would change."""
+        sid = self.spreadsheet_id(school)
+        if not sid:
+            return WriteResult("failed", message="у школы нет таблицы Google")
+        blocked = self.breaker.blocked()
+        if blocked:
+            return WriteResult("failed", message=blocked)
+        try:
+            basis = self._basis(school, sid, paint, fingerprint)
+            if basis is None:
+                return WriteResult(
+                    "changed",
+                    message="таблицу изменили во время синхронизации — контроль будет"
+                    " записан в следующий раз",
+                )
+            sheet_ids, shown, masked = basis
+            requests = paint_requests(paint, sheet_ids, shown)
+            if not requests:
+                found = self._survey.get(school.id)
+                return WriteResult(
+                    "unchanged", stamp=found.stamp if found else "", fingerprint=fingerprint
+                )
+            answer = self.http.request(
+                "post",
+                SPREADSHEET_BATCH_UPDATE_URL % sid,
+                params={"fields": UPDATED_FIELDS},
+                json={
+                    "requests": requests,
+                    "includeSpreadsheetInResponse": True,
+                    "responseIncludeGridData": True,
+                },
+                idempotent=True,  # it sets values and notes: doing it twice changes nothing
+            ).json()
+        except _GOOGLE_ERRORS as e:
+            return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
+        self.breaker.succeeded()
+        self._reads.pop(school.id, None)
+        after = parse_spreadsheet(answer.get("updatedSpreadsheet", {}))
+        after.spreadsheet_id = sid
+        main_title = shown.main_title
+        self._store_after(school, after, paint, shown, main_title)
+        if after.masked_hash(main_title, paint.control_col, paint.header_row) != masked:
+            return WriteResult(
+                "changed",
+                message="таблицу изменили во время записи контроля — она будет прочитана"
+                " заново при следующей синхронизации",
+            )
+        return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+
+    def _basis(
+        self, school: School, sid: str, paint: Paint, fingerprint: str
+    ) -> tuple[dict[str, int], Shown, str] | None:
+        """What the paint is compared with: this run's read, the cached state, or a fresh read.
+
+        None when the spreadsheet no longer holds the content the paint was made from.
+        """
+        read = self._reads.get(school.id)
+        if read is None or read.fingerprint() != fingerprint:
+            state = self.state.get(school.id, sid)
+            if (
+                state is not None
+                and state.fingerprint == fingerprint
+                and state.control_col == paint.control_col
+                and state.header_row == paint.header_row
+                and state.main_title == main_title_for(paint.main_sheet, list(state.sheet_ids))
+            ):
+                return dict(state.sheet_ids), state.shown, state.masked
+            read = self._get(sid)  # the cache is gone or stale: one read to know what it shows
+            self._remember(school, read, self._survey.get(school.id))
+            if read.fingerprint() != fingerprint:
+                return None
+        shown = read.shown(paint)
+        return (
+            read.sheet_ids,
+            shown,
+            read.masked_hash(shown.main_title, paint.control_col, paint.header_row),
+        )
+
+    def _store_after(
+        self, school: School, after: ReadSpreadsheet, paint: Paint, before: Shown, main_title: str
+    ) -> None:
+        old = self.state.get(school.id, after.spreadsheet_id)
+        shown = after.shown(paint) if after.sheets else shown_after(paint, before, [main_title])
+        self.state.put(
+            school.id,
+            SchoolState(
+                spreadsheet_id=after.spreadsheet_id,
+                fingerprint=after.fingerprint(),
+                sheet_ids=after.sheet_ids,
+                main_title=main_title,
+                control_col=paint.control_col,
+                header_row=paint.header_row,
+                masked=after.masked_hash(main_title, paint.control_col, paint.header_row),
+                shown=shown,
+                modified=old.modified if old else "",
+            ),
+        )
+
+    # -- master --------------------------------------------------------------------------
+
+    def write_master(self, master: Master) -> str:
+        """The master spreadsheet: one get, one batchUpdate, one values.batchUpdate (RAW)."""
+        sid, fresh = "", False
+        try:
+            sid, fresh = self._master_id()
+            try:
+                self._write_master(sid, master, fresh)
+            except APIError as e:
+                if e.code != 404 or self.settings.master_spreadsheet_id:
+                    raise
+                log.warning("Свод %s не найден (удалён?): создаю новый.", sid)
+                sid, fresh = self._create_master(), True
+                self._write_master(sid, master, fresh)
+        except _GOOGLE_ERRORS as e:
+            message, _ = explain(e)
+            raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
+        return spreadsheet_url(sid)
+
+    def _master_id(self) -> tuple[str, bool]:
+        sid = self.settings.master_spreadsheet_id or self.registry.master
+        if sid:
+            return sid, False
+        return self._create_master(), True
+
+    def _create_master(self) -> str:
+        created = self._create_file(self.settings.master_name, {APP_ROLE: "master"})
+        self.registry.record_master(created)
+        for email in self.settings.coordinators:
+            self._share(created, email, "reader", "Свод дорожной карты: обновляется каждую ночь.")
+        return created
+
+    def _write_master(self, sid: str, master: Master, fresh: bool) -> None:
+        wanted = {s.name[:100] for s in master.sheets}
+        timeout = max(self.settings.timeout, MASTER_TIMEOUT)
+        for attempt in (1, 2):
+            answer = self.http.request(
+                "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
+            ).json()
+            existing = existing_sheets(answer)
+            drop = [s.sheet_id for s in existing if fresh and s.title not in wanted]
+            requests, data = master_requests(master, existing, drop=drop)
+            try:
+                self.http.request(
+                    "post",
+                    SPREADSHEET_BATCH_UPDATE_URL % sid,
+                    json={"requests": requests},
+                    timeout=timeout,
+                )
+                break
+            except (APIError, GoogleConnectionError) as e:
+                ambiguous = isinstance(e, GoogleConnectionError) or e.code >= 500
+                if attempt == 2 or not ambiguous:
+                    raise
+                # Applied or not? The batch is built from what the spreadsheet has: look again.
+                log.warning("Свод: ответ Google на запись не получен — проверяю и повторяю.")
+        self.http.request(
+            "post",
+            SPREADSHEET_VALUES_BATCH_UPDATE_URL % sid,
+            json={"valueInputOption": "RAW", "data": data},
+            idempotent=True,
+            timeout=timeout,
+        )
+
+    # -- create (distribute) -------------------------------------------------------------
+
+    def create(
+        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
+    ) -> bool:
+        """Create the school's spreadsheet unless it has one (registered or found in the folder).
+
+        `password` is not used: Google protects ranges by account, not by password.
+        """
+        del password
+        try:
+            return self._create(school, spec, plan, built_at)
+        except _GOOGLE_ERRORS as e:
+            message, _ = explain(e)
+            raise GoogleDistributeError(
+                f"Таблица школы «{school.name}» не создана: {message} Запустите distribute ещё"
+                " раз: уже созданные таблицы не будут созданы заново."
+            ) from None
+
+    def _create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
+        sid = self.spreadsheet_id(school)
+        entry = self.registry.schools.get(school.id)
+        if sid and (entry is None or entry.spreadsheet_id != sid or entry.status == READY):
+            self._warn_if_gone(school, sid)
+            return False
+        if not sid:
+            found = self._recognise(school)
+            if found:
+                self.registry.record(school.id, found, status=READY)
+                log.info("%s: найдена таблица %s, записана в реестр.", school.id, found)
+                return False
+            sid = self._create_file(
+                f"Дорожная карта — {school.name}",
+                {
+                    APP_SCHOOL: school.id,
+                    APP_ROLE: "coordinator" if school.is_coordinator else "school",
+                },
+            )
+            self.registry.record(school.id, sid, status=NEW, name=school.name)
+            entry = self.registry.schools[school.id]
+        if entry is not None and entry.status == NEW:
+            self._format(sid, school, spec, plan, built_at)
+            self.registry.record(school.id, sid, status=FORMATTED)
+        shared = all(
+            self._share(sid, email, "writer", self.settings.invitation)
+            for email in dict.fromkeys([*school.emails, *self.settings.coordinators])
+        )
+        self.registry.record(school.id, sid, status=READY if shared else FORMATTED)
+        return True
+
+    def _warn_if_gone(self, school: School, sid: str) -> None:
+        listing = self._listing_now()
+        if sid in listing:
+            return
+        found = self._file(sid)
+        if found is None or found.trashed:
+            log.warning(
+                "%s: таблица %s удалена или недоступна. Новая не создаётся, чтобы у школы не"
+                " стало двух таблиц: верните таблицу из корзины или удалите запись школы из"
+                " реестра %s и запустите distribute снова.",
+                school.id,
+                sid,
+                self.settings.registry_path.name,
+            )
+
+    def _create_file(self, name: str, app: dict[str, str]) -> str:
+        """A new, empty spreadsheet in the folder. A create that may have happened despite an
+        error is looked for (by its appProperties) before trying again: never two files."""
+        body = {
+            "name": name,
+            "mimeType": SPREADSHEET_MIME,
+            "parents": [self.settings.folder_id],
+            "appProperties": app,
+        }
+        for attempt in range(1, self.settings.retry.max_tries + 1):
+            try:
+                answer = self.http.request(
+                    "post", DRIVE_FILES_API_V3_URL, params=self._drive_params(), json=body
+                ).json()
+                return str(answer["id"])
+            except (APIError, GoogleConnectionError) as e:
+                ambiguous = isinstance(e, GoogleConnectionError) or e.code in (500, 502, 504)
+                if not ambiguous or attempt == self.settings.retry.max_tries:
+                    raise
+                made = self._find_by_app(app)
+                if made:
+                    return made
+        raise AssertionError("unreachable")
+
+    def _find_by_app(self, app: dict[str, str]) -> str:
+        clauses = " and ".join(
+            f"appProperties has {{ key='{k}' and value='{v}' }}" for k, v in sorted(app.items())
+        )
+        q = f"'{self.settings.folder_id}' in parents and trashed = false and {clauses}"
+        page = self.http.request(
+            "get",
+            DRIVE_FILES_API_V3_URL,
+            params=self._drive_params(
+                q=q, fields="files(id,createdTime)", includeItemsFromAllDrives="true"
+            ),
+        ).json()
+        files = sorted(page.get("files", []), key=lambda f: f.get("createdTime", ""))
+        return str(files[0]["id"]) if files else ""
+
+    def _format(
+        self, sid: str, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime
+    ) -> None:
+        """Build the whole template in one batchUpdate (on the sheet a new spreadsheet has)."""
+        answer = self.http.request(
+            "get", SPREADSHEET_URL % sid, params={"fields": "sheets(properties(sheetId,title))"}
+        ).json()
+        sheets = [s.get("properties", {}) for s in answer.get("sheets", [])]
+        titles = {str(p.get("title", "")) for p in sheets}
+        if normalize_header(spec.meta_sheet) in {normalize_header(t) for t in titles}:
+            return  # formatted by an earlier distribute that stopped before recording it
+        first = int(sheets[0].get("sheetId", 0)) if sheets else 0
+        requests = school_requests(
+            spec,
+            plan,
+            school,
+            built_at=built_at,
+            editors=self.editors,
+            timezone=self.timezone,
+            soon_days=self.soon_days,
+            main_sheet_id=first,
+        )
+        self.http.request("post", SPREADSHEET_BATCH_UPDATE_URL % sid, json={"requests": requests})
+
+    def _share(self, file_id: str, email: str, role: str, message: str) -> bool:
+        """Give one address access; False (and a warning) when Google refuses."""
+        params = self._drive_params(
+            sendNotificationEmail="true" if self.settings.notify else "false"
+        )
+        if self.settings.notify:
+            params["emailMessage"] = message
+        try:
+            self.http.request(
+                "post",
+                f"{DRIVE_FILES_API_V3_URL}/{file_id}/permissions",
+                params=params,
+                json={"type": "user", "role": role, "emailAddress": email},
+                idempotent=True,  # the same permission twice is one permission
+            )
+        except (APIError, GoogleConnectionError) as e:
+            log.warning("Доступ для %s к таблице %s не выдан: %s", email, file_id, explain(e)[0])
+            return False
+        return True
+
+    def _recognise(self, school: School) -> str:
+        """A spreadsheet in the folder that belongs to the school though the registry lost it:
+        by its appProperties, its developer metadata, or its hidden service sheet."""
+        listing = self._listing_now()
+        tagged = [f for f in listing.values() if f.app.get(APP_SCHOOL) == school.id]
+        if tagged:
+            return self._choose(school, tagged).id
+        if self._claims is None:
+            self._claims = {}
+            known = {e.spreadsheet_id for e in self.registry.schools.values()}
+            known |= set(self.settings.school_ids.values()) | {self.registry.master}
+            for f in listing.values():
+                if f.id in known or f.app.get(APP_ROLE) == "master":
+                    continue
+                owner = self._owner_of(f.id)
+                if owner:
+                    self._claims[f.id] = owner
+        mine = [listing[fid] for fid, owner in self._claims.items() if owner == school.id]
+        return self._choose(school, mine).id if mine else ""
+
+    def _owner_of(self, spreadsheet_id: str) -> str:
+        """The school id a spreadsheet says it belongs to (developer metadata, then the
+        service sheet), "" when it says nothing."""
+        answer = self.http.request(
+            "get",
+            SPREADSHEET_URL % spreadsheet_id,
+            params={
+                "fields": "developerMetadata(metadataKey,metadataValue),sheets(properties(title))"
+            },
+        ).json()
+        for m in answer.get("developerMetadata", []):
+            if m.get("metadataKey") == METADATA_PREFIX + "school_id":
+                return str(m.get("metadataValue", ""))
+        titles = [str(s.get("properties", {}).get("title", "")) for s in answer.get("sheets", [])]
+        meta = next(
+            (t for t in titles if normalize_header(t) == normalize_header(self.spec.meta_sheet)),
+            None,
+        )
+        if meta is None:
+            return ""
+        values = self.http.request(
+            "get",
+            SPREADSHEET_VALUES_BATCH_URL % spreadsheet_id,
+            params={"ranges": f"'{meta}'!A1:B20"},
+        ).json()
+        for line in (values.get("valueRanges") or [{}])[0].get("values", []):
+            if len(line) > 1 and str(line[0]).strip() == "school_id":
+                return str(line[1]).strip()
+        return ""
+
+
+def _credentials(key: ServiceAccountKey) -> service_account.Credentials:
+    try:
+        return service_account.Credentials.from_service_account_info(
+            dict(key.info), scopes=list(SCOPES)
+        )
+    except (ValueError, KeyError):
+        # The library's message may quote the key: say what is wrong without it.
+        raise ConfigError(
+            f"Ключ сервисного аккаунта ({key.source}) повреждён: закрытый ключ не читается."
+            " Скачайте новый ключ в Google Cloud."
+        ) from None
+
+
+def _is_auth(error: BaseException) -> bool:
+    """The key itself is refused: every further call would fail the same way."""
+    return isinstance(error, auth_exceptions.GoogleAuthError) or (
+        isinstance(error, APIError) and error.code == 401
+    )

@@ -1,0 +1,1 @@
+"""Local fakes of outside services for the tests (Google: tests/fakes/google)."""

@@ -1,0 +1,174 @@
+"""A municipality on the fake Google: a config with storage "gsheets", a key, a shared folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.backends.gsheets import GoogleBackend
+from sync.config import Config, load_config
+from sync.spec import TemplateSpec, normalize_header
+from tests.fakes.google.server import FakeGoogle, session_fake
+from tests.helpers import KALAR_PLAN, SCHOOLS
+
+SERVICE_ACCOUNT = "roadmap-sync@roadmap-test.iam.gserviceaccount.com"
+COORDINATOR = "coordinator@obrazovanie.example.ru"
+
+
+@pytest.fixture
+def fake_google() -> Iterator[FakeGoogle]:
+    """The session's fake Google server, emptied for this test."""
+    fake = session_fake()
+    fake.wait_idle()
+    fake.reset()
+    yield fake
+    fake.wait_idle()
+    fake.reset()
+
+
+@dataclass
+class GoogleTown:
+    """A test municipality on the fake: its config, key file, Drive folder and the fake."""
+
+    config: Config
+    fake: FakeGoogle
+    folder_id: str
+    key_path: Path
+
+    def backend(self, **kwargs: Any) -> GoogleBackend:
+        """A backend on the fake's virtual clock (quota waits and retries cost no real time)."""
+        return GoogleBackend.from_config(
+            self.config, clock=self.fake.clock.time, sleep=self.fake.clock.sleep, **kwargs
+        )
+
+    def spreadsheet_id(self, school_id: str) -> str:
+        data = json.loads(self.registry_path.read_text(encoding="utf-8"))
+        return str(data["schools"][school_id]["spreadsheet_id"])
+
+    @property
+    def registry_path(self) -> Path:
+        return self.config.path.with_name(f"{self.config.path.stem}.google.json")
+
+    def master_id(self) -> str:
+        return str(json.loads(self.registry_path.read_text(encoding="utf-8"))["master"])
+
+    def reload(self) -> GoogleTown:
+        self.config = load_config(self.config.path)
+        return self
+
+
+def school_email(school_id: str) -> str:
+    return f"{school_id}@school.example.ru"
+
+
+def google_town(
+    tmp_path: Path,
+    fake: FakeGoogle,
+    schools: Sequence[tuple[str, str, str]] = SCHOOLS,
+    *,
+    google: Mapping[str, Any] | None = None,
+    key_mode: int = 0o600,
+    with_coordinator: bool = True,
+) -> GoogleTown:
+    """A config (storage "gsheets") whose Google endpoints are the fake, with a key and folder."""
+    shutil.copyfile(KALAR_PLAN, tmp_path / "plan.tsv")
+    key = fake.add_service_account(SERVICE_ACCOUNT)
+    key_path = tmp_path / "service-account.json"
+    key_path.write_text(json.dumps(key), encoding="utf-8")
+    os.chmod(key_path, key_mode)
+    folder = fake.add_folder("Дорожные карты", COORDINATOR, writers=[SERVICE_ACCOUNT])
+    settings: dict[str, Any] = {
+        "key_file": "service-account.json",
+        "folder_id": folder,
+        "coordinators": [COORDINATOR],
+        "sheets_endpoint": fake.url,
+        "drive_endpoint": fake.url,
+        "token_uri": f"{fake.url}/token",
+        "notify": False,
+        "timeout": 5.0,
+        **(google or {}),
+    }
+    lines = [
+        "[municipality]",
+        'name = "Тестовый округ"',
+        'timezone = "Asia/Chita"',
+        'period = "2021-09-01..2022-08-31"',
+        "[plan]",
+        'file = "plan.tsv"',
+        "[storage]",
+        'kind = "gsheets"',
+        'history = "history.sqlite"',
+        "[google]",
+    ]
+    for k, v in settings.items():
+        if v is None:
+            continue
+        lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
+    if with_coordinator:
+        lines += ["[coordinator]", 'name = "МОУО"', 'emails = ["mouo@obrazovanie.example.ru"]']
+    for sid, name, category in schools:
+        lines += [
+            "[[schools]]",
+            f'id = "{sid}"',
+            f'name = "{name}"',
+            f'category = "{category}"',
+            f'emails = ["{school_email(sid)}"]',
+        ]
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "\n".join(lines).replace("True", "true").replace("False", "false") + "\n", encoding="utf-8"
+    )
+    return GoogleTown(load_config(path), fake, folder, key_path)
+
+
+def header_columns(fake: FakeGoogle, spreadsheet_id: str, spec: TemplateSpec) -> dict[str, str]:
+    """Column key -> column letters on a school's main sheet, found by header (as a person)."""
+    from tests.fakes.google.sheets_model import col_letters
+
+    header = fake.grid(spreadsheet_id, spec.main_sheet)[0]
+    by_name = {normalize_header(h): i for i, h in enumerate(header)}
+    return {
+        c.key: col_letters(by_name[normalize_header(c.header)])
+        for c in spec.columns
+        if normalize_header(c.header) in by_name
+    }
+
+
+def school_types(
+    fake: FakeGoogle,
+    spreadsheet_id: str,
+    spec: TemplateSpec,
+    rows: Mapping[str, Mapping[str, Any]],
+    passport: Mapping[str, Any] | None = None,
+    *,
+    user: str,
+    force: bool = False,
+) -> None:
+    """A school fills its spreadsheet in the browser: rows by №, passport fields by key."""
+    letters = header_columns(fake, spreadsheet_id, spec)
+    grid = fake.grid(spreadsheet_id, spec.main_sheet)
+    no_col = ord(letters["no"]) - 65
+    cells: dict[str, Any] = {}
+    for r, line in enumerate(grid[1:], start=2):
+        no = str(line[no_col]).strip() if no_col < len(line) else ""
+        for key, value in (rows.get(no) or {}).items():
+            cells[f"{letters[key]}{r}"] = value
+    if cells:
+        fake.type(spreadsheet_id, spec.main_sheet, cells, user=user, force=force)
+    if passport:
+        labels = {f.key: f.label for f in spec.passport}
+        pgrid = fake.grid(spreadsheet_id, spec.passport_sheet)
+        pcells = {}
+        for r, line in enumerate(pgrid[1:], start=2):
+            label = str(line[0]).rstrip(" *") if line else ""
+            for key, value in passport.items():
+                if labels.get(key) == label:
+                    pcells[f"B{r}"] = value
+        fake.type(spreadsheet_id, spec.passport_sheet, pcells, user=user, force=force)
