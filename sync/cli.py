@@ -174,13 +174,16 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
 def distribute_command(config_path: Path) -> None:
     """Создать книги школ (и МОУО) по плану. Существующие книги не перезаписываются."""
     from sync.distribute import distribute
+    from sync.pipeline import backend_for
 
     config = load_config(config_path)
-    created, kept = distribute(config)
+    backend = backend_for(config)
+    created, kept = distribute(config, backend)
+    where = getattr(backend, "location", lambda school: school.source)
     for school in created:
-        click.echo(f"создана   {school.source}")
+        click.echo(f"создана   {where(school)}")
     for school in kept:
-        click.echo(f"уже есть  {school.source} (не изменена)")
+        click.echo(f"уже есть  {where(school)} (не изменена)")
     click.echo(f"Создано книг: {len(created)}, оставлено без изменений: {len(kept)}.")
 
 
