@@ -7,20 +7,19 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from sync.config import Config, ConfigError, load_config
-from sync.history import HistoryError
+from sync.cli_common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    config_option,
+    friendly_errors,
+)
+from sync.config import Config, load_config
 from sync.model import SEVERITY_RU, Period, Severity
-from sync.plan import PlanFileError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -52,28 +51,6 @@ today_option = click.option(
     help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
     " поясе муниципалитета.",
 )
-config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="ФАЙЛ",
-    help="Файл настроек (TOML).",
-)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn the errors a user can cause into a Russian message and exit code 2, not a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, PlanFileError, HistoryError) as e:
-            click.echo(str(e), err=True)
-            sys.exit(EXIT_UNREADABLE)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class RussianGroup(click.Group):

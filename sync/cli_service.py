@@ -6,45 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from sync.config import ConfigError, load_config
-from sync.plan import PlanFileError
+from sync.cli_common import EXIT_INVALID, EXIT_OK, config_option, friendly_errors
+from sync.config import load_config
 from sync.service_log import LEVELS
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="ФАЙЛ",
-    help="Файл настроек (TOML).",
-)
-
-
-def _friendly(func: F) -> F:
-    """A mistake in the settings or the plan is a Russian message and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, PlanFileError) as e:
-            click.echo(str(e), err=True)
-            sys.exit(EXIT_CONFIG)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.command("serve", context_settings=CONTEXT)
@@ -70,7 +41,7 @@ def _friendly(func: F) -> F:
     help="Выполнить синхронизацию, только если по расписанию её время уже наступило, и выйти"
     " (для cron и Планировщика заданий Windows).",
 )
-@_friendly
+@friendly_errors
 def serve_command(config_path: Path, log_level: str, log_file: Path | None, once: bool) -> None:
     """Служба: синхронизация каждую ночь и по расписанию, напоминания школам по почте.
 
@@ -92,16 +63,16 @@ def serve_command(config_path: Path, log_level: str, log_file: Path | None, once
                 try:
                     service.serve_forever()
                 except AlreadyServing:
-                    sys.exit(EXIT_FAILED)  # the service has said why, in the log and on stderr
+                    sys.exit(EXIT_INVALID)  # the service has said why, in the log and on stderr
                 return
             due, result = service.run_if_due()
     if due is None:
         sys.exit(EXIT_OK)
     if result is None:
-        sys.exit(EXIT_FAILED)  # it crashed; the reason is in the log and the history
+        sys.exit(EXIT_INVALID)  # it crashed; the reason is in the log and the history
     if result.outcome == "busy":
         sys.exit(EXIT_OK)  # another run is doing this very work
-    sys.exit(EXIT_OK if result.outcome == "ok" else EXIT_FAILED)
+    sys.exit(EXIT_OK if result.outcome == "ok" else EXIT_INVALID)
 
 
 @click.command("status", context_settings=CONTEXT)
@@ -114,7 +85,7 @@ def serve_command(config_path: Path, log_level: str, log_file: Path | None, once
     show_default=True,
     help="Сколько последних синхронизаций показать.",
 )
-@_friendly
+@friendly_errors
 def status_command(config_path: Path, as_json: bool, runs: int) -> None:
     """Показать последние синхронизации и состояние каждой школы: когда менялась, когда прочитана,
     сколько в ней ошибок и просроченных мероприятий, идёт ли синхронизация сейчас.
