@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -29,6 +27,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from machine import machine_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR_VERSION = "1"  # bump when the generated files should change
@@ -90,33 +90,6 @@ IMPORT_SET = {"cold": "pipeline", "warm": "pipeline"}  # phases sharing another'
 # --- the machine -----------------------------------------------------------------------------
 
 
-def machine_lines() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    calamine = _version("python-calamine")
-    openpyxl = _version("openpyxl")
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores; RAM: {ram}",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.platform()}",
-        f"- python-calamine {calamine}, openpyxl {openpyxl}",
-    ]
-
-
 def source_hashes() -> dict[str, str]:
     """The product's code and template, file by file: shows what changed during a run."""
     files = [*(ROOT / "sync").rglob("*.py"), *(ROOT / "templates").glob("*")]
@@ -141,15 +114,6 @@ def code_line() -> str:
         f"- code: commit {commit}, {changed} uncommitted file(s) under sync/ and templates/, "
         f"sources digest {sources_digest(source_hashes())}"
     )
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 # --- children --------------------------------------------------------------------------------
@@ -690,7 +654,7 @@ def main() -> None:
             shutil.rmtree(workdir / "scratch", ignore_errors=True)
 
     print("## roadmap-sync folder backend benchmark\n")
-    print(*machine_lines(), sep="\n")
+    print(*machine_lines(["python-calamine", "openpyxl"]), sep="\n")
     print(code_before)
     sources_after = source_hashes()
     changed = sorted(

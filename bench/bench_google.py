@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -34,6 +32,8 @@ from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from machine import machine_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,26 +68,6 @@ CATEGORIES = ["ШНОР", "ШНСУ", "ШНОР и ШНСУ"]
 
 
 # --- the machine -----------------------------------------------------------------------------
-
-
-def machine_lines() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from importlib.metadata import version
-
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}),"
-        f" {platform.platform()}",
-        f"- gspread {version('gspread')}, google-auth {version('google-auth')},"
-        f" requests {version('requests')}",
-    ]
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -391,7 +371,7 @@ def report(
         f"## bench_google.py: {args.schools} schools on the fake Google, {datetime.now():%Y-%m-%d}"
     )
     print()
-    print(*machine_lines(), sep="\n")
+    print(*machine_lines(["gspread", "google-auth", "requests"]), sep="\n")
     print(
         f"- Google's quota on the fake: {GOOGLE_RATE:g} reads and {GOOGLE_RATE:g} writes a minute"
         f" per user; our budget {args.budget}/min each; clock: waits free, work x{args.scale:g}"
