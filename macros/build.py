@@ -471,7 +471,7 @@ def school_xlsm(
     config: Config, school: School, built_at: datetime, context: _SchoolContext | None = None
 ) -> bytes:
     """A school's workbook with the school buttons built in: the ribbon group and the VBA."""
-    from sync.builders.school_xlsx import build_school_workbook, save_workbook
+    from sync.builders.school_xlsx import build_school_workbook
 
     context = context or _SchoolContext.of(config)
     wb = build_school_workbook(
@@ -483,7 +483,7 @@ def school_xlsm(
         ws.sheet_properties.codeName = f"Sheet{i}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "book.xlsx"
-        save_workbook(wb, path)
+        wb.save(path)
         package = path.read_bytes()
     return macro_enabled(package, context.vba(len(wb.worksheets)), context.ribbon, "xlsm")
 

@@ -10,9 +10,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
+from sync.cells import cell_date
 from sync.deadlines import parse as parse_deadline
 from sync.model import (
     Audience,
@@ -153,22 +154,6 @@ class PlanFileError(Exception):
     """The plan file cannot be used at all; the message is Russian."""
 
 
-def _to_date(value: CellValue) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = clean(value)
-    if not text:
-        return None
-    for fmt in ("%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y"):
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(text)
-
-
 def items_from_grid(grid: Sequence[Sequence[CellValue]], period: Period) -> list[PlanItem]:
     """Plan rows from a grid whose first non-empty row is the header."""
     rows = [list(r) for r in grid if any(clean(v) for v in r)]
@@ -202,7 +187,7 @@ def items_from_grid(grid: Sequence[Sequence[CellValue]], period: Period) -> list
                 " допустимо «ОО» или «МОУО»."
             )
         try:
-            due = _to_date(get(row, "due"))
+            due = cell_date(get(row, "due"))
         except ValueError as e:
             raise PlanFileError(
                 f"Строка {line}: «Срок (дата)» — «{e}» не дата (ожидается ДД.ММ.ГГГГ)."

@@ -210,7 +210,7 @@ def test_failed_write_leaves_old_file(
     def refuse(src: object, dst: object) -> None:
         raise PermissionError("открыт в Excel")
 
-    monkeypatch.setattr("sync.builders.master_xlsx.os.replace", refuse)
+    monkeypatch.setattr("sync.fileio.os.replace", refuse)
     with pytest.raises(PermissionError):
         write_master_xlsx(master, path)
     assert path.read_bytes() == b"old"

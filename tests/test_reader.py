@@ -328,12 +328,12 @@ def test_renamed_main_sheet_name_is_kept_for_problems():
 def test_a_built_workbook_reads_back_as_the_spec_says(tmp_path):
     """Against drift: the builder's xlsx, read by calamine, is what the reader expects."""
     from sync.backends.xlsxio import read_sheets
-    from sync.builders.school_xlsx import build_school_workbook, save_workbook
+    from sync.builders.school_xlsx import build_school_workbook
     from sync.validation import check_school
 
     plan = small_plan()
     path = tmp_path / "school.xlsx"
-    save_workbook(build_school_workbook(SPEC, plan, SCHOOL, built_at=datetime(2021, 9, 10)), path)
+    build_school_workbook(SPEC, plan, SCHOOL, built_at=datetime(2021, 9, 10)).save(path)
     sheet = locate(RawWorkbook(read_sheets(path.read_bytes())[0]), SPEC)
     assert sheet.header_row == 1
     assert sheet.columns == {c.key: SPEC.index(c.key) for c in SPEC.columns}

@@ -16,9 +16,7 @@ import errno
 import hashlib
 import io
 import json
-import os
 import re
-import secrets
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS, read_sheets
 from sync.cells import a1
 from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
+from sync.fileio import write_atomically
 from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
 from sync.paint import (
     NOTE_CELLS_KEY,
@@ -617,16 +616,7 @@ def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_i
                     f" ({e.strerror or e}): книга не отправлена, чтобы ничего не потерять."
                     " Обратитесь к координатору."
                 ) from e
-        tmp = target.with_name(f".~tmp-{secrets.token_hex(4)}{target.suffix}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(target, lambda f: f.write(data))
     except OSError as e:
         raise BookError(f"Не удалось записать книгу в папку приёма: {e.strerror or e}.") from e
     return True

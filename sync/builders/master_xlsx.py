@@ -6,10 +6,7 @@ Every string a school typed is stored as text, never as a formula: a cell holdin
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import secrets
 from copy import copy
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -24,6 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from sync.consolidate import DATE_FORMAT, DATETIME_FORMAT, Master, MasterSheet
+from sync.fileio import write_atomically
 from sync.model import CellValue
 
 HEADER_FILL = "D9D9D9"
@@ -42,7 +40,6 @@ _TOP = Alignment(vertical="top")
 def write_master_xlsx(master: Master, path: Path) -> None:
     """Write the master workbook to path atomically (a temporary file, then os.replace)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Write-only mode streams rows: a thousand schools' rows fit in little memory.
     wb = Workbook(write_only=True)
     wb.properties.title = master.title
@@ -51,19 +48,7 @@ def write_master_xlsx(master: Master, path: Path) -> None:
         ws = wb.create_sheet(sheet.name[:31])
         assert isinstance(ws, WriteOnlyWorksheet)
         _write_sheet(ws, sheet)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open applies the umask, so the master gets the folder's usual permissions.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            wb.save(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_atomically(path, wb.save)
 
 
 def _write_sheet(ws: WriteOnlyWorksheet, sheet: MasterSheet) -> None:

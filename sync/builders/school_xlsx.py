@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.formatting.rule import CellIsRule, FormulaRule
@@ -321,19 +320,3 @@ def _protect(ws: Worksheet, password: str, *, autofilter: bool = False) -> None:
         p.sort = False
     p.selectLockedCells = False
     p.selectUnlockedCells = False
-
-
-def save_workbook(wb: Workbook, path: Path) -> None:
-    """Save through a temporary file in the same folder, then replace: never a half-written file."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
