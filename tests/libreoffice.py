@@ -12,7 +12,7 @@ CSV_ALL_SHEETS = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,
 
 def soffice() -> str:
     exe = shutil.which("soffice") or shutil.which("libreoffice")
-    assert exe, "LibreOffice is missing: run scripts/setup --with-libreoffice"
+    assert exe, "LibreOffice is missing: run scripts/setup --with-system"
     return exe
 
 
