@@ -316,7 +316,14 @@ class Service:
         return result
 
     def _after_run(self, result: RunResult, history: History) -> None:
-        """After the nightly run, with the lock still held: the reminders, if configured."""
+        """After the nightly run, with the lock still held: the справка when due, the reminders."""
+        if result.outcome in ("ok", "master_failed"):
+            from sync.spravka.service import write_if_due
+
+            try:
+                write_if_due(self.config, self.smtp, result, history, self.local_now())
+            except Exception:
+                log.exception("Справка не записана из-за ошибки; синхронизация не затронута.")
         if self.smtp is None or result.outcome not in ("ok", "master_failed"):
             return
         from sync.mail import send_reminders

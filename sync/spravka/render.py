@@ -158,7 +158,8 @@ def render_docx(
     try:
         tpl.render(values, autoescape=True)
     except jinja2.TemplateError as e:
-        line = f", строка {e.lineno}" if getattr(e, "lineno", None) else ""
+        lineno = getattr(e, "lineno", None)
+        line = f", строка {lineno}" if lineno else ""
         raise SpravkaError(
             f"Ошибка в шаблоне справки {source.name}{line}: {e}. Проверьте поля в фигурных"
             " скобках ({{ … }}, {% … %})."

@@ -16,8 +16,10 @@ import io
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from docx import Document
+from docx.document import Document as DocxDocument
 from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
@@ -25,7 +27,8 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Mm, Pt
-from docx.table import Table
+from docx.table import Table, _Cell, _Row
+from docx.text.font import Font
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("default.docx")
 FONT = "Times New Roman"
@@ -34,13 +37,12 @@ FIXED_TIME = datetime(2026, 1, 1, 0, 0, 0)
 TABLE_STYLE, CAPTION_STYLE, HEADING_STYLE = "Текст таблицы", "Подпись", "Заголовок справки"
 
 
-def _fonts(style_font: object, size: int, *, bold: bool = False) -> None:
-    font = style_font
-    font.name = FONT  # type: ignore[attr-defined]
-    font.size = Pt(size)  # type: ignore[attr-defined]
-    font.bold = bold  # type: ignore[attr-defined]
+def _fonts(font: Font, size: int, *, bold: bool = False) -> None:
+    font.name = FONT
+    font.size = Pt(size)
+    font.bold = bold
     # Cyrillic and complex scripts read their own font slots: set all of them.
-    rpr = font.element.get_or_add_rPr()  # type: ignore[attr-defined]
+    rpr = font._element.get_or_add_rPr()
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
@@ -49,8 +51,8 @@ def _fonts(style_font: object, size: int, *, bold: bool = False) -> None:
         fonts.set(qn(slot), FONT)
 
 
-def _styles(doc: Document) -> None:  # type: ignore[valid-type]
-    normal = doc.styles["Normal"]  # type: ignore[attr-defined]
+def _styles(doc: DocxDocument) -> None:
+    normal = doc.styles["Normal"]
     _fonts(normal.font, TEXT_PT)
     pf = normal.paragraph_format
     pf.first_line_indent = Cm(1.25)
@@ -63,7 +65,7 @@ def _styles(doc: Document) -> None:  # type: ignore[valid-type]
         (CAPTION_STYLE, TEXT_PT, False, WD_ALIGN_PARAGRAPH.LEFT, 6, 3),
         (HEADING_STYLE, TEXT_PT, True, WD_ALIGN_PARAGRAPH.LEFT, 10, 4),
     ):
-        style = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)  # type: ignore[attr-defined]
+        style = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
         style.base_style = normal
         _fonts(style.font, size, bold=bold)
         spf = style.paragraph_format
@@ -76,8 +78,8 @@ def _styles(doc: Document) -> None:  # type: ignore[valid-type]
             spf.keep_with_next = True
 
 
-def _para(doc: Document, text: str = "", style: str | None = None, **fmt: object) -> None:  # type: ignore[valid-type]
-    p = doc.add_paragraph(style=style)  # type: ignore[attr-defined]
+def _para(doc: DocxDocument, text: str = "", style: str | None = None, **fmt: Any) -> None:
+    p = doc.add_paragraph(style=style)
     if text:
         run = p.add_run(text)
         if fmt.get("bold"):
@@ -88,15 +90,15 @@ def _para(doc: Document, text: str = "", style: str | None = None, **fmt: object
         p.paragraph_format.first_line_indent = Cm(0)
 
 
-def _header_row(row: object) -> None:
-    trpr = row._tr.get_or_add_trPr()  # type: ignore[attr-defined]
+def _header_row(row: _Row) -> None:
+    trpr = row._tr.get_or_add_trPr()
     flag = OxmlElement("w:tblHeader")
     flag.set(qn("w:val"), "true")
     trpr.append(flag)
 
 
-def _cell(cell: object, text: str, *, bold: bool = False, center: bool = False) -> None:
-    p = cell.paragraphs[0]  # type: ignore[attr-defined]
+def _cell(cell: _Cell, text: str, *, bold: bool = False, center: bool = False) -> None:
+    p = cell.paragraphs[0]
     p.style = TABLE_STYLE
     if center:
         p.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -106,7 +108,7 @@ def _cell(cell: object, text: str, *, bold: bool = False, center: bool = False) 
 
 
 def _table(
-    doc: Document,  # type: ignore[valid-type]
+    doc: DocxDocument,
     headers: list[str],
     widths_cm: list[float],
     loop: str | None,
@@ -119,7 +121,7 @@ def _table(
     Columns in `left` hold text (left-aligned); the others numbers and dates (centred).
     """
     rows = 1 + (3 if loop else 1) + (1 if total else 0)
-    table = doc.add_table(rows=rows, cols=len(headers))  # type: ignore[attr-defined]
+    table = doc.add_table(rows=rows, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
@@ -343,7 +345,7 @@ def build_default_template() -> bytes:
     _para(doc)
     _para(doc)
 
-    sign = doc.add_table(rows=1, cols=3)  # type: ignore[attr-defined]
+    sign = doc.add_table(rows=1, cols=3)
     sign.autofit = False
     for width, cell, text in zip(
         (7.5, 4.0, 5.5),
