@@ -204,14 +204,14 @@ def test_a_broken_template_is_a_russian_message(demo: Config, tmp_path: Path) ->
     bad.save(str(tmp_path / "плохой.docx"))
     (tmp_path / "не-шаблон.docx").write_text("это не документ", encoding="utf-8")
     config = with_tables(demo_copy(demo, tmp_path), '[report]\ntemplate = "плохой.docx"')
-    with pytest.raises(SpravkaError, match="Ошибка в шаблоне справки плохой.docx"):
+    with pytest.raises(SpravkaError, match=r"Ошибка в шаблоне справки плохой\.docx"):
         make_spravka(config, DEMO_TODAY, NOW, output=tmp_path / "o.docx", record=False)
     assert not (tmp_path / "o.docx").exists()
     config = with_tables(demo_copy(demo, tmp_path), '[report]\ntemplate = "не-шаблон.docx"')
     with pytest.raises(SpravkaError, match="не открывается как документ Word"):
         make_spravka(config, DEMO_TODAY, NOW, output=tmp_path / "o.docx", record=False)
     config = with_tables(demo_copy(demo, tmp_path), '[report]\ntemplate = "нет.docx"')
-    with pytest.raises(ConfigError, match="report.template.*не найден"):
+    with pytest.raises(ConfigError, match=r"report\.template.*не найден"):
         load_report_settings(config)
 
 
