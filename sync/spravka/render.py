@@ -11,7 +11,7 @@ from sync.consolidate import Master, MasterSheet
 from sync.fileio import write_atomically
 
 from .chart import progress_chart
-from .data import ActivityLine, Line, Spravka, ru_date
+from .data import ActivityLine, ChangeLine, Line, Spravka, ru_date
 from .template import DEFAULT_TEMPLATE
 
 BLANK = "____________________"
@@ -78,6 +78,18 @@ def _signed(delta: str, before: int | None, now: int) -> str:
     return f"было {was}, стало {now} ({delta})"
 
 
+def _change(c: ChangeLine) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "done_before": "—" if c.done_before is None else c.done_before,
+        "done_now": c.done_now,
+        "done_delta": c.done_delta,
+        "overdue_before": "—" if c.overdue_before is None else c.overdue_before,
+        "overdue_now": c.overdue_now,
+        "overdue_delta": c.overdue_delta,
+    }
+
+
 def context(spravka: Spravka, settings: Any, department: str) -> dict[str, Any]:
     """What the template's placeholders are filled with (images are added by `render_docx`)."""
     s = spravka
@@ -109,18 +121,8 @@ def context(spravka: Spravka, settings: Any, department: str) -> dict[str, Any]:
             if total_change
             else ""
         ),
-        "changes": [
-            {
-                "name": c.name,
-                "done_before": "—" if c.done_before is None else c.done_before,
-                "done_now": c.done_now,
-                "done_delta": c.done_delta,
-                "overdue_before": "—" if c.overdue_before is None else c.overdue_before,
-                "overdue_now": c.overdue_now,
-                "overdue_delta": c.overdue_delta,
-            }
-            for c in s.changes
-        ],
+        "changes": [_change(c) for c in s.changes[:-1]],
+        "change_total": _change(s.changes[-1]) if s.changes else {},
         "conclusions": CONCLUSIONS,
         "signer_position": getattr(settings, "signer_position", "") or BLANK,
         "signer": getattr(settings, "signer", "") or BLANK,
