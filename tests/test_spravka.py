@@ -397,3 +397,12 @@ def test_a_mail_that_could_not_go_is_tried_again_the_next_night(tmp_path: Path) 
     msg = message_from_bytes(emls[0].read_bytes(), policy=policy.default)
     assert isinstance(msg, EmailMessage)
     assert _attachments(msg)["Справка на 2022-01-13.docx"] == written.read_bytes()
+
+
+def test_the_example_configuration_documents_the_report_table() -> None:
+    from sync.config import load_config
+
+    example = load_config(Path(__file__).resolve().parents[1] / "config" / "example.toml")
+    settings = load_report_settings(example)
+    assert settings.dates == ((1, 15), (6, 10)) and settings.days_before == 3
+    assert settings.template is None and settings.signer
