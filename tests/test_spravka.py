@@ -405,3 +405,15 @@ def test_the_example_configuration_documents_the_report_table() -> None:
     settings = load_report_settings(example)
     assert settings.dates == ((1, 15), (6, 10)) and settings.days_before == 3
     assert settings.template is None and settings.signer
+
+
+def test_a_chart_of_many_schools_shows_those_furthest_behind() -> None:
+    from sync.spravka.chart import MAX_BARS, chart_lines, progress_chart
+    from sync.spravka.data import Line
+
+    lines = [Line(f"Школа {n}", 10, n % 11, 0, 0, 10) for n in range(120)]
+    shown, title = chart_lines(lines, "По школам")
+    assert len(shown) == MAX_BARS and max(x.done for x in shown) <= 4
+    assert title == f"По школам: {MAX_BARS} с наименьшей долей выполненных из 120"
+    png = progress_chart(lines, "По школам")
+    assert png.startswith(b"\x89PNG") and png == progress_chart(lines, "По школам")

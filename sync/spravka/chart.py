@@ -19,10 +19,24 @@ OTHER_COLOUR = "#c8c8c8"
 WIDTH_INCHES = 6.3  # 16 cm: the text width of an A4 page with official margins
 DPI = 200
 LABEL_CHARS = 38
+MAX_BARS = 40  # more bars than this would not be readable on a page
+
+
+def chart_lines(lines: Sequence[Line], title: str) -> tuple[list[Line], str]:
+    """The bars to draw and the title: beyond MAX_BARS, the ones furthest behind, said so.
+
+    >>> chart_lines([Line("a", 1, 1, 0, 0, 1)], "По школам")[1]
+    'По школам'
+    """
+    if len(lines) <= MAX_BARS:
+        return list(lines), title
+    behind = sorted(lines, key=lambda line: (line.share, -line.overdue))[:MAX_BARS]
+    return behind, f"{title}: {MAX_BARS} с наименьшей долей выполненных из {len(lines)}"
 
 
 def progress_chart(lines: Sequence[Line], title: str) -> bytes:
     """A PNG: one bar per line, its activities split into done, overdue and the rest, in %."""
+    lines, title = chart_lines(lines, title)
     import matplotlib
 
     matplotlib.use("Agg")
