@@ -12,14 +12,20 @@ from pathlib import Path
 import click
 
 from sync.cli_common import (
+    EXIT_CODES_HELP,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREADABLE,
+    RunExit,
     config_option,
+    failure_line,
     friendly_errors,
+    run_exit_code,
 )
-from sync.config import Config, load_config
+from sync.config import Config, ConfigError, load_config
+from sync.history import HistoryError
 from sync.model import SEVERITY_RU, Period, Severity
+from sync.plan import PlanFileError
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -177,10 +183,10 @@ def _progress(quiet: bool, total: int) -> tuple[Callable[..., None] | None, Call
     return step, lambda: bar.__exit__(None, None, None)
 
 
-@main.command("run")
+@main.command("run", epilog=EXIT_CODES_HELP)
 @config_option
 @today_option
-@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме одной строки о сбое.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
 @friendly_errors
 def run_command(config_path: Path, today: date | None, quiet: bool, as_json: bool) -> None:
@@ -196,6 +202,11 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
     try:
         result = run(config, today=today, progress=progress)
+    except (ConfigError, PlanFileError, HistoryError):
+        raise  # friendly_errors: a message and code 2
+    except Exception as e:  # recorded in the history as "crashed" by the pipeline
+        click.echo(f"Синхронизация остановлена ошибкой: {type(e).__name__}: {e}", err=True)
+        return int(RunExit.INCOMPLETE)
     finally:
         done()
 
@@ -204,13 +215,13 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     elif not quiet:
         click.echo(run_text(result, config))
     else:
-        for r in result.reports:
-            if r.outcome == "failed":
-                click.echo(f"{r.school.name}: {r.message}", err=True)
-    return EXIT_OK if result.outcome == "ok" else EXIT_INVALID
+        line = failure_line(result)
+        if line:
+            click.echo(line, err=True)
+    return int(run_exit_code(result))
 
 
-@main.command("demo")
+@main.command("demo", epilog=EXIT_CODES_HELP)
 @click.option(
     "--dir",
     "directory",
@@ -228,7 +239,7 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     help="Сколько школ создать.",
 )
 @today_option
-@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме одной строки о сбое.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
 @friendly_errors
 def demo_command(

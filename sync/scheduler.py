@@ -371,6 +371,20 @@ class Service:
         log.info("Время синхронизации %s наступило: запуск.", self._fmt(due.at))
         return due, self.run_now(CATCH_UP if due.kind == NIGHTLY else EXTRA, lock_wait=0)
 
+    def not_due_reason(self) -> str:
+        """Russian, for `serve --once -v`: why no run was started now, and when the next is."""
+        due = last_due(self.settings, self.zone, self.clock())
+        nxt = self._next_text()
+        if due is None:
+            return (
+                "Синхронизация не запущена: по расписанию её время ещё не наступало;"
+                f" первая — {nxt}."
+            )
+        return (
+            f"Синхронизация не запущена: по расписанию последняя была назначена на"
+            f" {self._fmt(due.at)}, и после этого синхронизация уже выполнялась; следующая — {nxt}."
+        )
+
     def _next_text(self) -> str:
         fire = self.next_fire()
         return f"{self._fmt(fire.at)} ({self.config.timezone})" if fire else "не запланирована"
