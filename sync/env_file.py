@@ -91,6 +91,7 @@ def os_reason(e: OSError) -> str:
         errno.EROFS: "файловая система только для чтения",
         errno.ENOENT: "нет такого файла или папки",
         errno.ENOTDIR: "часть пути — файл, а не папка",
+        errno.EEXIST: "на месте папки уже лежит файл",
         errno.EISDIR: "это папка, а не файл",
         errno.ENOSPC: "нет места на диске",
     }
