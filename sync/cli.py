@@ -11,7 +11,11 @@ from pathlib import Path
 
 import click
 
-from sync.cli_common import (
+from sync import cli_ru
+
+cli_ru.install()  # before the decorators below: some of click's help texts are made at import
+
+from sync.cli_common import (  # noqa: E402
     EXIT_CODES_HELP,
     EXIT_INVALID,
     EXIT_OK,
@@ -22,10 +26,10 @@ from sync.cli_common import (
     friendly_errors,
     run_exit_code,
 )
-from sync.config import Config, ConfigError, load_config
-from sync.history import HistoryError
-from sync.model import SEVERITY_RU, Period, Severity
-from sync.plan import PlanFileError
+from sync.config import Config, ConfigError, load_config  # noqa: E402
+from sync.history import HistoryError  # noqa: E402
+from sync.model import SEVERITY_RU, Period, Severity  # noqa: E402
+from sync.plan import PlanFileError  # noqa: E402
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -59,18 +63,12 @@ today_option = click.option(
 )
 
 
-class RussianGroup(click.Group):
-    """Click's own usage messages are English; these are the ones people see most."""
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "[ПАРАМЕТРЫ] КОМАНДА [АРГУМЕНТЫ]", "Запуск: ")
-
-
-@click.group(
-    cls=RussianGroup,
-    context_settings={"help_option_names": ["-h", "--help"]},
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    package_name="roadmap-sync",
+    message="roadmap-sync %(version)s",
+    help="Показать версию программы и выйти.",
 )
-@click.version_option(package_name="roadmap-sync", message="roadmap-sync %(version)s")
 def main() -> None:
     """roadmap-sync: дорожные карты поддержки ШНОР и ШНСУ — шаблон, проверка и свод.
 
@@ -86,7 +84,7 @@ def main() -> None:
 
 
 @main.command("deadline")
-@click.argument("phrase")
+@click.argument("phrase", metavar="ФРАЗА")
 @click.option(
     "--period",
     callback=_period,
@@ -102,7 +100,7 @@ def deadline_command(phrase: str, period: Period) -> None:
 
 
 @main.command("validate")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), metavar="ФАЙЛ")
 @click.option("--json", "as_json", is_flag=True, help="Напечатать замечания списком JSON.")
 @today_option
 def validate_command(file: Path, as_json: bool, today: date | None) -> None:
@@ -226,6 +224,7 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     "--dir",
     "directory",
     type=click.Path(path_type=Path),
+    metavar="ПАПКА",
     default=Path("demo"),
     show_default=True,
     help="Папка демонстрационного муниципалитета.",
@@ -233,7 +232,8 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
 @click.option(
     "--schools",
     "count",
-    type=click.IntRange(1, 5000),
+    type=cli_ru.IntRange(1, 5000),
+    metavar="N",
     default=8,
     show_default=True,
     help="Сколько школ создать.",
@@ -266,7 +266,7 @@ def demo_command(
 
 
 @main.command("history")
-@click.argument("school_id")
+@click.argument("school_id", metavar="ШКОЛА")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Все снимки в JSON.")
 @friendly_errors
@@ -292,7 +292,7 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
 
 
 @main.command("import-plan")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), metavar="ФАЙЛ")
 @click.option(
     "-o",
     "--output",
@@ -327,6 +327,7 @@ def _register_commands() -> None:
 
 
 _register_commands()
+cli_ru.russify(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

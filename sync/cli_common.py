@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sync.config import ConfigError
-from sync.history import HistoryError
-from sync.plan import PlanFileError
+from sync import cli_ru
+
+cli_ru.install()  # every command module imports this one: click speaks Russian in all of them
+
+from sync.config import ConfigError  # noqa: E402
+from sync.history import HistoryError  # noqa: E402
+from sync.plan import PlanFileError  # noqa: E402
 
 if TYPE_CHECKING:
     from sync.pipeline import RunResult

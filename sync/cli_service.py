@@ -21,13 +21,19 @@ from sync.cli_common import (
     friendly_errors,
     run_exit_code,
 )
+from sync.cli_ru import OPTIONS_METAVAR, IntRange
 from sync.config import load_config
 from sync.service_log import LEVELS
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-@click.command("serve", context_settings=CONTEXT, epilog=EXIT_CODES_HELP + " (для --once)")
+@click.command(
+    "serve",
+    context_settings=CONTEXT,
+    options_metavar=OPTIONS_METAVAR,
+    epilog=EXIT_CODES_HELP + " (для --once)",
+)
 @config_option
 @click.option(
     "--log-level",
@@ -117,12 +123,13 @@ def serve_command(
     sys.exit(int(run_exit_code(result)))
 
 
-@click.command("status", context_settings=CONTEXT)
+@click.command("status", context_settings=CONTEXT, options_metavar=OPTIONS_METAVAR)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Состояние в JSON.")
 @click.option(
     "--runs",
-    type=click.IntRange(1, 1000),
+    type=IntRange(1, 1000),
+    metavar="N",
     default=10,
     show_default=True,
     help="Сколько последних синхронизаций показать.",

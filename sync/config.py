@@ -178,9 +178,9 @@ def load_config(path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(
-            f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}."
-        ) from None
+        from sync.toml_ru import explain
+
+        raise ConfigError(explain(e, text, path.name)) from None
     root = SectionReader(text, path, data, "")
 
     mun = root.sub("municipality")
