@@ -20,9 +20,10 @@ from tests.helpers import ROOT, municipality
 # Technical words the user types or sees as they are (formats, programs, signals, log levels).
 ALLOWED = {
     "roadmap", "sync", "toml", "json", "excel", "vba", "smtp", "sigterm", "ctrl", "windows",
-    "cron", "systemd", "google", "debug", "info", "warning", "error", "python", "demo", "xlam",
+    "cron", "systemd", "google", "iana", "git", "gsheets", "folder", "true", "false", "sqlite",
+    "starttls", "ssl", "none", "debug", "info", "warning", "error", "python", "demo", "xlam",
     "xlsm", "xlsx", "docx", "tsv", "csv", "eml", "dist", "addin", "mouo", "env", "password",
-    "roadmap_smtp_password", "log", "logs", "once", "module", "sqlite",
+    "roadmap_smtp_password", "log", "logs", "once", "module",
 }  # fmt: skip
 WORD = re.compile(r"[A-Za-z][A-Za-z_]{2,}")
 
@@ -171,3 +172,38 @@ def test_toml_mistakes_are_explained(toml: str, line: int, words: str) -> None:
     text = explain(e.value, toml, "c.toml")
     assert f"(c.toml, строка {line})" in text and words in text, text
     assert english_words(text.replace(toml.splitlines()[line - 1].strip(), "")) == [], text
+
+
+def test_the_example_configuration_is_commented_in_russian_and_correct() -> None:
+    from sync.config import load_config
+    from sync.service_config import load_schedule
+
+    path = ROOT / "config" / "example.toml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    comments = [line for line in lines if line.startswith("#")]
+    assert comments
+    for line in comments:
+        text = line.lstrip("# ").strip("-").strip()
+        if text:
+            assert re.search("[а-яА-Я]", text), line
+            assert english_words(text) == [], line
+    # Every key of the first table of each kind has a comment just above it (or above its group).
+    seen_tables: set[str] = set()
+    table, first = "", False
+    for n, line in enumerate(lines):
+        header = re.match(r"^\[\[?([^\]]+)\]\]?", line)
+        if header:
+            table = header.group(1)
+            first = table not in seen_tables
+            seen_tables.add(table)
+            continue
+        if first and re.match(r"^[a-z_]+\s*=", line):
+            above = lines[n - 1]
+            assert above.startswith("#") or re.match(r"^[a-z_]+\s*=", above), (table, line)
+    # Logs and trial mail stay with this municipality's data, not in another folder.
+    config = load_config(path)
+    data_dir = config.history_path.parent.resolve()
+    assert load_schedule(config).log_file.resolve().parent.parent == data_dir  # type: ignore[union-attr]
+    dry_run = config.raw["smtp"]["dry_run_dir"]
+    assert (path.parent / dry_run).resolve().parent == data_dir
+    assert "later versions" not in path.read_text(encoding="utf-8")
