@@ -99,11 +99,45 @@ def deadline_command(phrase: str, period: Period) -> None:
     click.echo(json.dumps(parse(phrase, period).to_json(), ensure_ascii=False))
 
 
+def _config_beside(file: Path) -> Config | None:
+    """The settings of the municipality this workbook belongs to, found next to it.
+
+    A *.toml in the workbook's folder or the folder above whose schools are kept in that folder
+    (or which names this very file); unreadable candidates are passed over in silence.
+    """
+    target = file.resolve()
+    for folder in (target.parent, target.parent.parent):
+        try:
+            candidates = sorted(folder.glob("*.toml"))
+        except OSError:
+            continue
+        for candidate in candidates:
+            try:
+                config = load_config(candidate)
+            except (ConfigError, OSError):
+                continue
+            sources = {Path(s.source).resolve() for s in config.all_workbooks()}
+            if target in sources or config.schools_dir.resolve() == target.parent:
+                return config
+    return None
+
+
 @main.command("validate")
 @click.argument("file", type=click.Path(path_type=Path), metavar="ФАЙЛ")
 @click.option("--json", "as_json", is_flag=True, help="Напечатать замечания списком JSON.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    metavar="ФАЙЛ",
+    help="Файл настроек муниципалитета: «сегодня» считается в его часовом поясе. По умолчанию —"
+    " настройки (*.toml), найденные рядом с книгой или на папку выше.",
+)
 @today_option
-def validate_command(file: Path, as_json: bool, today: date | None) -> None:
+@friendly_errors
+def validate_command(
+    file: Path, as_json: bool, config_path: Path | None, today: date | None
+) -> None:
     """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
     from sync.backends.base import SourceError
     from sync.backends.folder import FolderBackend
@@ -113,8 +147,22 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
     from sync.spec import load_spec
     from sync.validation import check_school
 
-    spec = load_spec()
-    today = today or date.today()
+    config = load_config(config_path) if config_path is not None else _config_beside(file)
+    spec = load_spec(config.template if config else None)
+    if today is not None:
+        today_note = f"Сегодня считается {today:%d.%m.%Y} (--today)."
+    elif config is not None:
+        today = config.today()
+        today_note = (
+            f"Сегодня считается {today:%d.%m.%Y} — по часовому поясу муниципалитета"
+            f" ({config.timezone}, настройки {config.path.name})."
+        )
+    else:
+        today = date.today()
+        today_note = (
+            f"Сегодня считается {today:%d.%m.%Y} — по часам этого компьютера: настройки"
+            " муниципалитета не указаны (--config) и не найдены рядом с книгой."
+        )
     try:
         raw = FolderBackend.read_file(file, (spec.instructions_sheet,))
         if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
@@ -130,15 +178,23 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
         sys.exit(EXIT_UNREADABLE)
     school = None
     if sheet.meta.get("school_id"):
-        school = School(
+        known = {s.id: s for s in config.all_workbooks()} if config else {}
+        school = known.get(sheet.meta["school_id"]) or School(
             sheet.meta["school_id"],
             sheet.meta.get("school_name", ""),
             is_coordinator=sheet.meta.get("audience") == "coordinator",
         )
-    _rows, problems = check_school(sheet, school, None, spec, today)
+    plan = None
+    if config is not None:  # the same checks as `run`: the municipality's plan and settings
+        from sync.plan import load_plan
+
+        plan = load_plan(config.plan_file, config.period)
+    soon = {"soon_days": config.soon_days} if config else {}
+    _rows, problems = check_school(sheet, school, plan, spec, today, **soon)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
+        click.echo(today_note, err=True)
     else:
         for p in problems:
             where = f"{p.sheet}!{p.cell}" if p.cell else p.sheet
@@ -146,6 +202,7 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
         warnings = len(problems) - len(errors)
         verdict = "Ошибок нет." if not errors else f"Ошибок: {len(errors)}."
         click.echo(f"{file.name}: {verdict} Предупреждений: {warnings}.")
+        click.echo(today_note)
     sys.exit(EXIT_INVALID if errors else EXIT_OK)
 
 
@@ -286,9 +343,9 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     with History.open(config.history_path) as history:
         entries = list(history.snapshots(school_id))
     if as_json:
-        click.echo(json.dumps(history_json(entries), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(history_json(entries, config.zone), ensure_ascii=False, indent=2))
     else:
-        click.echo(history_text(known[school_id], entries))
+        click.echo(history_text(known[school_id], entries, config.zone))
 
 
 @main.command("import-plan")

@@ -395,11 +395,13 @@ class Service:
 
         Raises AlreadyServing when another `serve` runs for the same history database.
         """
-        guard = RunLock(service_lock_path_for(self.config.history_path), command="serve")
+        guard = RunLock(
+            service_lock_path_for(self.config.history_path), command="serve", zone=self.zone
+        )
         try:
             guard.acquire(0)
         except LockBusy as e:
-            who = e.holder.describe() if e.holder else "другой процесс"
+            who = e.holder.describe(self.zone) if e.holder else "другой процесс"
             message = (
                 f"Служба для этих настроек уже запущена ({who}). Вторая не нужна: синхронизации"
                 " всё равно идут по одной. Остановите первую или пользуйтесь ею."
