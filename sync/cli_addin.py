@@ -15,8 +15,9 @@ import click
 
 import sync.cli_common  # noqa: F401  (importing it makes click speak Russian)
 from sync.cli_ru import OPTIONS_METAVAR
+from sync.resources import resource_dir
 
-MACROS_DIR = Path(__file__).resolve().parent.parent / "macros"
+MACROS_DIR = resource_dir("macros")
 EXIT_OK, EXIT_FAILED = 0, 2
 
 
