@@ -133,7 +133,14 @@ def _config_beside(file: Path) -> Config | None:
     help="Файл настроек муниципалитета: «сегодня» считается в его часовом поясе. По умолчанию —"
     " настройки (*.toml), найденные рядом с книгой или на папку выше.",
 )
-@today_option
+@click.option(
+    "--today",
+    callback=_date,
+    metavar="ДАТА",
+    help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
+    " поясе муниципалитета, а без настроек — по часам компьютера (команда скажет, какой день"
+    " взят).",
+)
 @friendly_errors
 def validate_command(
     file: Path, as_json: bool, config_path: Path | None, today: date | None
