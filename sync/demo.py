@@ -11,12 +11,13 @@ from pathlib import Path
 from sync.config import Config, load_config
 from sync.model import CellValue, PlanItem
 from sync.plan import load_plan
+from sync.resources import resource_dir
 from sync.spec import load_spec
 
 # The Kalar roadmap runs 2021-09-01..2022-08-31; the demo looks at it just before the
 # 15 January half-year report, when some rows are done, some overdue and some due soon.
 DEMO_TODAY = date(2022, 1, 10)
-EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "config" / "kalar-plan.tsv"
+EXAMPLE_PLAN = resource_dir("config") / "kalar-plan.tsv"
 DEMO_MARKER = ".roadmap-sync-demo"
 
 VILLAGES = [
