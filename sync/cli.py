@@ -102,36 +102,20 @@ def deadline_command(phrase: str, period: Period) -> None:
 def validate_command(file: Path, as_json: bool, today: date | None) -> None:
     """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
     from sync.backends.base import SourceError
-    from sync.backends.folder import FolderBackend
-    from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
-    from sync.model import School
-    from sync.reader import UnreadableWorkbook, locate
+    from sync.reader import UnreadableWorkbook
     from sync.spec import load_spec
-    from sync.validation import check_school
+    from sync.workbook_check import check_workbook_file
 
     spec = load_spec()
     today = today or date.today()
     try:
-        raw = FolderBackend.read_file(file, (spec.instructions_sheet,))
-        if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
-            raise UnreadableWorkbook(
-                "это муниципальный свод, а не книга школы: проверяйте книги из папки школ."
-            )
-        sheet = locate(raw, spec)
+        problems = check_workbook_file(file, spec, today).problems
     except (SourceError, UnreadableWorkbook) as e:
         if as_json:
             click.echo(json.dumps({"error": str(e)}, ensure_ascii=False))
         else:
             click.echo(f"Файл не читается: {e}", err=True)
         sys.exit(EXIT_UNREADABLE)
-    school = None
-    if sheet.meta.get("school_id"):
-        school = School(
-            sheet.meta["school_id"],
-            sheet.meta.get("school_name", ""),
-            is_coordinator=sheet.meta.get("audience") == "coordinator",
-        )
-    _rows, problems = check_school(sheet, school, None, spec, today)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
@@ -230,9 +214,14 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
 @today_option
 @click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Затем запустить веб-приём книг на 127.0.0.1 и напечатать ссылки школы и координатора.",
+)
 @friendly_errors
 def demo_command(
-    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool
+    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool, web: bool
 ) -> None:
     """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
     from sync.demo import DEMO_TODAY, make_demo
@@ -251,7 +240,12 @@ def demo_command(
             f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}."
         )
         click.echo(f"Настройки: {config.path}")
-    sys.exit(_run_and_report(config, today, quiet, as_json))
+    code = _run_and_report(config, today, quiet, as_json)
+    if web:
+        from sync.demo import serve_demo_web
+
+        serve_demo_web(config, today)
+    sys.exit(code)
 
 
 @main.command("history")
@@ -309,10 +303,13 @@ def _register_commands() -> None:
     """Commands defined beside the modules they drive (service, Excel add-in)."""
     from sync.cli_addin import build_addin_command
     from sync.cli_service import serve_command, status_command
+    from sync.cli_web import links_command, web_command
 
     main.add_command(serve_command)
     main.add_command(status_command)
     main.add_command(build_addin_command)
+    main.add_command(web_command)
+    main.add_command(links_command)
 
 
 _register_commands()
