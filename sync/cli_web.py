@@ -6,6 +6,7 @@ import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +14,27 @@ from sync.cli_common import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, config_optio
 from sync.config import Config, load_config
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def uvicorn_config(app: Any, settings: Any) -> Any:
+    """How uvicorn serves the intake: our access log (tokens redacted) instead of its own,
+    the client's address taken from X-Forwarded-For only when nginx on a trusted address sets it.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.trusted_proxies),
+        server_header=False,
+        limit_concurrency=200,
+        timeout_keep_alive=5,
+        log_level="warning",
+        lifespan="on",
+    )
 
 
 def serve_web(
@@ -35,18 +57,7 @@ def serve_web(
         web_log.addHandler(handler)
         web_log.setLevel(logging.INFO)
     app = create_app(config, settings, today)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,  # ours (sync.web.security) leaves the tokens out
-        proxy_headers=True,
-        forwarded_allow_ips=list(settings.trusted_proxies),
-        server_header=False,
-        limit_concurrency=200,
-        timeout_keep_alive=5,
-        log_level="warning",
-    )
+    uvicorn.Server(uvicorn_config(app, settings)).run()
 
 
 def demo_links(config: Config, port: int) -> tuple[str, str]:

@@ -48,6 +48,7 @@ OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 MAX_MEMBERS = 2000
 MAX_UNPACKED = 200 * 1024 * 1024
 MAX_RATIO = 200
+DTD_SCAN = 64 * 1024
 
 
 @dataclass
@@ -89,12 +90,36 @@ def zip_refusal(data_head: bytes, path: Path) -> str | None:
             " (похоже на «zip-бомбу»). Загрузите книгу, скачанную по этой ссылке."
         )
     names = {i.filename for i in infos}
+    if _declares_dtd(path, infos):
+        return (
+            "Файл отклонён: в нём есть объявления XML (DOCTYPE, ENTITY), которых не бывает в"
+            " книгах Excel, LibreOffice или Р7-Офис. Загрузите книгу, скачанную по этой ссылке."
+        )
     if "xl/workbook.xml" not in names:
         return (
             "Это архив, но не книга Excel (.xlsx): например, документ Word или .ods."
             " Сохраните книгу как «Книга Excel (.xlsx)»."
         )
     return None
+
+
+def _declares_dtd(path: Path, infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether any XML part has a DOCTYPE: office suites never write one, attacks do.
+
+    The prolog comes before the root element, so the head of each part is enough.
+    """
+    with zipfile.ZipFile(path) as z:
+        for info in infos:
+            if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                continue
+            try:
+                with z.open(info) as part:
+                    head = part.read(DTD_SCAN)
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+                return False  # damaged: the reader says so in its own words
+            if b"<!doctype" in head.lower() or b"<!entity" in head.lower():
+                return True
+    return False
 
 
 def summary_of(school: School, rows: list[Any], problems: list[Any]) -> dict[str, Any]:
