@@ -244,6 +244,8 @@ def test_csrf_and_origin(running: Running, client: httpx.Client) -> None:
     assert upload(client, running.school_url(SCHOOL), data, csrf="0.forged").status_code == 403
     foreign = upload(client, running.school_url(SCHOOL), data, Origin="https://evil.example")
     assert foreign.status_code == 403 and "чужого сайта" in foreign.text
+    fetched = upload(client, running.school_url(SCHOOL), data, **{"Sec-Fetch-Site": "cross-site"})
+    assert fetched.status_code == 403
     # A token for another school's link does not open this one's form.
     other_csrf = csrf_of(client, running.school_url(OTHER))
     assert upload(client, running.school_url(SCHOOL), data, csrf=other_csrf).status_code == 403
