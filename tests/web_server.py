@@ -28,7 +28,8 @@ def demo_with_web(directory: Path, schools: int, web: str = "") -> Config:
     """The demo municipality with a [web] table appended (state beside the history)."""
     config = make_demo(directory, schools, DEMO_TODAY)
     text = config.path.read_text(encoding="utf-8")
-    config.path.write_text(text + "\n[web]\nsync_wait = 30\n" + web + "\n", encoding="utf-8")
+    wait = "" if "sync_wait" in web else "sync_wait = 30\n"
+    config.path.write_text(text + "\n[web]\n" + wait + web + "\n", encoding="utf-8")
     return load_config(config.path)
 
 
