@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import sqlite3
+import time
 import zipfile
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -338,7 +339,7 @@ def test_night_mode_stores_without_a_run(tmp_path: Path) -> None:
         path = school_path(town, "school0002")
         data = path.read_bytes()
         answer = upload(client, r.school_url("school0002"), data)
-        assert "свод обновится ночью" in text_of(answer.text)
+        assert "в свод попадёт при следующей синхронизации" in text_of(answer.text)
     with History.open(town.history_path) as history:
         assert len(history.runs(100)) == runs_before
     assert len(list((town.backups_dir / "school0002").glob("*"))) >= 1
@@ -387,3 +388,22 @@ def test_links_command(tmp_path: Path) -> None:
         assert store.resolve(new_token, "school") is None
     bad = runner.invoke(main, ["links", "--config", cfg, "--revoke", "nobody"])
     assert bad.exit_code == 2 and "nobody" in bad.output
+
+
+def test_the_answer_comes_at_once_and_the_page_follows_the_sync(tmp_path: Path) -> None:
+    town = demo_with_web(tmp_path / "demo", 2, "sync_wait = 0")
+    with serve(town) as r, httpx.Client(timeout=60) as client:
+        data = school_path(town, "school0002").read_bytes()
+        answer = upload(client, r.school_url("school0002"), data)
+        assert answer.status_code == 200 and "Книга принята" in text_of(answer.text)
+        url = str(answer.url)
+        page = answer.text
+        for _ in range(300):
+            if "свод обновлён" in text_of(page):
+                break
+            assert '<meta http-equiv="refresh" content="2">' in page
+            assert "сохраняется…" in page or "свод обновляется…" in page
+            time.sleep(0.1)
+            page = client.get(url).text
+        assert "сохранена, свод обновлён" in text_of(page)
+        assert 'http-equiv="refresh"' not in page

@@ -58,10 +58,12 @@ MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and small fields around 
 
 OUTCOME_RU = {"accepted": "принята", "refused": "отклонена"}
 STATE_RU = {
-    "pending": "сохраняется",
-    "stored": "сохранена, свод обновится ночью",
+    "pending": "сохраняется…",
+    "syncing": "сохранена, свод обновляется…",
+    "stored": "сохранена, в свод попадёт при следующей синхронизации",
     "synced": "сохранена, свод обновлён",
-    "sync_failed": "не сохранена",
+    "store_failed": "не сохранена",
+    "sync_failed": "сохранена, но синхронизация её не прочитала",
     "": "",
 }
 READ_RU = {
@@ -195,6 +197,7 @@ class Intake:
             read_ru=READ_RU,
             summary_ru=SUMMARY_RU,
             sync_mode=self.settings.sync,
+            refresh=shown is not None and shown.state in ("pending", "syncing"),
         )
 
     def school_state(self, school_id: str) -> Any:

@@ -224,7 +224,7 @@ class SyncWorker:
             if upload.school_id in schools and upload.staged and staged.exists():
                 self.submit(upload.id, schools[upload.school_id], staged)
             else:
-                self.store.set_state(upload.id, "sync_failed", "файл потерян при перезапуске")
+                self.store.set_state(upload.id, "store_failed", "файл потерян при перезапуске")
         self.thread.start()
 
     def stop(self) -> None:
@@ -256,7 +256,13 @@ class SyncWorker:
                 log.exception("Приём книг: сбой при сохранении или синхронизации")
                 for job in batch:
                     if not job.done.is_set():
-                        self.store.set_state(job.upload_id, "sync_failed", "внутренняя ошибка")
+                        now = self.store.upload(job.upload_id)
+                        stored = now is not None and now.state == "syncing"
+                        self.store.set_state(
+                            job.upload_id,
+                            "sync_failed" if stored else "store_failed",
+                            "внутренняя ошибка, подробности в журнале службы",
+                        )
                         self._finish(job)
 
     def _handle(self, batch: list[Job]) -> None:
@@ -313,14 +319,14 @@ class SyncWorker:
         except OSError as e:
             self.store.set_state(
                 job.upload_id,
-                "sync_failed",
+                "store_failed",
                 f"книга не сохранена ({e.strerror or e}); прежняя версия не тронута",
                 job.staged.name,
             )
             self._finish(job)
             return False
         job.staged.unlink(missing_ok=True)
-        self.store.set_state(job.upload_id, "stored")
+        self.store.set_state(job.upload_id, "syncing" if self.settings.sync == "now" else "stored")
         log.info(
             "Приём книг: книга школы %s сохранена (загрузка № %d)", job.school.id, job.upload_id
         )

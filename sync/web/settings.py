@@ -17,7 +17,9 @@ class WebSettings:
     base_url: str = ""  # the public address in the links, e.g. https://karta.example.ru
     max_upload_mb: float = 10.0
     sync: str = "now"  # now: the school and the master are synced at once; night: stored only
-    sync_wait: float = 20.0  # seconds an upload's page waits for its sync before it answers
+    # Seconds an upload's answer waits for its sync; 0: the result is shown at once and the
+    # page refreshes itself until the sync is done.
+    sync_wait: float = 0.0
     requests_per_minute: int = 120  # per client, every request
     uploads_per_minute: int = 10  # per client, uploads
     misses_per_minute: int = 20  # per client, wrong links (404) before it is slowed down
@@ -58,7 +60,7 @@ def load_web(config: Config) -> WebSettings:
     sync = s.text_value("sync", "now")
     if sync not in SYNC_MODES:
         raise s.fail("sync", f"«{sync}» — ожидается «now» (сразу) или «night» (ночью).")
-    sync_wait = s.get("sync_wait", float, 20.0)
+    sync_wait = s.get("sync_wait", float, 0.0)
     limits = {}
     for key, default in (
         ("requests_per_minute", 120),

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     message TEXT NOT NULL DEFAULT '',
     problems TEXT NOT NULL DEFAULT '[]',
     summary TEXT NOT NULL DEFAULT '{}',
-    state TEXT NOT NULL DEFAULT '',  -- pending, stored, synced, sync_failed ('' when refused)
+    state TEXT NOT NULL DEFAULT '',  -- pending, syncing, stored, synced, store_failed, sync_failed
     state_message TEXT NOT NULL DEFAULT '',
     staged TEXT NOT NULL DEFAULT ''  -- the file name in the staging folder while pending
 );
