@@ -219,9 +219,22 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     is_flag=True,
     help="Затем запустить веб-приём книг на 127.0.0.1 и напечатать ссылки школы и координатора.",
 )
+@click.option(
+    "--web-port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="Порт веб-приёма для --web.",
+)
 @friendly_errors
 def demo_command(
-    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool, web: bool
+    directory: Path,
+    count: int,
+    today: date | None,
+    quiet: bool,
+    as_json: bool,
+    web: bool,
+    web_port: int,
 ) -> None:
     """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
     from sync.demo import DEMO_TODAY, make_demo
@@ -244,7 +257,7 @@ def demo_command(
     if web:
         from sync.demo import serve_demo_web
 
-        serve_demo_web(config, today)
+        serve_demo_web(config, today, web_port)
     sys.exit(code)
 
 
