@@ -67,7 +67,7 @@ def prepare(folder: Path, schools: int, mode: str, port: int) -> tuple[Path, dic
     )
     config = load_config(config.path)
     settings = load_web(config)
-    with WebStore(settings.store_path) as store:
+    with WebStore(settings.store_path, config.history_path) as store:
         issued = issue_links(config, settings, store, datetime.now().astimezone(), everyone=True)
     return config.path, {x.subject: x.url for x in issued}
 
@@ -119,14 +119,16 @@ def wait_synced(config: Path) -> int:
     """Wait until no upload is still being stored or synced; how many ended synced."""
     import sqlite3
 
-    db = config.parent / "web" / "web.sqlite"
+    db = config.parent / "history.sqlite"  # the demo's; uploads are recorded in the history
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         with sqlite3.connect(db) as conn:
             busy = conn.execute(
-                "SELECT COUNT(*) FROM uploads WHERE state IN ('pending', 'syncing')"
+                "SELECT COUNT(*) FROM web_uploads WHERE state IN ('pending', 'syncing')"
             ).fetchone()[0]
-            synced = conn.execute("SELECT COUNT(*) FROM uploads WHERE state='synced'").fetchone()[0]
+            synced = conn.execute(
+                "SELECT COUNT(*) FROM web_uploads WHERE state='synced'"
+            ).fetchone()[0]
         if not busy:
             return int(synced)
         time.sleep(0.1)

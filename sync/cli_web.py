@@ -69,7 +69,7 @@ def demo_links(config: Config, port: int) -> tuple[str, str]:
     from sync.web.store import WebStore
 
     settings = dataclasses.replace(load_web(config), host="127.0.0.1", port=port)
-    with WebStore(settings.store_path) as store:
+    with WebStore(settings.store_path, config.history_path) as store:
         issued = issue_links(config, settings, store, datetime.now().astimezone(), everyone=True)
     school = next(x.url for x in issued if x.role == "school")
     coordinator = next(x.url for x in issued if x.role == "coordinator")
@@ -152,7 +152,7 @@ def links_command(
         )
         sys.exit(EXIT_UNREADABLE)
     now = datetime.now().astimezone()
-    with WebStore(settings.store_path) as store:
+    with WebStore(settings.store_path, config.history_path) as store:
         for subject in revoke:
             role = "coordinator" if subject == COORDINATOR else "school"
             n = store.revoke(role, subject, now)

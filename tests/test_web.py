@@ -157,9 +157,15 @@ def test_a_workbook_with_mistakes_then_the_fixed_one(
     # The master was written again with the school's new state.
     master = load_workbook(running.config.master_path, read_only=True)
     assert "Ошибки" in master.sheetnames
-    with WebStore(running.settings.store_path) as store:
+    with WebStore(running.settings.store_path, running.config.history_path) as store:
         states = [u.state for u in store.uploads_of(SCHOOL)[:2]]
     assert states == ["synced", "synced"]
+    with sqlite3.connect(running.config.history_path) as conn:  # recorded in the history
+        outcomes = conn.execute(
+            "SELECT outcome, state FROM web_uploads WHERE school_id=? ORDER BY id DESC LIMIT 2",
+            (SCHOOL,),
+        ).fetchall()
+    assert outcomes == [("accepted", "synced")] * 2
     coordinator = client.get(running.coordinator_url)
     row = re.search(r'<tr id="school-school0001".*?</tr>', coordinator.text, re.S)
     assert row and "принята" in row.group(0)
@@ -377,7 +383,7 @@ def test_links_command(tmp_path: Path) -> None:
     letter = message_from_bytes(mail.read_bytes(), policy=email_policy.default)
     assert fresh in letter.get_body().get_content()  # type: ignore[union-attr]
     assert letter["To"].addresses[0].addr_spec == "school1@example.ru"
-    with WebStore(town.path.parent / "web" / "web.sqlite") as store:
+    with WebStore(town.path.parent / "web" / "web.sqlite", town.history_path) as store:
         old_token = urls[0].rsplit("/", 1)[1]
         new_token = fresh.rsplit("/", 1)[1]
         assert store.resolve(old_token, "school") is None

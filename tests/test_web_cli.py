@@ -91,7 +91,9 @@ def test_an_accepted_upload_is_stored_after_a_restart(tmp_path: Path) -> None:
     staged = settings.staging_dir / "0123456789abcdef.xlsx"
     assert set_status(Path(school.source), staged, "В работе", "Не начато") >= 1
     wanted = hashlib.sha256(staged.read_bytes()).hexdigest()
-    with WebStore(settings.store_path) as store:  # accepted, then the server went down
+    with WebStore(
+        settings.store_path, town.history_path
+    ) as store:  # accepted, then the server went down
         upload_id = store.add_upload(
             school.id,
             datetime.now().astimezone(),
@@ -106,7 +108,7 @@ def test_an_accepted_upload_is_stored_after_a_restart(tmp_path: Path) -> None:
     shutil.copyfile(school.source, backup)
     with serve(town):
         for _ in range(600):
-            with WebStore(settings.store_path) as store:
+            with WebStore(settings.store_path, town.history_path) as store:
                 upload = store.upload(upload_id)
             assert upload is not None
             if upload.state == "synced":

@@ -94,7 +94,7 @@ def test_fifty_schools_upload_at_once(tmp_path: Path) -> None:
         runs = running.intake.worker.runs
     assert 1 <= runs < SCHOOLS  # uploads that arrived during a run were synced together
 
-    with WebStore(running.settings.store_path) as store:
+    with WebStore(running.settings.store_path, town.history_path) as store:
         for sid in ids:
             uploads = store.uploads_of(sid)
             accepted = [u for u in uploads if u.outcome == "accepted"]

@@ -57,7 +57,7 @@ def serve(config: Config, today: date = DEMO_TODAY) -> Iterator[Running]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = dataclasses.replace(load_web(config), host="127.0.0.1", port=port)
-    with WebStore(settings.store_path) as store:
+    with WebStore(settings.store_path, config.history_path) as store:
         issued: list[IssuedLink] = issue_links(
             config, settings, store, datetime.now().astimezone(), everyone=True
         )

@@ -87,7 +87,7 @@ class Intake:
 
     def __init__(self, config: Config, settings: WebSettings, today: date | None = None):
         self.config, self.settings, self.fixed_today = config, settings, today
-        self.store = WebStore(settings.store_path)
+        self.store = WebStore(settings.store_path, config.history_path)
         self.worker = SyncWorker(config, settings, self.store, today)
         self.limiter = RateLimiter()
         self.csrf_key = self.store.secret("csrf")

@@ -1,7 +1,9 @@
-"""The intake's own SQLite file beside the history: link tokens (hashed) and uploads.
+"""The intake's records: link tokens (hashed) in its own SQLite file beside the history, and
+every upload in the history database itself (table web_uploads, beside the runs and reads).
 
 A token is 256 random bits; only its sha256 is stored, so a stolen database opens no page.
-A presented token is hashed and compared with the stored hash in constant time.
+A presented token is hashed and compared with the stored hash in constant time. The tokens'
+file is readable by the service's user only; the history is shared with the sync as always.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ CREATE TABLE IF NOT EXISTS links (
     revoked TEXT
 );
 CREATE INDEX IF NOT EXISTS links_subject ON links(role, subject);
-CREATE TABLE IF NOT EXISTS uploads (
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# In the history database: its own table, so sync/history.py needs no change.
+UPLOADS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS web_uploads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     school_id TEXT NOT NULL,
     at TEXT NOT NULL,
@@ -41,8 +47,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     state_message TEXT NOT NULL DEFAULT '',
     staged TEXT NOT NULL DEFAULT ''  -- the file name in the staging folder while pending
 );
-CREATE INDEX IF NOT EXISTS uploads_school ON uploads(school_id, id);
-CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS web_uploads_school ON web_uploads(school_id, id);
 """
 
 TOKEN_BYTES = 32  # 256 bits
@@ -82,20 +87,28 @@ def _dt(text: str | None) -> datetime | None:
 
 
 class WebStore:
-    """Thread-safe access to the intake's database (one connection, one lock)."""
+    """Thread-safe access to the intake's records (one connection per file, one lock).
 
-    def __init__(self, path: Path):
+    `path` holds the links; `history_path` (the sync's history) the uploads.
+    """
+
+    def __init__(self, path: Path, history_path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        history_path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self.lock = threading.Lock()
+        self.conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript(SCHEMA)
         path.chmod(0o600)  # token hashes and the CSRF key: for the service's user only
+        self.history = sqlite3.connect(history_path, timeout=30, check_same_thread=False)
+        self.history.execute("PRAGMA journal_mode=WAL")
+        self.history.executescript(UPLOADS_SCHEMA)
 
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+            self.history.close()
 
     def __enter__(self) -> WebStore:
         return self
@@ -177,9 +190,9 @@ class WebStore:
         state: str = "",
         staged: str = "",
     ) -> int:
-        with self.lock, self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO uploads(school_id, at, size, sha256, outcome, message, problems,"
+        with self.lock, self.history:
+            cur = self.history.execute(
+                "INSERT INTO web_uploads(school_id, at, size, sha256, outcome, message, problems,"
                 " summary, state, staged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     school_id,
@@ -198,17 +211,17 @@ class WebStore:
         return cur.lastrowid
 
     def set_state(self, upload_id: int, state: str, message: str = "", staged: str = "") -> None:
-        with self.lock, self.conn:
-            self.conn.execute(
-                "UPDATE uploads SET state=?, state_message=?, staged=? WHERE id=?",
+        with self.lock, self.history:
+            self.history.execute(
+                "UPDATE web_uploads SET state=?, state_message=?, staged=? WHERE id=?",
                 (state, message, staged, upload_id),
             )
 
     def _uploads(self, where: str, args: tuple[Any, ...]) -> list[Upload]:
         with self.lock:
-            rows = self.conn.execute(
+            rows = self.history.execute(
                 "SELECT id, school_id, at, size, sha256, outcome, message, problems, summary,"
-                f" state, state_message, staged FROM uploads {where}",
+                f" state, state_message, staged FROM web_uploads {where}",
                 args,
             ).fetchall()
         return [
@@ -241,5 +254,7 @@ class WebStore:
 
     def last_uploads(self) -> dict[str, Upload]:
         """Each school's newest upload."""
-        found = self._uploads("WHERE id IN (SELECT MAX(id) FROM uploads GROUP BY school_id)", ())
+        found = self._uploads(
+            "WHERE id IN (SELECT MAX(id) FROM web_uploads GROUP BY school_id)", ()
+        )
         return {u.school_id: u for u in found}
