@@ -413,3 +413,18 @@ def test_the_answer_comes_at_once_and_the_page_follows_the_sync(tmp_path: Path) 
             page = client.get(url).text
         assert "сохранена, свод обновлён" in text_of(page)
         assert 'http-equiv="refresh"' not in page
+
+
+def test_a_check_that_crashes_is_a_refusal_not_a_crash(
+    running: Running, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sync.web.intake
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(sync.web.intake, "check_workbook_file", broken)
+    data = school_path(running.config, SCHOOL).read_bytes()
+    refused(running, client, data, 422, "внутренняя ошибка")
+    monkeypatch.undo()
+    assert client.get(f"{running.base}/healthz").text == "ok"

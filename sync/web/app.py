@@ -311,9 +311,13 @@ class Intake:
             )
         spec, plan = self.context()
         today = self.today()
-        verdict = await run_in_threadpool(
-            check_upload, staged, school, spec, plan, today, self.config.soon_days
-        )
+        try:
+            verdict = await run_in_threadpool(
+                check_upload, staged, school, spec, plan, today, self.config.soon_days
+            )
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
         if not verdict.accepted:
             staged.unlink(missing_ok=True)
             return await self.refused(request, link, school, verdict, 422, size=size, digest=digest)
@@ -540,6 +544,15 @@ def create_app(config: Config, settings: WebSettings, today: date | None = None)
     async def not_found(request: Request, _exc: Exception) -> Response:
         return intake.not_found(request)
 
+    async def server_error(request: Request, _exc: Exception) -> Response:
+        return intake.render(
+            "message.html",
+            500,
+            title="Ошибка на сервере",
+            text="Что-то пошло не так. Попробуйте ещё раз через минуту; если не выйдет —"
+            " сообщите координатору.",
+        )
+
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -555,7 +568,7 @@ def create_app(config: Config, settings: WebSettings, today: date | None = None)
             Route("/c/{token}/report", intake.report),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
-        exception_handlers={404: not_found, 405: not_found},
+        exception_handlers={404: not_found, 405: not_found, 500: server_error},
         lifespan=lifespan,
     )
     app.state.intake = intake

@@ -143,6 +143,10 @@ def check_upload(
     except (SourceError, UnreadableWorkbook) as e:
         text = str(e).replace(path.name, "загруженный файл")
         return refuse(f"Книга не читается: {text}")
+    except Exception:  # a file no check foresaw must not take the page down
+        log.exception("Приём книг: книга школы %s не проверена", school.id)
+        text = "при проверке произошла внутренняя ошибка; сообщите координатору"
+        return refuse(f"Книга не читается: {text}")
     named = checked.school
     if named is None:
         return refuse(
