@@ -79,7 +79,9 @@ def demo_links(config: Config, port: int) -> tuple[str, str]:
 @click.command("web", context_settings=CONTEXT)
 @config_option
 @click.option("--host", metavar="АДРЕС", help="Адрес, на котором слушать (по умолчанию из [web]).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Порт (по умолчанию из [web]).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="ПОРТ", help="Порт (по умолчанию из [web])."
+)
 @friendly_errors
 def web_command(config_path: Path, host: str | None, port: int | None) -> None:
     """Веб-приём книг: школы скачивают и загружают книги по своим ссылкам, координатор видит

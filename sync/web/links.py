@@ -84,6 +84,7 @@ def export_links(path: Path, links: list[IssuedLink], zone: object) -> None:
         from sync.builders.links_xlsx import write_links_xlsx
 
         write_links_xlsx(path, HEADER, rows)
+        path.chmod(0o600)  # the file holds the secrets themselves
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
