@@ -147,12 +147,9 @@ def validate_command(
 ) -> None:
     """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
     from sync.backends.base import SourceError
-    from sync.backends.folder import FolderBackend
-    from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
-    from sync.model import School
-    from sync.reader import UnreadableWorkbook, locate
+    from sync.reader import UnreadableWorkbook
     from sync.spec import load_spec
-    from sync.validation import check_school
+    from sync.workbook_check import check_workbook_file
 
     config = load_config(config_path) if config_path is not None else _config_beside(file)
     spec = load_spec(config.template if config else None)
@@ -170,34 +167,27 @@ def validate_command(
             f"Сегодня считается {today:%d.%m.%Y} — по часам этого компьютера: настройки"
             " муниципалитета не указаны (--config) и не найдены рядом с книгой."
         )
+    plan = None
+    if config is not None:  # the same checks as `run`: the municipality's plan and settings
+        from sync.plan import load_plan
+
+        plan = load_plan(config.plan_file, config.period)
     try:
-        raw = FolderBackend.read_file(file, (spec.instructions_sheet,))
-        if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
-            raise UnreadableWorkbook(
-                "это муниципальный свод, а не книга школы: проверяйте книги из папки школ."
-            )
-        sheet = locate(raw, spec)
+        checked = check_workbook_file(
+            file,
+            spec,
+            today,
+            plan=plan,
+            known={s.id: s for s in config.all_workbooks()} if config else None,
+            soon_days=config.soon_days if config else None,
+        )
+        problems = checked.problems
     except (SourceError, UnreadableWorkbook) as e:
         if as_json:
             click.echo(json.dumps({"error": str(e)}, ensure_ascii=False))
         else:
             click.echo(f"Файл не читается: {e}", err=True)
         sys.exit(EXIT_UNREADABLE)
-    school = None
-    if sheet.meta.get("school_id"):
-        known = {s.id: s for s in config.all_workbooks()} if config else {}
-        school = known.get(sheet.meta["school_id"]) or School(
-            sheet.meta["school_id"],
-            sheet.meta.get("school_name", ""),
-            is_coordinator=sheet.meta.get("audience") == "coordinator",
-        )
-    plan = None
-    if config is not None:  # the same checks as `run`: the municipality's plan and settings
-        from sync.plan import load_plan
-
-        plan = load_plan(config.plan_file, config.period)
-    soon = {"soon_days": config.soon_days} if config else {}
-    _rows, problems = check_school(sheet, school, plan, spec, today, **soon)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
@@ -305,9 +295,28 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
 @today_option
 @click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме одной строки о сбое.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Затем запустить веб-приём книг на 127.0.0.1 и напечатать ссылки школы и координатора.",
+)
+@click.option(
+    "--web-port",
+    type=cli_ru.IntRange(1, 65535),
+    metavar="ПОРТ",
+    default=8080,
+    show_default=True,
+    help="Порт веб-приёма для --web.",
+)
 @friendly_errors
 def demo_command(
-    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool
+    directory: Path,
+    count: int,
+    today: date | None,
+    quiet: bool,
+    as_json: bool,
+    web: bool,
+    web_port: int,
 ) -> None:
     """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
     from sync.demo import DEMO_TODAY, make_demo
@@ -326,7 +335,12 @@ def demo_command(
             f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}."
         )
         click.echo(f"Настройки: {config.path}")
-    sys.exit(_run_and_report(config, today, quiet, as_json))
+    code = _run_and_report(config, today, quiet, as_json)
+    if web:
+        from sync.demo import serve_demo_web
+
+        serve_demo_web(config, today, web_port)
+    sys.exit(code)
 
 
 @main.command("history")
@@ -385,11 +399,14 @@ def _register_commands() -> None:
     from sync.cli_addin import build_addin_command
     from sync.cli_report import report_command
     from sync.cli_service import serve_command, status_command
+    from sync.cli_web import links_command, web_command
 
     main.add_command(serve_command)
     main.add_command(status_command)
     main.add_command(build_addin_command)
     main.add_command(report_command)
+    main.add_command(web_command)
+    main.add_command(links_command)
 
 
 _register_commands()

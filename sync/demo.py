@@ -91,7 +91,7 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
     marker = directory / DEMO_MARKER
     if marker.exists():
         # Only ever clean a folder this command made (it leaves the marker file).
-        for sub in ("schools", "master", "backups"):
+        for sub in ("schools", "master", "backups", "web"):
             shutil.rmtree(directory / sub, ignore_errors=True)
         for f in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
             (directory / f).unlink(missing_ok=True)
@@ -213,3 +213,16 @@ def demo_passport(n: int, name: str, category: str, rng: random.Random) -> dict[
         "teachers": rng.randint(6, 45),
         "locality": VILLAGES[(n - 1) % len(VILLAGES)],
     }
+
+
+def serve_demo_web(config: Config, today: date, port: int = 8080) -> None:
+    """`demo --web`: links for every school and the coordinator, then the intake on 127.0.0.1."""
+    import click
+
+    from sync.cli_web import demo_links, serve_web
+
+    school_url, coordinator_url = demo_links(config, port)
+    click.echo(f"Веб-приём книг: ссылка школы  {school_url}")
+    click.echo(f"                ссылка координатора  {coordinator_url}")
+    click.echo("Остановить — Ctrl+C.")
+    serve_web(config, "127.0.0.1", port, today)
