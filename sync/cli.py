@@ -308,11 +308,13 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> None
 def _register_commands() -> None:
     """Commands defined beside the modules they drive (service, Excel add-in)."""
     from sync.cli_addin import build_addin_command
+    from sync.cli_google import google_login_command
     from sync.cli_service import serve_command, status_command
 
     main.add_command(serve_command)
     main.add_command(status_command)
     main.add_command(build_addin_command)
+    main.add_command(google_login_command)
 
 
 _register_commands()

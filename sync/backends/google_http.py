@@ -372,10 +372,38 @@ def error_status(error: APIError) -> str:
     return str(body.get("status", ""))
 
 
-def explain(error: BaseException) -> tuple[str, bool]:
-    """A Russian explanation of a failed call and whether trying again later can help."""
+def error_reasons(error: APIError) -> set[str]:
+    """Drive's reason words of an error answer ("storageQuotaExceeded", ...)."""
+    body = error.error if isinstance(error.error, dict) else {}
+    return {str(e.get("reason", "")) for e in body.get("errors", []) if isinstance(e, dict)}
+
+
+STORAGE_QUOTA_RU = (
+    "Google не разрешает сервисному аккаунту создавать файлы в обычном «Моём диске»: с 2025 года"
+    " у сервисных аккаунтов нет своего места на Диске (storageQuotaExceeded). Выберите один из"
+    " двух способов (docs/google.md): вход под учётной записью координатора — в [google]"
+    ' auth = "user" и команда roadmap-sync google-login; или общий диск Google Workspace, в'
+    " котором сервисный аккаунт — участник, и folder_id — папка на этом общем диске."
+)
+
+
+def explain(error: BaseException, auth: str = "service_account") -> tuple[str, bool]:
+    """A Russian explanation of a failed call and whether trying again later can help.
+
+    `auth` is how the backend signs in: a refused sign-in is explained differently for a
+    service-account key ("service_account") and a person's google-login ("user").
+    """
     if isinstance(error, GoogleConnectionError):
         return str(error), True
+    if auth == "user" and (
+        isinstance(error, auth_exceptions.GoogleAuthError)
+        or (isinstance(error, APIError) and error.code == 401)
+    ):
+        return (
+            "Google не принял вход координатора (доступ отозван, пароль сменён или вход"
+            " устарел): выполните roadmap-sync google-login ещё раз.",
+            False,
+        )
     if isinstance(error, auth_exceptions.RefreshError):
         return (
             "Google не выдал доступ по ключу сервисного аккаунта (ключ отозван, удалён или"
@@ -390,6 +418,15 @@ def explain(error: BaseException) -> tuple[str, bool]:
         detail = str(body.get("message", ""))[:300]
         if code == 404:
             return "таблица не найдена (удалена или нет доступа у сервисного аккаунта).", False
+        if code == 403 and "storageQuotaExceeded" in error_reasons(error):
+            return STORAGE_QUOTA_RU, False
+        if code == 403 and auth == "user":
+            return (
+                "нет доступа у вошедшего координатора: таблица создана не этой программой или"
+                " не им (доступ drive.file — только к своим файлам)."
+                + (f" Google: {detail}" if detail else ""),
+                False,
+            )
         if code == 403:
             return (
                 "нет доступа: откройте таблицу (или папку) сервисному аккаунту как редактору."

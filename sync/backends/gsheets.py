@@ -25,11 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import gspread
 from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import Credentials
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.urls import (
@@ -62,6 +64,13 @@ from sync.backends.google_http import (
     explain,
     shared_limiter,
 )
+from sync.backends.google_login import (
+    GoogleLoginError,
+    is_revoked,
+    login_again,
+    read_token,
+    user_credentials,
+)
 from sync.backends.google_store import (
     FORMATTED,
     NEW,
@@ -93,6 +102,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roadmap_sync.google")
 
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+FOLDER_MIME = "application/vnd.google-apps.folder"
 SELF_STAMP = "self"  # the survey's stamp of a spreadsheet last changed by the service account
 APP_SCHOOL = "roadmap_school_id"  # Drive appProperties set on files we create
 APP_ROLE = "roadmap_role"
@@ -234,8 +244,10 @@ class GoogleBackend:
         timezone: str,
         soon_days: int | None = None,
         clock: Clock = time.monotonic,
+        config_path: Path | None = None,
     ):
         self.client = client
+        self.config_path = config_path or Path("config.toml")
         self.http = cast(GoogleHTTPClient, client.http_client)
         self.settings = settings
         self.account = account
@@ -272,10 +284,16 @@ class GoogleBackend:
         process, so a distribute and runs in a row respect Google's per-minute quota together.
         """
         settings = load_settings(config)
-        key = load_key(config, settings.endpoints.token_uri)
-        credentials = _credentials(key)
+        credentials: Credentials
+        if settings.auth == "user":
+            token = read_token(settings, config.path)
+            credentials = user_credentials(token, settings.endpoints.token_uri)
+            account = token.account
+        else:
+            key = load_key(config, settings.endpoints.token_uri)
+            credentials, account = _credentials(key), key.email
         clock, sleep = clock or time.monotonic, sleep or time.sleep
-        limiter = shared_limiter(key.email, settings.budgets, clock, sleep)
+        limiter = shared_limiter(account, settings.budgets, clock, sleep)
         client = gspread.Client(credentials, http_client=GoogleHTTPClient)
         http = cast(GoogleHTTPClient, client.http_client)
         http.configure(
@@ -289,7 +307,8 @@ class GoogleBackend:
         return cls(
             client,
             settings,
-            account=key.email,
+            account=account,
+            config_path=config.path,
             spec=load_spec(config.template),
             timezone=config.timezone,
             soon_days=config.soon_days,
@@ -315,12 +334,48 @@ class GoogleBackend:
     def _drive_params(self, **params: Any) -> dict[str, Any]:
         return {"supportsAllDrives": "true", **params}
 
+    @property
+    def folder_id(self) -> str:
+        """The configured folder, else the one the program made in «Мой диск» ("" before)."""
+        return self.settings.folder_id or self.registry.folder
+
+    def _ensure_folder(self) -> str:
+        """The folder, made in the signed-in person's «Мой диск» the first time it is needed."""
+        if self.folder_id:
+            return self.folder_id
+        found = self.http.request(
+            "get",
+            DRIVE_FILES_API_V3_URL,
+            params=self._drive_params(
+                q=f"appProperties has {{ key='{APP_ROLE}' and value='folder' }}"
+                " and trashed = false",
+                fields="files(id,createdTime)",
+            ),
+        ).json()
+        made = sorted(found.get("files", []), key=lambda f: f.get("createdTime", ""))
+        if made:
+            folder = str(made[0]["id"])
+        else:
+            answer = self.http.request(
+                "post",
+                DRIVE_FILES_API_V3_URL,
+                params=self._drive_params(),
+                json={
+                    "name": self.settings.folder_name,
+                    "mimeType": FOLDER_MIME,
+                    "appProperties": {APP_ROLE: "folder"},
+                },
+            ).json()
+            folder = str(answer["id"])
+        self.registry.record_folder(folder)
+        log.info("Папка «%s» создана в Google Диске: %s", self.settings.folder_name, folder)
+        return folder
+
     def list_folder(self) -> dict[str, DriveFile]:
         """Every spreadsheet in the folder: one files.list, 1000 a page."""
-        q = (
-            f"'{self.settings.folder_id}' in parents and trashed = false"
-            f" and mimeType = '{SPREADSHEET_MIME}'"
-        )
+        if not self.folder_id:
+            return {}  # nothing made yet
+        q = f"'{self.folder_id}' in parents and trashed = false and mimeType = '{SPREADSHEET_MIME}'"
         params = self._drive_params(
             q=q,
             fields=LIST_FIELDS,
@@ -368,6 +423,7 @@ class GoogleBackend:
         try:
             listing = self._listing_now()
         except _GOOGLE_ERRORS as e:
+            self._stop_if_signed_out(e)
             message = self._failed(e)
             log.error("Список таблиц в папке Google Диска не получен: %s", message)
             # Without the listing every known spreadsheet is read (or fails fast if Google is
@@ -390,7 +446,7 @@ class GoogleBackend:
                 except _GOOGLE_ERRORS as e:
                     states[school.id] = SourceState(exists=True)  # read it, it may work
                     log.warning(
-                        "%s: таблица %s не найдена в папке: %s", school.id, sid, explain(e)[0]
+                        "%s: таблица %s не найдена в папке: %s", school.id, sid, self._explain(e)[0]
                     )
                     continue
             if found is None or found.trashed:
@@ -416,7 +472,7 @@ class GoogleBackend:
         try:
             self.http.request(
                 "get",
-                f"{DRIVE_FILES_API_V3_URL}/{self.settings.folder_id}",
+                f"{DRIVE_FILES_API_V3_URL}/{self.folder_id}",
                 params=self._drive_params(fields="id"),
             )
         except APIError as e:
@@ -424,7 +480,7 @@ class GoogleBackend:
                 log.error(
                     "Папка Google Диска %s недоступна сервисному аккаунту %s: откройте её ему"
                     " (Настройки доступа → редактор).",
-                    self.settings.folder_id,
+                    self.folder_id,
                     self.account,
                 )
         except _GOOGLE_ERRORS:
@@ -489,15 +545,27 @@ class GoogleBackend:
         modified = self._school_modified(school, found) if found else None
         return RawWorkbook(parsed.values, modified, parsed.fingerprint())
 
+    def _stop_if_signed_out(self, error: BaseException) -> None:
+        """A person's sign-in refused (revoked, expired): stop before anything is read or
+        written, with the message to sign in again."""
+        if self.settings.auth == "user" and _is_auth(error):
+            why = "Google не принял вход координатора (доступ отозван или вход устарел)."
+            if is_revoked(error):
+                why = "Google отозвал вход координатора (доступ отозван или вход устарел)."
+            raise GoogleLoginError(login_again(self.config_path, why)) from None
+
+    def _explain(self, error: BaseException) -> tuple[str, bool]:
+        return explain(error, self.settings.auth)
+
     def _failed(self, error: BaseException) -> str:
         """Tell the breaker of a failed call; the Russian reason."""
-        message, transient = explain(error)
+        message, transient = self._explain(error)
         self.breaker.failed(message, transient=transient, terminal=_is_auth(error))
         return message
 
     def _source_error(self, error: BaseException) -> SourceError:
         text = f"Таблица Google не прочитана: {self._failed(error)}"
-        return TransientSourceError(text) if explain(error)[1] else SourceError(text)
+        return TransientSourceError(text) if self._explain(error)[1] else SourceError(text)
 
     def _remember(self, school: School, parsed: ReadSpreadsheet, found: DriveFile | None) -> None:
         """Keep what the spreadsheet shows, so that painting it next time needs no read."""
@@ -632,6 +700,9 @@ class GoogleBackend:
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, one batchUpdate, one values.batchUpdate (RAW)."""
         sid, fresh = "", False
+        if self.breaker.terminal:
+            # Signed out or the key refused mid-run: the previous master stays as it was.
+            raise GoogleMasterError(self.breaker.message, "Google")
         try:
             sid, fresh = self._master_id()
             try:
@@ -643,7 +714,7 @@ class GoogleBackend:
                 sid, fresh = self._create_master(), True
                 self._write_master(sid, master, fresh)
         except _GOOGLE_ERRORS as e:
-            message, _ = explain(e)
+            message, _ = self._explain(e)
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
         return spreadsheet_url(sid)
 
@@ -705,7 +776,8 @@ class GoogleBackend:
         try:
             return self._create(school, spec, plan, built_at)
         except _GOOGLE_ERRORS as e:
-            message, _ = explain(e)
+            self._stop_if_signed_out(e)
+            message, _ = self._explain(e)
             raise GoogleDistributeError(
                 f"Таблица школы «{school.name}» не создана: {message} Запустите distribute ещё"
                 " раз: уже созданные таблицы не будут созданы заново."
@@ -763,7 +835,7 @@ class GoogleBackend:
         body = {
             "name": name,
             "mimeType": SPREADSHEET_MIME,
-            "parents": [self.settings.folder_id],
+            "parents": [self._ensure_folder()],
             "appProperties": app,
         }
         for attempt in range(1, self.settings.retry.max_tries + 1):
@@ -785,7 +857,7 @@ class GoogleBackend:
         clauses = " and ".join(
             f"appProperties has {{ key='{k}' and value='{v}' }}" for k, v in sorted(app.items())
         )
-        q = f"'{self.settings.folder_id}' in parents and trashed = false and {clauses}"
+        q = f"'{self.folder_id}' in parents and trashed = false and {clauses}"
         page = self.http.request(
             "get",
             DRIVE_FILES_API_V3_URL,
@@ -836,7 +908,9 @@ class GoogleBackend:
                 idempotent=True,  # the same permission twice is one permission
             )
         except (APIError, GoogleConnectionError) as e:
-            log.warning("Доступ для %s к таблице %s не выдан: %s", email, file_id, explain(e)[0])
+            log.warning(
+                "Доступ для %s к таблице %s не выдан: %s", email, file_id, self._explain(e)[0]
+            )
             return False
         return True
 
