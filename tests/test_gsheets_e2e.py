@@ -129,7 +129,7 @@ def test_end_to_end(tmp_path: Path, fake_google: FakeGoogle) -> None:
     assert result.master == f"https://docs.google.com/spreadsheets/d/{master}/edit"
     assert sheets_ops(fake, mark, master) == {
         "get": 1,
-        "batchUpdate": 1,
+        "batchUpdate": 2,  # the new sheets built beside the old, then the switch
         "values.batchUpdate": 1,
         "permissions.create": 2,
     }
@@ -198,7 +198,7 @@ def test_unchanged_schools_cost_nothing_beyond_the_listing(
     assert result.writes == {}
     master = town.master_id()
     assert Counter(r.op for r in fake.since(mark) if r.target != master) == {"files.list": 1}
-    assert sheets_ops(fake, mark, master) == {"get": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    assert sheets_ops(fake, mark, master) == {"get": 1, "batchUpdate": 2, "values.batchUpdate": 1}
 
     # Weeks later the МОУО's February row comes due: its paint changes, and is written without
     # reading the spreadsheet again (what it shows is known from the last write).

@@ -81,14 +81,18 @@ from sync.backends.google_store import (
     StateCache,
 )
 from sync.builders.gsheets import (
+    MASTER_CHUNK_BYTES,
     METADATA_PREFIX,
+    STAGING_PREFIX,
+    ExistingSheet,
     Shown,
+    body_bytes,
     existing_sheets,
     main_title_for,
-    master_requests,
     paint_requests,
     school_requests,
     shown_after,
+    staged_master,
 )
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
@@ -265,6 +269,8 @@ class GoogleBackend:
         self._survey: dict[str, DriveFile] = {}  # school id -> its file, as surveyed
         self._reads: dict[str, ReadSpreadsheet] = {}  # this run's reads, until written back
         self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
+        self.master_chunk = MASTER_CHUNK_BYTES
+        self.master_bodies: list[int] = []  # the last master's request sizes (bytes)
 
     # -- construction --------------------------------------------------------------------
 
@@ -698,7 +704,8 @@ class GoogleBackend:
     # -- master --------------------------------------------------------------------------
 
     def write_master(self, master: Master) -> str:
-        """The master spreadsheet: one get, one batchUpdate, one values.batchUpdate (RAW)."""
+        """The master spreadsheet: one get, the new sheets built beside the old in bodies under
+        the chunk size (batchUpdates, values RAW), then one batchUpdate that switches to them."""
         sid, fresh = "", False
         if self.breaker.terminal:
             # Signed out or the key refused mid-run: the previous master stays as it was.
@@ -732,36 +739,75 @@ class GoogleBackend:
         return created
 
     def _write_master(self, sid: str, master: Master, fresh: bool) -> None:
+        """Build the new master beside the old (hidden sheets, bodies under the chunk size),
+        then switch in one batchUpdate: until then the old master stays complete."""
         wanted = {s.name[:100] for s in master.sheets}
         timeout = max(self.settings.timeout, MASTER_TIMEOUT)
-        for attempt in (1, 2):
-            answer = self.http.request(
-                "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
-            ).json()
-            existing = existing_sheets(answer)
-            drop = [s.sheet_id for s in existing if fresh and s.title not in wanted]
-            requests, data = master_requests(master, existing, drop=drop)
-            try:
-                self.http.request(
-                    "post",
+        answer = self.http.request(
+            "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
+        ).json()
+        existing = existing_sheets(answer)
+        drop = [
+            s.sheet_id
+            for s in existing
+            if fresh and s.title not in wanted and not s.title.startswith(STAGING_PREFIX)
+        ]
+        plan = staged_master(master, existing, drop=drop, chunk_bytes=self.master_chunk)
+        self.master_bodies = []
+        for i, batch in enumerate(plan.build):
+            if i > 0:  # these only set cells: repeating one changes nothing
+                self._master_post(
                     SPREADSHEET_BATCH_UPDATE_URL % sid,
-                    json={"requests": requests},
-                    timeout=timeout,
+                    {"requests": batch},
+                    timeout,
+                    idempotent=True,
                 )
-                break
+                continue
+            try:  # the first adds the sheets: not to be repeated blindly
+                self._master_post(SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": batch}, timeout)
             except (APIError, GoogleConnectionError) as e:
-                ambiguous = isinstance(e, GoogleConnectionError) or e.code >= 500
-                if attempt == 2 or not ambiguous:
+                if not (isinstance(e, GoogleConnectionError) or e.code >= 500):
                     raise
-                # Applied or not? The batch is built from what the spreadsheet has: look again.
-                log.warning("Свод: ответ Google на запись не получен — проверяю и повторяю.")
-        self.http.request(
-            "post",
-            SPREADSHEET_VALUES_BATCH_UPDATE_URL % sid,
-            json={"valueInputOption": "RAW", "data": data},
-            idempotent=True,
-            timeout=timeout,
-        )
+                log.warning("Свод: ответ Google на запись не получен — проверяю.")
+                if not set(plan.staging) <= {s.sheet_id for s in self._master_sheets(sid)}:
+                    self._master_post(
+                        SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": batch}, timeout
+                    )
+        for data in plan.values:
+            self._master_post(
+                SPREADSHEET_VALUES_BATCH_UPDATE_URL % sid,
+                {"valueInputOption": "RAW", "data": data},
+                timeout,
+                idempotent=True,
+            )
+        try:
+            self._master_post(
+                SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
+            )
+        except (APIError, GoogleConnectionError) as e:
+            ambiguous = isinstance(e, GoogleConnectionError) or e.code >= 500
+            if not ambiguous:
+                raise
+            # Applied or not? Look: switched sheets carry their final titles.
+            log.warning("Свод: ответ Google на переключение не получен — проверяю.")
+            titles = {s.sheet_id: s.title for s in self._master_sheets(sid)}
+            if all(titles.get(k) == v for k, v in plan.staging.items()):
+                return
+            self._master_post(
+                SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
+            )
+
+    def _master_sheets(self, sid: str) -> list[ExistingSheet]:
+        answer = self.http.request(
+            "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
+        ).json()
+        return existing_sheets(answer)
+
+    def _master_post(
+        self, url: str, body: dict[str, Any], timeout: float, *, idempotent: bool | None = None
+    ) -> None:
+        self.master_bodies.append(body_bytes(body))
+        self.http.request("post", url, json=body, timeout=timeout, idempotent=idempotent)
 
     # -- create (distribute) -------------------------------------------------------------
 
