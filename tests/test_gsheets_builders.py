@@ -193,7 +193,7 @@ def test_nothing_is_sent_when_the_school_already_sees_the_paint() -> None:
         SPEC.main_sheet,
         13,
         {2: ("В срок", None), 3: ("Ошибка", "F8CBAD")},
-        {(SPEC.main_sheet, "I3"): compose_note("", "Нет даты")},
+        {(SPEC.main_sheet, "M3"): compose_note("", "I3: Нет даты")},
     )
     assert paint_requests(p, IDS, shown) == []
     assert paint_requests(p, IDS, shown_after(p, Shown(SPEC.main_sheet, 13), list(IDS))) == []
@@ -231,31 +231,44 @@ def test_only_what_differs_is_sent_in_runs_of_rows() -> None:
     assert cleared == {"userEnteredValue": {"stringValue": "В срок"}}  # the fill goes
 
 
-def test_notes_keep_the_school_s_own_words() -> None:
+def test_notes_go_on_control_cells_and_never_over_someone_else_s() -> None:
     own = "Дату уточним"
     shown = Shown(
         SPEC.main_sheet,
         13,
         {},
         {
+            # An older version wrote beside the school's words: the school's now, left alone.
             (SPEC.main_sheet, "I3"): f"{own}\n\n{NOTE_MARK}\nОшибка: старое",
             (SPEC.main_sheet, "H4"): f"{NOTE_MARK}\nОшибка: исправлено",
             (SPEC.main_sheet, "J5"): "только своё",
+            (SPEC.main_sheet, "M5"): "координатор: позвонить",  # on a Контроль cell: not ours
         },
     )
-    p = paint([], {(SPEC.main_sheet, "I3"): "Ошибка: новое", ("Паспорт ОО", "B5"): "Нет телефона"})
+    p = paint(
+        [],
+        {
+            (SPEC.main_sheet, "I3"): "Ошибка: новое",
+            (SPEC.main_sheet, "J5"): "Ошибка: тоже",
+            ("Паспорт ОО", "B5"): "Нет телефона",
+        },
+    )
     requests = paint_requests(p, IDS, shown)
     notes = {
-        (r["updateCells"]["range"]["sheetId"], r["updateCells"]["range"]["startRowIndex"]): r[
-            "updateCells"
-        ]["rows"][0]["values"][0]["note"]
+        (
+            r["updateCells"]["range"]["sheetId"],
+            r["updateCells"]["range"]["startRowIndex"],
+            r["updateCells"]["range"]["startColumnIndex"],
+        ): r["updateCells"]["rows"][0]["values"][0]["note"]
         for r in requests
     }
     assert notes == {
-        (0, 2): f"{own}\n\n{NOTE_MARK}\nОшибка: новое",
-        (0, 3): "",  # ours only, and fixed: the note goes
-        (1, 4): f"{NOTE_MARK}\nНет телефона",
+        (0, 2, 12): f"{NOTE_MARK}\nI3: Ошибка: новое",  # on the row's Контроль cell, M3
+        (0, 3, 7): "",  # ours only, and fixed: the note goes
+        (0, 0, 12): f"{NOTE_MARK}\nлист «Паспорт ОО», B5: Нет телефона",  # the header, M1
     }
+    # M5 holds a coordinator's note: ours for row 5 is not written over it.
+    assert (0, 4, 12) not in notes
 
 
 def test_master_values_go_raw_and_sheets_are_reused() -> None:

@@ -728,35 +728,65 @@ def main_title_for(paint_sheet: str, titles: Sequence[str]) -> str:
     return sheet_title_for(paint_sheet, titles, titles[0] if titles else paint_sheet)
 
 
-def school_note_part(note: str) -> str:
-    """A note without the part the sync wrote into it.
-
-    >>> school_note_part("своё" + NOTE_SEPARATOR + NOTE_MARK + "\\nОшибка: x")
-    'своё'
-    """
-    at = note.find(NOTE_MARK)
-    return note if at < 0 else note[:at].rstrip()
+def is_ours(note: str) -> bool:
+    """A note the sync wrote: it starts with the mark. Any other note is someone's own, even
+    one that quotes our mark further down (an older version wrote beside the school's words):
+    those are never written over."""
+    return note.startswith(NOTE_MARK)
 
 
 def compose_note(school_part: str, ours: str | None) -> str:
-    """The school's own note, then ours under the mark ("" when neither)."""
+    """Our note as it is written: the mark, then the text ("" when there is nothing to say).
+
+    `school_part` is kept for callers of the older shape; a school's words are never composed
+    into a note of ours any more.
+    """
     if not ours:
         return school_part
     tagged = f"{NOTE_MARK}\n{ours}"
     return f"{school_part}{NOTE_SEPARATOR}{tagged}" if school_part else tagged
 
 
+def note_targets(paint: Paint, titles: Sequence[str], main: str) -> dict[tuple[str, str], str]:
+    """Where each of the paint's notes goes, and its text naming the cell it is about.
+
+    Every note goes on a Контроль cell: a row's problems on that row's cell, the rest on the
+    column's header. The template protects the column from the school, so no note the school
+    types can be there to be written over, even while our write is in flight.
+    """
+    col = paint.control_col
+    if not col:
+        return {}  # no Контроль column: nowhere to write that is not the school's
+    header = (main, a1(paint.header_row, col))
+    out: dict[tuple[str, str], list[str]] = {}
+    for (sheet, ref), text in sorted(paint.notes.items()):
+        title = sheet_title_for(sheet, titles, main)
+        row, _ = parse_a1(ref)
+        if title == main and ref == a1(row, col):
+            target, where = (main, ref), ""
+        elif title == main and row > paint.header_row:
+            target, where = (main, a1(row, col)), f"{ref}: "
+        else:
+            target = header
+            where = f"{ref}: " if title == main else f"лист «{title}», {ref}: "
+        lines = [f"{where}{line}" for line in text.splitlines() if line.strip()]
+        out.setdefault(target, []).extend(lines)
+    return {k: "\n".join(dict.fromkeys(v)) for k, v in out.items()}
+
+
 def wanted_notes(paint: Paint, titles: Sequence[str], shown: Shown) -> dict[tuple[str, str], str]:
-    """Every note cell the paint touches, with the whole note it should end up with."""
-    main = shown.main_title
-    ours: dict[tuple[str, str], str] = {}
-    for (sheet, ref), text in paint.notes.items():
-        key = (sheet_title_for(sheet, titles, main), ref)
-        ours[key] = f"{ours[key]}\n{text}" if key in ours else text
+    """Every note cell the paint touches, with the note it should end up with ("" = none).
+
+    Only cells whose note is empty or ours: a note someone else wrote (a coordinator on a
+    Контроль cell, a school anywhere) is never written over.
+    """
+    ours = note_targets(paint, titles, shown.main_title)
     out: dict[tuple[str, str], str] = {}
-    cells = set(ours) | {k for k, v in shown.notes.items() if NOTE_MARK in v}
-    for key in cells:
-        out[key] = compose_note(school_note_part(shown.notes.get(key, "")), ours.get(key))
+    for key in set(ours) | {k for k, v in shown.notes.items() if is_ours(v)}:
+        current = shown.notes.get(key, "")
+        if current and not is_ours(current):
+            continue
+        out[key] = compose_note("", ours.get(key))
     return out
 
 
