@@ -60,9 +60,9 @@ from sync.backends.google_http import (
     Clock,
     GoogleConnectionError,
     GoogleHTTPClient,
+    SharedRateLimiter,
     Sleep,
     explain,
-    shared_limiter,
 )
 from sync.backends.google_login import (
     GoogleLoginError,
@@ -123,6 +123,8 @@ MASTER_GET_FIELDS = (
     "charts(chartId),basicFilter(range))"
 )
 _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
+# Answers after which a request may or may not have been applied (a 429 or 503 was not).
+AMBIGUOUS_STATUS = (500, 502, 504)
 MASTER_TIMEOUT = 300.0  # seconds: a thousand schools' master is a large request
 
 
@@ -286,8 +288,9 @@ class GoogleBackend:
         """The backend the configuration describes. Nothing goes to the network here.
 
         clock and sleep (seconds) pace the quota limiter and retries; tests and the benchmark
-        pass a virtual clock. One limiter per service account and clock is shared in the
-        process, so a distribute and runs in a row respect Google's per-minute quota together.
+        pass a virtual clock. Every process of one account shares one limiter through a small
+        state file beside the history, so a distribute, a run, the service and the add-in
+        respect Google's per-minute quota together.
         """
         settings = load_settings(config)
         credentials: Credentials
@@ -298,8 +301,9 @@ class GoogleBackend:
         else:
             key = load_key(config, settings.endpoints.token_uri)
             credentials, account = _credentials(key), key.email
-        clock, sleep = clock or time.monotonic, sleep or time.sleep
-        limiter = shared_limiter(account, settings.budgets, clock, sleep)
+        # The wall clock: the quota file's times are compared across processes.
+        clock, sleep = clock or time.time, sleep or time.sleep
+        limiter = SharedRateLimiter(settings.limiter_path, account, settings.budgets, clock, sleep)
         client = gspread.Client(credentials, http_client=GoogleHTTPClient)
         http = cast(GoogleHTTPClient, client.http_client)
         http.configure(
@@ -625,17 +629,24 @@ class GoogleBackend:
                 return WriteResult(
                     "unchanged", stamp=found.stamp if found else "", fingerprint=fingerprint
                 )
-            answer = self.http.request(
-                "post",
-                SPREADSHEET_BATCH_UPDATE_URL % sid,
-                params={"fields": UPDATED_FIELDS},
-                json={
-                    "requests": requests,
-                    "includeSpreadsheetInResponse": True,
-                    "responseIncludeGridData": True,
-                },
-                idempotent=True,  # it sets values and notes: doing it twice changes nothing
-            ).json()
+            try:
+                answer = self.http.request(
+                    "post",
+                    SPREADSHEET_BATCH_UPDATE_URL % sid,
+                    params={"fields": UPDATED_FIELDS},
+                    json={
+                        "requests": requests,
+                        "includeSpreadsheetInResponse": True,
+                        "responseIncludeGridData": True,
+                    },
+                    # Not repeated blindly after a timeout or a 500: Google may still apply
+                    # the first one later, over whatever changed in between.
+                    idempotent=False,
+                ).json()
+            except (APIError, GoogleConnectionError) as e:
+                if isinstance(e, APIError) and e.code not in AMBIGUOUS_STATUS:
+                    raise
+                return self._read_back(school, sid, paint, shown, masked, e)
         except _GOOGLE_ERRORS as e:
             return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
         self.breaker.succeeded()
@@ -650,6 +661,57 @@ class GoogleBackend:
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
+        return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+
+    def _read_back(
+        self,
+        school: School,
+        sid: str,
+        paint: Paint,
+        before: Shown,
+        masked: str,
+        error: BaseException,
+    ) -> WriteResult:
+        """After a write whose answer was lost: look (one read) before anything is sent again.
+
+        Applied → written. Not applied and the school's content as it was → what is still
+        missing is sent once more, worked out from what the spreadsheet shows now (never the
+        lost body again). Changed meanwhile → left for the next run, which reads it again.
+        """
+        log.warning("%s: ответ Google на запись контроля не получен — проверяю.", school.id)
+        try:
+            after = self._get(sid)
+        except _GOOGLE_ERRORS as e:
+            return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
+        self._reads.pop(school.id, None)
+        self._remember(school, after, self._survey.get(school.id))
+        shown = after.shown(paint)
+        wanted = shown_after(paint, before, list(after.sheet_ids))
+        if shown.controls == wanted.controls and shown.notes == wanted.notes:
+            self.breaker.succeeded()
+            return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        if after.masked_hash(shown.main_title, paint.control_col, paint.header_row) != masked:
+            return WriteResult(
+                "changed",
+                message="таблицу изменили во время записи контроля — она будет прочитана"
+                " заново при следующей синхронизации",
+            )
+        requests = paint_requests(paint, after.sheet_ids, shown)
+        try:
+            self.http.request(
+                "post",
+                SPREADSHEET_BATCH_UPDATE_URL % sid,
+                json={"requests": requests},
+                idempotent=False,
+            )
+        except _GOOGLE_ERRORS as e:
+            return WriteResult(
+                "failed",
+                message=f"контроль не записан: {self._failed(e)} Будет записан при следующей"
+                " синхронизации.",
+            )
+        self.breaker.succeeded()
+        self._store_after(school, after, paint, shown, shown.main_title, applied=True)
         return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
 
     def _basis(
@@ -682,10 +744,23 @@ class GoogleBackend:
         )
 
     def _store_after(
-        self, school: School, after: ReadSpreadsheet, paint: Paint, before: Shown, main_title: str
+        self,
+        school: School,
+        after: ReadSpreadsheet,
+        paint: Paint,
+        before: Shown,
+        main_title: str,
+        *,
+        applied: bool = False,
     ) -> None:
+        """Remember what the spreadsheet shows after our write (`applied`: `after` is from
+        before a write that has since been applied)."""
         old = self.state.get(school.id, after.spreadsheet_id)
-        shown = after.shown(paint) if after.sheets else shown_after(paint, before, [main_title])
+        shown = (
+            after.shown(paint)
+            if after.sheets and not applied
+            else shown_after(paint, before, list(after.sheet_ids) or [main_title])
+        )
         self.state.put(
             school.id,
             SchoolState(
@@ -766,7 +841,7 @@ class GoogleBackend:
             try:  # the first adds the sheets: not to be repeated blindly
                 self._master_post(SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": batch}, timeout)
             except (APIError, GoogleConnectionError) as e:
-                if not (isinstance(e, GoogleConnectionError) or e.code >= 500):
+                if not (isinstance(e, GoogleConnectionError) or e.code in AMBIGUOUS_STATUS):
                     raise
                 log.warning("Свод: ответ Google на запись не получен — проверяю.")
                 if not set(plan.staging) <= {s.sheet_id for s in self._master_sheets(sid)}:
@@ -785,7 +860,7 @@ class GoogleBackend:
                 SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
             )
         except (APIError, GoogleConnectionError) as e:
-            ambiguous = isinstance(e, GoogleConnectionError) or e.code >= 500
+            ambiguous = isinstance(e, GoogleConnectionError) or e.code in AMBIGUOUS_STATUS
             if not ambiguous:
                 raise
             # Applied or not? Look: switched sheets carry their final titles.
