@@ -222,3 +222,16 @@ def test_service_account_in_a_personal_drive_gets_googles_403_explained(
     # Google's own answer, as the fake gives it.
     last = [r for r in fake_google.log if r.op == "files.create"][-1]
     assert last.status == 403
+
+
+def test_the_configured_token_endpoint_is_kept(tmp_path: Path, fake_google: FakeGoogle) -> None:
+    """google-auth's own loader of an authorized-user file puts Google's endpoint in; ours
+    builds the credentials with the configured one."""
+    from sync.backends.google_login import user_credentials
+
+    town = user_town(tmp_path, fake_google)
+    settings = load_settings(town.config)
+    token = read_token(settings, town.config.path)
+    creds = user_credentials(token, settings.endpoints.token_uri)
+    assert creds.token_uri == f"{fake_google.url}/token"
+    assert creds.scopes == list(USER_SCOPES)

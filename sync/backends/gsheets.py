@@ -442,7 +442,7 @@ class GoogleBackend:
                 states[school.id] = SourceState(exists=bool(self.spreadsheet_id(school)))
             return states
         self._adopt_from_listing(schools, listing)
-        if not listing and any(self.spreadsheet_id(s) for s in schools):
+        if not listing and self.folder_id and any(self.spreadsheet_id(s) for s in schools):
             self._check_folder()
         for school in schools:
             sid = self.spreadsheet_id(school)
