@@ -1014,7 +1014,10 @@ class GoogleBackend:
         self.http.request("post", SPREADSHEET_BATCH_UPDATE_URL % sid, json={"requests": requests})
 
     def _share(self, file_id: str, email: str, role: str, message: str) -> bool:
-        """Give one address access; False (and a warning) when Google refuses."""
+        """Give one address access; False (and a warning) when Google refuses. The account
+        the program acts as (the signed-in coordinator) owns the file already."""
+        if email.strip().lower() == self.account.lower():
+            return True
         params = self._drive_params(
             sendNotificationEmail="true" if self.settings.notify else "false"
         )
