@@ -397,6 +397,7 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> None
 def _register_commands() -> None:
     """Commands defined beside the modules they drive (service, Excel add-in)."""
     from sync.cli_addin import build_addin_command
+    from sync.cli_google import google_login_command
     from sync.cli_report import report_command
     from sync.cli_service import serve_command, status_command
     from sync.cli_web import links_command, web_command
@@ -407,6 +408,7 @@ def _register_commands() -> None:
     main.add_command(report_command)
     main.add_command(web_command)
     main.add_command(links_command)
+    main.add_command(google_login_command)
 
 
 _register_commands()

@@ -27,7 +27,7 @@ from sync.backends.google_http import (
     RetryPolicy,
 )
 from tests.conftest import NetworkGuardError
-from tests.fakes.google import FakeGoogle, Fault, PersonError
+from tests.fakes.google import FakeGoogle, Fault, PersonError, session_fake
 from tests.fakes.google.municipality import COORDINATOR, SERVICE_ACCOUNT, fake_google
 
 __all__ = ["fake_google"]
@@ -158,8 +158,16 @@ def client(fake: FakeGoogle, key: dict[str, Any] | None = None, **policy: Any) -
 
 
 def new_spreadsheet(http: GoogleHTTPClient, name: str = "Test") -> str:
+    """A spreadsheet the service account creates on a shared drive (it may own none elsewhere)."""
+    drive = session_fake().add_shared_drive("Общий диск", {SERVICE_ACCOUNT: "organizer"})
     answer = http.request(
-        "post", DRIVE, json={"name": name, "mimeType": "application/vnd.google-apps.spreadsheet"}
+        "post",
+        DRIVE,
+        json={
+            "name": name,
+            "mimeType": "application/vnd.google-apps.spreadsheet",
+            "parents": [drive],
+        },
     ).json()
     assert shape_matches(answer, FILES_CREATE) == []
     return str(answer["id"])
@@ -417,7 +425,8 @@ def test_people_cannot_type_into_protected_cells_or_off_the_dropdown(
 
 def test_files_list_pages_and_tells_who_changed_a_file_last(fake_google: FakeGoogle) -> None:
     http = client(fake_google)
-    folder = fake_google.add_folder("Папка", COORDINATOR, writers=[SERVICE_ACCOUNT])
+    drive = fake_google.add_shared_drive("Общий диск", {COORDINATOR: "organizer"})
+    folder = fake_google.add_folder("Папка", COORDINATOR, writers=[SERVICE_ACCOUNT], parent=drive)
     ids = [
         http.request(
             "post",

@@ -14,17 +14,19 @@ from sync.builders.gsheets import (
     META_SHEET_ID,
     NOTE_MARK,
     PASSPORT_SHEET_ID,
+    STAGING_PREFIX,
     ExistingSheet,
     Shown,
+    body_bytes,
     compose_note,
     hex_of,
-    master_requests,
     paint_requests,
     rgb,
     school_layout,
     school_requests,
     serial,
     shown_after,
+    staged_master,
 )
 from sync.builders.school_xlsx import build_school_workbook, meta_values
 from sync.consolidate import Master, MasterSheet
@@ -191,7 +193,7 @@ def test_nothing_is_sent_when_the_school_already_sees_the_paint() -> None:
         SPEC.main_sheet,
         13,
         {2: ("В срок", None), 3: ("Ошибка", "F8CBAD")},
-        {(SPEC.main_sheet, "I3"): compose_note("", "Нет даты")},
+        {(SPEC.main_sheet, "M3"): compose_note("", "I3: Нет даты")},
     )
     assert paint_requests(p, IDS, shown) == []
     assert paint_requests(p, IDS, shown_after(p, Shown(SPEC.main_sheet, 13), list(IDS))) == []
@@ -229,31 +231,44 @@ def test_only_what_differs_is_sent_in_runs_of_rows() -> None:
     assert cleared == {"userEnteredValue": {"stringValue": "В срок"}}  # the fill goes
 
 
-def test_notes_keep_the_school_s_own_words() -> None:
+def test_notes_go_on_control_cells_and_never_over_someone_else_s() -> None:
     own = "Дату уточним"
     shown = Shown(
         SPEC.main_sheet,
         13,
         {},
         {
+            # An older version wrote beside the school's words: the school's now, left alone.
             (SPEC.main_sheet, "I3"): f"{own}\n\n{NOTE_MARK}\nОшибка: старое",
             (SPEC.main_sheet, "H4"): f"{NOTE_MARK}\nОшибка: исправлено",
             (SPEC.main_sheet, "J5"): "только своё",
+            (SPEC.main_sheet, "M5"): "координатор: позвонить",  # on a Контроль cell: not ours
         },
     )
-    p = paint([], {(SPEC.main_sheet, "I3"): "Ошибка: новое", ("Паспорт ОО", "B5"): "Нет телефона"})
+    p = paint(
+        [],
+        {
+            (SPEC.main_sheet, "I3"): "Ошибка: новое",
+            (SPEC.main_sheet, "J5"): "Ошибка: тоже",
+            ("Паспорт ОО", "B5"): "Нет телефона",
+        },
+    )
     requests = paint_requests(p, IDS, shown)
     notes = {
-        (r["updateCells"]["range"]["sheetId"], r["updateCells"]["range"]["startRowIndex"]): r[
-            "updateCells"
-        ]["rows"][0]["values"][0]["note"]
+        (
+            r["updateCells"]["range"]["sheetId"],
+            r["updateCells"]["range"]["startRowIndex"],
+            r["updateCells"]["range"]["startColumnIndex"],
+        ): r["updateCells"]["rows"][0]["values"][0]["note"]
         for r in requests
     }
     assert notes == {
-        (0, 2): f"{own}\n\n{NOTE_MARK}\nОшибка: новое",
-        (0, 3): "",  # ours only, and fixed: the note goes
-        (1, 4): f"{NOTE_MARK}\nНет телефона",
+        (0, 2, 12): f"{NOTE_MARK}\nI3: Ошибка: новое",  # on the row's Контроль cell, M3
+        (0, 3, 7): "",  # ours only, and fixed: the note goes
+        (0, 0, 12): f"{NOTE_MARK}\nлист «Паспорт ОО», B5: Нет телефона",  # the header, M1
     }
+    # M5 holds a coordinator's note: ours for row 5 is not written over it.
+    assert (0, 4, 12) not in notes
 
 
 def test_master_values_go_raw_and_sheets_are_reused() -> None:
@@ -267,18 +282,23 @@ def test_master_values_go_raw_and_sheets_are_reused() -> None:
         chart_column=4,
     )
     master = Master([sheet], "Свод")
-    requests, data = master_requests(master, [ExistingSheet(0, "Sheet1", 1000, 26)], drop=[0])
+    plan = staged_master(master, [ExistingSheet(0, "Sheet1", 1000, 26)], drop=[0])
+    (requests,) = plan.build
     kinds = [next(iter(r)) for r in requests]
-    assert kinds[0] == "addSheet" and kinds[-1] == "deleteSheet"
+    assert kinds[0] == "addSheet" and "deleteSheet" not in kinds
+    assert requests[0]["addSheet"]["properties"]["hidden"] is True
+    assert requests[0]["addSheet"]["properties"]["title"] == STAGING_PREFIX + "Мероприятия"
     assert "addChart" in kinds
-    assert data == [
-        {
-            "range": "'Мероприятия'!A1",
-            "values": [
-                ["Школа", "Комментарий", "Срок", "Изменено", "%"],
-                ["СОШ № 1", "=1+1", 44469.0, 44570.89583333, 0.5],
-            ],
-        }
+    assert plan.values == [
+        [
+            {
+                "range": f"'{STAGING_PREFIX}Мероприятия'!A1",
+                "values": [
+                    ["Школа", "Комментарий", "Срок", "Изменено", "%"],
+                    ["СОШ № 1", "=1+1", 44469.0, 44570.89583333, 0.5],
+                ],
+            }
+        ]
     ]
     formats = {
         r["repeatCell"]["range"]["startColumnIndex"]: r["repeatCell"]["cell"]["userEnteredFormat"]
@@ -288,19 +308,66 @@ def test_master_values_go_raw_and_sheets_are_reused() -> None:
     assert formats[2]["numberFormat"]["type"] == "DATE"
     assert formats[3]["numberFormat"]["type"] == "DATE_TIME"
     assert formats[4]["numberFormat"] == {"type": "PERCENT", "pattern": "0%"}
-    # Next time the sheet exists: kept (its id and links stay), cleared, its old chart replaced.
-    again, _ = master_requests(master, [ExistingSheet(100, "Мероприятия", 2, 12, (7,), True)])
-    kinds = [next(iter(r)) for r in again]
-    assert "addSheet" not in kinds and "deleteSheet" not in kinds
-    assert again[:3] == [
-        {"deleteEmbeddedObject": {"objectId": 7}},
-        {"clearBasicFilter": {"sheetId": 100}},
+    new = requests[0]["addSheet"]["properties"]["sheetId"]
+    # The switch: shown, the default sheet gone, the real title taken, in one batch.
+    assert plan.switch == [
         {
-            "updateCells": {
-                "range": {"sheetId": 100},
-                "fields": "userEnteredValue,userEnteredFormat,note",
+            "updateSheetProperties": {
+                "properties": {"sheetId": new, "hidden": False},
+                "fields": "hidden",
+            }
+        },
+        {"deleteSheet": {"sheetId": 0}},
+        {
+            "updateSheetProperties": {
+                "properties": {"sheetId": new, "title": "Мероприятия", "index": 0},
+                "fields": "title,index",
             }
         },
     ]
-    for request in requests + again:
+    # Next time: the old sheet is replaced at the switch, a staging leftover deleted first.
+    again = staged_master(
+        master,
+        [
+            ExistingSheet(new, "Мероприятия", 2, 12, (7,), True),
+            ExistingSheet(new + 1, STAGING_PREFIX + "Мероприятия", 2, 12),
+        ],
+    )
+    assert again.build[0][0] == {"deleteSheet": {"sheetId": new + 1}}
+    assert {"deleteSheet": {"sheetId": new}} in again.switch
+    newer = again.build[0][1]["addSheet"]["properties"]["sheetId"]
+    assert newer not in (new, new + 1)
+    requests = [*requests, *plan.switch]
+    again_all = [r for b in again.build for r in b] + again.switch
+    for request in requests + again_all:
         assert next(iter(request)) in HANDLERS
+
+
+def test_a_large_master_goes_in_bodies_under_the_chunk_size() -> None:
+    rows = [[f"Школа № {i}", "x" * 200, i, 0.5] for i in range(5000)]
+    sheet = MasterSheet(
+        name="Мероприятия",
+        headers=["Школа", "Текст", "№", "%"],
+        rows=rows,
+        fills={(r, 1): "FFC7CE" for r in range(0, 5000, 3)},
+        widths=[30, 30, 9, 9],
+    )
+    limit = 100_000
+    plan = staged_master(Master([sheet], "Свод"), [], chunk_bytes=limit)
+    bodies = [{"requests": b} for b in plan.build] + [
+        {"valueInputOption": "RAW", "data": d} for d in plan.values
+    ]
+    assert len(plan.values) > 10 and len(plan.build) > 1
+    assert max(body_bytes(b) for b in bodies) < limit
+    # Every row lands once, in order, at its own row.
+    got = []
+    for data in plan.values:
+        for rng in data:
+            first = int(rng["range"].rsplit("!A", 1)[1])
+            assert first == len(got) + 1
+            got += rng["values"]
+    assert got[1:] == [[r[0], r[1], r[2], r[3]] for r in rows]
+    painted = sum(
+        len(r["updateCells"]["rows"]) for b in plan.build for r in b if "updateCells" in r
+    )
+    assert painted == 4999  # rows 0..4998: the fills' bounding box

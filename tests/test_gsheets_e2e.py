@@ -129,7 +129,7 @@ def test_end_to_end(tmp_path: Path, fake_google: FakeGoogle) -> None:
     assert result.master == f"https://docs.google.com/spreadsheets/d/{master}/edit"
     assert sheets_ops(fake, mark, master) == {
         "get": 1,
-        "batchUpdate": 1,
+        "batchUpdate": 2,  # the new sheets built beside the old, then the switch
         "values.batchUpdate": 1,
         "permissions.create": 2,
     }
@@ -165,15 +165,19 @@ def test_end_to_end(tmp_path: Path, fake_google: FakeGoogle) -> None:
         for c in s.cells.values()
     )
 
-    # Written back: Контроль values and colours, notes on the problem cells.
+    # Written back: Контроль values and colours, notes on the rows' Контроль cells naming the
+    # cell they are about (the school's own cells keep no note of ours).
     letters = header_columns(fake, ids["s2"], SPEC)
     rows = row_of(fake, ids["s2"])
     ctl = fake.cell(ids["s2"], SPEC.main_sheet, f"{letters['control']}{rows['3']}")
     assert ctl["userEnteredValue"] == {"stringValue": "Ошибка"}
     assert hex_of(ctl["userEnteredFormat"]["backgroundColor"]) == "F8CBAD"
-    note = fake.cell(ids["s2"], SPEC.main_sheet, f"{letters['done_on']}{rows['3']}")["note"]
+    note = ctl["note"]
     assert note.startswith(NOTE_MARK) and "дат" in note.lower()
-    assert "note" in fake.cell(ids["s2"], SPEC.main_sheet, f"{letters['status']}{rows['4']}")
+    assert f"{letters['done_on']}{rows['3']}: " in note
+    assert "note" not in fake.cell(ids["s2"], SPEC.main_sheet, f"{letters['done_on']}{rows['3']}")
+    ctl4 = fake.cell(ids["s2"], SPEC.main_sheet, f"{letters['control']}{rows['4']}")
+    assert f"{letters['status']}{rows['4']}: " in ctl4["note"]
     done = fake.cell(ids["s1"], SPEC.main_sheet, f"{letters['control']}{rows['3']}")
     assert done["userEnteredValue"] == {"stringValue": "Выполнено"}
     assert hex_of(done["userEnteredFormat"]["backgroundColor"]) == "C6EFCE"
@@ -198,7 +202,7 @@ def test_unchanged_schools_cost_nothing_beyond_the_listing(
     assert result.writes == {}
     master = town.master_id()
     assert Counter(r.op for r in fake.since(mark) if r.target != master) == {"files.list": 1}
-    assert sheets_ops(fake, mark, master) == {"get": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    assert sheets_ops(fake, mark, master) == {"get": 1, "batchUpdate": 2, "values.batchUpdate": 1}
 
     # Weeks later the МОУО's February row comes due: its paint changes, and is written without
     # reading the spreadsheet again (what it shows is known from the last write).
@@ -414,15 +418,47 @@ def test_school_notes_stay_and_ours_go_when_fixed(tmp_path: Path, fake_google: F
     town = setup(tmp_path, fake)
     s2 = town.spreadsheet_id("s2")
     letters = header_columns(fake, s2, SPEC)
-    ref = f"{letters['done_on']}{row_of(fake, s2)['3']}"
+    row = row_of(fake, s2)["3"]
+    ref, ctl = f"{letters['done_on']}{row}", f"{letters['control']}{row}"
     fake.write_note(s2, SPEC.main_sheet, ref, "Дату уточним у директора", user=school_email("s2"))
     run(town.config, today=TODAY, backend=town.backend())
-    note = fake.cell(s2, SPEC.main_sheet, ref)["note"]
-    assert note.startswith("Дату уточним у директора\n\n" + NOTE_MARK)
+    assert fake.cell(s2, SPEC.main_sheet, ref)["note"] == "Дату уточним у директора"
+    assert fake.cell(s2, SPEC.main_sheet, ctl)["note"].startswith(f"{NOTE_MARK}\n{ref}: ")
     school_types(fake, s2, SPEC, {"3": {"done_on": "01.10.2021"}}, user=school_email("s2"))
     result = run(town.config, today=TODAY, backend=town.backend())
     assert result.writes["s2"].status == "written"
     assert fake.cell(s2, SPEC.main_sheet, ref)["note"] == "Дату уточним у директора"
+    assert not fake.cell(s2, SPEC.main_sheet, ctl).get("note")
+
+
+def test_a_note_typed_during_our_write_is_not_lost(tmp_path: Path, fake_google: FakeGoogle) -> None:
+    """The school writes a note on the very cell our note is about while our write is in
+    flight: it stays, the school cannot put one on the protected Контроль cell, and the
+    changed note makes the run read the spreadsheet again next time."""
+    fake = fake_google
+    town = setup(tmp_path, fake)
+    s2 = town.spreadsheet_id("s2")
+    letters = header_columns(fake, s2, SPEC)
+    row = row_of(fake, s2)["3"]
+    ref, ctl = f"{letters['done_on']}{row}", f"{letters['control']}{row}"
+    with pytest.raises(PersonError, match="protected"):
+        fake.write_note(s2, SPEC.main_sheet, ctl, "моё", user=school_email("s2"))
+
+    def school_notes() -> None:
+        fake.write_note(s2, SPEC.main_sheet, ref, "Исправим в пятницу", user=school_email("s2"))
+
+    fake.inject(Fault(target=s2, path=":batchUpdate", action=school_notes))
+    result = run(town.config, today=TODAY, backend=town.backend())
+    assert result.writes["s2"].status == "changed"
+    assert fake.cell(s2, SPEC.main_sheet, ref)["note"] == "Исправим в пятницу"
+    assert ref in fake.cell(s2, SPEC.main_sheet, ctl)["note"]
+    # Next night the spreadsheet is read again (the note changed it) and the note still stands.
+    fake.clock.advance(3600)
+    mark = fake.mark()
+    again = run(town.config, today=TODAY, backend=town.backend())
+    assert sheets_ops(fake, mark, s2)["get"] == 1
+    assert next(r for r in again.reports if r.school.id == "s2").outcome in ("synced", "unchanged")
+    assert fake.cell(s2, SPEC.main_sheet, ref)["note"] == "Исправим в пятницу"
 
 
 def test_typing_during_our_write_is_read_next_time(tmp_path: Path, fake_google: FakeGoogle) -> None:

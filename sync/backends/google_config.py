@@ -34,8 +34,17 @@ SCOPES = (
     "https://www.googleapis.com/auth/spreadsheets",
     "https://www.googleapis.com/auth/drive",
 )
+# A person's sign-in asks only for drive.file: every file the product itself created (the
+# folder, the schools' spreadsheets, the master), in Drive and in the Sheets API, and nothing
+# else of the coordinator's Drive. It is also a "non-sensitive" scope: no Google review needed.
+USER_SCOPES = ("https://www.googleapis.com/auth/drive.file",)
+AUTH_KINDS = ("service_account", "user")
 _KEY_FIELDS = ("type", "client_email", "private_key", "token_uri")
 KNOWN_KEYS = (
+    "auth",
+    "client_secret_file",
+    "token_file",
+    "folder_name",
     "key_file",
     "folder_id",
     "coordinators",
@@ -73,6 +82,11 @@ class GoogleSettings:
     invitation: str
     master_name: str
     school_ids: Mapping[str, str]  # school id -> spreadsheet id set in the configuration
+    auth: str = "service_account"  # or "user": act as the coordinator who ran google-login
+    token_path: Path = Path()  # the signed-in person's refresh token (auth = "user")
+    client_secret_path: Path | None = None  # the Desktop-app OAuth client (auth = "user")
+    folder_name: str = ""  # the folder made in «Мой диск» when folder_id is not set
+    limiter_path: Path = Path()  # the quota state every process of this account shares
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,15 @@ def load_settings(config: Config) -> GoogleSettings:
     for key in g.data:
         if key not in KNOWN_KEYS:
             raise g.fail(key, f"неизвестный ключ; в [google] бывают: {', '.join(KNOWN_KEYS)}.")
-    folder_id = g.text_value("folder_id")
+    auth = g.text_value("auth", "service_account", required=False).strip()
+    if auth not in AUTH_KINDS:
+        raise g.fail(
+            "auth",
+            f"ожидается «user» (вход под учётной записью координатора, команда google-login)"
+            f" или «service_account» (сервисный аккаунт и общий диск), указано «{auth}».",
+        )
+    # A person's sign-in may leave the folder to the program: it makes one in «Мой диск».
+    folder_id = g.text_value("folder_id", "" if auth == "user" else ..., required=auth != "user")
     coordinators = g.get("coordinators", list, [])
     for address in coordinators:
         if not isinstance(address, str) or "@" not in address:
@@ -126,6 +148,12 @@ def load_settings(config: Config) -> GoogleSettings:
         else config.path.with_name(f"{stem}.google.json")
     )
     state = config.history_path.with_name(f"{config.history_path.stem}.google-state.sqlite")
+    token = (
+        g.path_value("token_file")
+        if "token_file" in g.data
+        else config.path.with_name(f"{stem}.google-token.json")
+    )
+    secret = g.path_value("client_secret_file") if "client_secret_file" in g.data else None
     school_ids: dict[str, str] = {}
     for i, school in enumerate(config.schools):
         table = config.school_table(i)
@@ -167,6 +195,13 @@ def load_settings(config: Config) -> GoogleSettings:
             "master_name", f"Свод дорожной карты — {config.municipality}", required=False
         ),
         school_ids=school_ids,
+        auth=auth,
+        token_path=token,
+        client_secret_path=secret,
+        folder_name=g.text_value(
+            "folder_name", f"Дорожные карты — {config.municipality}", required=False
+        ),
+        limiter_path=config.history_path.with_name(f"{config.history_path.stem}.google-quota.json"),
     )
 
 

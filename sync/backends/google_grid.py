@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sync.builders.gsheets import Shown, hex_of, main_title_for
+from sync.builders.gsheets import Shown, hex_of, is_ours, main_title_for
 from sync.cells import EXCEL_EPOCH, a1
 from sync.model import CellValue
 from sync.paint import Paint
@@ -120,10 +120,11 @@ class ReadSpreadsheet:
         return content_hash(self.values)
 
     def masked_hash(self, main_title: str, control_col: int | None, header_row: int) -> str:
-        """The content hash without the Контроль cells below the header: what the school typed.
+        """The content hash without the Контроль cells below the header, with every note that
+        is not ours: what the school typed.
 
         Comparing it before and after our write tells whether anyone else changed the
-        spreadsheet in between (our write changes only those cells, notes and colours).
+        spreadsheet in between (our write changes only those cells, our notes and colours).
         """
         sheets: dict[str, list[list[CellValue]]] = {}
         for s in self.sheets:
@@ -138,6 +139,14 @@ class ReadSpreadsheet:
                 # Trailing empty rows and cells vary with what the control column held.
                 grid = _trim(grid)
             sheets[s.title] = grid
+        # Notes are the school's too: any note not ours counts, wherever it is.
+        notes: list[list[CellValue]] = [
+            [s.title, ref, text]
+            for s in self.sheets
+            for ref, text in sorted(s.notes.items())
+            if not is_ours(text)
+        ]
+        sheets["\x00notes"] = notes
         return content_hash(sheets)
 
     def shown(self, paint: Paint) -> Shown:

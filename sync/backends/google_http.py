@@ -13,15 +13,19 @@ Tokens and keys never reach a log or an error message here.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import json
 import logging
+import os
 import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +35,9 @@ from google.auth.credentials import Credentials
 from gspread.exceptions import APIError
 from gspread.http_client import FileType, HTTPClient, ParamsType
 from requests import Response, Session
+
+from sync.lock import _os_unlock as os_unlock
+from sync.lock import _try_os_lock as try_os_lock
 
 log = logging.getLogger("roadmap_sync.google")
 
@@ -167,24 +174,83 @@ class RateLimiter:
             return sum(1 for t in self._sent[bucket] if t > now - WINDOW)
 
 
-_SHARED: dict[tuple[str, Budgets, Clock, Sleep], RateLimiter] = {}
-_SHARED_LOCK = threading.Lock()
-_SHARED_MAX = 64
+class SharedRateLimiter(RateLimiter):
+    """The same sliding windows, kept in a small JSON file under an OS lock, per account.
 
+    Google counts a quota per user per minute whatever process sends the request: `serve`,
+    `run`, `distribute` and the add-in's sync of one account share this file and so one
+    budget. The clock must be the wall clock (time.time) or a shared virtual one: the file's
+    times are compared across processes. Nothing secret is in the file, only times.
+    """
 
-def shared_limiter(
-    account: str, budgets: Budgets, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
-) -> RateLimiter:
-    """One limiter per service account and clock in this process: a distribute and a run (or
-    the scheduler's runs) one after another share Google's per-user minute instead of each
-    starting with an empty window and meeting a 429."""
-    key = (account, budgets, clock, sleep)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            if len(_SHARED) >= _SHARED_MAX:
-                _SHARED.pop(next(iter(_SHARED)))
-            _SHARED[key] = RateLimiter(budgets, clock, sleep)
-        return _SHARED[key]
+    def __init__(
+        self,
+        path: Path,
+        account: str,
+        budgets: Budgets,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        *,
+        window: float = WINDOW,
+    ):
+        super().__init__(budgets, clock, sleep)
+        self.path = Path(path)
+        self.account = account
+        self.window = window
+
+    def acquire(self, bucket: str) -> float:
+        waited = 0.0
+        budget = max(1, self.budgets.of(bucket))
+        while True:
+            with self._lock, self._file() as state:
+                now = self.clock()
+                mine = state.setdefault(self.account, {})
+                sent = [t for t in mine.get(bucket, []) if t > now - self.window]
+                if len(sent) < budget:
+                    mine[bucket] = [*sent, now]
+                    self.waited += waited
+                    return waited
+                mine[bucket] = sent
+                pause = min(sent) + self.window - now
+            pause = max(pause, 0.001)
+            self.sleep(pause)
+            waited += pause
+
+    def backlog(self, bucket: str) -> int:
+        with self._lock, self._file() as state:
+            now = self.clock()
+            return sum(
+                1 for t in state.get(self.account, {}).get(bucket, []) if t > now - self.window
+            )
+
+    @contextlib.contextmanager
+    def _file(self) -> Iterator[dict[str, dict[str, list[float]]]]:
+        """The state under the OS lock (held for microseconds): read, let the caller change
+        it, write it back. A damaged or missing file starts empty (quota state only)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while not try_os_lock(fd):
+                time.sleep(0.002)  # real time: another process holds it for a moment
+            try:
+                os.lseek(fd, 0, os.SEEK_SET)  # (Windows' lock moved the position)
+                raw = b""
+                while chunk := os.read(fd, 65536):
+                    raw += chunk
+                try:
+                    data = json.loads(raw) if raw else {}
+                    state = data.get("accounts", {}) if isinstance(data, dict) else {}
+                except ValueError:
+                    state = {}
+                yield state
+                out = json.dumps({"version": 1, "accounts": state}).encode()
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                os.write(fd, out)
+            finally:
+                os_unlock(fd)
+        finally:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -372,10 +438,38 @@ def error_status(error: APIError) -> str:
     return str(body.get("status", ""))
 
 
-def explain(error: BaseException) -> tuple[str, bool]:
-    """A Russian explanation of a failed call and whether trying again later can help."""
+def error_reasons(error: APIError) -> set[str]:
+    """Drive's reason words of an error answer ("storageQuotaExceeded", ...)."""
+    body = error.error if isinstance(error.error, dict) else {}
+    return {str(e.get("reason", "")) for e in body.get("errors", []) if isinstance(e, dict)}
+
+
+STORAGE_QUOTA_RU = (
+    "Google не разрешает сервисному аккаунту создавать файлы в обычном «Моём диске»: с 2025 года"
+    " у сервисных аккаунтов нет своего места на Диске (storageQuotaExceeded). Выберите один из"
+    " двух способов (docs/google.md): вход под учётной записью координатора — в [google]"
+    ' auth = "user" и команда roadmap-sync google-login; или общий диск Google Workspace, в'
+    " котором сервисный аккаунт — участник, и folder_id — папка на этом общем диске."
+)
+
+
+def explain(error: BaseException, auth: str = "service_account") -> tuple[str, bool]:
+    """A Russian explanation of a failed call and whether trying again later can help.
+
+    `auth` is how the backend signs in: a refused sign-in is explained differently for a
+    service-account key ("service_account") and a person's google-login ("user").
+    """
     if isinstance(error, GoogleConnectionError):
         return str(error), True
+    if auth == "user" and (
+        isinstance(error, auth_exceptions.GoogleAuthError)
+        or (isinstance(error, APIError) and error.code == 401)
+    ):
+        return (
+            "Google не принял вход координатора (доступ отозван, пароль сменён или вход"
+            " устарел): выполните roadmap-sync google-login ещё раз.",
+            False,
+        )
     if isinstance(error, auth_exceptions.RefreshError):
         return (
             "Google не выдал доступ по ключу сервисного аккаунта (ключ отозван, удалён или"
@@ -390,6 +484,15 @@ def explain(error: BaseException) -> tuple[str, bool]:
         detail = str(body.get("message", ""))[:300]
         if code == 404:
             return "таблица не найдена (удалена или нет доступа у сервисного аккаунта).", False
+        if code == 403 and "storageQuotaExceeded" in error_reasons(error):
+            return STORAGE_QUOTA_RU, False
+        if code == 403 and auth == "user":
+            return (
+                "нет доступа у вошедшего координатора: таблица создана не этой программой или"
+                " не им (доступ drive.file — только к своим файлам)."
+                + (f" Google: {detail}" if detail else ""),
+                False,
+            )
         if code == 403:
             return (
                 "нет доступа: откройте таблицу (или папку) сервисному аккаунту как редактору."

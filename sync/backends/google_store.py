@@ -53,6 +53,7 @@ class Registry:
         self.path = Path(path)
         self.schools: dict[str, RegistryEntry] = {}
         self.master = ""
+        self.folder = ""  # the folder the program made in «Мой диск» (no folder_id set)
         self._load()
 
     def _load(self) -> None:
@@ -66,6 +67,7 @@ class Registry:
                 " или удалите его — distribute восстановит его по таблицам в папке."
             ) from None
         self.master = str(data.get("master", ""))
+        self.folder = str(data.get("folder", ""))
         self.schools = {
             str(k): RegistryEntry(
                 str(v.get("spreadsheet_id", "")),
@@ -96,14 +98,19 @@ class Registry:
                 created or datetime.now().astimezone().isoformat(timespec="seconds"),
             )
             current.schools[school_id] = entry
-            self.schools = current.schools
-            self.master = current.master
+            self.schools, self.master, self.folder = current.schools, current.master, current.folder
 
     def record_master(self, spreadsheet_id: str) -> None:
         """Remember the master spreadsheet, on disk at once."""
         with self._locked() as current:
             current.master = spreadsheet_id
-            self.schools, self.master = current.schools, current.master
+            self.schools, self.master, self.folder = current.schools, current.master, current.folder
+
+    def record_folder(self, folder_id: str) -> None:
+        """Remember the folder the program made, on disk at once."""
+        with self._locked() as current:
+            current.folder = folder_id
+            self.schools, self.master, self.folder = current.schools, current.master, current.folder
 
     def owner_of(self, spreadsheet_id: str) -> str | None:
         """The school id a spreadsheet is registered for."""
@@ -133,6 +140,7 @@ class Registry:
             "version": REGISTRY_VERSION,
             "comment": "Таблицы Google школ: id школы -> id таблицы. Ведёт roadmap-sync.",
             "master": self.master,
+            **({"folder": self.folder} if self.folder else {}),
             "schools": {
                 k: {
                     "spreadsheet_id": v.spreadsheet_id,

@@ -25,11 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import gspread
 from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import Credentials
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.urls import (
@@ -58,9 +60,16 @@ from sync.backends.google_http import (
     Clock,
     GoogleConnectionError,
     GoogleHTTPClient,
+    SharedRateLimiter,
     Sleep,
     explain,
-    shared_limiter,
+)
+from sync.backends.google_login import (
+    GoogleLoginError,
+    is_revoked,
+    login_again,
+    read_token,
+    user_credentials,
 )
 from sync.backends.google_store import (
     FORMATTED,
@@ -72,14 +81,18 @@ from sync.backends.google_store import (
     StateCache,
 )
 from sync.builders.gsheets import (
+    MASTER_CHUNK_BYTES,
     METADATA_PREFIX,
+    STAGING_PREFIX,
+    ExistingSheet,
     Shown,
+    body_bytes,
     existing_sheets,
     main_title_for,
-    master_requests,
     paint_requests,
     school_requests,
     shown_after,
+    staged_master,
 )
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
@@ -93,6 +106,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roadmap_sync.google")
 
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+FOLDER_MIME = "application/vnd.google-apps.folder"
 SELF_STAMP = "self"  # the survey's stamp of a spreadsheet last changed by the service account
 APP_SCHOOL = "roadmap_school_id"  # Drive appProperties set on files we create
 APP_ROLE = "roadmap_role"
@@ -109,6 +123,8 @@ MASTER_GET_FIELDS = (
     "charts(chartId),basicFilter(range))"
 )
 _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
+# Answers after which a request may or may not have been applied (a 429 or 503 was not).
+AMBIGUOUS_STATUS = (500, 502, 504)
 MASTER_TIMEOUT = 300.0  # seconds: a thousand schools' master is a large request
 
 
@@ -234,8 +250,10 @@ class GoogleBackend:
         timezone: str,
         soon_days: int | None = None,
         clock: Clock = time.monotonic,
+        config_path: Path | None = None,
     ):
         self.client = client
+        self.config_path = config_path or Path("config.toml")
         self.http = cast(GoogleHTTPClient, client.http_client)
         self.settings = settings
         self.account = account
@@ -253,6 +271,8 @@ class GoogleBackend:
         self._survey: dict[str, DriveFile] = {}  # school id -> its file, as surveyed
         self._reads: dict[str, ReadSpreadsheet] = {}  # this run's reads, until written back
         self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
+        self.master_chunk = MASTER_CHUNK_BYTES
+        self.master_bodies: list[int] = []  # the last master's request sizes (bytes)
 
     # -- construction --------------------------------------------------------------------
 
@@ -268,14 +288,22 @@ class GoogleBackend:
         """The backend the configuration describes. Nothing goes to the network here.
 
         clock and sleep (seconds) pace the quota limiter and retries; tests and the benchmark
-        pass a virtual clock. One limiter per service account and clock is shared in the
-        process, so a distribute and runs in a row respect Google's per-minute quota together.
+        pass a virtual clock. Every process of one account shares one limiter through a small
+        state file beside the history, so a distribute, a run, the service and the add-in
+        respect Google's per-minute quota together.
         """
         settings = load_settings(config)
-        key = load_key(config, settings.endpoints.token_uri)
-        credentials = _credentials(key)
-        clock, sleep = clock or time.monotonic, sleep or time.sleep
-        limiter = shared_limiter(key.email, settings.budgets, clock, sleep)
+        credentials: Credentials
+        if settings.auth == "user":
+            token = read_token(settings, config.path)
+            credentials = user_credentials(token, settings.endpoints.token_uri)
+            account = token.account
+        else:
+            key = load_key(config, settings.endpoints.token_uri)
+            credentials, account = _credentials(key), key.email
+        # The wall clock: the quota file's times are compared across processes.
+        clock, sleep = clock or time.time, sleep or time.sleep
+        limiter = SharedRateLimiter(settings.limiter_path, account, settings.budgets, clock, sleep)
         client = gspread.Client(credentials, http_client=GoogleHTTPClient)
         http = cast(GoogleHTTPClient, client.http_client)
         http.configure(
@@ -289,7 +317,8 @@ class GoogleBackend:
         return cls(
             client,
             settings,
-            account=key.email,
+            account=account,
+            config_path=config.path,
             spec=load_spec(config.template),
             timezone=config.timezone,
             soon_days=config.soon_days,
@@ -315,12 +344,48 @@ class GoogleBackend:
     def _drive_params(self, **params: Any) -> dict[str, Any]:
         return {"supportsAllDrives": "true", **params}
 
+    @property
+    def folder_id(self) -> str:
+        """The configured folder, else the one the program made in «Мой диск» ("" before)."""
+        return self.settings.folder_id or self.registry.folder
+
+    def _ensure_folder(self) -> str:
+        """The folder, made in the signed-in person's «Мой диск» the first time it is needed."""
+        if self.folder_id:
+            return self.folder_id
+        found = self.http.request(
+            "get",
+            DRIVE_FILES_API_V3_URL,
+            params=self._drive_params(
+                q=f"appProperties has {{ key='{APP_ROLE}' and value='folder' }}"
+                " and trashed = false",
+                fields="files(id,createdTime)",
+            ),
+        ).json()
+        made = sorted(found.get("files", []), key=lambda f: f.get("createdTime", ""))
+        if made:
+            folder = str(made[0]["id"])
+        else:
+            answer = self.http.request(
+                "post",
+                DRIVE_FILES_API_V3_URL,
+                params=self._drive_params(),
+                json={
+                    "name": self.settings.folder_name,
+                    "mimeType": FOLDER_MIME,
+                    "appProperties": {APP_ROLE: "folder"},
+                },
+            ).json()
+            folder = str(answer["id"])
+        self.registry.record_folder(folder)
+        log.info("Папка «%s» создана в Google Диске: %s", self.settings.folder_name, folder)
+        return folder
+
     def list_folder(self) -> dict[str, DriveFile]:
         """Every spreadsheet in the folder: one files.list, 1000 a page."""
-        q = (
-            f"'{self.settings.folder_id}' in parents and trashed = false"
-            f" and mimeType = '{SPREADSHEET_MIME}'"
-        )
+        if not self.folder_id:
+            return {}  # nothing made yet
+        q = f"'{self.folder_id}' in parents and trashed = false and mimeType = '{SPREADSHEET_MIME}'"
         params = self._drive_params(
             q=q,
             fields=LIST_FIELDS,
@@ -368,6 +433,7 @@ class GoogleBackend:
         try:
             listing = self._listing_now()
         except _GOOGLE_ERRORS as e:
+            self._stop_if_signed_out(e)
             message = self._failed(e)
             log.error("Список таблиц в папке Google Диска не получен: %s", message)
             # Without the listing every known spreadsheet is read (or fails fast if Google is
@@ -376,7 +442,7 @@ class GoogleBackend:
                 states[school.id] = SourceState(exists=bool(self.spreadsheet_id(school)))
             return states
         self._adopt_from_listing(schools, listing)
-        if not listing and any(self.spreadsheet_id(s) for s in schools):
+        if not listing and self.folder_id and any(self.spreadsheet_id(s) for s in schools):
             self._check_folder()
         for school in schools:
             sid = self.spreadsheet_id(school)
@@ -390,7 +456,7 @@ class GoogleBackend:
                 except _GOOGLE_ERRORS as e:
                     states[school.id] = SourceState(exists=True)  # read it, it may work
                     log.warning(
-                        "%s: таблица %s не найдена в папке: %s", school.id, sid, explain(e)[0]
+                        "%s: таблица %s не найдена в папке: %s", school.id, sid, self._explain(e)[0]
                     )
                     continue
             if found is None or found.trashed:
@@ -416,7 +482,7 @@ class GoogleBackend:
         try:
             self.http.request(
                 "get",
-                f"{DRIVE_FILES_API_V3_URL}/{self.settings.folder_id}",
+                f"{DRIVE_FILES_API_V3_URL}/{self.folder_id}",
                 params=self._drive_params(fields="id"),
             )
         except APIError as e:
@@ -424,7 +490,7 @@ class GoogleBackend:
                 log.error(
                     "Папка Google Диска %s недоступна сервисному аккаунту %s: откройте её ему"
                     " (Настройки доступа → редактор).",
-                    self.settings.folder_id,
+                    self.folder_id,
                     self.account,
                 )
         except _GOOGLE_ERRORS:
@@ -489,15 +555,27 @@ class GoogleBackend:
         modified = self._school_modified(school, found) if found else None
         return RawWorkbook(parsed.values, modified, parsed.fingerprint())
 
+    def _stop_if_signed_out(self, error: BaseException) -> None:
+        """A person's sign-in refused (revoked, expired): stop before anything is read or
+        written, with the message to sign in again."""
+        if self.settings.auth == "user" and _is_auth(error):
+            why = "Google не принял вход координатора (доступ отозван или вход устарел)."
+            if is_revoked(error):
+                why = "Google отозвал вход координатора (доступ отозван или вход устарел)."
+            raise GoogleLoginError(login_again(self.config_path, why)) from None
+
+    def _explain(self, error: BaseException) -> tuple[str, bool]:
+        return explain(error, self.settings.auth)
+
     def _failed(self, error: BaseException) -> str:
         """Tell the breaker of a failed call; the Russian reason."""
-        message, transient = explain(error)
+        message, transient = self._explain(error)
         self.breaker.failed(message, transient=transient, terminal=_is_auth(error))
         return message
 
     def _source_error(self, error: BaseException) -> SourceError:
         text = f"Таблица Google не прочитана: {self._failed(error)}"
-        return TransientSourceError(text) if explain(error)[1] else SourceError(text)
+        return TransientSourceError(text) if self._explain(error)[1] else SourceError(text)
 
     def _remember(self, school: School, parsed: ReadSpreadsheet, found: DriveFile | None) -> None:
         """Keep what the spreadsheet shows, so that painting it next time needs no read."""
@@ -551,17 +629,24 @@ class GoogleBackend:
                 return WriteResult(
                     "unchanged", stamp=found.stamp if found else "", fingerprint=fingerprint
                 )
-            answer = self.http.request(
-                "post",
-                SPREADSHEET_BATCH_UPDATE_URL % sid,
-                params={"fields": UPDATED_FIELDS},
-                json={
-                    "requests": requests,
-                    "includeSpreadsheetInResponse": True,
-                    "responseIncludeGridData": True,
-                },
-                idempotent=True,  # it sets values and notes: doing it twice changes nothing
-            ).json()
+            try:
+                answer = self.http.request(
+                    "post",
+                    SPREADSHEET_BATCH_UPDATE_URL % sid,
+                    params={"fields": UPDATED_FIELDS},
+                    json={
+                        "requests": requests,
+                        "includeSpreadsheetInResponse": True,
+                        "responseIncludeGridData": True,
+                    },
+                    # Not repeated blindly after a timeout or a 500: Google may still apply
+                    # the first one later, over whatever changed in between.
+                    idempotent=False,
+                ).json()
+            except (APIError, GoogleConnectionError) as e:
+                if isinstance(e, APIError) and e.code not in AMBIGUOUS_STATUS:
+                    raise
+                return self._read_back(school, sid, paint, shown, masked, e)
         except _GOOGLE_ERRORS as e:
             return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
         self.breaker.succeeded()
@@ -576,6 +661,57 @@ class GoogleBackend:
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
+        return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+
+    def _read_back(
+        self,
+        school: School,
+        sid: str,
+        paint: Paint,
+        before: Shown,
+        masked: str,
+        error: BaseException,
+    ) -> WriteResult:
+        """After a write whose answer was lost: look (one read) before anything is sent again.
+
+        Applied → written. Not applied and the school's content as it was → what is still
+        missing is sent once more, worked out from what the spreadsheet shows now (never the
+        lost body again). Changed meanwhile → left for the next run, which reads it again.
+        """
+        log.warning("%s: ответ Google на запись контроля не получен — проверяю.", school.id)
+        try:
+            after = self._get(sid)
+        except _GOOGLE_ERRORS as e:
+            return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
+        self._reads.pop(school.id, None)
+        self._remember(school, after, self._survey.get(school.id))
+        shown = after.shown(paint)
+        wanted = shown_after(paint, before, list(after.sheet_ids))
+        if shown.controls == wanted.controls and shown.notes == wanted.notes:
+            self.breaker.succeeded()
+            return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        if after.masked_hash(shown.main_title, paint.control_col, paint.header_row) != masked:
+            return WriteResult(
+                "changed",
+                message="таблицу изменили во время записи контроля — она будет прочитана"
+                " заново при следующей синхронизации",
+            )
+        requests = paint_requests(paint, after.sheet_ids, shown)
+        try:
+            self.http.request(
+                "post",
+                SPREADSHEET_BATCH_UPDATE_URL % sid,
+                json={"requests": requests},
+                idempotent=False,
+            )
+        except _GOOGLE_ERRORS as e:
+            return WriteResult(
+                "failed",
+                message=f"контроль не записан: {self._failed(e)} Будет записан при следующей"
+                " синхронизации.",
+            )
+        self.breaker.succeeded()
+        self._store_after(school, after, paint, shown, shown.main_title, applied=True)
         return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
 
     def _basis(
@@ -608,10 +744,23 @@ class GoogleBackend:
         )
 
     def _store_after(
-        self, school: School, after: ReadSpreadsheet, paint: Paint, before: Shown, main_title: str
+        self,
+        school: School,
+        after: ReadSpreadsheet,
+        paint: Paint,
+        before: Shown,
+        main_title: str,
+        *,
+        applied: bool = False,
     ) -> None:
+        """Remember what the spreadsheet shows after our write (`applied`: `after` is from
+        before a write that has since been applied)."""
         old = self.state.get(school.id, after.spreadsheet_id)
-        shown = after.shown(paint) if after.sheets else shown_after(paint, before, [main_title])
+        shown = (
+            after.shown(paint)
+            if after.sheets and not applied
+            else shown_after(paint, before, list(after.sheet_ids) or [main_title])
+        )
         self.state.put(
             school.id,
             SchoolState(
@@ -630,8 +779,12 @@ class GoogleBackend:
     # -- master --------------------------------------------------------------------------
 
     def write_master(self, master: Master) -> str:
-        """The master spreadsheet: one get, one batchUpdate, one values.batchUpdate (RAW)."""
+        """The master spreadsheet: one get, the new sheets built beside the old in bodies under
+        the chunk size (batchUpdates, values RAW), then one batchUpdate that switches to them."""
         sid, fresh = "", False
+        if self.breaker.terminal:
+            # Signed out or the key refused mid-run: the previous master stays as it was.
+            raise GoogleMasterError(self.breaker.message, "Google")
         try:
             sid, fresh = self._master_id()
             try:
@@ -643,7 +796,7 @@ class GoogleBackend:
                 sid, fresh = self._create_master(), True
                 self._write_master(sid, master, fresh)
         except _GOOGLE_ERRORS as e:
-            message, _ = explain(e)
+            message, _ = self._explain(e)
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
         return spreadsheet_url(sid)
 
@@ -661,36 +814,75 @@ class GoogleBackend:
         return created
 
     def _write_master(self, sid: str, master: Master, fresh: bool) -> None:
+        """Build the new master beside the old (hidden sheets, bodies under the chunk size),
+        then switch in one batchUpdate: until then the old master stays complete."""
         wanted = {s.name[:100] for s in master.sheets}
         timeout = max(self.settings.timeout, MASTER_TIMEOUT)
-        for attempt in (1, 2):
-            answer = self.http.request(
-                "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
-            ).json()
-            existing = existing_sheets(answer)
-            drop = [s.sheet_id for s in existing if fresh and s.title not in wanted]
-            requests, data = master_requests(master, existing, drop=drop)
-            try:
-                self.http.request(
-                    "post",
+        answer = self.http.request(
+            "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
+        ).json()
+        existing = existing_sheets(answer)
+        drop = [
+            s.sheet_id
+            for s in existing
+            if fresh and s.title not in wanted and not s.title.startswith(STAGING_PREFIX)
+        ]
+        plan = staged_master(master, existing, drop=drop, chunk_bytes=self.master_chunk)
+        self.master_bodies = []
+        for i, batch in enumerate(plan.build):
+            if i > 0:  # these only set cells: repeating one changes nothing
+                self._master_post(
                     SPREADSHEET_BATCH_UPDATE_URL % sid,
-                    json={"requests": requests},
-                    timeout=timeout,
+                    {"requests": batch},
+                    timeout,
+                    idempotent=True,
                 )
-                break
+                continue
+            try:  # the first adds the sheets: not to be repeated blindly
+                self._master_post(SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": batch}, timeout)
             except (APIError, GoogleConnectionError) as e:
-                ambiguous = isinstance(e, GoogleConnectionError) or e.code >= 500
-                if attempt == 2 or not ambiguous:
+                if not (isinstance(e, GoogleConnectionError) or e.code in AMBIGUOUS_STATUS):
                     raise
-                # Applied or not? The batch is built from what the spreadsheet has: look again.
-                log.warning("Свод: ответ Google на запись не получен — проверяю и повторяю.")
-        self.http.request(
-            "post",
-            SPREADSHEET_VALUES_BATCH_UPDATE_URL % sid,
-            json={"valueInputOption": "RAW", "data": data},
-            idempotent=True,
-            timeout=timeout,
-        )
+                log.warning("Свод: ответ Google на запись не получен — проверяю.")
+                if not set(plan.staging) <= {s.sheet_id for s in self._master_sheets(sid)}:
+                    self._master_post(
+                        SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": batch}, timeout
+                    )
+        for data in plan.values:
+            self._master_post(
+                SPREADSHEET_VALUES_BATCH_UPDATE_URL % sid,
+                {"valueInputOption": "RAW", "data": data},
+                timeout,
+                idempotent=True,
+            )
+        try:
+            self._master_post(
+                SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
+            )
+        except (APIError, GoogleConnectionError) as e:
+            ambiguous = isinstance(e, GoogleConnectionError) or e.code in AMBIGUOUS_STATUS
+            if not ambiguous:
+                raise
+            # Applied or not? Look: switched sheets carry their final titles.
+            log.warning("Свод: ответ Google на переключение не получен — проверяю.")
+            titles = {s.sheet_id: s.title for s in self._master_sheets(sid)}
+            if all(titles.get(k) == v for k, v in plan.staging.items()):
+                return
+            self._master_post(
+                SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
+            )
+
+    def _master_sheets(self, sid: str) -> list[ExistingSheet]:
+        answer = self.http.request(
+            "get", SPREADSHEET_URL % sid, params={"fields": MASTER_GET_FIELDS}
+        ).json()
+        return existing_sheets(answer)
+
+    def _master_post(
+        self, url: str, body: dict[str, Any], timeout: float, *, idempotent: bool | None = None
+    ) -> None:
+        self.master_bodies.append(body_bytes(body))
+        self.http.request("post", url, json=body, timeout=timeout, idempotent=idempotent)
 
     # -- create (distribute) -------------------------------------------------------------
 
@@ -705,7 +897,8 @@ class GoogleBackend:
         try:
             return self._create(school, spec, plan, built_at)
         except _GOOGLE_ERRORS as e:
-            message, _ = explain(e)
+            self._stop_if_signed_out(e)
+            message, _ = self._explain(e)
             raise GoogleDistributeError(
                 f"Таблица школы «{school.name}» не создана: {message} Запустите distribute ещё"
                 " раз: уже созданные таблицы не будут созданы заново."
@@ -763,7 +956,7 @@ class GoogleBackend:
         body = {
             "name": name,
             "mimeType": SPREADSHEET_MIME,
-            "parents": [self.settings.folder_id],
+            "parents": [self._ensure_folder()],
             "appProperties": app,
         }
         for attempt in range(1, self.settings.retry.max_tries + 1):
@@ -785,7 +978,7 @@ class GoogleBackend:
         clauses = " and ".join(
             f"appProperties has {{ key='{k}' and value='{v}' }}" for k, v in sorted(app.items())
         )
-        q = f"'{self.settings.folder_id}' in parents and trashed = false and {clauses}"
+        q = f"'{self.folder_id}' in parents and trashed = false and {clauses}"
         page = self.http.request(
             "get",
             DRIVE_FILES_API_V3_URL,
@@ -821,7 +1014,10 @@ class GoogleBackend:
         self.http.request("post", SPREADSHEET_BATCH_UPDATE_URL % sid, json={"requests": requests})
 
     def _share(self, file_id: str, email: str, role: str, message: str) -> bool:
-        """Give one address access; False (and a warning) when Google refuses."""
+        """Give one address access; False (and a warning) when Google refuses. The account
+        the program acts as (the signed-in coordinator) owns the file already."""
+        if email.strip().lower() == self.account.lower():
+            return True
         params = self._drive_params(
             sendNotificationEmail="true" if self.settings.notify else "false"
         )
@@ -836,7 +1032,9 @@ class GoogleBackend:
                 idempotent=True,  # the same permission twice is one permission
             )
         except (APIError, GoogleConnectionError) as e:
-            log.warning("Доступ для %s к таблице %s не выдан: %s", email, file_id, explain(e)[0])
+            log.warning(
+                "Доступ для %s к таблице %s не выдан: %s", email, file_id, self._explain(e)[0]
+            )
             return False
         return True
 

@@ -11,6 +11,7 @@ names, commas between arguments) whatever the spreadsheet's locale; people see t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -727,35 +728,65 @@ def main_title_for(paint_sheet: str, titles: Sequence[str]) -> str:
     return sheet_title_for(paint_sheet, titles, titles[0] if titles else paint_sheet)
 
 
-def school_note_part(note: str) -> str:
-    """A note without the part the sync wrote into it.
-
-    >>> school_note_part("своё" + NOTE_SEPARATOR + NOTE_MARK + "\\nОшибка: x")
-    'своё'
-    """
-    at = note.find(NOTE_MARK)
-    return note if at < 0 else note[:at].rstrip()
+def is_ours(note: str) -> bool:
+    """A note the sync wrote: it starts with the mark. Any other note is someone's own, even
+    one that quotes our mark further down (an older version wrote beside the school's words):
+    those are never written over."""
+    return note.startswith(NOTE_MARK)
 
 
 def compose_note(school_part: str, ours: str | None) -> str:
-    """The school's own note, then ours under the mark ("" when neither)."""
+    """Our note as it is written: the mark, then the text ("" when there is nothing to say).
+
+    `school_part` is kept for callers of the older shape; a school's words are never composed
+    into a note of ours any more.
+    """
     if not ours:
         return school_part
     tagged = f"{NOTE_MARK}\n{ours}"
     return f"{school_part}{NOTE_SEPARATOR}{tagged}" if school_part else tagged
 
 
+def note_targets(paint: Paint, titles: Sequence[str], main: str) -> dict[tuple[str, str], str]:
+    """Where each of the paint's notes goes, and its text naming the cell it is about.
+
+    Every note goes on a Контроль cell: a row's problems on that row's cell, the rest on the
+    column's header. The template protects the column from the school, so no note the school
+    types can be there to be written over, even while our write is in flight.
+    """
+    col = paint.control_col
+    if not col:
+        return {}  # no Контроль column: nowhere to write that is not the school's
+    header = (main, a1(paint.header_row, col))
+    out: dict[tuple[str, str], list[str]] = {}
+    for (sheet, ref), text in sorted(paint.notes.items()):
+        title = sheet_title_for(sheet, titles, main)
+        row, _ = parse_a1(ref)
+        if title == main and ref == a1(row, col):
+            target, where = (main, ref), ""
+        elif title == main and row > paint.header_row:
+            target, where = (main, a1(row, col)), f"{ref}: "
+        else:
+            target = header
+            where = f"{ref}: " if title == main else f"лист «{title}», {ref}: "
+        lines = [f"{where}{line}" for line in text.splitlines() if line.strip()]
+        out.setdefault(target, []).extend(lines)
+    return {k: "\n".join(dict.fromkeys(v)) for k, v in out.items()}
+
+
 def wanted_notes(paint: Paint, titles: Sequence[str], shown: Shown) -> dict[tuple[str, str], str]:
-    """Every note cell the paint touches, with the whole note it should end up with."""
-    main = shown.main_title
-    ours: dict[tuple[str, str], str] = {}
-    for (sheet, ref), text in paint.notes.items():
-        key = (sheet_title_for(sheet, titles, main), ref)
-        ours[key] = f"{ours[key]}\n{text}" if key in ours else text
+    """Every note cell the paint touches, with the note it should end up with ("" = none).
+
+    Only cells whose note is empty or ours: a note someone else wrote (a coordinator on a
+    Контроль cell, a school anywhere) is never written over.
+    """
+    ours = note_targets(paint, titles, shown.main_title)
     out: dict[tuple[str, str], str] = {}
-    cells = set(ours) | {k for k, v in shown.notes.items() if NOTE_MARK in v}
-    for key in cells:
-        out[key] = compose_note(school_note_part(shown.notes.get(key, "")), ours.get(key))
+    for key in set(ours) | {k for k, v in shown.notes.items() if is_ours(v)}:
+        current = shown.notes.get(key, "")
+        if current and not is_ours(current):
+            continue
+        out[key] = compose_note("", ours.get(key))
     return out
 
 
@@ -861,87 +892,190 @@ def _master_format(sheet: MasterSheet, c: int) -> dict[str, Any] | None:
     return {"type": kind, "pattern": sheets_pattern}
 
 
-def master_requests(
-    master: Master, existing: Sequence[ExistingSheet], *, drop: Sequence[int] = ()
-) -> tuple[list[Request], list[dict[str, Any]]]:
-    """Requests that lay out every master sheet, and the RAW value ranges to write into them.
+STAGING_PREFIX = "(обновляется) "  # the new master's sheets, hidden until the switch
+MASTER_CHUNK_BYTES = 4 * 1024 * 1024  # Google refuses bodies over 10 MB: stay well under
 
-    Sheets are found by title and kept (their links stay valid); missing ones are added, old
-    charts and filters replaced. `drop` lists sheets to delete (a new spreadsheet's default one).
-    The values go separately, with valueInputOption RAW: a school's "=IMPORTRANGE(...)" stays text.
+
+@dataclass
+class MasterPlan:
+    """The master written beside the old one, then switched in at once.
+
+    build: batchUpdates that add the new sheets (hidden, under STAGING_PREFIX titles), lay them
+    out and colour them; values: values.batchUpdate bodies (RAW) that fill them; switch: the one
+    batchUpdate that shows them under their real titles and deletes the old ones. Every body
+    stays under the chunk size, so the count grows with the master's bytes, not its schools.
+    Until the switch the old master stays complete; a run that failed midway leaves hidden
+    staging sheets, which the next run deletes first.
     """
-    by_title = {s.title: s for s in existing}
+
+    build: list[list[Request]]
+    values: list[list[dict[str, Any]]]
+    switch: list[Request]
+    staging: dict[int, str]  # new sheet id -> its final title
+
+
+def body_bytes(body: Any) -> int:
+    """The size of a JSON body as requests sends it (ASCII-escaped)."""
+    return len(json.dumps(body, separators=(", ", ": ")))
+
+
+def _pack(items: Sequence[Any], limit: int, overhead: int = 64) -> list[list[Any]]:
+    """Items in order, grouped so that each group's JSON stays under `limit` bytes."""
+    groups: list[list[Any]] = []
+    size = limit + 1
+    for item in items:
+        n = body_bytes(item) + 2
+        if size + n > limit - overhead and (not groups or groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += n
+    return [g for g in groups if g]
+
+
+def staged_master(
+    master: Master,
+    existing: Sequence[ExistingSheet],
+    *,
+    drop: Sequence[int] = (),
+    chunk_bytes: int = MASTER_CHUNK_BYTES,
+) -> MasterPlan:
+    """Requests that build every master sheet beside the old ones and switch to them at once.
+
+    The values go separately, with valueInputOption RAW: a school's "=IMPORTRANGE(...)" stays
+    text. `drop` lists other sheets to delete at the switch (a new spreadsheet's default one).
+    Sheets of other titles (a coordinator's own) are left alone.
+    """
     used = {s.sheet_id for s in existing}
-    requests: list[Request] = []
-    data: list[dict[str, Any]] = []
+    leftovers = [s.sheet_id for s in existing if s.title.startswith(STAGING_PREFIX)]
+    by_title = {s.title: s for s in existing if not s.title.startswith(STAGING_PREFIX)}
+    build: list[Request] = [{"deleteSheet": {"sheetId": sid}} for sid in leftovers]
+    cells: list[Request] = []
+    rows: list[dict[str, Any]] = []
+    staging: dict[int, str] = {}
+    switch_show: list[Request] = []
+    switch_drop: list[Request] = []
+    switch_name: list[Request] = []
     next_id = MASTER_SHEET_BASE_ID
     for index, sheet in enumerate(master.sheets):
         title = sheet.name[:100]
+        temp = (STAGING_PREFIX + title)[:100]
         ncols = max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
         nrows = len(sheet.rows) + 1
         chart_cols = 8 if sheet.chart_column is not None else 0
         grid_rows, grid_cols = max(nrows, 2), ncols + (2 + chart_cols if chart_cols else 0)
-        old = by_title.get(title)
-        if old is None:
-            while next_id in used:
-                next_id += 1
-            sid = next_id
-            used.add(sid)
-            requests.append(
-                {
-                    "addSheet": {
-                        "properties": {
-                            "sheetId": sid,
-                            "title": title,
-                            "index": index,
-                            "gridProperties": {"rowCount": grid_rows, "columnCount": grid_cols},
-                        }
-                    }
-                }
-            )
-        else:
-            sid = old.sheet_id
-            requests += [{"deleteEmbeddedObject": {"objectId": cid}} for cid in old.charts]
-            if old.has_filter:
-                requests.append({"clearBasicFilter": {"sheetId": sid}})
-            # Clear everything first, then size the grid exactly: no stale rows stay behind.
-            requests.append(
-                {
-                    "updateCells": {
-                        "range": {"sheetId": sid},
-                        "fields": "userEnteredValue,userEnteredFormat,note",
-                    }
-                }
-            )
-        requests.append(
+        while next_id in used:
+            next_id += 1
+        sid = next_id
+        used.add(sid)
+        staging[sid] = title
+        build.append(
             {
-                "updateSheetProperties": {
+                "addSheet": {
                     "properties": {
                         "sheetId": sid,
-                        "index": index,
+                        "title": temp,
+                        "hidden": True,
                         "gridProperties": {
                             "rowCount": grid_rows,
                             "columnCount": grid_cols,
                             "frozenRowCount": 1,
                             "frozenColumnCount": sheet.frozen_columns,
                         },
-                    },
-                    "fields": "index,gridProperties(rowCount,columnCount,frozenRowCount,"
-                    "frozenColumnCount)",
+                    }
                 }
             }
         )
-        requests += _master_sheet_format(sheet, sid, nrows, ncols)
-        requests.append(
-            {"setBasicFilter": {"filter": {"range": grid_range(sid, 0, nrows, 0, ncols)}}}
-        )
+        build += _master_sheet_format(sheet, sid, nrows, ncols)
+        build.append({"setBasicFilter": {"filter": {"range": grid_range(sid, 0, nrows, 0, ncols)}}})
         if sheet.chart_column is not None and sheet.rows:
-            requests.append(master_chart(sheet, sid, nrows, anchor_col=ncols + 1))
-        values = [[raw_value(h) for h in sheet.headers]]
-        values += [[raw_value(v) for v in row] for row in sheet.rows]
-        data.append({"range": f"{quote_sheet(title)}!A1", "values": values})
-    requests += [{"deleteSheet": {"sheetId": sid}} for sid in drop]
-    return requests, data
+            build.append(master_chart(sheet, sid, nrows, anchor_col=ncols + 1))
+        cells += _master_fills(sheet, sid, nrows, chunk_bytes // 2)
+        rows += _value_ranges(sheet, temp, chunk_bytes // 2)
+        switch_show.append(
+            {
+                "updateSheetProperties": {
+                    "properties": {"sheetId": sid, "hidden": False},
+                    "fields": "hidden",
+                }
+            }
+        )
+        old = by_title.get(title)
+        if old is not None:
+            switch_drop.append({"deleteSheet": {"sheetId": old.sheet_id}})
+        switch_name.append(
+            {
+                "updateSheetProperties": {
+                    "properties": {"sheetId": sid, "title": title, "index": index},
+                    "fields": "title,index",
+                }
+            }
+        )
+    switch_drop += [{"deleteSheet": {"sheetId": sid}} for sid in drop if sid not in leftovers]
+    # Shown first (a spreadsheet may not be left with every sheet hidden), then the old ones
+    # go, then the new take their titles and places: one atomic batchUpdate.
+    switch = switch_show + switch_drop + switch_name
+    return MasterPlan(_pack(build + cells, chunk_bytes), _pack(rows, chunk_bytes), switch, staging)
+
+
+def _value_ranges(sheet: MasterSheet, title: str, limit: int) -> list[dict[str, Any]]:
+    """The sheet's header and rows as RAW value ranges, each under `limit` bytes."""
+    values = [[raw_value(h) for h in sheet.headers]]
+    values += [[raw_value(v) for v in row] for row in sheet.rows]
+    out: list[dict[str, Any]] = []
+    first, size = 1, 0
+    chunk: list[list[Any]] = []
+    for r, line in enumerate(values, start=1):
+        n = body_bytes(line) + 2
+        if chunk and size + n > limit:
+            out.append({"range": f"{quote_sheet(title)}!A{first}", "values": chunk})
+            first, size, chunk = r, 0, []
+        chunk.append(line)
+        size += n
+    if chunk:
+        out.append({"range": f"{quote_sheet(title)}!A{first}", "values": chunk})
+    return out
+
+
+def _master_fills(sheet: MasterSheet, sid: int, nrows: int, limit: int) -> list[Request]:
+    """The sheet's cell colours: updateCells over the fills' bounding box, in row bands each
+    under `limit` bytes (a cell without a fill gets none)."""
+    if not sheet.fills or nrows <= 1:
+        return []
+    r0, r1 = min(r for r, _ in sheet.fills), max(r for r, _ in sheet.fills)
+    c0, c1 = min(c for _, c in sheet.fills), max(c for _, c in sheet.fills)
+    out: list[Request] = []
+    band: list[dict[str, Any]] = []
+    start, size = r0, 0
+
+    def flush(end: int) -> None:
+        out.append(
+            {
+                "updateCells": {
+                    "range": grid_range(sid, 1 + start, 1 + end, c0, c1 + 1),
+                    "rows": band,
+                    "fields": "userEnteredFormat.backgroundColor",
+                }
+            }
+        )
+
+    for r in range(r0, r1 + 1):
+        line = {
+            "values": [
+                {"userEnteredFormat": {"backgroundColor": rgb(colour)}}
+                if (colour := sheet.fills.get((r, c)))
+                else {}
+                for c in range(c0, c1 + 1)
+            ]
+        }
+        n = body_bytes(line) + 2
+        if band and size + n > limit:
+            flush(r)
+            band, start, size = [], r, 0
+        band.append(line)
+        size += n
+    flush(r1 + 1)
+    return out
 
 
 def _master_sheet_format(sheet: MasterSheet, sid: int, nrows: int, ncols: int) -> list[Request]:
@@ -969,30 +1103,6 @@ def _master_sheet_format(sheet: MasterSheet, sid: int, nrows: int, ncols: int) -
             fmt["numberFormat"] = number
         if nrows > 1:
             out.append(repeat_format(grid_range(sid, 1, nrows, c, c + 1), fmt, _format_fields(fmt)))
-    if sheet.fills and nrows > 1:
-        # One updateCells over the fills' bounding box: a cell without a fill gets none.
-        r0, r1 = min(r for r, _ in sheet.fills), max(r for r, _ in sheet.fills)
-        c0, c1 = min(c for _, c in sheet.fills), max(c for _, c in sheet.fills)
-        rows = [
-            {
-                "values": [
-                    {"userEnteredFormat": {"backgroundColor": rgb(colour)}}
-                    if (colour := sheet.fills.get((r, c)))
-                    else {}
-                    for c in range(c0, c1 + 1)
-                ]
-            }
-            for r in range(r0, r1 + 1)
-        ]
-        out.append(
-            {
-                "updateCells": {
-                    "range": grid_range(sid, 1 + r0, 2 + r1, c0, c1 + 1),
-                    "rows": rows,
-                    "fields": "userEnteredFormat.backgroundColor",
-                }
-            }
-        )
     return out
 
 

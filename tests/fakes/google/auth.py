@@ -8,6 +8,7 @@ against the real clock (google-auth stamps them from it), the tokens' expiry aga
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -118,6 +119,86 @@ class Token:
     email: str
     scopes: frozenset[str]
     expires: float  # fake-clock seconds
+    client: str = ""  # the OAuth client a person's token was issued to ("" for a service account)
+
+
+# --- a person signing in: OAuth 2.0 for installed apps -------------------------------------
+
+CODE_GRANT = "authorization_code"
+REFRESH_GRANT = "refresh_token"
+DRIVE_FILE = "https://www.googleapis.com/auth/drive.file"
+REVOKED = "Token has been expired or revoked."
+
+
+@dataclass
+class OAuthClient:
+    """A "Desktop app" OAuth client of a Cloud project (what client_secret_*.json describes)."""
+
+    client_id: str
+    secret: str
+
+
+@dataclass
+class AuthCode:
+    """An authorization code handed to the loopback redirect, good once for ten minutes."""
+
+    client_id: str
+    email: str
+    scopes: frozenset[str]
+    redirect_uri: str
+    challenge: str
+    method: str
+    expires: float
+
+
+@dataclass
+class Refresh:
+    """A refresh token: lives until revoked (or the password changes)."""
+
+    client_id: str
+    email: str
+    scopes: frozenset[str]
+    revoked: bool = False
+
+
+def client_secret_json(client: OAuthClient, base_url: str) -> dict[str, Any]:
+    """The client secret file Google Cloud gives for a Desktop app, pointing at this fake."""
+    return {
+        "installed": {
+            "client_id": client.client_id,
+            "project_id": "roadmap-test",
+            "auth_uri": f"{base_url}/o/oauth2/auth",
+            "token_uri": f"{base_url}/token",
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_secret": client.secret,
+            "redirect_uris": ["http://localhost"],
+        }
+    }
+
+
+def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
+    """RFC 7636: the code_verifier sent to the token endpoint matches the code_challenge."""
+    if not challenge:
+        return True  # Google accepts a flow without PKCE
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
+    return verifier == challenge
+
+
+def new_code() -> str:
+    return "4/0Afake-" + secrets.token_urlsafe(24)
+
+
+def new_refresh() -> str:
+    return "1//0fake-" + secrets.token_urlsafe(32)
+
+
+def new_client() -> OAuthClient:
+    return OAuthClient(
+        f"{secrets.randbelow(10**12):012d}-fake.apps.googleusercontent.com",
+        "GOCSPX-" + secrets.token_urlsafe(21),
+    )
 
 
 def new_token() -> str:

@@ -40,6 +40,8 @@ class DriveFile:
     app_properties: dict[str, str] = field(default_factory=dict)
     permissions: list[dict[str, Any]] = field(default_factory=list)
     last_modifier: str = ""
+    drive_id: str = ""  # the shared drive it lives in ("" in someone's «Мой диск»)
+    app_client: str = ""  # the OAuth client that created it (what drive.file grants access to)
 
     def touch(self, user: str, now: float) -> None:
         """A change by `user`: Drive's modifiedTime, version and last modifying user move."""
@@ -81,6 +83,9 @@ class DriveFile:
         }
         if self.app_properties:
             out["appProperties"] = dict(self.app_properties)
+        if self.drive_id:
+            out["driveId"] = self.drive_id
+            del out["owners"]  # files in a shared drive belong to the drive, not to a person
         return out
 
 

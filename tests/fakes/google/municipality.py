@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from sync.backends.google_config import USER_SCOPES
+from sync.backends.google_login import UserToken, write_token
 from sync.backends.gsheets import GoogleBackend
 from sync.config import Config, load_config
 from sync.spec import TemplateSpec, normalize_header
@@ -76,17 +78,47 @@ def google_town(
     google: Mapping[str, Any] | None = None,
     key_mode: int = 0o600,
     with_coordinator: bool = True,
+    auth: str = "service_account",
+    shared_drive: bool = True,
 ) -> GoogleTown:
-    """A config (storage "gsheets") whose Google endpoints are the fake, with a key and folder."""
+    """A config (storage "gsheets") whose Google endpoints are the fake.
+
+    auth "service_account": a key, and a folder on a shared drive the account is a member of
+    (in a personal «Мой диск» when not `shared_drive`: Google refuses it files there).
+    auth "user": a Desktop OAuth client and the coordinator signed in (the token file written as
+    google-login writes it); the program makes its folder in the coordinator's «Мой диск».
+    """
     shutil.copyfile(KALAR_PLAN, tmp_path / "plan.tsv")
-    key = fake.add_service_account(SERVICE_ACCOUNT)
     key_path = tmp_path / "service-account.json"
-    key_path.write_text(json.dumps(key), encoding="utf-8")
-    os.chmod(key_path, key_mode)
-    folder = fake.add_folder("Дорожные карты", COORDINATOR, writers=[SERVICE_ACCOUNT])
-    settings: dict[str, Any] = {
-        "key_file": "service-account.json",
-        "folder_id": folder,
+    settings: dict[str, Any]
+    if auth == "user":
+        client = fake.add_oauth_client()
+        secret_path = tmp_path / "client_secret.json"
+        secret_path.write_text(json.dumps(client), encoding="utf-8")
+        client_id = client["installed"]["client_id"]
+        refresh = fake.sign_in(client_id, COORDINATOR, USER_SCOPES)
+        token = UserToken(
+            client_id, client["installed"]["client_secret"], refresh, COORDINATOR, USER_SCOPES
+        )
+        write_token(tmp_path / "config.google-token.json", token)
+        folder = ""
+        settings = {"auth": "user", "client_secret_file": "client_secret.json"}
+    else:
+        key = fake.add_service_account(SERVICE_ACCOUNT)
+        key_path.write_text(json.dumps(key), encoding="utf-8")
+        os.chmod(key_path, key_mode)
+        parent = (
+            fake.add_shared_drive(
+                "Управление образования", {COORDINATOR: "organizer", SERVICE_ACCOUNT: "writer"}
+            )
+            if shared_drive
+            else None
+        )
+        folder = fake.add_folder(
+            "Дорожные карты", COORDINATOR, writers=[SERVICE_ACCOUNT], parent=parent
+        )
+        settings = {"key_file": "service-account.json", "folder_id": folder}
+    settings |= {
         "coordinators": [COORDINATOR],
         "sheets_endpoint": fake.url,
         "drive_endpoint": fake.url,

@@ -10,6 +10,7 @@ would, through protections and dropdowns, and moves modifiedTime and the last mo
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -67,6 +68,12 @@ ROLE_RANK = {
     "organizer": 4,
     "owner": 5,
 }
+MAX_BODY = 10485760  # bytes: Google refuses larger request bodies with a 400
+STORAGE_QUOTA = (
+    "Service Accounts do not have storage quota. Leverage shared drives"
+    " (https://developers.google.com/workspace/drive/api/guides/about-shareddrives), or use OAuth"
+    " delegation (http://support.google.com/a/answer/7281227) instead."
+)
 READ_VERBS = (":batchGet", ":batchGetByDataFilter", ":getByDataFilter", "developerMetadata:search")
 QUOTA_NAMES = {
     "read": ("Read requests", "sheets.googleapis.com"),
@@ -131,6 +138,7 @@ class Record:
     target: str  # spreadsheet or file id ("" for a listing)
     at: float
     body: Any = None
+    size: int = 0  # request body bytes
 
 
 @dataclass
@@ -170,6 +178,13 @@ class FakeGoogle:
             self.notifications: list[tuple[str, str, str]] = []  # (file id, email, message)
             self.non_google: set[str] = set()  # addresses without a Google account
             self.keep_bodies = False
+            self.clients: dict[str, auth.OAuthClient] = {}
+            self.codes: dict[str, auth.AuthCode] = {}
+            self.refresh_tokens: dict[str, auth.Refresh] = {}
+            self.signed_in = ""  # the person signed in to Google in "the browser"
+            self.consents = True  # whether that person presses «Разрешить» on the consent screen
+            self.max_body = MAX_BODY
+            self._ctx = threading.local()  # the OAuth client of the request being served
             self.in_flight = getattr(self, "in_flight", 0)
 
     def add_service_account(self, email: str, *, forged: bool = False) -> dict[str, Any]:
@@ -178,13 +193,50 @@ class FakeGoogle:
             self.accounts[email] = auth.public_key()
         return auth.service_account_info(email, f"{self.url}/token", forged=forged)
 
-    def add_folder(self, name: str, owner: str, writers: Sequence[str] = ()) -> str:
-        """A Drive folder owned by a person, shared with the given accounts as editors."""
+    def add_folder(
+        self, name: str, owner: str, writers: Sequence[str] = (), *, parent: str | None = None
+    ) -> str:
+        """A Drive folder owned by a person (in a shared drive when `parent` is one or in one),
+        shared with the given accounts as editors."""
         with self.lock:
-            folder = self._new_file(name, FOLDER, owner, [])
+            folder = self._new_file(name, FOLDER, owner, [parent] if parent else [])
             for email in writers:
                 self._grant(folder, email, "writer")
             return folder.id
+
+    def add_shared_drive(self, name: str, members: Mapping[str, str]) -> str:
+        """A shared drive (Google Workspace) with its members' roles; its id is a folder id."""
+        with self.lock:
+            drive = self._new_file(name, FOLDER, "", [])
+            drive.drive_id = drive.id
+            drive.permissions = []
+            for email, role in members.items():
+                self._grant(drive, email, role)
+            return drive.id
+
+    def add_oauth_client(self) -> dict[str, Any]:
+        """A Desktop-app OAuth client; returns its client secret file's contents."""
+        with self.lock:
+            client = auth.new_client()
+            self.clients[client.client_id] = client
+        return auth.client_secret_json(client, self.url)
+
+    def sign_in(self, client_id: str, email: str, scopes: Sequence[str]) -> str:
+        """A refresh token as if `email` had gone through the consent page (test setup)."""
+        with self.lock:
+            refresh = auth.new_refresh()
+            self.refresh_tokens[refresh] = auth.Refresh(client_id, email, frozenset(scopes))
+            return refresh
+
+    def revoke(self, email: str) -> None:
+        """The person removes the app's access (myaccount.google.com → Безопасность)."""
+        with self.lock:
+            for r in self.refresh_tokens.values():
+                if r.email == email:
+                    r.revoked = True
+            for t in self.tokens.values():
+                if t.email == email and t.client:
+                    t.expires = min(t.expires, self.clock.time())
 
     def share(self, file_id: str, email: str, role: str = "writer") -> None:
         with self.lock:
@@ -196,7 +248,10 @@ class FakeGoogle:
 
     def _new_file(self, name: str, mime: str, owner: str, parents: list[str]) -> DriveFile:
         now = self.clock.time()
+        in_drive = [self.files[p].drive_id for p in parents if p in self.files]
         f = DriveFile(
+            drive_id=next((d for d in in_drive if d), ""),
+            app_client=getattr(self._ctx, "client", ""),
             id=self._new_id(),
             name=name,
             mime_type=mime,
@@ -381,6 +436,7 @@ class FakeGoogle:
         with self.lock:
             sheet = self.spreadsheets[spreadsheet_id].sheet_by_title(title)
             box = parse_a1_box(ref)
+            self._check_person(self.files[spreadsheet_id], sheet, box.row0, box.col0, user, None)
             cell = dict(sheet.cells.get((box.row0, box.col0), {}))
             if note:
                 cell["note"] = note
@@ -488,6 +544,12 @@ class FakeGoogle:
         with self.lock:
             self.in_flight += 1
         try:
+            if len(body) > self.max_body:
+                path = urlsplit(raw_path).path
+                drive = path.startswith("/drive/")
+                self._record(method, path, "too-large", "", 400, "", self._target(path), b"")
+                message = f"Request payload size exceeds the limit: {self.max_body} bytes."
+                return Answer(400, ApiError(400, message).body(drive))
             return self._handle(method, raw_path, headers, body)
         finally:
             with self.lock:
@@ -514,7 +576,9 @@ class FakeGoogle:
             for k, v in parse_qs(split.query, keep_blank_values=True).items()
         }
         if path.endswith("/token") and method == "POST":
-            return self._token(body)
+            return self._token(body, headers)
+        if path == "/o/oauth2/auth" and method == "GET":
+            return self._authorize(query)
         drive = path.startswith("/drive/") or path.startswith("/upload/")
         user, problem = self._user(headers, drive)
         bucket = self._bucket(method, path)
@@ -580,6 +644,7 @@ class FakeGoogle:
                     target,
                     self.clock.time(),
                     json.loads(body) if (self.keep_bodies and body) else None,
+                    len(body),
                 )
             )
 
@@ -606,9 +671,12 @@ class FakeGoogle:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         return Answer(fault.status, ApiError(fault.status, message).body(drive), headers)
 
-    def _token(self, body: bytes) -> Answer:
+    def _token(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        if form.get("grant_type") != auth.JWT_GRANT:
+        grant = form.get("grant_type")
+        if grant in (auth.CODE_GRANT, auth.REFRESH_GRANT):
+            return self._person_token(grant, form, headers)
+        if grant != auth.JWT_GRANT:
             return Answer(
                 400,
                 {
@@ -637,6 +705,95 @@ class FakeGoogle:
             },
         )
 
+    def _client_of(self, form: Mapping[str, str], headers: Mapping[str, str]) -> auth.OAuthClient:
+        """The OAuth client, authenticated by the form's fields or HTTP Basic (both are used)."""
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        header = headers.get("Authorization") or headers.get("authorization") or ""
+        if header.startswith("Basic "):
+            pair = base64.b64decode(header[6:]).decode()
+            client_id, _, secret = (unquote(x) for x in pair.partition(":"))
+        client = self.clients.get(client_id)
+        if client is None or client.secret != secret:
+            raise auth.GrantError("invalid_client", "Unauthorized")
+        return client
+
+    def _person_token(
+        self, grant: str, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> Answer:
+        """The authorization-code grant (after the loopback redirect) and the refresh grant."""
+        with self.lock:
+            try:
+                client = self._client_of(form, headers)
+                refresh = ""
+                if grant == auth.CODE_GRANT:
+                    code = self.codes.pop(form.get("code", ""), None)
+                    if code is None or code.expires <= self.clock.time():
+                        raise auth.GrantError("invalid_grant", "Malformed auth code.")
+                    if code.client_id != client.client_id:
+                        raise auth.GrantError("invalid_grant", "Unauthorized")
+                    if form.get("redirect_uri") != code.redirect_uri:
+                        raise auth.GrantError("redirect_uri_mismatch", "Bad Request")
+                    if not auth.pkce_matches(
+                        form.get("code_verifier", ""), code.challenge, code.method
+                    ):
+                        raise auth.GrantError("invalid_grant", "Invalid code verifier.")
+                    email, scopes = code.email, code.scopes
+                    refresh = auth.new_refresh()
+                    self.refresh_tokens[refresh] = auth.Refresh(client.client_id, email, scopes)
+                else:
+                    held = self.refresh_tokens.get(form.get("refresh_token", ""))
+                    if held is None or held.revoked or held.client_id != client.client_id:
+                        raise auth.GrantError("invalid_grant", auth.REVOKED)
+                    email, scopes = held.email, held.scopes
+            except auth.GrantError as e:
+                return Answer(400, {"error": e.error, "error_description": e.description})
+            token = auth.new_token()
+            self.tokens[token] = auth.Token(
+                email, scopes, self.clock.time() + self.token_lifetime, client.client_id
+            )
+            self.grants.append(email)
+        answer: dict[str, Any] = {
+            "access_token": token,
+            "expires_in": int(self.token_lifetime) - 1,
+            "scope": " ".join(sorted(scopes)),
+            "token_type": "Bearer",
+        }
+        if refresh:
+            answer["refresh_token"] = refresh
+        return Answer(200, answer)
+
+    def _authorize(self, query: Mapping[str, Any]) -> Answer:
+        """The consent page: the signed-in person allows the app; the browser is sent (302) to
+        the app's loopback address with a code, as Google does for a Desktop app."""
+        redirect = str(query.get("redirect_uri", ""))
+        target = urlsplit(redirect)
+        with self.lock:
+            client = self.clients.get(str(query.get("client_id", "")))
+            if client is None:
+                return Answer(401, {"error": "invalid_client", "error_description": "not found"})
+            if target.scheme != "http" or target.hostname not in ("127.0.0.1", "localhost", "::1"):
+                # Google has blocked the out-of-band (copy the code) flow: loopback only.
+                return Answer(400, {"error": "invalid_request", "error_description": redirect})
+            if query.get("response_type") != "code" or not query.get("scope"):
+                return Answer(400, {"error": "invalid_request", "error_description": "scope"})
+            scopes = frozenset(str(query["scope"]).split())
+            state = str(query.get("state", ""))
+            if not self.signed_in or not self.consents:
+                params = {"error": "access_denied", "state": state}
+            else:
+                code = auth.new_code()
+                self.codes[code] = auth.AuthCode(
+                    client.client_id,
+                    self.signed_in,
+                    scopes,
+                    redirect,
+                    str(query.get("code_challenge", "")),
+                    str(query.get("code_challenge_method", "plain")),
+                    self.clock.time() + 600,
+                )
+                params = {"state": state, "code": code, "scope": " ".join(sorted(scopes))}
+        return Answer(302, None, {"Location": f"{redirect}?{urlencode(params)}"})
+
     def _user(self, headers: Mapping[str, str], drive: bool) -> tuple[str, Answer | None]:
         header = headers.get("Authorization") or headers.get("authorization") or ""
         token = header[7:] if header.startswith("Bearer ") else ""
@@ -654,6 +811,10 @@ class FakeGoogle:
                     403,
                     ApiError(403, "Request had insufficient authentication scopes.").body(drive),
                 )
+            # A token with drive.file alone reaches only the files its own app created.
+            full = t.scopes & (SHEETS_SCOPES - {auth.DRIVE_FILE})
+            self._ctx.client = "" if full else t.client
+            self._ctx.app_only = not full
             return t.email, None
 
     @staticmethod
@@ -675,6 +836,8 @@ class FakeGoogle:
 
     @staticmethod
     def _op(method: str, path: str) -> str:
+        if path == "/drive/v3/about":
+            return "about.get"
         if path.startswith("/drive/v3/files"):
             rest = path[len("/drive/v3/files") :].strip("/").split("/")
             if rest == [""]:
@@ -739,9 +902,20 @@ class FakeGoogle:
 
     # -- Sheets --------------------------------------------------------------------------
 
+    def _app_sees(self, f: DriveFile) -> bool:
+        """drive.file: only the files created by the request's OAuth client."""
+        return not getattr(self._ctx, "app_only", False) or (
+            bool(f.app_client) and f.app_client == getattr(self._ctx, "client", "")
+        )
+
     def _access(self, file_id: str, user: str, need: str) -> None:
         f = self.files.get(file_id)
-        if f is None or f.mime_type != SPREADSHEET or file_id not in self.spreadsheets:
+        if (
+            f is None
+            or f.mime_type != SPREADSHEET
+            or file_id not in self.spreadsheets
+            or not self._app_sees(f)
+        ):
             raise ApiError(404, "Requested entity was not found.")
         if self.role(file_id, user) < ROLE_RANK[need]:
             raise ApiError(403, "The caller does not have permission")
@@ -887,17 +1061,24 @@ class FakeGoogle:
 
     def _visible(self, file_id: str, user: str) -> DriveFile:
         f = self.files.get(file_id)
-        if f is None or self.role(file_id, user) == 0:
+        if f is None or self.role(file_id, user) == 0 or not self._app_sees(f):
             raise ApiError(404, f"File not found: {file_id}.", drive_reason="notFound")
         return f
 
     def _drive(self, method: str, path: str, query: dict[str, Any], body: Any, user: str) -> Answer:
+        if path == "/drive/v3/about" and method == "GET":
+            about = {"kind": "drive#about", "user": self._person_json(user)}
+            return Answer(200, fieldmask.select(about, fieldmask.parse(str(query["fields"]))))
         if not path.startswith("/drive/v3/files"):
             raise ApiError(404, "Not Found", drive_reason="notFound")
         rest = [unquote(p) for p in path[len("/drive/v3/files") :].strip("/").split("/") if p]
         if not rest:
             if method == "GET":
-                visible = [f for f in self.files.values() if self.role(f.id, user) > 0]
+                visible = [
+                    f
+                    for f in self.files.values()
+                    if self.role(f.id, user) > 0 and self._app_sees(f)
+                ]
                 return Answer(200, list_files(visible, query, user))
             if method == "POST":
                 return Answer(200, self._create(body, query, user))
@@ -945,6 +1126,7 @@ class FakeGoogle:
         name = str(body.get("name") or "Untitled")
         mime = str(body.get("mimeType") or "application/octet-stream")
         parents = self._parents_for(body.get("parents"), user)
+        self._check_storage(user, mime, parents)
         f = self._new_file(name, mime, user, parents)
         f.app_properties = {str(k): str(v) for k, v in (body.get("appProperties") or {}).items()}
         return file_answer(f, query, user)
@@ -957,6 +1139,7 @@ class FakeGoogle:
             if body.get("parents")
             else list(src.parents)
         )
+        self._check_storage(user, src.mime_type, parents)
         f = self._new_file(
             str(body.get("name") or f"Copy of {src.name}"), src.mime_type, user, parents
         )
@@ -965,6 +1148,29 @@ class FakeGoogle:
             self.spreadsheets[f.id] = self.spreadsheets[src.id].clone(f.id)
             self.spreadsheets[f.id].properties["title"] = f.name
         return file_answer(f, query, user)
+
+    def _check_storage(self, user: str, mime: str, parents: Sequence[str]) -> None:
+        """Since 2025 a service account owns no storage: a file of its own outside a shared
+        drive is refused with Google's 403 storageQuotaExceeded (folders take no quota)."""
+        if user not in self.accounts or mime == FOLDER:
+            return
+        if not any(self.files[p].drive_id for p in parents):
+            raise ApiError(
+                403,
+                STORAGE_QUOTA,
+                drive_reason="storageQuotaExceeded",
+                drive_domain="usageLimits",
+            )
+
+    @staticmethod
+    def _person_json(user: str) -> dict[str, Any]:
+        return {
+            "kind": "drive#user",
+            "displayName": user.split("@")[0],
+            "emailAddress": user,
+            "me": True,
+            "permissionId": permission_id(user),
+        }
 
     def _update(
         self, f: DriveFile, body: dict[str, Any], query: dict[str, Any], user: str

@@ -30,6 +30,7 @@ class ApiError(Exception):
         status: str = "",
         *,
         drive_reason: str = "",
+        drive_domain: str = "global",
         headers: dict[str, str] | None = None,
         details: list[dict[str, Any]] | None = None,
     ):
@@ -46,6 +47,7 @@ class ApiError(Exception):
             503: "UNAVAILABLE",
         }.get(code, "UNKNOWN")
         self.drive_reason = drive_reason
+        self.drive_domain = drive_domain
         self.headers = headers or {}
         self.details = details
 
@@ -59,7 +61,7 @@ class ApiError(Exception):
                     "errors": [
                         {
                             "message": self.message,
-                            "domain": "global",
+                            "domain": self.drive_domain,
                             "reason": self.drive_reason or self.status.lower(),
                         }
                     ],
