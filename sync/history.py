@@ -386,15 +386,21 @@ class History:
                 sheet_from_json(data),
             )
 
-    def baseline(self, before_run_id: int) -> tuple[datetime | None, dict[str, PastRead]]:
-        """What the last master the coordinator got was built from, for the «Изменения» sheet.
+    def baseline(
+        self, before_run_id: int, before_day: date | None = None
+    ) -> tuple[datetime | None, dict[str, PastRead]]:
+        """What an earlier master the coordinator got was built from, for the «Изменения» sheet.
 
-        Returns the start of the newest complete ('ok') run before `before_run_id` and, per
-        school, its newest snapshot read at or before that run. (None, {}) when there is none.
+        Returns the start of the newest complete ('ok') run before `before_run_id` (with
+        `before_day`: the newest whose «today» is an earlier day, i.e. the state at the end of
+        the previous day) and, per school, its newest snapshot read at or before that run.
+        (None, {}) when there is none.
         """
+        day = before_day.isoformat() if before_day is not None else "9999-12-31"
         row = self.conn.execute(
-            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
-            (before_run_id,),
+            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' AND today < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (before_run_id, day),
         ).fetchone()
         if row is None:
             return None, {}

@@ -189,7 +189,7 @@ def _run_schools(
     schools = config.all_workbooks()
     today = result.today
     result.plan_problems = plan_problems(plan)
-    baseline_at, past = history.baseline(result.run_id)
+    baseline_at, past = history.baseline(result.run_id, before_day=today)
     states = backend.survey(schools)
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
@@ -226,7 +226,17 @@ def _run_schools(
             for sid, p in past.items()
         },
     )
-    master = consolidate(result.reports, plan, spec, today, config.municipality, previous)
+    master = consolidate(
+        result.reports,
+        plan,
+        spec,
+        today,
+        config.municipality,
+        previous,
+        as_of=now(),
+        zone=config.zone,
+        low_percent=config.low_percent,
+    )
     try:
         result.master = backend.write_master(master)
     except OSError as e:

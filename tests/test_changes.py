@@ -147,9 +147,9 @@ def test_without_a_baseline_the_master_keeps_its_six_sheets() -> None:
 
     now = report([(2, "1", "Приказ", None, "on_time")], [])
     names = [s.name for s in consolidate([now], PLAN, SPEC, date(2022, 1, 10)).sheets]
-    assert CHANGES_SHEET not in names and len(names) == 6
+    assert CHANGES_SHEET not in names and len(names) == 7
     with_changes = consolidate([now], PLAN, SPEC, date(2022, 1, 10), previous=Baseline(None))
-    assert [s.name for s in with_changes.sheets][:3] == ["Свод", "Школы", CHANGES_SHEET]
+    assert [s.name for s in with_changes.sheets][:4] == ["Обзор", "Свод", "Школы", CHANGES_SHEET]
 
 
 def test_the_master_shows_what_changed_since_the_last_complete_run(tmp_path: Path) -> None:
