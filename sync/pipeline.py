@@ -5,10 +5,12 @@ The CLI, the scheduler and the Excel add-in all call `run`; no shell re-implemen
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -127,7 +129,8 @@ def run(
             f"{today:%d.%m.%Y}",
         )
         try:
-            _run_schools(config, result, history, backend, progress, stop, now)
+            with _few_gc_pauses():
+                _run_schools(config, result, history, backend, progress, stop, now)
         except Exception as e:
             result.outcome = "crashed"
             reason = (
@@ -153,6 +156,20 @@ def run(
         if after is not None:
             after(result, history)
     return result
+
+
+@contextmanager
+def _few_gc_pauses() -> Iterator[None]:
+    """A run builds many long-lived objects (reports, master tables) and few cycles: what is
+    loaded before it is frozen out of the collector and full collections become rare."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _finish(history: History, result: RunResult, now: Callable[[], datetime]) -> None:
@@ -190,6 +207,15 @@ def _run_schools(
     today = result.today
     result.plan_problems = plan_problems(plan)
     baseline_at, past = history.baseline(result.run_id, before_day=today)
+    # What «Изменения» compares with, kept small: the past sheets are not held through the run.
+    previous = Baseline(
+        baseline_at,
+        {
+            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
+            for sid, p in past.items()
+        },
+    )
+    del past
     states = backend.survey(schools)
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
@@ -219,13 +245,6 @@ def _run_schools(
         _log_school(result.run_id, report)
     if result.outcome != "ok":
         return
-    previous = Baseline(
-        baseline_at,
-        {
-            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
-            for sid, p in past.items()
-        },
-    )
     master = consolidate(
         result.reports,
         plan,
@@ -283,17 +302,20 @@ def _sync_school(
     sheet: SchoolSheet | None = None
     outcome, message = "synced", ""
     fingerprint, stamp, modified = "", state.stamp, state.modified
+    snapshot = None  # an unchanged school's stored snapshot: recorded again by its hash only
     if not state.exists:
         outcome, message = "failed", "файл школы не найден"
     elif last is not None and last.stamp and last.stamp == state.stamp:
         # Unchanged since its last successful read: its last snapshot stands, no read at all.
         sheet, fingerprint, outcome = last.sheet, last.fingerprint, "unchanged"
+        snapshot = last.snapshot or None
     else:
         try:
             raw = backend.read(school)
             fingerprint, modified = raw.fingerprint, raw.modified or modified
             if last is not None and fingerprint == last.fingerprint:
                 sheet, outcome = last.sheet, "unchanged"
+                snapshot = last.snapshot or None
             else:
                 sheet = locate(raw, spec)
         except (SourceError, UnreadableWorkbook) as e:
@@ -318,6 +340,7 @@ def _sync_school(
         modified=modified,
         problems=problems,
         controls={r.sheet_row: r.control.key for r in rows},
+        snapshot=snapshot,
     )
     write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
     if write is not None and write.status == "locked":

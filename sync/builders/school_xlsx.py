@@ -81,7 +81,8 @@ def build_school_workbook(
     main.title = spec.main_sheet
     items = plan.for_audience(school.audience)
     _build_main(main, spec, items, password, spec.soon_days if soon_days is None else soon_days)
-    _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
+    if not school.is_coordinator:  # the МОУО is not a school: no school passport to fill
+        _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
     _build_instructions(wb.create_sheet(spec.instructions_sheet), spec, school, plan.period)
     meta = wb.create_sheet(spec.meta_sheet)
     for r, (key, value) in enumerate(meta_values(spec, school, plan, built_at), start=1):
