@@ -93,6 +93,7 @@ class MasterSheet:
     number_formats: dict[int, str] = field(default_factory=dict)  # col index -> Excel format
     frozen_columns: int = 0  # columns kept in view when scrolling right
     chart_column: int | None = None  # a column to chart against the first one, if any
+    # In the xlsx master the chart is drawn on «Обзор» (chart_of = the charted sheet's name).
     legend: list[LegendEntry] = field(default_factory=list)  # what this sheet's colours mean
     data_bar_column: int | None = None  # a 0..1 column shown with a data bar
     low_below: float | None = None  # values of data_bar_column below this are red
@@ -252,7 +253,6 @@ def _overview_sheet(
             (_fill(spec, "error", OVERDUE_FILL), "есть ошибки"),
             (WARNING_FILL, "не все школы прочитаны"),
         ],
-        chart_column=schools.chart_column if schools.rows else None,
         chart_of=schools.name if schools.rows else None,
     )
 
