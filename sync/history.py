@@ -221,6 +221,9 @@ class History:
             raise HistoryError(f"Не удалось открыть файл истории {path}: {e}") from None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL without an fsync per commit: the database stays consistent; a power cut may
+            # lose the last reads, which the next run simply reads again.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:

@@ -349,3 +349,28 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
         schools = list(csv.reader(f))
     assert schools[H][6] == "33%"
     assert schools[H][7] == "28.02.2022 17:05"
+
+
+def test_streamed_and_in_memory_writes_hold_the_same_cells(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large municipality's master is streamed row by row (flat memory): same cells, same look.
+    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "streamed.xlsx"
+    write_master_xlsx(master, fast)
+    monkeypatch.setattr("sync.builders.master_xlsx.STREAM_FROM_CELLS", 0)
+    write_master_xlsx(master, streamed)
+    a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(streamed)
+    assert a.sheetnames == b.sheetnames
+    for name in a.sheetnames:
+        cells_a = [
+            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
+            for r in a[name].iter_rows()
+            for c in r
+        ]
+        cells_b = [
+            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
+            for r in b[name].iter_rows()
+            for c in r
+        ]
+        assert cells_a == cells_b, name
+        assert a[name].row_dimensions[H].height == b[name].row_dimensions[H].height
