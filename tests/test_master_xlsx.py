@@ -236,9 +236,9 @@ def test_chart_on_overview_labels_every_school(written: Path) -> None:
     chart = ws._charts[0]
     assert chart.anchor._from.row >= H + len(list(ws.iter_rows(min_row=H + 1)))  # below the table
     series = chart.series[0]
-    assert series.cat.numRef.f.startswith("Школы!$A$") or series.cat.strRef.f.startswith(
-        "Школы!$A$"
-    )
+    ref = series.cat.numRef or series.cat.strRef
+    assert ref.f.startswith("Школы!$A$")  # the schools' names...
+    assert series.val.numRef.f.startswith("Школы!$G$")  # ...and their «% выполнения»
     # Every school labelled: the category axis skips no label.
     assert 1 in (
         getattr(chart.x_axis, "tickLblSkip", None),
