@@ -100,10 +100,14 @@ def test_sheets_and_headers(master: Master, written: Path) -> None:
         if sheet.legend:
             assert ws["A3"].value == "Цвета:"
             legend = [c for c in ws[3] if c.value and c.value != "Цвета:"]
-            # Each meaning in a cell of its colour; on a narrow sheet the last ones share a cell.
-            assert "; ".join(str(c.value) for c in legend) == "; ".join(t for _, t in sheet.legend)
-            rgb = sheet.legend[0][0]
-            assert not rgb or legend[0].fill.fgColor.rgb.endswith(rgb)
+            # Each meaning in a cell of its colour; what does not fit shares a last cell, each
+            # colour a «■» of it.
+            shown = " ".join(str(c.value) for c in legend)
+            for rgb, text in sheet.legend:
+                assert text in shown
+                cell = next(c for c in legend if text in str(c.value))
+                if rgb and not str(cell.value).startswith("■"):
+                    assert cell.fill.fgColor.rgb.endswith(rgb), (sheet.name, text)
         assert [c.value for c in ws[H]][: len(sheet.headers)] == sheet.headers
         assert ws.max_row == len(sheet.rows) + H
         assert ws[f"A{H}"].font.b

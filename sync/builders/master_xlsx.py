@@ -95,8 +95,11 @@ class _Formats:
         self.wb = wb
         self.made: dict[tuple[Any, ...], Format] = {}
         border = {"border": 1, "border_color": BORDER_COLOR}
-        self.title = wb.add_format({"bold": True, "font_size": TITLE_SIZE})
-        self.subtitle = wb.add_format({"italic": True})
+        title = {"bold": True, "font_size": TITLE_SIZE, "valign": "top"}
+        self.title = wb.add_format(title)
+        self.title_wrap = wb.add_format({**title, "text_wrap": True})
+        self.subtitle = wb.add_format({"italic": True, "valign": "top"})
+        self.subtitle_wrap = wb.add_format({"italic": True, "valign": "top", "text_wrap": True})
         self.header = wb.add_format(
             {
                 "bold": True,
@@ -125,6 +128,15 @@ class _Formats:
                 props["bg_color"] = "#" + rgb
                 props["pattern"] = 1
             found = self.made[key] = self.wb.add_format(props)
+        return found
+
+    def swatch(self, rgb: str) -> Format:
+        """A coloured square standing for a fill, in text: the colour a shade darker."""
+        key = ("swatch", rgb)
+        found = self.made.get(key)
+        if found is None:
+            darker = "".join(f"{int(int(rgb[i : i + 2], 16) * 0.8):02X}" for i in (0, 2, 4))
+            found = self.made[key] = self.wb.add_format({"font_color": "#" + darker, "bold": True})
         return found
 
     def legend(self, rgb: str | None) -> Format:
@@ -239,16 +251,29 @@ def _write_sheet(
         ws.set_column(c, c, width)
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
-    _print_setup(ws, sheet, master, widths, head)
+    on_first_page = _print_setup(ws, sheet, master, widths, head)
     ws.freeze_panes(HEADER_ROW, sheet.frozen_columns)
     ws.autofilter(head, 0, last, ncols - 1)
 
-    # Title block: whose master, which period, as of when; then what the colours mean.
-    ws.set_row(0, TITLE_SIZE * 1.6)
-    ws.write_string(0, 0, _clean(master.title), formats.title)
-    if master.subtitle:
-        ws.write_string(1, 0, _clean(master.subtitle), formats.subtitle)
-    _legend(ws, sheet, widths, formats)
+    # Title block: whose master, which period, as of when; then what the colours mean. A sheet
+    # printed over several pages across repeats its first columns on each: the block stays
+    # inside them (wrapped), so no page shows a fragment of it.
+    block = on_first_page if on_first_page < len(widths) else len(widths)
+    room = sum(widths[:block]) if block < len(widths) else 10_000.0
+    merged = 1 < block < len(widths)
+    for row, text, fmt, size in (
+        (0, master.title, formats.title_wrap if merged else formats.title, TITLE_SIZE),
+        (1, master.subtitle, formats.subtitle_wrap if merged else formats.subtitle, FONT_SIZE),
+    ):
+        if not text:
+            continue
+        lines = wrapped_lines(text, room * FONT_SIZE / size) if merged else 1
+        ws.set_row(row, min(MAX_ROW_PT, lines * size * 1.45 + 4))
+        if merged:
+            ws.merge_range(row, 0, row, block - 1, _clean(text), fmt)
+        else:
+            ws.write_string(row, 0, _clean(text), fmt)
+    _legend(ws, sheet, widths[:block], formats)  # a legend cut by a page is unreadable
 
     header_pt = _row_pt(
         [(h, widths[c], True) for c, h in enumerate(sheet.headers)], line=LINE_PT + 0.5
@@ -344,36 +369,56 @@ def _default_format(value: object) -> str:
 def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Formats) -> None:
     """Row 3: each colour in a cell of that colour saying what it means.
 
-    Entries share the table's columns (merged where one needs several); when the table is too
-    narrow for all of them, the last cell takes the rest and the row grows to wrap them.
+    Entries share the given columns (merged where one needs several). What does not fit goes
+    into one last cell as text with a square of each colour («■ Просрочено»), wrapped.
     """
     if not sheet.legend:
         return
     row = HEADER_ROW - 2
-    entries = [(None, "Цвета:"), *sheet.legend]
+    entries: list[tuple[str | None, str]] = [(None, "Цвета:"), *sheet.legend]
     spans: list[tuple[int, int, str | None, str]] = []
+    rest: list[tuple[str | None, str]] = []
     col = 0
     for i, (rgb, text) in enumerate(entries):
-        if col >= len(widths):  # no column left: join the rest into the last cell
-            first, last, fill, before = spans.pop()
-            rest = "; ".join(t for _, t in entries[i:])
-            spans.append((first, last, fill, f"{before}; {rest}"))
-            break
         needed = len(text) * 1.05 + 2.5
         first, room = col, 0.0
         while room < needed and col < len(widths):
             room += widths[col]
             col += 1
+        if room < needed:  # does not fit: this one and the rest share the leftover cell
+            col = first
+            if col == len(widths) and spans:
+                col = spans[-1][0]
+                rest.append(entries[i - 1])
+                spans.pop()
+            rest += entries[i:]
+            break
         spans.append((first, col - 1, rgb, text))
     lines = 1
     for first, last, rgb, text in spans:
-        room = sum(widths[first : last + 1])
-        lines = max(lines, wrapped_lines(text, room))
+        lines = max(lines, wrapped_lines(text, sum(widths[first : last + 1])))
         fmt = formats.legend(rgb)
         if last > first:
             ws.merge_range(row, first, row, last, _clean(text), fmt)
         else:
             ws.write_string(row, first, _clean(text), fmt)
+    if rest:
+        last = max(col, len(widths) - 1)
+        parts: list[Any] = []
+        plain = formats.legend(None)
+        for rgb, text in rest:
+            if rgb:
+                parts += [formats.swatch(rgb), "■ ", plain, f"{text}   "]
+            else:
+                parts += [plain, f"{text}   "]
+        flat = "".join(p for p in parts if isinstance(p, str)).strip()
+        if last > col:
+            ws.merge_range(row, col, row, last, "", plain)
+        if len(parts) > 2:
+            ws.write_rich_string(row, col, *parts, plain)
+        else:  # plain notes only
+            ws.write_string(row, col, flat, plain)
+        lines = max(lines, wrapped_lines(flat, sum(widths[col : last + 1]) or 12.0))
     ws.set_row(row, min(MAX_ROW_PT, lines * LINE_PT + 4))
 
 
@@ -383,8 +428,11 @@ def _header_text(text: str) -> str:
 
 def _print_setup(
     ws: Worksheet, sheet: MasterSheet, master: Master, widths: list[float], head: int
-) -> None:
-    """A4 landscape, header row on every page, title and page numbers, a readable scale."""
+) -> int:
+    """A4 landscape, header row on every page, title and page numbers, a readable scale.
+
+    Returns how many columns the first printed page holds.
+    """
     ws.set_paper(9)
     ws.set_landscape()
     ws.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
@@ -398,15 +446,24 @@ def _print_setup(
     total_pt = sum(_px(w) for w in widths) * 0.75
     scale = PRINTABLE_PT / total_pt
     if scale >= 1:
-        return
+        return len(widths)
     if scale * FONT_SIZE >= MIN_PRINT_PT:
         ws.fit_to_pages(1, 0)
-        return
+        return len(widths)
     # Too wide to fit one page at a readable size: 8 pt, as many pages across as it takes,
     # with the first columns (school, activity) repeated on each.
-    ws.set_print_scale(int(100 * MIN_PRINT_PT / FONT_SIZE))
+    factor = MIN_PRINT_PT / FONT_SIZE
+    ws.set_print_scale(int(100 * factor))
     if sheet.frozen_columns:
         ws.repeat_columns(0, sheet.frozen_columns - 1)
+        return sheet.frozen_columns
+    used, fits = 0.0, 0
+    for width in widths:
+        used += _px(width) * 0.75 * factor
+        if used > PRINTABLE_PT:
+            break
+        fits += 1
+    return max(1, fits)
 
 
 def _add_chart(

@@ -294,6 +294,7 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
         value.protection = Protection(locked=False)
         value.alignment = Alignment(wrap_text=True, vertical="top")
         value.border = BORDER
+        ws.row_dimensions[r].height = row_height([(f.label + " *", 60 * 0.9)])
         if f.choices:
             _choice_list(ws, f"B{r}", f.choices)
         if f.type == "integer":
@@ -309,6 +310,7 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
             )
     ws.cell(len(spec.passport) + 3, 1, "* — обязательные поля").font = Font(name=FONT, italic=True)
     ws.freeze_panes = "A2"
+    _print_pages(ws)
     _protect(ws, password)
 
 
@@ -325,6 +327,7 @@ def _build_instructions(ws: Worksheet, spec: TemplateSpec, school: School, perio
     for line in spec.instructions:
         cell = ws.cell(r, 1, line)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[r].height = row_height([(line, 120 * 0.9)])
         r += 1
     r += 1
     ws.cell(r, 1, "Цвета столбца «Контроль»:").font = Font(name=FONT, bold=True)
@@ -333,7 +336,14 @@ def _build_instructions(ws: Worksheet, spec: TemplateSpec, school: School, perio
         cell = ws.cell(r, 1, c.value)
         if c.fill:
             cell.fill = _fill(c.fill)
+    _print_pages(ws)
     _protect(ws, "")
+
+
+def _print_pages(ws: Worksheet) -> None:
+    """A4 landscape, as the roadmap sheet prints (these sheets fit its width at full size)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
 
 
 def _ru(d: date) -> str:
