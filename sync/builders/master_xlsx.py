@@ -50,6 +50,7 @@ MAX_ROW_PT = 409.0  # Excel's tallest row
 MAX_CELL_CHARS = 32767  # Excel's limit for one cell
 # A4 landscape, 0.4" side margins: the printable width in points.
 PRINTABLE_PT = (297 / 25.4 - 0.8) * 72
+REPEAT_AT_LEAST = 60.0  # width units of the columns repeated on every page across
 CHART_ROW_PX = 18  # vertical room per school on the chart: every school gets its label
 # Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -375,7 +376,9 @@ def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Fo
     if not sheet.legend:
         return
     row = HEADER_ROW - 2
-    entries: list[tuple[str | None, str]] = [(None, "Цвета:"), *sheet.legend]
+    # «Цвета:» heads the row unless the first column is a wide one it would waste.
+    label = [(None, "Цвета:")] if widths and widths[0] <= 15 else []
+    entries: list[tuple[str | None, str]] = [*label, *sheet.legend]
     spans: list[tuple[int, int, str | None, str]] = []
     rest: list[tuple[str | None, str]] = []
     col = 0
@@ -454,9 +457,14 @@ def _print_setup(
     # with the first columns (school, activity) repeated on each.
     factor = MIN_PRINT_PT / FONT_SIZE
     ws.set_print_scale(int(100 * factor))
-    if sheet.frozen_columns:
-        ws.repeat_columns(0, sheet.frozen_columns - 1)
-        return sheet.frozen_columns
+    # Each page across repeats the first columns (at least the frozen ones, and enough to say
+    # which school or activity a row is); the title block stays inside them.
+    repeat = sheet.frozen_columns
+    while repeat and sum(widths[:repeat]) < REPEAT_AT_LEAST and repeat < len(widths):
+        repeat += 1
+    if repeat and sum(_px(w) for w in widths[:repeat]) * 0.75 * factor < PRINTABLE_PT * 0.6:
+        ws.repeat_columns(0, repeat - 1)
+        return repeat
     used, fits = 0.0, 0
     for width in widths:
         used += _px(width) * 0.75 * factor
