@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -198,7 +199,8 @@ def wrapped_lines(text: str, width: float) -> int:
     return max(1, lines)
 
 
-def _row_pt(texts: list[tuple[str, float, bool]], line: float = LINE_PT) -> float:
+@lru_cache(maxsize=8192)  # the same activities repeat for every school
+def _row_pt(texts: tuple[tuple[str, float, bool], ...], line: float = LINE_PT) -> float:
     lines = 1
     for text, width, wrap in texts:
         if text:
@@ -277,7 +279,7 @@ def _write_sheet(
     _legend(ws, sheet, widths[:block], formats)  # a legend cut by a page is unreadable
 
     header_pt = _row_pt(
-        [(h, widths[c], True) for c, h in enumerate(sheet.headers)], line=LINE_PT + 0.5
+        tuple((h, widths[c], True) for c, h in enumerate(sheet.headers)), line=LINE_PT + 0.5
     )
     ws.set_row(head, header_pt)
     for c, text in enumerate(sheet.headers):
@@ -286,22 +288,26 @@ def _write_sheet(
     numeric = sheet.number_formats
     one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
     fills = sheet.fills
+    plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
+    write_string = ws.write_string
     for r, values in enumerate(sheet.rows):
         row = head + 1 + r
-        texts = [
+        texts = tuple(
             (v, widths[c], wraps[c])
             for c, v in enumerate(values)
-            if isinstance(v, str) and (len(v) > one_line[c] or "\n" in v)
-        ]
+            if type(v) is str and (len(v) > one_line[c] or "\n" in v)
+        )
         if texts:
             ws.set_row(row, _row_pt(texts))
         for c, value in enumerate(values):
-            rgb = fills.get((r, c))
-            if value is None:
+            rgb = fills.get((r, c)) if fills else None
+            if type(value) is str and rgb is None:  # most cells: plain text
+                write_string(row, c, _clean(value), plain[c])
+            elif value is None:
                 if rgb:
                     ws.write_blank(row, c, None, formats.cell(False, None, rgb))
-                continue
-            _write_cell(ws, row, c, value, formats, wraps[c], numeric.get(c), rgb)
+            else:
+                _write_cell(ws, row, c, value, formats, wraps[c], numeric.get(c), rgb)
 
     if sheet.data_bar_column is not None and sheet.rows:
         c = sheet.data_bar_column
@@ -350,6 +356,7 @@ def _write_cell(
         ws.write_string(row, col, _clean(str(value)), formats.cell(wrap, None, rgb))
 
 
+@lru_cache(maxsize=16384)  # school names, activities and statuses repeat thousands of times
 def _clean(text: str) -> str:
     text = _NOT_XML.sub("", text)
     if len(text) > MAX_CELL_CHARS:
