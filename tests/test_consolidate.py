@@ -371,3 +371,18 @@ def test_category_falls_back_to_the_passport() -> None:
 def test_same_name_and_id_still_distinct() -> None:
     same = [report("СОШ", [], id="x") for _ in range(3)]
     assert master(*same).sheet("Свод").headers[4:7] == ["СОШ", "СОШ (x)", "СОШ (2)"]
+
+
+def test_times_are_shown_in_the_municipality_zone() -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    one = school_one()
+    one.modified = datetime(2022, 2, 28, 20, 5, tzinfo=UTC)
+    one.synced_at = datetime(2022, 2, 28, 20, 12, tzinfo=UTC)
+    chita = ZoneInfo("Asia/Chita")  # UTC+9: 20:12 UTC is 05:12 the next morning
+    m = master(one, as_of=datetime(2022, 2, 28, 20, 30, tzinfo=UTC), zone=chita)
+    assert m.subtitle.endswith("по состоянию на 01.03.2022 05:30 (Asia/Chita)")
+    row = as_dicts(m.sheet("Школы"))[0]
+    assert row["Синхронизация"] == "01.03.2022 05:12"
+    assert row["Изменено"].replace(tzinfo=None) == datetime(2022, 3, 1, 5, 5)
