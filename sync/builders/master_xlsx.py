@@ -377,8 +377,9 @@ def _default_format(value: object) -> str:
 def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Formats) -> None:
     """Row 3: each colour in a cell of that colour saying what it means.
 
-    Entries share the given columns (merged where one needs several). What does not fit goes
-    into one last cell as text with a square of each colour («■ Просрочено»), wrapped.
+    Entries share the given columns (merged where one needs several). When they do not all fit,
+    the legend is one text across the columns instead, a square of each colour before its
+    meaning («■ Просрочено»), wrapped.
     """
     if not sheet.legend:
         return
@@ -404,6 +405,9 @@ def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Fo
             rest += entries[i:]
             break
         spans.append((first, col - 1, rgb, text))
+    if rest:  # not every colour gets a cell of its own: the whole legend as one line of text
+        spans, col = [], 0
+        rest = [(None, "Цвета:"), *sheet.legend]
     lines = 1
     for first, last, rgb, text in spans:
         lines = max(lines, wrapped_lines(text, sum(widths[first : last + 1])))
