@@ -115,14 +115,23 @@ def sheet_to_json(sheet: SchoolSheet) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def sheet_from_json(text: str) -> SchoolSheet:
+def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSheet:
+    """The sheet back from its JSON. With `shared`, equal texts of different snapshots become
+    one string (every school's snapshot repeats the plan's activities): memory stays small as
+    the municipality grows."""
     d = json.loads(text)
+
+    def value(v: Any) -> CellValue:
+        if shared is not None and type(v) is str:
+            return shared.setdefault(v, v)
+        return _decode(v)
+
     return SchoolSheet(
         meta=d["meta"],
         columns=d["columns"],
         header_row=d["header_row"],
         rows=tuple(
-            SheetRow(row, {k: _decode(v) for k, v in values.items()}) for row, values in d["rows"]
+            SheetRow(row, {k: value(v) for k, v in values.items()}) for row, values in d["rows"]
         ),
         passport={k: _decode(v) for k, v in d["passport"].items()},
         passport_cells=d["passport_cells"],
@@ -200,13 +209,14 @@ class History:
         # Snapshots decoded in this session, by hash: a run decodes each stored one only once
         # (the baseline and the last reads share most of them). Sheets are never mutated.
         self._decoded: dict[str, SchoolSheet] = {}
+        self._strings: dict[str, str] = {}  # texts shared between decoded snapshots
 
     def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
         """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""
         found = self._decoded.pop(digest, None) if not keep else self._decoded.get(digest)
         if found is None:
             row = self.conn.execute("SELECT data FROM snapshots WHERE hash = ?", (digest,))
-            found = sheet_from_json(row.fetchone()[0])
+            found = sheet_from_json(row.fetchone()[0], self._strings)
             if keep:
                 self._decoded[digest] = found
         return found
