@@ -11,15 +11,25 @@ from pathlib import Path
 
 import click
 
-from sync.cli_common import (
+from sync import cli_ru
+
+cli_ru.install()  # before the decorators below: some of click's help texts are made at import
+
+from sync.cli_common import (  # noqa: E402
+    EXIT_CODES_HELP,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREADABLE,
+    RunExit,
     config_option,
+    failure_line,
     friendly_errors,
+    run_exit_code,
 )
-from sync.config import Config, load_config
-from sync.model import SEVERITY_RU, Period, Severity
+from sync.config import Config, ConfigError, load_config  # noqa: E402
+from sync.history import HistoryError  # noqa: E402
+from sync.model import SEVERITY_RU, Period, Severity  # noqa: E402
+from sync.plan import PlanFileError  # noqa: E402
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -53,18 +63,12 @@ today_option = click.option(
 )
 
 
-class RussianGroup(click.Group):
-    """Click's own usage messages are English; these are the ones people see most."""
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "[ПАРАМЕТРЫ] КОМАНДА [АРГУМЕНТЫ]", "Запуск: ")
-
-
-@click.group(
-    cls=RussianGroup,
-    context_settings={"help_option_names": ["-h", "--help"]},
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    package_name="roadmap-sync",
+    message="roadmap-sync %(version)s",
+    help="Показать версию программы и выйти.",
 )
-@click.version_option(package_name="roadmap-sync", message="roadmap-sync %(version)s")
 def main() -> None:
     """roadmap-sync: дорожные карты поддержки ШНОР и ШНСУ — шаблон, проверка и свод.
 
@@ -80,7 +84,7 @@ def main() -> None:
 
 
 @main.command("deadline")
-@click.argument("phrase")
+@click.argument("phrase", metavar="ФРАЗА")
 @click.option(
     "--period",
     callback=_period,
@@ -95,46 +99,99 @@ def deadline_command(phrase: str, period: Period) -> None:
     click.echo(json.dumps(parse(phrase, period).to_json(), ensure_ascii=False))
 
 
+def _config_beside(file: Path) -> Config | None:
+    """The settings of the municipality this workbook belongs to, found next to it.
+
+    A *.toml in the workbook's folder or the folder above whose schools are kept in that folder
+    (or which names this very file); unreadable candidates are passed over in silence.
+    """
+    target = file.resolve()
+    for folder in (target.parent, target.parent.parent):
+        try:
+            candidates = sorted(folder.glob("*.toml"))
+        except OSError:
+            continue
+        for candidate in candidates:
+            try:
+                config = load_config(candidate)
+            except (ConfigError, OSError):
+                continue
+            sources = {Path(s.source).resolve() for s in config.all_workbooks()}
+            if target in sources or config.schools_dir.resolve() == target.parent:
+                return config
+    return None
+
+
 @main.command("validate")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), metavar="ФАЙЛ")
 @click.option("--json", "as_json", is_flag=True, help="Напечатать замечания списком JSON.")
-@today_option
-def validate_command(file: Path, as_json: bool, today: date | None) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    metavar="ФАЙЛ",
+    help="Файл настроек муниципалитета: «сегодня» считается в его часовом поясе. По умолчанию —"
+    " настройки (*.toml), найденные рядом с книгой или на папку выше.",
+)
+@click.option(
+    "--today",
+    callback=_date,
+    metavar="ДАТА",
+    help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
+    " поясе муниципалитета, а без настроек — по часам компьютера (команда скажет, какой день"
+    " взят).",
+)
+@friendly_errors
+def validate_command(
+    file: Path, as_json: bool, config_path: Path | None, today: date | None
+) -> None:
     """Проверить книгу школы. Код выхода: 0 — ошибок нет, 1 — есть ошибки, 2 — файл не читается."""
     from sync.backends.base import SourceError
-    from sync.backends.folder import FolderBackend
-    from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
-    from sync.model import School
-    from sync.reader import UnreadableWorkbook, locate
+    from sync.reader import UnreadableWorkbook
     from sync.spec import load_spec
-    from sync.validation import check_school
+    from sync.workbook_check import check_workbook_file
 
-    spec = load_spec()
-    today = today or date.today()
+    config = load_config(config_path) if config_path is not None else _config_beside(file)
+    spec = load_spec(config.template if config else None)
+    if today is not None:
+        today_note = f"Сегодня считается {today:%d.%m.%Y} (--today)."
+    elif config is not None:
+        today = config.today()
+        today_note = (
+            f"Сегодня считается {today:%d.%m.%Y} — по часовому поясу муниципалитета"
+            f" ({config.timezone}, настройки {config.path.name})."
+        )
+    else:
+        today = date.today()
+        today_note = (
+            f"Сегодня считается {today:%d.%m.%Y} — по часам этого компьютера: настройки"
+            " муниципалитета не указаны (--config) и не найдены рядом с книгой."
+        )
+    plan = None
+    if config is not None:  # the same checks as `run`: the municipality's plan and settings
+        from sync.plan import load_plan
+
+        plan = load_plan(config.plan_file, config.period)
     try:
-        raw = FolderBackend.read_file(file, (spec.instructions_sheet,))
-        if {SUMMARY_SHEET, SCHOOLS_SHEET} <= set(raw.sheets) and spec.meta_sheet not in raw.sheets:
-            raise UnreadableWorkbook(
-                "это муниципальный свод, а не книга школы: проверяйте книги из папки школ."
-            )
-        sheet = locate(raw, spec)
+        checked = check_workbook_file(
+            file,
+            spec,
+            today,
+            plan=plan,
+            known={s.id: s for s in config.all_workbooks()} if config else None,
+            soon_days=config.soon_days if config else None,
+        )
+        problems = checked.problems
     except (SourceError, UnreadableWorkbook) as e:
         if as_json:
             click.echo(json.dumps({"error": str(e)}, ensure_ascii=False))
         else:
             click.echo(f"Файл не читается: {e}", err=True)
         sys.exit(EXIT_UNREADABLE)
-    school = None
-    if sheet.meta.get("school_id"):
-        school = School(
-            sheet.meta["school_id"],
-            sheet.meta.get("school_name", ""),
-            is_coordinator=sheet.meta.get("audience") == "coordinator",
-        )
-    _rows, problems = check_school(sheet, school, None, spec, today)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
+        click.echo(today_note, err=True)
     else:
         for p in problems:
             where = f"{p.sheet}!{p.cell}" if p.cell else p.sheet
@@ -142,6 +199,7 @@ def validate_command(file: Path, as_json: bool, today: date | None) -> None:
         warnings = len(problems) - len(errors)
         verdict = "Ошибок нет." if not errors else f"Ошибок: {len(errors)}."
         click.echo(f"{file.name}: {verdict} Предупреждений: {warnings}.")
+        click.echo(today_note)
     sys.exit(EXIT_INVALID if errors else EXIT_OK)
 
 
@@ -177,10 +235,10 @@ def _progress(quiet: bool, total: int) -> tuple[Callable[..., None] | None, Call
     return step, lambda: bar.__exit__(None, None, None)
 
 
-@main.command("run")
+@main.command("run", epilog=EXIT_CODES_HELP)
 @config_option
 @today_option
-@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме одной строки о сбое.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
 @friendly_errors
 def run_command(config_path: Path, today: date | None, quiet: bool, as_json: bool) -> None:
@@ -196,6 +254,11 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
     try:
         result = run(config, today=today, progress=progress)
+    except (ConfigError, PlanFileError, HistoryError):
+        raise  # friendly_errors: a message and code 2
+    except Exception as e:  # recorded in the history as "crashed" by the pipeline
+        click.echo(f"Синхронизация остановлена ошибкой: {type(e).__name__}: {e}", err=True)
+        return int(RunExit.INCOMPLETE)
     finally:
         done()
 
@@ -204,17 +267,18 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     elif not quiet:
         click.echo(run_text(result, config))
     else:
-        for r in result.reports:
-            if r.outcome == "failed":
-                click.echo(f"{r.school.name}: {r.message}", err=True)
-    return EXIT_OK if result.outcome == "ok" else EXIT_INVALID
+        line = failure_line(result)
+        if line:
+            click.echo(line, err=True)
+    return int(run_exit_code(result))
 
 
-@main.command("demo")
+@main.command("demo", epilog=EXIT_CODES_HELP)
 @click.option(
     "--dir",
     "directory",
     type=click.Path(path_type=Path),
+    metavar="ПАПКА",
     default=Path("demo"),
     show_default=True,
     help="Папка демонстрационного муниципалитета.",
@@ -222,17 +286,37 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
 @click.option(
     "--schools",
     "count",
-    type=click.IntRange(1, 5000),
+    type=cli_ru.IntRange(1, 5000),
+    metavar="N",
     default=8,
     show_default=True,
     help="Сколько школ создать.",
 )
 @today_option
-@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме ошибок.")
+@click.option("--quiet", "-q", is_flag=True, help="Не печатать ничего, кроме одной строки о сбое.")
 @click.option("--json", "as_json", is_flag=True, help="Итог синхронизации в JSON.")
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Затем запустить веб-приём книг на 127.0.0.1 и напечатать ссылки школы и координатора.",
+)
+@click.option(
+    "--web-port",
+    type=cli_ru.IntRange(1, 65535),
+    metavar="ПОРТ",
+    default=8080,
+    show_default=True,
+    help="Порт веб-приёма для --web.",
+)
 @friendly_errors
 def demo_command(
-    directory: Path, count: int, today: date | None, quiet: bool, as_json: bool
+    directory: Path,
+    count: int,
+    today: date | None,
+    quiet: bool,
+    as_json: bool,
+    web: bool,
+    web_port: int,
 ) -> None:
     """Создать демонстрационный муниципалитет, заполнить книги школ и выполнить синхронизацию."""
     from sync.demo import DEMO_TODAY, make_demo
@@ -251,11 +335,16 @@ def demo_command(
             f"Демо: {config.municipality}, школ: {count}, сегодня считается {today:%d.%m.%Y}."
         )
         click.echo(f"Настройки: {config.path}")
-    sys.exit(_run_and_report(config, today, quiet, as_json))
+    code = _run_and_report(config, today, quiet, as_json)
+    if web:
+        from sync.demo import serve_demo_web
+
+        serve_demo_web(config, today, web_port)
+    sys.exit(code)
 
 
 @main.command("history")
-@click.argument("school_id")
+@click.argument("school_id", metavar="ШКОЛА")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Все снимки в JSON.")
 @friendly_errors
@@ -275,13 +364,13 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     with History.open(config.history_path) as history:
         entries = list(history.snapshots(school_id))
     if as_json:
-        click.echo(json.dumps(history_json(entries), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(history_json(entries, config.zone), ensure_ascii=False, indent=2))
     else:
-        click.echo(history_text(known[school_id], entries))
+        click.echo(history_text(known[school_id], entries, config.zone))
 
 
 @main.command("import-plan")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), metavar="ФАЙЛ")
 @click.option(
     "-o",
     "--output",
@@ -308,14 +397,20 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> None
 def _register_commands() -> None:
     """Commands defined beside the modules they drive (service, Excel add-in)."""
     from sync.cli_addin import build_addin_command
+    from sync.cli_report import report_command
     from sync.cli_service import serve_command, status_command
+    from sync.cli_web import links_command, web_command
 
     main.add_command(serve_command)
     main.add_command(status_command)
     main.add_command(build_addin_command)
+    main.add_command(report_command)
+    main.add_command(web_command)
+    main.add_command(links_command)
 
 
 _register_commands()
+cli_ru.russify(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,7 +13,11 @@ from types import ModuleType
 
 import click
 
-MACROS_DIR = Path(__file__).resolve().parent.parent / "macros"
+import sync.cli_common  # noqa: F401  (importing it makes click speak Russian)
+from sync.cli_ru import OPTIONS_METAVAR
+from sync.resources import resource_dir
+
+MACROS_DIR = resource_dir("macros")
 EXIT_OK, EXIT_FAILED = 0, 2
 
 
@@ -36,8 +40,11 @@ def macros_build() -> ModuleType:
     return module
 
 
-@click.command("build-addin")
-@click.help_option("-h", "--help", help="Показать эту справку и выйти.")
+@click.command(
+    "build-addin",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    options_metavar=OPTIONS_METAVAR,
+)
 @click.option(
     "--out",
     "out_dir",
@@ -58,7 +65,7 @@ def macros_build() -> ModuleType:
     "--school",
     "school_ids",
     multiple=True,
-    metavar="ID",
+    metavar="ШКОЛА",
     help="Собрать книгу только этой школы (можно указать несколько раз); нужен --config.",
 )
 def build_addin_command(

@@ -1,22 +1,96 @@
-"""Pieces every command module shares: the --config option and Russian errors, not tracebacks."""
+"""Pieces every command module shares: the --config option, Russian errors instead of tracebacks,
+and the exit codes of a sync that a scheduler (cron, systemd, Windows) can act on.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import IntEnum
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sync.config import ConfigError
-from sync.history import HistoryError
-from sync.plan import PlanFileError
+from sync import cli_ru
+
+cli_ru.install()  # every command module imports this one: click speaks Russian in all of them
+
+from sync.config import ConfigError  # noqa: E402
+from sync.history import HistoryError  # noqa: E402
+from sync.plan import PlanFileError  # noqa: E402
+
+if TYPE_CHECKING:
+    from sync.pipeline import RunResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+class RunExit(IntEnum):
+    """Exit codes of `run`, `demo` and `serve --once`, documented in README and in `--help`."""
+
+    OK = 0  # every school read and its controls written, the master written; or nothing was due
+    SETTINGS = 2  # the settings, the plan or the history cannot be read: nothing was done
+    SCHOOLS = 3  # done, but a school could not be read or its controls could not be written
+    INCOMPLETE = 4  # the master not written, or the run stopped (error, signal) before the end
+    BUSY = 5  # another sync is going: this one did not start
+
+
+EXIT_CODES_HELP = (
+    "Коды выхода: 0 — всё выполнено (или по расписанию ещё не время); 2 — не читаются настройки,"
+    " план или история; 3 — какую-то школу не удалось прочитать или записать в неё контроль;"
+    " 4 — свод не записан или синхронизация прервана; 5 — уже идёт другая синхронизация."
+)
+
+UNFINISHED = ("master_failed", "crashed", "interrupted", "aborted")
+NOT_WRITTEN = ("failed", "locked", "changed")  # write-back statuses that leave old controls
+
+
+def run_exit_code(result: RunResult) -> RunExit:
+    """The exit code of one run, from its result alone (so any backend gets the same codes)."""
+    if result.outcome == "busy":
+        return RunExit.BUSY
+    if result.outcome in UNFINISHED:
+        return RunExit.INCOMPLETE
+    if any(r.outcome in ("failed", "locked") for r in result.reports) or any(
+        w.status in NOT_WRITTEN for w in result.writes.values()
+    ):
+        return RunExit.SCHOOLS
+    return RunExit.OK
+
+
+def failure_line(result: RunResult, shown: int = 3) -> str:
+    """One Russian line saying what went wrong ("" when nothing did), for `run -q` and cron."""
+    code = run_exit_code(result)
+    if code is RunExit.OK:
+        return ""
+    if code is RunExit.BUSY:
+        return f"Синхронизация не запущена: {result.message}"
+    head = f"Синхронизация № {result.run_id}"
+    if code is RunExit.INCOMPLETE:
+        return f"{head} не завершена: {result.message or 'свод не записан.'}"
+    unread = [r for r in result.reports if r.outcome == "failed"]
+    unwritten = [
+        r
+        for r in result.reports
+        if r.outcome == "locked"
+        or (r.school.id in result.writes and result.writes[r.school.id].status in NOT_WRITTEN)
+    ]
+    parts = []
+    if unread:
+        parts.append(f"не прочитано книг: {len(unread)}")
+    if unwritten:
+        parts.append(f"контроль не записан в книг: {len(unwritten)}")
+    troubled = unread + [r for r in unwritten if r not in unread]
+    names = "; ".join(
+        f"{r.school.name} — {r.message}" if r.message else r.school.name for r in troubled[:shown]
+    )
+    more = f"; и ещё {len(troubled) - shown}" if len(troubled) > shown else ""
+    return f"{head} завершена с ошибками: {', '.join(parts)} ({names}{more})."
+
 
 config_option = click.option(
     "--config",

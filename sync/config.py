@@ -167,6 +167,29 @@ def _workbook_path(r: SectionReader, schools_dir: Path, default: str) -> Path:
     return path
 
 
+def _category(r: SectionReader, root: SectionReader) -> str:
+    """A school's category as the template spells it («шнор» -> «ШНОР»); unknown ones refused."""
+    from sync.spec import load_spec
+    from sync.status import canonical_choice
+
+    value = r.text_value("category", "", required=False)
+    if not value.strip():
+        return value
+    template = root.sub("template")
+    try:
+        spec = load_spec(template.path_value("spec") if "spec" in template.data else None)
+    except Exception:  # a broken template is reported when it is used, with its own message
+        return value
+    choices = next((f.choices for f in spec.passport if f.key == "category" and f.choices), ())
+    if not choices:
+        return value
+    known = canonical_choice(value, choices)
+    if known is None:
+        allowed = ", ".join(f"«{c}»" for c in choices)
+        raise r.fail("category", f"«{value}» — категория должна быть одной из: {allowed}.")
+    return known
+
+
 def load_config(path: Path) -> Config:
     """Read and check a configuration file."""
     path = Path(path).resolve()
@@ -179,9 +202,9 @@ def load_config(path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(
-            f"Ошибка в настройках ({path.name}): неверный синтаксис TOML — {e}."
-        ) from None
+        from sync.toml_ru import explain
+
+        raise ConfigError(explain(e, text, path.name)) from None
     root = SectionReader(text, path, data, "")
 
     mun = root.sub("municipality")
@@ -234,7 +257,7 @@ def load_config(path: Path) -> Config:
             School(
                 id=sid,
                 name=r.text_value("name"),
-                category=r.text_value("category", "", required=False),
+                category=_category(r, root),
                 emails=tuple(emails),
                 source=str(wb_path),
             )

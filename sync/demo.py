@@ -11,12 +11,13 @@ from pathlib import Path
 from sync.config import Config, load_config
 from sync.model import CellValue, PlanItem
 from sync.plan import load_plan
+from sync.resources import resource_dir
 from sync.spec import load_spec
 
 # The Kalar roadmap runs 2021-09-01..2022-08-31; the demo looks at it just before the
 # 15 January half-year report, when some rows are done, some overdue and some due soon.
 DEMO_TODAY = date(2022, 1, 10)
-EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "config" / "kalar-plan.tsv"
+EXAMPLE_PLAN = resource_dir("config") / "kalar-plan.tsv"
 DEMO_MARKER = ".roadmap-sync-demo"
 
 VILLAGES = [
@@ -90,7 +91,7 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
     marker = directory / DEMO_MARKER
     if marker.exists():
         # Only ever clean a folder this command made (it leaves the marker file).
-        for sub in ("schools", "master", "backups"):
+        for sub in ("schools", "master", "backups", "web"):
             shutil.rmtree(directory / sub, ignore_errors=True)
         for f in ("history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
             (directory / f).unlink(missing_ok=True)
@@ -215,3 +216,16 @@ def demo_passport(n: int, name: str, category: str, rng: random.Random) -> dict[
         "teachers": rng.randint(6, 45),
         "locality": VILLAGES[(n - 1) % len(VILLAGES)],
     }
+
+
+def serve_demo_web(config: Config, today: date, port: int = 8080) -> None:
+    """`demo --web`: links for every school and the coordinator, then the intake on 127.0.0.1."""
+    import click
+
+    from sync.cli_web import demo_links, serve_web
+
+    school_url, coordinator_url = demo_links(config, port)
+    click.echo(f"Веб-приём книг: ссылка школы  {school_url}")
+    click.echo(f"                ссылка координатора  {coordinator_url}")
+    click.echo("Остановить — Ctrl+C.")
+    serve_web(config, "127.0.0.1", port, today)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,15 @@ class LockHolder:
         """Whether the holder process still exists; None when it ran on another computer."""
         return pid_alive(self.pid) if self.on_this_host else None
 
-    def describe(self) -> str:
-        """Russian: 'процесс 1234 на компьютере srv, с 15.01.2022 02:00 (serve)'."""
-        since = f", с {self.started:%d.%m.%Y %H:%M}" if self.started else ""
+    def describe(self, zone: tzinfo | None = None) -> str:
+        """Russian: 'процесс 1234 на компьютере srv, с 15.01.2022 02:00 (serve)'.
+
+        The time is shown in `zone` (the municipality's), whatever zone the holder wrote.
+        """
+        started = self.started
+        if started is not None and zone is not None:
+            started = (started if started.tzinfo else started.astimezone()).astimezone(zone)
+        since = f", с {started:%d.%m.%Y %H:%M}" if started else ""
         what = f" ({self.command})" if self.command else ""
         return f"процесс {self.pid} на компьютере {self.host or '?'}{since}{what}"
 
@@ -77,9 +83,9 @@ class LockHolder:
 class LockBusy(Exception):
     """Another run holds the lock; str() is a Russian message for the person who started this."""
 
-    def __init__(self, holder: LockHolder | None, waited: float):
+    def __init__(self, holder: LockHolder | None, waited: float, zone: tzinfo | None = None):
         self.holder, self.waited = holder, waited
-        who = holder.describe() if holder else "другой процесс"
+        who = holder.describe(zone) if holder else "другой процесс"
         waited_text = f" Ожидание: {round(waited)} с." if waited >= 1 else ""
         super().__init__(
             f"Синхронизация уже идёт ({who}); одновременно может идти только одна."
@@ -160,9 +166,10 @@ def read_holder(path: Path) -> LockHolder | None:
 class RunLock:
     """The lock for one history database. Use `acquire` then `release`, or `with lock:`."""
 
-    def __init__(self, path: Path, command: str = "") -> None:
+    def __init__(self, path: Path, command: str = "", zone: tzinfo | None = None) -> None:
         self.path = Path(path)
         self.command = command
+        self.zone = zone  # the municipality's: the holder's start time is written and shown in it
         self.fd: int | None = None
         self.os_locked = False
         self.taken_over: LockHolder | None = None  # a dead holder whose lock this one replaced
@@ -186,7 +193,7 @@ class RunLock:
                 return self
             waited = clock() - began
             if waited >= wait or (stop is not None and stop.is_set()):
-                raise LockBusy(read_holder(self.path), waited)
+                raise LockBusy(read_holder(self.path), waited, self.zone)
             pause = min(poll, max(0.0, wait - waited))
             if stop is not None:
                 stop.wait(pause)
@@ -215,11 +222,10 @@ class RunLock:
                 log.warning(
                     "Предыдущая синхронизация не завершилась (%s): процесса больше нет;"
                     " блокировка снята.",
-                    previous.describe(),
+                    previous.describe(self.zone),
                 )
-            me = LockHolder(
-                os.getpid(), socket.gethostname(), datetime.now().astimezone(), self.command
-            )
+            started = datetime.now(self.zone) if self.zone else datetime.now().astimezone()
+            me = LockHolder(os.getpid(), socket.gethostname(), started, self.command)
             self._write(fd, json.dumps(me.to_json(), ensure_ascii=False))
             self.fd = fd
             return True

@@ -90,7 +90,7 @@ def run(
     backend: Backend | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    now: Callable[[], datetime] | None = None,
     lock_wait: float | None = None,
     after: After | None = None,
     command: str = "run",
@@ -103,9 +103,12 @@ def run(
     "crashed" with its reason and raised again. `after(result, history)` runs while the lock is
     still held (the service sends reminders there).
     """
+    if now is None:  # one clock: every time a run records or shows is the municipality's
+        zone = config.zone
+        now = lambda: datetime.now(zone)  # noqa: E731
     today = today or config.today(now())
     wait = lock_wait_of(config) if lock_wait is None else lock_wait
-    lock = RunLock(lock_path_for(config.history_path), command=command)
+    lock = RunLock(lock_path_for(config.history_path), command=command, zone=config.zone)
     try:
         lock.acquire(wait, stop=stop)
     except LockBusy as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sync.consolidate import school_summary
@@ -38,7 +38,29 @@ def _fmt(value: CellValue) -> str:
         return value.strftime("%d.%m.%Y %H:%M")
     if isinstance(value, date):
         return value.strftime("%d.%m.%Y")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # workbooks store 24 teachers as 24.0
     return "" if value is None else str(value)
+
+
+def _json_value(value: CellValue) -> Any:
+    """A cell for JSON: numbers stay numbers (24, not "24.0"), dates ISO."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def local_time(moment: datetime, zone: tzinfo | None) -> datetime:
+    """A recorded moment in the municipality's zone (naive ones were the machine's local time)."""
+    if zone is None:
+        return moment
+    return (moment if moment.tzinfo else moment.astimezone()).astimezone(zone)
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:
@@ -75,8 +97,8 @@ def run_text(result: RunResult, config: Config) -> str:
     verb = "прервана" if result.outcome in ("interrupted", "crashed") else "завершена"
     lines = [
         f"Синхронизация {verb}: "
-        f"{(result.finished or result.started):%d.%m.%Y %H:%M} "
-        f"(сегодня считается {result.today:%d.%m.%Y}).",
+        f"{local_time(result.finished or result.started, config.zone):%d.%m.%Y %H:%M}"
+        f" ({config.timezone}; сегодня считается {result.today:%d.%m.%Y}).",
         f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений {c['unchanged']}, "
         f"не прочитано {c['failed']}, открыто (контроль не записан) {c['locked']}.",
         "",
@@ -115,32 +137,45 @@ def _school_values(sheet: SchoolSheet) -> dict[str, dict[str, str]]:
     return out
 
 
-def history_json(entries: list[SnapshotEntry]) -> list[dict[str, Any]]:
+def _passport_values(sheet: SchoolSheet) -> dict[str, str]:
+    return {k: _fmt(v) for k, v in sheet.passport.items()}
+
+
+def history_json(entries: list[SnapshotEntry], zone: tzinfo | None = None) -> list[dict[str, Any]]:
+    """Every snapshot as JSON; times in `zone` (the municipality's), numbers as numbers."""
     return [
         {
-            "first_seen": e.first_seen.isoformat(timespec="seconds"),
-            "last_seen": e.last_seen.isoformat(timespec="seconds"),
+            "first_seen": local_time(e.first_seen, zone).isoformat(timespec="seconds"),
+            "last_seen": local_time(e.last_seen, zone).isoformat(timespec="seconds"),
             "hash": e.hash,
             "rows": _school_values(e.sheet),
-            "passport": {k: _fmt(v) for k, v in e.sheet.passport.items()},
+            "passport": {k: _json_value(v) for k, v in e.sheet.passport.items()},
         }
         for e in entries
     ]
 
 
-def history_text(school: School, entries: list[SnapshotEntry]) -> str:
-    """Each distinct content the school had, the first in full and then what changed."""
+def history_text(school: School, entries: list[SnapshotEntry], zone: tzinfo | None = None) -> str:
+    """Each distinct content the school had, the first in full and then what changed.
+
+    The school's columns of every row and its passport («Паспорт ОО») are compared; times are
+    shown in `zone` (the municipality's).
+    """
     if not entries:
         return f"{school.name}: снимков нет (книга ещё ни разу не была прочитана)."
     spec = load_spec()
     headers = {c.key: c.header for c in spec.columns}
+    labels = {f.key: f.label for f in spec.passport}
     lines = [f"{school.name}: снимков {len(entries)}."]
+    if zone is not None:
+        lines[0] += f" Время — {getattr(zone, 'key', zone)}."
     previous: dict[str, dict[str, str]] = {}
+    previous_passport: dict[str, str] = {}
     for n, e in enumerate(entries, start=1):
         lines += [
             "",
-            f"Снимок {n}: впервые {e.first_seen:%d.%m.%Y %H:%M}, "
-            f"последний раз {e.last_seen:%d.%m.%Y %H:%M}",
+            f"Снимок {n}: впервые {local_time(e.first_seen, zone):%d.%m.%Y %H:%M}, "
+            f"последний раз {local_time(e.last_seen, zone):%d.%m.%Y %H:%M}",
         ]
         current = _school_values(e.sheet)
         changes = 0
@@ -157,7 +192,18 @@ def history_text(school: School, entries: list[SnapshotEntry]) -> str:
         for label in previous.keys() - current.keys():
             changes += 1
             lines.append(f"  {label}: строка удалена")
+        passport = _passport_values(e.sheet)
+        for key in [*labels, *sorted(passport.keys() - labels.keys())]:
+            value, old = passport.get(key, ""), previous_passport.get(key, "")
+            if value == old or not (value or old):
+                continue
+            changes += 1
+            name = labels.get(key, key)
+            if n == 1 or not old:
+                lines.append(f"  {spec.passport_sheet}: «{name}» = «{value}»")
+            else:
+                lines.append(f"  {spec.passport_sheet}: «{name}»: было «{old}», стало «{value}»")
         if not changes:
-            lines.append("  (школьные столбцы не изменились)")
-        previous = current
+            lines.append("  (школьные столбцы и паспорт не изменились)")
+        previous, previous_passport = current, passport
     return "\n".join(lines)

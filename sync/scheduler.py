@@ -316,7 +316,14 @@ class Service:
         return result
 
     def _after_run(self, result: RunResult, history: History) -> None:
-        """After the nightly run, with the lock still held: the reminders, if configured."""
+        """After the nightly run, with the lock still held: the справка when due, the reminders."""
+        if result.outcome in ("ok", "master_failed"):
+            from sync.spravka.service import write_if_due
+
+            try:
+                write_if_due(self.config, self.smtp, result, history, self.local_now())
+            except Exception:
+                log.exception("Справка не записана из-за ошибки; синхронизация не затронута.")
         if self.smtp is None or result.outcome not in ("ok", "master_failed"):
             return
         from sync.mail import send_reminders
@@ -371,6 +378,20 @@ class Service:
         log.info("Время синхронизации %s наступило: запуск.", self._fmt(due.at))
         return due, self.run_now(CATCH_UP if due.kind == NIGHTLY else EXTRA, lock_wait=0)
 
+    def not_due_reason(self) -> str:
+        """Russian, for `serve --once -v`: why no run was started now, and when the next is."""
+        due = last_due(self.settings, self.zone, self.clock())
+        nxt = self._next_text()
+        if due is None:
+            return (
+                "Синхронизация не запущена: по расписанию её время ещё не наступало;"
+                f" первая — {nxt}."
+            )
+        return (
+            f"Синхронизация не запущена: по расписанию последняя была назначена на"
+            f" {self._fmt(due.at)}, и после этого синхронизация уже выполнялась; следующая — {nxt}."
+        )
+
     def _next_text(self) -> str:
         fire = self.next_fire()
         return f"{self._fmt(fire.at)} ({self.config.timezone})" if fire else "не запланирована"
@@ -381,11 +402,13 @@ class Service:
 
         Raises AlreadyServing when another `serve` runs for the same history database.
         """
-        guard = RunLock(service_lock_path_for(self.config.history_path), command="serve")
+        guard = RunLock(
+            service_lock_path_for(self.config.history_path), command="serve", zone=self.zone
+        )
         try:
             guard.acquire(0)
         except LockBusy as e:
-            who = e.holder.describe() if e.holder else "другой процесс"
+            who = e.holder.describe(self.zone) if e.holder else "другой процесс"
             message = (
                 f"Служба для этих настроек уже запущена ({who}). Вторая не нужна: синхронизации"
                 " всё равно идут по одной. Остановите первую или пользуйтесь ею."

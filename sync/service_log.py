@@ -15,9 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sync.config import ConfigError
+from sync.env_file import os_reason
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOGGER = "roadmap_sync"
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+
+
+class LogFileError(ConfigError):
+    """The log file cannot be created or written; str() is Russian and names the file."""
 
 
 class ZoneFormatter(logging.Formatter):
@@ -49,12 +56,19 @@ def service_logging(
     formatter = ZoneFormatter(zone)
     handlers: list[logging.Handler] = []
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=max_mb * 1024 * 1024, backupCount=files, encoding="utf-8"
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(
+                logging.handlers.RotatingFileHandler(
+                    log_file, maxBytes=max_mb * 1024 * 1024, backupCount=files, encoding="utf-8"
+                )
             )
-        )
+        except OSError as e:
+            raise LogFileError(
+                f"Журнал службы не записывается в {log_file}: {os_reason(e)}. Укажите файл,"
+                " доступный для записи пользователю службы: [schedule] log_file в настройках"
+                " или --log-file."
+            ) from None
     if console:
         handlers.append(logging.StreamHandler(sys.stderr))  # journald, or the admin's terminal
     for handler in handlers:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+from sync.resources import resource_dir
+
+TEMPLATE_DIR = resource_dir("templates")
 DEFAULT_TEMPLATE = TEMPLATE_DIR / "roadmap.toml"
 
 

@@ -554,6 +554,17 @@ def _whole_number(value: CellValue) -> bool:
     return re.fullmatch(r"\d+", re.sub(r"\s+", "", str(value))) is not None
 
 
+# One address: something@domain.zone (Cyrillic domains such as почта.рф included); a field may
+# hold several, separated by commas, semicolons or spaces.
+EMAIL = re.compile(r"[^@\s,;<>()]+@[^@\s,;<>()]+\.[^@\s,;<>().\d]{2,}")
+
+
+def bad_emails(value: CellValue) -> list[str]:
+    """The parts of a field that are not e-mail addresses ('sosh1-at-mail.ru' is not)."""
+    parts = [p for p in re.split(r"[,;\s]+", clean(value)) if p]
+    return [p for p in parts if not EMAIL.fullmatch(p)] if parts else [clean(value)]
+
+
 def _check_passport(sheet: SchoolSheet, spec: TemplateSpec) -> Iterator[Problem]:
     if any(p.code == "passport_missing" for p in sheet.problems):
         return  # the reader already said the whole sheet is gone
@@ -582,6 +593,13 @@ def _passport_field(f: PassportField, sheet: SchoolSheet) -> Iterator[tuple[str,
             "passport_not_number",
             ERROR,
             f"Паспорт ОО: в поле «{f.label}» нужно целое число, а указано «{clean(value)}».",
+        )
+    if f.type == "email" and (wrong := bad_emails(value)):
+        yield (
+            "passport_email",
+            ERROR,
+            f"Паспорт ОО: «{wrong[0]}» в поле «{f.label}» не похоже на адрес электронной почты;"
+            " нужен адрес вида school@mail.ru.",
         )
     if f.choices and canonical_choice(value, f.choices) is None:
         allowed = ", ".join(f"«{c}»" for c in f.choices)

@@ -122,7 +122,7 @@ def test_missing_required_key(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error_has_a_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"синтаксис TOML.*line 2"):
+    with pytest.raises(ConfigError, match=r"строка 2.*«name =»"):
         load_config(write(tmp_path, "[municipality]\nname = \n"))
 
 

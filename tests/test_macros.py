@@ -347,5 +347,5 @@ def test_the_command_has_russian_help() -> None:
     result = CliRunner().invoke(build_addin_command, ["--help"])
     assert result.exit_code == 0
     assert "Собрать надстройку Excel «Дорожная карта» (.xlam)" in result.output
-    for option in ("--out ПАПКА", "--config ФАЙЛ", "--school ID", "Показать эту справку"):
+    for option in ("--out ПАПКА", "--config ФАЙЛ", "--school ШКОЛА", "Показать эту справку"):
         assert option in result.output

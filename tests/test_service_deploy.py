@@ -61,7 +61,11 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze not installed on this developer machine")
     config = setup(tmp_path)
     text = UNIT.read_text(encoding="utf-8")
-    assert f"ExecStart={INSTALL_ROOT}/.venv/bin/roadmap-sync serve --config {ETC_CONFIG}" in text
+    assert (
+        f"ExecStart={INSTALL_ROOT}/.venv/bin/roadmap-sync serve --env-file {ETC_SECRETS}"
+        f" --config {ETC_CONFIG}"
+    ) in text
+    assert "EnvironmentFile" not in text  # roadmap-sync reads the secrets itself
     # The same unit, pointed at this checkout's virtualenv and a real configuration.
     unit = tmp_path / "roadmap-sync.service"
     unit.write_text(
@@ -102,13 +106,20 @@ def test_cron_line_runs_as_cron_runs_it_and_only_when_due(tmp_path: Path) -> Non
 
     config = setup(tmp_path)
     secrets = tmp_path / "secrets.env"
-    secrets.write_text("ROADMAP_SMTP_PASSWORD=не-используется\n", encoding="utf-8")
+    # A password a shell would expand or run: sourced through `sh`, it would create `pwned`.
+    pwned = tmp_path / "pwned"
+    secrets.write_text(
+        f"ROADMAP_SMTP_PASSWORD=a$HOME`touch {pwned}`$(touch {pwned})\n", encoding="utf-8"
+    )
+    assert ". " not in command and "source" not in command and "--env-file" in command
     real = (
         command.replace(INSTALL_ROOT, str(ROOT))
         .replace(ETC_CONFIG, str(config.path))
         .replace(ETC_SECRETS, str(secrets))
     )
     cron_env = {"PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "HOME": str(tmp_path), "TZ": "UTC"}
+    if os.environ.get("PYTHONPATH"):  # a developer's worktree sharing another checkout's venv
+        cron_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     for _ in range(2):  # the second call, 15 minutes later, finds the work done
         done = subprocess.run(
             ["/bin/sh", "-c", real], env=cron_env, capture_output=True, text=True, timeout=300
@@ -119,6 +130,7 @@ def test_cron_line_runs_as_cron_runs_it_and_only_when_due(tmp_path: Path) -> Non
         assert [r["outcome"] for r in history.runs()] == ["ok"]
     log = (tmp_path / "logs" / "roadmap-sync.log").read_text(encoding="utf-8")
     assert log.count("наступило: запуск") == 1
+    assert not pwned.exists()
 
 
 def test_windows_task_xml_is_what_task_scheduler_imports() -> None:

@@ -1,0 +1,94 @@
+"""The `report` command: the справка as .docx (and .xlsx), a thin shell over sync.spravka."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+
+from sync.cli_common import EXIT_OK, EXIT_UNREADABLE, config_option, friendly_errors
+from sync.config import load_config
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            pass
+    raise click.BadParameter(f"«{value}» — ожидается дата вида 2022-01-15 или 15.01.2022.")
+
+
+@click.command("report", context_settings=CONTEXT)
+@config_option
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_date,
+    metavar="ДАТА",
+    help="Справка на эту дату (ГГГГ-ММ-ДД): по последнему прочтению каждой книги не позднее её;"
+    " по умолчанию — сегодня в часовом поясе муниципалитета.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="ФАЙЛ",
+    help="Куда записать справку (.docx); по умолчанию — «Справки/Справка на ДАТА.docx»"
+    " рядом со сводом ([report] folder).",
+)
+@click.option(
+    "--xlsx",
+    "xlsx",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ФАЙЛ]",
+    help="Записать те же таблицы книгой Excel; без имени — рядом со справкой, с расширением .xlsx.",
+)
+@friendly_errors
+def report_command(
+    config_path: Path, as_of: date | None, output: Path | None, xlsx: str | None
+) -> None:
+    """Аналитическая справка по итогам реализации дорожной карты (.docx по шаблону МОУО).
+
+    Показатели, таблицы по разделам и школам, диаграммы, просроченные и невыполненные мероприятия
+    с пояснениями школ и изменения со времени предыдущей справки — по тем же данным, что и свод.
+    Шаблон — [report] template в настройках (по умолчанию — встроенный).
+    """
+    from sync.spravka.make import default_output, make_spravka
+    from sync.spravka.render import SpravkaError
+    from sync.spravka.settings import load_report_settings
+
+    config = load_config(config_path)
+    now = datetime.now(UTC).astimezone(config.zone)
+    day = as_of or config.today(now)
+    settings = load_report_settings(config)
+    path = output or default_output(settings, config, day)
+    xlsx_path = None
+    if xlsx is not None:
+        xlsx_path = Path(xlsx) if xlsx else path.with_suffix(".xlsx")
+    try:
+        made = make_spravka(config, day, now, output=path, xlsx=xlsx_path, settings=settings)
+    except SpravkaError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_UNREADABLE)
+    t = made.spravka.total
+    click.echo(f"Справка на {day:%d.%m.%Y}: {made.path}")
+    if made.xlsx:
+        click.echo(f"Таблицы справки: {made.xlsx}")
+    click.echo(
+        f"Школ {made.spravka.schools_count}, мероприятий {t.activities}, выполнено {t.done}"
+        f" ({t.percent}), просрочено {t.overdue}, не выполнено {t.not_done}."
+    )
+    if made.spravka.previous is not None:
+        click.echo(
+            f"Изменения — по сравнению со справкой на {made.spravka.previous.as_of:%d.%m.%Y}."
+        )
+    sys.exit(EXIT_OK)

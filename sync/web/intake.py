@@ -1,0 +1,359 @@
+"""What happens to an uploaded workbook: check it, accept or refuse it, store it, sync.
+
+The upload is read by FolderBackend.read_file (the sync's own reader) through
+sync.workbook_check, from a file in a private staging folder whose name the server chose.
+An accepted workbook is moved into the schools folder by one worker thread, under the run lock
+(so no sync is writing that file meanwhile), with its previous version backed up; the same
+worker then runs sync.pipeline.run, which reads it, paints it and writes the master.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sync.backends.base import SourceError
+from sync.backends.folder import FolderBackend, keep_backup
+from sync.config import Config
+from sync.consolidate import school_summary
+from sync.fileio import write_atomically
+from sync.lock import LockBusy, RunLock, lock_path_for
+from sync.model import Plan, School, SchoolReport
+from sync.paint import paint_school
+from sync.pipeline import load_context, run
+from sync.reader import UnreadableWorkbook
+from sync.service_config import lock_wait_of
+from sync.spec import TemplateSpec
+from sync.web.settings import WebSettings
+from sync.web.store import WebStore
+from sync.workbook_check import check_workbook_file
+
+log = logging.getLogger("roadmap_sync.web")
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+# A real roadmap workbook unpacks to a few MB; these bound what a hostile zip may claim.
+MAX_MEMBERS = 2000
+MAX_UNPACKED = 200 * 1024 * 1024
+MAX_RATIO = 200
+DTD_SCAN = 64 * 1024
+
+
+@dataclass
+class Verdict:
+    """The answer to one upload, shown to the school at once."""
+
+    accepted: bool
+    message: str  # Russian
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def refuse(message: str) -> Verdict:
+    return Verdict(False, message)
+
+
+def zip_refusal(data_head: bytes, path: Path) -> str | None:
+    """Why this file is not a workbook we may open, judged by its content (not its name)."""
+    if data_head.startswith(OLE2_MAGIC):
+        return (
+            "Файл защищён паролем или сохранён в старом формате .xls. Снимите пароль на открытие"
+            " и сохраните файл как «Книга Excel (.xlsx)»."
+        )
+    if not data_head.startswith(ZIP_MAGIC):
+        return (
+            "Это не книга Excel (.xlsx): содержимое файла другого типа. Сохраните книгу как"
+            " «Книга Excel (.xlsx)» и загрузите её."
+        )
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "Файл повреждён: это не целая книга Excel (.xlsx). Сохраните её заново."
+    packed = max(1, path.stat().st_size)
+    unpacked = sum(i.file_size for i in infos)
+    if len(infos) > MAX_MEMBERS or unpacked > MAX_UNPACKED or unpacked / packed > MAX_RATIO:
+        return (
+            "Файл отклонён: внутри него слишком много данных для книги дорожной карты"
+            " (похоже на «zip-бомбу»). Загрузите книгу, скачанную по этой ссылке."
+        )
+    names = {i.filename for i in infos}
+    if _declares_dtd(path, infos):
+        return (
+            "Файл отклонён: в нём есть объявления XML (DOCTYPE, ENTITY), которых не бывает в"
+            " книгах Excel, LibreOffice или Р7-Офис. Загрузите книгу, скачанную по этой ссылке."
+        )
+    if "xl/workbook.xml" not in names:
+        return (
+            "Это архив, но не книга Excel (.xlsx): например, документ Word или .ods."
+            " Сохраните книгу как «Книга Excel (.xlsx)»."
+        )
+    return None
+
+
+def _declares_dtd(path: Path, infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether any XML part has a DOCTYPE: office suites never write one, attacks do.
+
+    The prolog comes before the root element, so the head of each part is enough.
+    """
+    with zipfile.ZipFile(path) as z:
+        for info in infos:
+            if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                continue
+            try:
+                with z.open(info) as part:
+                    head = part.read(DTD_SCAN)
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+                return False  # damaged: the reader says so in its own words
+            if b"<!doctype" in head.lower() or b"<!entity" in head.lower():
+                return True
+    return False
+
+
+def summary_of(school: School, rows: list[Any], problems: list[Any]) -> dict[str, Any]:
+    s = school_summary(SchoolReport(school, rows, {}, problems))
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
+
+
+def check_upload(
+    path: Path, school: School, spec: TemplateSpec, plan: Plan, today: date, soon_days: int
+) -> Verdict:
+    """Read and check the staged upload as the sync would; refuse another school's workbook."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    why = zip_refusal(head, path)
+    if why:
+        return refuse(why)
+    try:
+        checked = check_workbook_file(
+            path, spec, today, plan=plan, school=school, soon_days=soon_days
+        )
+    except (SourceError, UnreadableWorkbook) as e:
+        text = str(e).replace(path.name, "загруженный файл")
+        return refuse(f"Книга не читается: {text}")
+    except Exception:  # a file no check foresaw must not take the page down
+        log.exception("Приём книг: книга школы %s не проверена", school.id)
+        text = "при проверке произошла внутренняя ошибка; сообщите координатору"
+        return refuse(f"Книга не читается: {text}")
+    named = checked.school
+    if named is None:
+        return refuse(
+            "В книге нет служебного листа с названием школы: это не книга дорожной карты или"
+            " она собрана заново. Скачайте свою книгу по этой ссылке и заполните её."
+        )
+    if named.id != school.id:
+        who = f"«{named.name}»" if named.name else f"с кодом {named.id}"
+        return refuse(
+            f"Это книга другой школы ({who}), а не «{school.name}». Загрузите книгу своей"
+            " школы: её можно скачать по этой ссылке."
+        )
+    problems = [p.to_json() for p in checked.problems]
+    summary = summary_of(school, checked.rows, checked.problems)
+    errors = len(checked.errors)
+    if errors:
+        message = (
+            f"Книга принята, но в ней ошибок: {errors}. Исправьте их (ячейки указаны ниже)"
+            " и загрузите книгу снова."
+        )
+    else:
+        message = "Книга принята, ошибок нет."
+    return Verdict(True, message, problems, summary)
+
+
+def repainted_copy(config: Config, school: School, today: date) -> bytes:
+    """The school's current workbook with today's «Контроль» and notes, as a download.
+
+    The copy is painted by the folder backend's own write_back in a temporary folder; the
+    school's file itself is left alone (the sync paints it).
+    """
+    spec, plan = load_context(config)
+    source = Path(school.source)
+    with tempfile.TemporaryDirectory(prefix="roadmap-web-") as tmp:
+        copy = Path(tmp) / "copy.xlsx"
+        shutil.copyfile(source, copy)
+        try:
+            checked = check_workbook_file(
+                copy, spec, today, plan=plan, school=school, soon_days=config.soon_days
+            )
+        except (SourceError, UnreadableWorkbook):
+            return source.read_bytes()  # unreadable: the file as it is
+        report = SchoolReport(school, checked.rows, dict(checked.sheet.passport), checked.problems)
+        paint = paint_school(report, checked.sheet, spec)
+        backend = FolderBackend(Path(tmp) / "master.xlsx", Path(tmp) / "backups", 1)
+        stand_in = School(school.id, school.name, source=str(copy))
+        backend.write_back(stand_in, paint, checked.raw.fingerprint)
+        return copy.read_bytes()
+
+
+@dataclass
+class Job:
+    upload_id: int
+    school: School
+    staged: Path
+    done: threading.Event = field(default_factory=threading.Event)
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+
+class SyncWorker:
+    """One thread that stores accepted uploads and syncs; uploads that arrive during a run
+    are stored and synced together by the next one."""
+
+    def __init__(
+        self, config: Config, settings: WebSettings, store: WebStore, today: date | None = None
+    ):
+        self.config, self.settings, self.store, self.today = config, settings, store, today
+        self.cond = threading.Condition()
+        self.queue: list[Job] = []
+        self.jobs: dict[int, Job] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="web-sync", daemon=True)
+        self.runs = 0
+
+    def start(self) -> None:
+        schools = {s.id: s for s in self.config.schools}
+        for upload in self.store.pending():  # accepted before a restart, not yet stored
+            staged = self.settings.staging_dir / upload.staged
+            if upload.school_id in schools and upload.staged and staged.exists():
+                self.submit(upload.id, schools[upload.school_id], staged)
+            else:
+                self.store.set_state(upload.id, "store_failed", "файл потерян при перезапуске")
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.cond:
+            self.cond.notify_all()
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
+
+    def submit(self, upload_id: int, school: School, staged: Path) -> Job:
+        job = Job(upload_id, school, staged)
+        with self.cond:
+            self.jobs[upload_id] = job
+            self.queue.append(job)
+            self.cond.notify_all()
+        return job
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            with self.cond:
+                while not self.queue and not self.stopping.is_set():
+                    self.cond.wait(1.0)
+                batch, self.queue = self.queue, []
+            if not batch:
+                continue
+            try:
+                self._handle(batch)
+            except Exception:  # the worker must outlive any one batch
+                log.exception("Приём книг: сбой при сохранении или синхронизации")
+                for job in batch:
+                    if not job.done.is_set():
+                        now = self.store.upload(job.upload_id)
+                        stored = now is not None and now.state == "syncing"
+                        self.store.set_state(
+                            job.upload_id,
+                            "sync_failed" if stored else "store_failed",
+                            "внутренняя ошибка, подробности в журнале службы",
+                        )
+                        self._finish(job)
+
+    def _handle(self, batch: list[Job]) -> None:
+        lock = RunLock(lock_path_for(self.config.history_path), command="web")
+        try:
+            lock.acquire(max(lock_wait_of(self.config), 60), stop=self.stopping)
+        except LockBusy:
+            with self.cond:  # a long run elsewhere: try again shortly, nothing is lost
+                self.queue = batch + self.queue
+            self.stopping.wait(2.0)
+            return
+        stored: list[Job] = []
+        try:
+            for job in batch:
+                if self._store(job):
+                    stored.append(job)
+        finally:
+            lock.release()
+        if self.settings.sync != "now" or not stored:
+            for job in stored:
+                self._finish(job)
+            return
+        result = run(
+            self.config,
+            today=self.today,
+            command="web",
+            lock_wait=max(lock_wait_of(self.config), 60),
+        )
+        self.runs += 1
+        reports = {r.school.id: r for r in result.reports}
+        for job in stored:
+            report = reports.get(job.school.id)
+            if result.outcome == "busy" or report is None:
+                self.store.set_state(job.upload_id, "stored", result.message)
+            elif report.outcome == "failed":
+                self.store.set_state(job.upload_id, "sync_failed", report.message)
+            else:
+                self.store.set_state(job.upload_id, "synced", report.message)
+            self._finish(job)
+
+    def _store(self, job: Job) -> bool:
+        """Back up the school's previous workbook, then replace it atomically."""
+        target = Path(job.school.source)
+        try:
+            data = job.staged.read_bytes()
+            if target.exists():
+                keep_backup(
+                    target.read_bytes(),
+                    target,
+                    self.config.backups_dir / job.school.id,
+                    self.config.keep_backups,
+                )
+            write_atomically(target, lambda f: f.write(data))
+        except OSError as e:
+            self.store.set_state(
+                job.upload_id,
+                "store_failed",
+                f"книга не сохранена ({e.strerror or e}); прежняя версия не тронута",
+                job.staged.name,
+            )
+            self._finish(job)
+            return False
+        job.staged.unlink(missing_ok=True)
+        self.store.set_state(job.upload_id, "syncing" if self.settings.sync == "now" else "stored")
+        log.info(
+            "Приём книг: книга школы %s сохранена (загрузка № %d)", job.school.id, job.upload_id
+        )
+        return True
+
+    def _finish(self, job: Job) -> None:
+        with self.cond:
+            self.jobs.pop(job.upload_id, None)
+        job.done.set()
+        for callback in job.callbacks:
+            with contextlib.suppress(Exception):
+                callback()
+
+
+def stage(staging_dir: Path, data: io.BufferedIOBase | Any) -> tuple[Path, int, str]:
+    """Copy an uploaded stream into the staging folder under a name the server chose."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    path = staging_dir / f"{secrets.token_hex(16)}.xlsx"
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("xb") as out:
+        while chunk := data.read(1 << 16):
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+    return path, size, digest.hexdigest()
