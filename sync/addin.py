@@ -45,7 +45,7 @@ from sync.backends.xlwings_book import (
 )
 from sync.cells import column_letter
 from sync.config import Config, ConfigError, load_config
-from sync.consolidate import COORDINATOR_COLUMN, SUMMARY_SHEET, school_summary
+from sync.consolidate import COORDINATOR_COLUMN, HEADER_ROW, SUMMARY_SHEET, school_summary
 from sync.model import (
     CellValue,
     Plan,
@@ -635,7 +635,7 @@ def school_name_at(selection: Selection) -> str | None:
         header = selection.header
         name = clean(header[selection.column - 1]) if selection.column <= len(header) else ""
         return name if name and name not in SUMMARY_FIXED_COLUMNS else None
-    if SCHOOL_COLUMN not in selection.header or selection.row < 2:
+    if SCHOOL_COLUMN not in selection.header or selection.row <= HEADER_ROW:
         return None
     col = selection.header.index(SCHOOL_COLUMN)
     value = selection.values[col] if col < len(selection.values) else None

@@ -38,6 +38,7 @@ class Config:
     schools: tuple[School, ...]
     coordinator: School | None
     template: Path | None = None
+    low_percent: float = 0.5  # [master] low_percent: «% выполнения» below it is red
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole parsed TOML
     text: str = field(default="", repr=False)  # the file's text, for line numbers
 
@@ -285,6 +286,10 @@ def load_config(path: Path) -> Config:
             "master", f"«{master_path.name}» — укажите файл свода с расширением .xlsx."
         )
     template = root.sub("template")
+    master = root.sub("master")
+    low_percent = master.get("low_percent", int, 50)
+    if not 0 <= low_percent <= 100:
+        raise master.fail("low_percent", "укажите процент от 0 до 100.")
     return Config(
         path=path,
         municipality=name,
@@ -302,6 +307,7 @@ def load_config(path: Path) -> Config:
         schools=tuple(schools),
         coordinator=coordinator,
         template=template.path_value("spec") if "spec" in template.data else None,
+        low_percent=low_percent / 100,
         raw=data,
         text=text,
     )

@@ -1,8 +1,9 @@
 """School reports -> the municipal master workbook, as plain tables (pure: no files, no clock).
 
-The master has six sheets: Свод (activities × schools), Школы (one line per school), Мероприятия
-(every row of every school), Просрочено (the overdue subset), Ошибки and Паспорта, and, when the
-previous run's state is given, Изменения (what each school changed since the master before). A
+The master has seven sheets: Обзор (headline numbers and the chart), Свод (activities × schools),
+Школы (one line per school), Мероприятия (every row of every school), Просрочено (the overdue
+subset), Ошибки and Паспорта, and, when an earlier state is given, Изменения (what each school
+changed since the end of the previous day). A
 builder (sync.builders.master_xlsx) turns the tables into a workbook; nothing here knows about
 openpyxl.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sync.model import (
@@ -30,6 +31,7 @@ from sync.model import (
 from sync.spec import TemplateSpec, normalize_header
 from sync.status import fold, normalize_status
 
+OVERVIEW_SHEET = "Обзор"
 SUMMARY_SHEET = "Свод"
 SCHOOLS_SHEET = "Школы"
 ROWS_SHEET = "Мероприятия"
@@ -50,6 +52,14 @@ OVERDUE_FILL = "FFC7CE"
 WARNING_FILL = "FFEB9C"
 
 NOT_NEEDED = "Не требуется"
+
+# Every master sheet: title (row 1), subtitle (2), colour legend (3), then the table's header.
+HEADER_ROW = 4  # 1-based; the Excel add-in finds a school's column or row by this header
+LOW_PERCENT = 0.5  # «% выполнения» below this is red unless the config says otherwise
+UNREAD_DAYS = 7  # «Обзор» counts the schools without a successful read in this many days
+
+# A legend entry: the fill it explains (None: a plain note) and what the colour means.
+LegendEntry = tuple[str | None, str]
 
 # Columns of Мероприятия and Просрочено after "Школа": (column key, header); headers of plan
 # columns follow the template spec except the short "№".
@@ -83,6 +93,11 @@ class MasterSheet:
     number_formats: dict[int, str] = field(default_factory=dict)  # col index -> Excel format
     frozen_columns: int = 0  # columns kept in view when scrolling right
     chart_column: int | None = None  # a column to chart against the first one, if any
+    # In the xlsx master the chart is drawn on «Обзор» (chart_of = the charted sheet's name).
+    legend: list[LegendEntry] = field(default_factory=list)  # what this sheet's colours mean
+    data_bar_column: int | None = None  # a 0..1 column shown with a data bar
+    low_below: float | None = None  # values of data_bar_column below this are red
+    chart_of: str | None = None  # the sheet whose chart_column this sheet charts (Обзор)
 
 
 @dataclass
@@ -91,6 +106,7 @@ class Master:
 
     sheets: list[MasterSheet]
     title: str
+    subtitle: str = ""  # period and «по состоянию на», in the municipality's zone
 
     def sheet(self, name: str) -> MasterSheet:
         """The sheet with this name (KeyError when absent)."""
@@ -127,24 +143,118 @@ def consolidate(
     today: date,
     municipality: str = "",
     previous: Baseline | None = None,
+    *,
+    as_of: datetime | None = None,
+    zone: tzinfo | None = None,
+    low_percent: float = LOW_PERCENT,
 ) -> Master:
     """Build every master sheet from this run's school reports and the plan.
 
-    With `previous` (what the last master was built from) the master also gets «Изменения».
+    With `previous` (what the master of the previous day was built from) the master also gets
+    «Изменения». Times are shown in `zone` (the municipality's), «по состоянию на» is `as_of`.
     """
     where = f": {municipality.strip()}," if municipality.strip() else ""
     title = f"Свод дорожной карты{where} на {today:%d.%m.%Y}"
+    moment = _local(as_of, zone) if as_of is not None else None
+    subtitle = f"Период: {plan.period.start:%d.%m.%Y} – {plan.period.end:%d.%m.%Y}"
+    subtitle += f"; по состоянию на {moment:%d.%m.%Y %H:%M}" if moment else ""
+    if moment is not None and zone is not None and str(zone):
+        subtitle += f" ({zone})"
+    if zone is not None:
+        reports = [_in_zone(r, zone) for r in reports]
+    schools = _schools_sheet(reports, spec, low_percent)
     sheets = [
-        _summary_sheet(reports, plan),
-        _schools_sheet(reports, spec),
+        _overview_sheet(reports, spec, today, moment, schools),
+        _summary_sheet(reports, plan, spec),
+        schools,
         _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False),
         _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True),
         _problems_sheet(reports, spec),
         _passports_sheet(reports, spec),
     ]
     if previous is not None:
-        sheets.insert(2, changes_sheet(reports, previous, spec))
-    return Master(sheets=sheets, title=title)
+        sheets.insert(3, changes_sheet(reports, previous, spec, zone))
+    return Master(sheets=sheets, title=title, subtitle=subtitle)
+
+
+def _local(moment: datetime, zone: tzinfo | None) -> datetime:
+    """A wall-clock time in the municipality's zone (aware times converted, naive ones kept)."""
+    if zone is not None and moment.tzinfo is not None:
+        return moment.astimezone(zone)
+    return moment
+
+
+def _in_zone(report: SchoolReport, zone: tzinfo) -> SchoolReport:
+    modified = _local(report.modified, zone) if report.modified else report.modified
+    synced = _local(report.synced_at, zone) if report.synced_at else report.synced_at
+    if modified is report.modified and synced is report.synced_at:
+        return report
+    return replace(report, modified=modified, synced_at=synced)
+
+
+def _overview_sheet(
+    reports: Sequence[SchoolReport],
+    spec: TemplateSpec,
+    today: date,
+    moment: datetime | None,
+    schools: MasterSheet,
+) -> MasterSheet:
+    """«Обзор»: the headline numbers a head of department asks for, and the chart."""
+    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
+    sums = [school_summary(r, not_needed=not_needed) for r in reports]
+    real = [r for r in reports if not r.school.is_coordinator]
+    since = moment if moment is not None else datetime.combine(today, datetime.min.time())
+    since = since - timedelta(days=UNREAD_DAYS)
+
+    def unread(r: SchoolReport) -> bool:
+        if r.outcome != "failed":
+            return False
+        if r.synced_at is None:
+            return True
+        at = r.synced_at
+        if (at.tzinfo is None) != (since.tzinfo is None):
+            at, cut = at.replace(tzinfo=None), since.replace(tzinfo=None)
+        else:
+            cut = since
+        return at < cut
+
+    rows_total = sum(int(s["rows"]) for s in sums)
+    done = sum(int(s["done"]) for s in sums)
+    overdue = sum(int(s["overdue"]) for s in sums)
+    errors = sum(int(s["errors"]) for s in sums)
+    with_errors = sum(1 for s in sums if s["errors"])
+    rows: list[list[CellValue]] = [
+        ["Школ", len(real), "без книги МОУО"],
+        ["Мероприятий во всех книгах", rows_total, "строк всех книг, включая книгу МОУО"],
+        ["Выполнено", done, f"{done / rows_total:.0%} всех мероприятий" if rows_total else ""],
+        ["Просрочено", overdue, "срок прошёл, статус не «Выполнено»"],
+        ["Ошибок заполнения", errors, f"в {with_errors} книгах; подробности — лист «Ошибки»"],
+        [
+            "Школ без чтения за неделю",
+            sum(1 for r in reports if unread(r)),
+            f"книга не читается {UNREAD_DAYS} дней и дольше или ещё ни разу; причины — «Школы»",
+        ],
+    ]
+    fills = {}
+    if overdue:
+        fills[(3, 1)] = _fill(spec, "overdue", OVERDUE_FILL)
+    if errors:
+        fills[(4, 1)] = _fill(spec, "error", OVERDUE_FILL)
+    if rows[5][1]:
+        fills[(5, 1)] = WARNING_FILL
+    return MasterSheet(
+        name=OVERVIEW_SHEET,
+        headers=["Показатель", "Значение", "Пояснение"],
+        rows=rows,
+        fills=fills,
+        widths=[30, 11, 60],
+        legend=[
+            (_fill(spec, "overdue", OVERDUE_FILL), "есть просрочка"),
+            (_fill(spec, "error", OVERDUE_FILL), "есть ошибки"),
+            (WARNING_FILL, "не все школы прочитаны"),
+        ],
+        chart_of=schools.name if schools.rows else None,
+    )
 
 
 def _column_names(reports: Sequence[SchoolReport]) -> list[str]:
@@ -163,7 +273,12 @@ def _column_names(reports: Sequence[SchoolReport]) -> list[str]:
     return names
 
 
-def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan) -> MasterSheet:
+def control_legend(spec: TemplateSpec) -> list[LegendEntry]:
+    """The control colours, in the order the template lists them, as their own words."""
+    return [(c.fill, c.value) for c in spec.controls.values() if c.fill and c.value]
+
+
+def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSpec) -> MasterSheet:
     # Schools in the order given, the coordinator's workbook last.
     ordered = [r for r in reports if not r.school.is_coordinator]
     ordered += [r for r in reports if r.school.is_coordinator]
@@ -215,6 +330,7 @@ def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan) -> MasterSheet:
         widths=[7, 18, 48, 12, *(16.0 for _ in names), 11, 12],
         number_formats={3: DATE_FORMAT},
         frozen_columns=4,
+        legend=[*control_legend(spec), (None, f"«{NO_DATA}» — книга не прочитана")],
     )
 
 
@@ -238,9 +354,11 @@ def _sync_text(report: SchoolReport) -> str:
     return when
 
 
-def _schools_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
+def _schools_sheet(
+    reports: Sequence[SchoolReport], spec: TemplateSpec, low_percent: float = LOW_PERCENT
+) -> MasterSheet:
+    """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
     not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
-    done_fill = _fill(spec, "done", DONE_FILL)
     overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
@@ -260,9 +378,9 @@ def _schools_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Maste
             ]
         )
         if s["overdue"]:
+            fills[(r, 4)] = overdue_fill
+        if s["rows"] and s["percent"] < low_percent:
             fills[(r, 6)] = overdue_fill
-        elif s["rows"] and s["percent"] >= 1:
-            fills[(r, 6)] = done_fill
     return MasterSheet(
         name=SCHOOLS_SHEET,
         headers=[
@@ -282,6 +400,12 @@ def _schools_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Maste
         number_formats={6: PERCENT_FORMAT, 7: DATETIME_FORMAT},
         frozen_columns=1,
         chart_column=6,
+        legend=[
+            (overdue_fill, f"«% выполнения» ниже {low_percent:.0%}; «Просрочено» больше нуля"),
+            (None, "полоса в «% выполнения» — доля выполненного (без «Не требуется»)"),
+        ],
+        data_bar_column=6,
+        low_below=low_percent,
     )
 
 
@@ -343,6 +467,7 @@ def _rows_sheet(
             1 + _ROW_KEYS.index("done_on"): DATE_FORMAT,
         },
         frozen_columns=2,
+        legend=control_legend(spec),
     )
 
 
@@ -370,6 +495,10 @@ def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Mast
         fills=fills,
         widths=[40, 15, 20, 9, 80],
         frozen_columns=1,
+        legend=[
+            (error_fill, SEVERITY_RU.get(Severity.ERROR, "ошибка")),
+            (WARNING_FILL, SEVERITY_RU.get(Severity.WARNING, "предупреждение")),
+        ],
     )
 
 
@@ -542,21 +671,29 @@ def school_changes(
 
 
 def changes_sheet(
-    reports: Sequence[SchoolReport], previous: Baseline, spec: TemplateSpec
+    reports: Sequence[SchoolReport],
+    previous: Baseline,
+    spec: TemplateSpec,
+    zone: tzinfo | None = None,
 ) -> MasterSheet:
-    """«Изменения»: per school, what changed since the state the previous master was built from."""
+    """«Изменения»: per school, what changed since the state `previous` holds.
+
+    The pipeline passes the state at the end of the previous day (the newest complete run before
+    today's midnight), so a quiet run late in the day still shows what changed earlier that day.
+    """
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for report in reports:
         before = previous.schools.get(report.school.id)
-        since: CellValue = before.at.replace(tzinfo=None) if before else None
+        since: CellValue = _local(before.at, zone).replace(tzinfo=None) if before else None
         name = report.school.name or report.school.id
         for no, activity, change, was, now, where, fill in school_changes(report, before, spec):
             if fill:
                 fills[(len(rows), 5)] = fill
             rows.append([name, no, activity, change, was, now, where, since])
     if not rows:
-        since_text = f" с {previous.run_at:%d.%m.%Y %H:%M}" if previous.run_at is not None else ""
+        run_at = _local(previous.run_at, zone) if previous.run_at is not None else None
+        since_text = f" с {run_at:%d.%m.%Y %H:%M}" if run_at is not None else ""
         rows.append(["", "", "", CHANGE_NONE, "", f"изменений нет{since_text}", "", None])
     return MasterSheet(
         name=CHANGES_SHEET,
@@ -575,4 +712,11 @@ def changes_sheet(
         widths=[40, 7, 48, 18, 30, 30, 22, 17],
         number_formats={7: DATETIME_FORMAT},
         frozen_columns=1,
+        legend=[
+            (_fill(spec, "done", DONE_FILL), "выполнено или исправлено"),
+            (_fill(spec, "overdue", OVERDUE_FILL), "стало просрочено"),
+            (_fill(spec, "error", OVERDUE_FILL), "новая ошибка"),
+            (WARNING_FILL, "новое предупреждение"),
+            (None, "с конца предыдущего дня"),
+        ],
     )

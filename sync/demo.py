@@ -115,8 +115,11 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
         rows = {i.no: school_fill(i, today, rng) for i in items}
         flaw = None if school.is_coordinator else n % 5
         _add_flaw(flaw, rows, today, rng)
-        passport = demo_passport(n, school.name, school.category, rng)
-        if flaw == 3:
+        # The МОУО's own workbook has no passport: nothing to fill (nor to hide with «—»).
+        passport = (
+            None if school.is_coordinator else demo_passport(n, school.name, school.category, rng)
+        )
+        if flaw == 3 and passport is not None:
             passport["phone"] = None
         own: list[Mapping[str, CellValue]] | None = (
             [

@@ -115,14 +115,23 @@ def sheet_to_json(sheet: SchoolSheet) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def sheet_from_json(text: str) -> SchoolSheet:
+def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSheet:
+    """The sheet back from its JSON. With `shared`, equal texts of different snapshots become
+    one string (every school's snapshot repeats the plan's activities): memory stays small as
+    the municipality grows."""
     d = json.loads(text)
+
+    def value(v: Any) -> CellValue:
+        if shared is not None and type(v) is str:
+            return shared.setdefault(v, v)
+        return _decode(v)
+
     return SchoolSheet(
         meta=d["meta"],
         columns=d["columns"],
         header_row=d["header_row"],
         rows=tuple(
-            SheetRow(row, {k: _decode(v) for k, v in values.items()}) for row, values in d["rows"]
+            SheetRow(row, {k: value(v) for k, v in values.items()}) for row, values in d["rows"]
         ),
         passport={k: _decode(v) for k, v in d["passport"].items()},
         passport_cells=d["passport_cells"],
@@ -152,6 +161,7 @@ class LastRead:
     stamp: str
     modified: datetime | None
     sheet: SchoolSheet
+    snapshot: str = ""  # the snapshot's hash: an unchanged school's next read reuses it
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,20 @@ class History:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        # Snapshots decoded in this session, by hash: a run decodes each stored one only once
+        # (the baseline and the last reads share most of them). Sheets are never mutated.
+        self._decoded: dict[str, SchoolSheet] = {}
+        self._strings: dict[str, str] = {}  # texts shared between decoded snapshots
+
+    def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
+        """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""
+        found = self._decoded.pop(digest, None) if not keep else self._decoded.get(digest)
+        if found is None:
+            row = self.conn.execute("SELECT data FROM snapshots WHERE hash = ?", (digest,))
+            found = sheet_from_json(row.fetchone()[0], self._strings)
+            if keep:
+                self._decoded[digest] = found
+        return found
 
     @classmethod
     def open(cls, path: Path) -> History:
@@ -207,6 +231,9 @@ class History:
             raise HistoryError(f"Не удалось открыть файл истории {path}: {e}") from None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL without an fsync per commit: the database stays consistent; a power cut may
+            # lose the last reads, which the next run simply reads again.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
@@ -310,11 +337,16 @@ class History:
         problems: list[Problem] | None = None,
         controls: dict[int, str] | None = None,
         message: str = "",
+        snapshot: str | None = None,
     ) -> str | None:
-        """Store one school's outcome in this run; a new content gets a new snapshot."""
-        digest = None
+        """Store one school's outcome in this run; a new content gets a new snapshot.
+
+        `snapshot`: the hash of a snapshot already stored for exactly this sheet (an unchanged
+        school): the read refers to it without encoding and hashing the sheet again.
+        """
+        digest = snapshot
         with self.conn:
-            if sheet is not None:
+            if sheet is not None and snapshot is None:
                 data = sheet_to_json(sheet)
                 digest = hashlib.sha256(data.encode()).hexdigest()
                 self.conn.execute(
@@ -345,21 +377,21 @@ class History:
     def last_read(self, school_id: str) -> LastRead | None:
         """The newest read that produced a snapshot (a failed read keeps the one before)."""
         row = self.conn.execute(
-            "SELECT r.run_id, r.at, r.fingerprint, r.stamp, r.modified, s.data FROM reads r"
-            " JOIN snapshots s ON s.hash = r.snapshot WHERE r.school_id = ?"
-            " ORDER BY r.run_id DESC LIMIT 1",
+            "SELECT run_id, at, fingerprint, stamp, modified, snapshot FROM reads"
+            " WHERE school_id = ? AND snapshot IS NOT NULL ORDER BY run_id DESC LIMIT 1",
             (school_id,),
         ).fetchone()
         if row is None:
             return None
-        run_id, at, fingerprint, stamp, modified, data = row
+        run_id, at, fingerprint, stamp, modified, digest = row
         return LastRead(
             run_id,
             datetime.fromisoformat(at),
             fingerprint,
             stamp,
             datetime.fromisoformat(modified) if modified else None,
-            sheet_from_json(data),
+            self._sheet(digest, keep=False),
+            digest,
         )
 
     def update_stamp(self, run_id: int, school_id: str, stamp: str, fingerprint: str) -> None:
@@ -386,33 +418,38 @@ class History:
                 sheet_from_json(data),
             )
 
-    def baseline(self, before_run_id: int) -> tuple[datetime | None, dict[str, PastRead]]:
-        """What the last master the coordinator got was built from, for the «Изменения» sheet.
+    def baseline(
+        self, before_run_id: int, before_day: date | None = None
+    ) -> tuple[datetime | None, dict[str, PastRead]]:
+        """What an earlier master the coordinator got was built from, for the «Изменения» sheet.
 
-        Returns the start of the newest complete ('ok') run before `before_run_id` and, per
-        school, its newest snapshot read at or before that run. (None, {}) when there is none.
+        Returns the start of the newest complete ('ok') run before `before_run_id` (with
+        `before_day`: the newest whose «today» is an earlier day, i.e. the state at the end of
+        the previous day) and, per school, its newest snapshot read at or before that run.
+        (None, {}) when there is none.
         """
+        day = before_day.isoformat() if before_day is not None else "9999-12-31"
         row = self.conn.execute(
-            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
-            (before_run_id,),
+            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' AND today < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (before_run_id, day),
         ).fetchone()
         if row is None:
             return None, {}
         base_id, started = row
         rows = self.conn.execute(
-            "SELECT r.school_id, r.run_id, r.at, r.problems, r.controls, s.data FROM"
+            "SELECT r.school_id, r.run_id, r.at, r.problems, r.controls, r.snapshot FROM"
             " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
             "  WHERE snapshot IS NOT NULL AND run_id <= ? GROUP BY school_id) AS newest"
-            " JOIN reads r ON r.school_id = newest.school_id AND r.run_id = newest.run_id"
-            " JOIN snapshots s ON s.hash = r.snapshot",
+            " JOIN reads r ON r.school_id = newest.school_id AND r.run_id = newest.run_id",
             (base_id,),
         ).fetchall()
         out = {}
-        for school_id, run_id, at, problems, controls, data in rows:
+        for school_id, run_id, at, problems, controls, digest in rows:
             out[school_id] = PastRead(
                 run_id,
                 datetime.fromisoformat(at),
-                sheet_from_json(data),
+                self._sheet(digest),
                 json.loads(problems),
                 {int(k): v for k, v in json.loads(controls).items()},
             )

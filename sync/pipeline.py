@@ -5,10 +5,12 @@ The CLI, the scheduler and the Excel add-in all call `run`; no shell re-implemen
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -130,7 +132,8 @@ def run(
             f"{today:%d.%m.%Y}",
         )
         try:
-            _run_schools(config, result, history, backend, progress, stop, now)
+            with _few_gc_pauses():
+                _run_schools(config, result, history, backend, progress, stop, now)
         except Exception as e:
             result.outcome = "crashed"
             reason = (
@@ -156,6 +159,20 @@ def run(
         if after is not None:
             after(result, history)
     return result
+
+
+@contextmanager
+def _few_gc_pauses() -> Iterator[None]:
+    """A run builds many long-lived objects (reports, master tables) and few cycles: what is
+    loaded before it is frozen out of the collector and full collections become rare."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _finish(history: History, result: RunResult, now: Callable[[], datetime]) -> None:
@@ -192,7 +209,16 @@ def _run_schools(
     schools = config.all_workbooks()
     today = result.today
     result.plan_problems = plan_problems(plan)
-    baseline_at, past = history.baseline(result.run_id)
+    baseline_at, past = history.baseline(result.run_id, before_day=today)
+    # What «Изменения» compares with, kept small: the past sheets are not held through the run.
+    previous = Baseline(
+        baseline_at,
+        {
+            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
+            for sid, p in past.items()
+        },
+    )
+    del past
     states = backend.survey(schools)
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
@@ -222,14 +248,17 @@ def _run_schools(
         _log_school(result.run_id, report)
     if result.outcome != "ok":
         return
-    previous = Baseline(
-        baseline_at,
-        {
-            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
-            for sid, p in past.items()
-        },
+    master = consolidate(
+        result.reports,
+        plan,
+        spec,
+        today,
+        config.municipality,
+        previous,
+        as_of=now(),
+        zone=config.zone,
+        low_percent=config.low_percent,
     )
-    master = consolidate(result.reports, plan, spec, today, config.municipality, previous)
     try:
         result.master = backend.write_master(master)
     except OSError as e:
@@ -276,17 +305,20 @@ def _sync_school(
     sheet: SchoolSheet | None = None
     outcome, message = "synced", ""
     fingerprint, stamp, modified = "", state.stamp, state.modified
+    snapshot = None  # an unchanged school's stored snapshot: recorded again by its hash only
     if not state.exists:
         outcome, message = "failed", "файл школы не найден"
     elif last is not None and last.stamp and last.stamp == state.stamp:
         # Unchanged since its last successful read: its last snapshot stands, no read at all.
         sheet, fingerprint, outcome = last.sheet, last.fingerprint, "unchanged"
+        snapshot = last.snapshot or None
     else:
         try:
             raw = backend.read(school)
             fingerprint, modified = raw.fingerprint, raw.modified or modified
             if last is not None and fingerprint == last.fingerprint:
                 sheet, outcome = last.sheet, "unchanged"
+                snapshot = last.snapshot or None
             else:
                 sheet = locate(raw, spec)
         except (SourceError, UnreadableWorkbook) as e:
@@ -311,6 +343,7 @@ def _sync_school(
         modified=modified,
         problems=problems,
         controls={r.sheet_row: r.control.key for r in rows},
+        snapshot=snapshot,
     )
     write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
     if write is not None and write.status == "locked":

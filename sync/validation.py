@@ -53,6 +53,8 @@ def check_school(
     """
     audience = school.audience if school else _meta_audience(sheet.meta)
     problems = list(sheet.problems)
+    if audience is Audience.COORDINATOR:  # the МОУО's workbook has no school passport
+        problems = [p for p in problems if p.code != "passport_missing"]
     problems += _check_meta(sheet.meta, school, plan, spec, audience)
     if plan is None:
         period = _meta_period(sheet.meta, today)
@@ -63,7 +65,8 @@ def check_school(
     problems += match_problems
     for row, _ in matched:
         problems += _check_row(row, sheet, spec, today, period)
-    problems += _check_passport(sheet, spec)
+    if audience is not Audience.COORDINATOR:
+        problems += _check_passport(sheet, spec)
 
     error_rows = {p.row for p in problems if p.severity is ERROR and p.row is not None}
     reports = []

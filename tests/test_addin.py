@@ -29,6 +29,7 @@ from sync.backends.folder import FolderBackend
 from sync.backends.xlwings_book import NOTE_CELLS_KEY, parse_note_cells
 from sync.builders.fill import fill_workbook
 from sync.config import Config
+from sync.consolidate import HEADER_ROW
 from sync.lock import RunLock, lock_path_for
 from sync.model import SchoolReport
 from sync.paint import paint_school
@@ -572,8 +573,10 @@ def test_sync_from_the_open_master_refreshes_it_in_place(tmp_path: Path) -> None
     names = load_workbook(master).sheetnames
     schools_sheet = names.index("Школы")
     rows = written(book, schools_sheet)
-    assert rows[(1, 1)] == "'Школа"
-    assert {rows[(r, 1)] for r in range(2, 6)} >= {"'МОУ СОШ № 1 с. Чара", "'МОУО"}
+    assert rows[(1, 1)].startswith("'Свод дорожной карты")  # the title block, as in the file
+    assert rows[(HEADER_ROW, 1)] == "'Школа"
+    first = HEADER_ROW + 1
+    assert {rows[(r, 1)] for r in range(first, first + 4)} >= {"'МОУ СОШ № 1 с. Чара", "'МОУО"}
     assert funcs(book).count("sheetClear") >= len(names) - 1
     assert funcs(book)[-2:] == ["save", "alert"]
     # School values stay text in the master: a formula typed by a school is not run.
@@ -611,7 +614,9 @@ def test_open_school_opens_the_workbook_of_the_selected_row(tmp_path: Path) -> N
     run(config, today=TODAY)
     ws = load_workbook(config.master_path)["Школы"]
     row = next(
-        r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == "МОУ СОШ № 2 с. Куанда"
+        r
+        for r in range(HEADER_ROW + 1, ws.max_row + 1)
+        if ws.cell(r, 1).value == "МОУ СОШ № 2 с. Куанда"
     )
     opened: list[str] = []
     book = open_book(config.master_path, sheet="Школы", selection=f"C{row}")
@@ -624,10 +629,10 @@ def test_open_school_opens_the_workbook_of_the_selected_row(tmp_path: Path) -> N
 def test_open_school_from_a_column_of_the_summary(tmp_path: Path) -> None:
     config = setup(tmp_path)
     run(config, today=TODAY)
-    header = [c.value for c in load_workbook(config.master_path)["Свод"][1]]
+    header = [c.value for c in load_workbook(config.master_path)["Свод"][HEADER_ROW]]
     col = header.index("МОУ СОШИ № 4 с. Кюсть-Кемда") + 1
     opened: list[str] = []
-    book = open_book(config.master_path, sheet="Свод", selection=f"{chr(64 + col)}5")
+    book = open_book(config.master_path, sheet="Свод", selection=f"{chr(64 + col)}{HEADER_ROW + 2}")
     addin.open_school(book, config=config, opener=opened.append)
     assert opened == [config.schools[2].source]
 
@@ -636,7 +641,9 @@ def test_open_school_explains_what_to_select(tmp_path: Path) -> None:
     config = setup(tmp_path)
     run(config, today=TODAY)
     opened: list[str] = []
-    book = open_book(config.master_path, sheet="Свод", selection="C4")  # an activity
+    book = open_book(
+        config.master_path, sheet="Свод", selection=f"C{HEADER_ROW + 1}"
+    )  # an activity
     result = addin.open_school(book, config=config, opener=opened.append)
     assert not result.ok
     assert opened == []
@@ -648,7 +655,7 @@ def test_open_school_whose_workbook_is_gone(tmp_path: Path) -> None:
     config = setup(tmp_path)
     run(config, today=TODAY)
     Path(config.schools[0].source).unlink()
-    book = open_book(config.master_path, sheet="Школы", selection="A2")
+    book = open_book(config.master_path, sheet="Школы", selection=f"A{HEADER_ROW + 1}")
     result = addin.open_school(book, config=config, opener=lambda target: None)
     assert not result.ok
     assert "не найдена" in result.message

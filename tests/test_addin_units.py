@@ -24,6 +24,7 @@ from sync.backends.xlwings_book import (
     plain_xlsx,
     plan_notes,
 )
+from sync.consolidate import HEADER_ROW
 from sync.model import Control, Problem, RowReport, Severity
 from sync.pipeline import RunResult
 from sync.spec import load_spec
@@ -134,8 +135,12 @@ def test_the_school_of_a_selected_cell() -> None:
     assert addin.school_name_at(selection("Свод", 7, 7, header, [])) is None
     assert addin.school_name_at(selection("Свод", 7, 30, header, [])) is None
     schools = ["Школа", "Категория"]
-    assert addin.school_name_at(selection("Школы", 3, 2, schools, ["Школа 2", "ШНОР"])) == "Школа 2"
-    assert addin.school_name_at(selection("Школы", 1, 2, schools, schools)) is None
+    first = HEADER_ROW + 1  # the title block is above the header row
+    assert addin.school_name_at(selection("Школы", first, 2, schools, ["Школа 2", "ШНОР"])) == (
+        "Школа 2"
+    )
+    assert addin.school_name_at(selection("Школы", HEADER_ROW, 2, schools, schools)) is None
+    assert addin.school_name_at(selection("Школы", 1, 1, schools, ["Свод …"])) is None
     assert addin.school_name_at(selection("Прочее", 3, 1, ["A"], ["x"])) is None
 
 

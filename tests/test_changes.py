@@ -147,9 +147,9 @@ def test_without_a_baseline_the_master_keeps_its_six_sheets() -> None:
 
     now = report([(2, "1", "Приказ", None, "on_time")], [])
     names = [s.name for s in consolidate([now], PLAN, SPEC, date(2022, 1, 10)).sheets]
-    assert CHANGES_SHEET not in names and len(names) == 6
+    assert CHANGES_SHEET not in names and len(names) == 7
     with_changes = consolidate([now], PLAN, SPEC, date(2022, 1, 10), previous=Baseline(None))
-    assert [s.name for s in with_changes.sheets][:3] == ["Свод", "Школы", CHANGES_SHEET]
+    assert [s.name for s in with_changes.sheets][:4] == ["Обзор", "Свод", "Школы", CHANGES_SHEET]
 
 
 def test_the_master_shows_what_changed_since_the_last_complete_run(tmp_path: Path) -> None:
@@ -184,3 +184,27 @@ def test_the_master_shows_what_changed_since_the_last_complete_run(tmp_path: Pat
     assert any(change == CHANGE_FIXED and no == "4" for no, change, _w, _n in kuanda)
     # The comparison date is the first (complete) run's read, not the interrupted one's.
     assert all(isinstance(r[7], datetime) for r in rows[1:] if r[3] != CHANGE_NONE)
+
+
+def test_a_quiet_run_later_that_day_still_shows_the_days_changes(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)  # the previous day
+    s1 = Path(config.schools[0].source)
+    fill_workbook(s1, SPEC, {"5": {"status": "Выполнено", "done_on": datetime(2022, 1, 11)}})
+    next_day = date(2022, 1, 11)
+    morning = run(config, today=next_day)
+    change = ("5", CHANGE_STATUS, "В работе", "Выполнено")
+
+    def changes(path: str) -> list[tuple[object, ...]]:
+        rows = sheet_rows(path, CHANGES_SHEET)[1:]
+        return [(r[1], r[3], r[4], r[5]) for r in rows if r[0] == "МОУ СОШ № 1 с. Чара"]
+
+    assert change in changes(morning.master)
+    # Nothing changed since the morning: the evening's master still shows the day's change,
+    # compared with the state at the end of the previous day.
+    evening = run(config, today=next_day)
+    assert evening.counts["synced"] == 0
+    assert change in changes(evening.master)
+    # The day after, that change is yesterday's news.
+    later = run(config, today=date(2022, 1, 12))
+    assert change not in changes(later.master)

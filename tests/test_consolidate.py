@@ -137,6 +137,7 @@ def as_dicts(sheet: MasterSheet) -> list[dict[str, CellValue]]:
 def test_sheets_in_order_and_title() -> None:
     m = master(school_one(), municipality="г. Ижевск")
     assert [s.name for s in m.sheets] == [
+        "Обзор",
         "Свод",
         "Школы",
         "Мероприятия",
@@ -273,9 +274,14 @@ def test_schools_sheet() -> None:
     assert skipped["Синхронизация"] == "файл открыт — пропущен"
     assert done["% выполнения"] == 1
     assert sheet.number_formats == {6: "0%", 7: "DD.MM.YYYY HH:MM"}
-    # Green at 100 %, red when something is overdue, nothing otherwise.
-    assert sheet.fills == {(1, 6): "FFC7CE", (3, 6): "C6EFCE"}
-    assert sheet.chart_column == 6
+    # «% выполнения» red only below the threshold (50 % by default: 33 % yes, 50 % no), with a
+    # data bar for every share; «Просрочено» red when above zero. The legend says both.
+    assert sheet.fills == {(0, 6): "FFC7CE", (1, 4): "FFC7CE"}
+    assert sheet.chart_column == 6 and sheet.data_bar_column == 6
+    assert any("ниже 50%" in text for _fill, text in sheet.legend)
+    lower = master(school_one(), school_two(), low_percent=0.3).sheet("Школы")
+    assert lower.fills == {(1, 4): "FFC7CE"}
+    assert any("ниже 30%" in text for _fill, text in lower.legend)
 
 
 def test_rows_sheet_takes_plan_text_from_the_plan() -> None:
@@ -350,7 +356,7 @@ def test_passports_sheet() -> None:
 
 def test_no_reports_still_gives_every_sheet() -> None:
     m = master()
-    assert len(m.sheets) == 6
+    assert len(m.sheets) == 7
     assert m.sheet("Школы").rows == []
     assert len(m.sheet("Свод").rows) == len(PLAN.items)
     with pytest.raises(KeyError):
@@ -365,3 +371,18 @@ def test_category_falls_back_to_the_passport() -> None:
 def test_same_name_and_id_still_distinct() -> None:
     same = [report("СОШ", [], id="x") for _ in range(3)]
     assert master(*same).sheet("Свод").headers[4:7] == ["СОШ", "СОШ (x)", "СОШ (2)"]
+
+
+def test_times_are_shown_in_the_municipality_zone() -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    one = school_one()
+    one.modified = datetime(2022, 2, 28, 20, 5, tzinfo=UTC)
+    one.synced_at = datetime(2022, 2, 28, 20, 12, tzinfo=UTC)
+    chita = ZoneInfo("Asia/Chita")  # UTC+9: 20:12 UTC is 05:12 the next morning
+    m = master(one, as_of=datetime(2022, 2, 28, 20, 30, tzinfo=UTC), zone=chita)
+    assert m.subtitle.endswith("по состоянию на 01.03.2022 05:30 (Asia/Chita)")
+    row = as_dicts(m.sheet("Школы"))[0]
+    assert row["Синхронизация"] == "01.03.2022 05:12"
+    assert row["Изменено"].replace(tzinfo=None) == datetime(2022, 3, 1, 5, 5)

@@ -12,7 +12,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from sync.builders.master_xlsx import write_master_xlsx
-from sync.consolidate import Master, MasterSheet, consolidate
+from sync.consolidate import HEADER_ROW, Master, MasterSheet, consolidate
 from sync.model import Problem, RowReport, SchoolReport, Severity
 from tests.libreoffice import CSV_ALL_SHEETS, convert
 from tests.test_consolidate import (
@@ -29,6 +29,14 @@ from tests.test_consolidate import (
     school_one,
     school_two,
 )
+
+H = HEADER_ROW  # the header row; data from H + 1
+
+
+def at(col: str, row: int) -> str:
+    """A cell by its row in a one-row-header table (2 = the first data row, below the header)."""
+    return f"{col}{H + row - 1}"
+
 
 HOSTILE = [
     "=1+1",
@@ -86,40 +94,61 @@ def test_sheets_and_headers(master: Master, written: Path) -> None:
     assert wb.properties.title == "Свод дорожной карты: г. Ижевск, на 01.03.2022"
     for sheet in master.sheets:
         ws = wb[sheet.name]
-        assert [c.value for c in ws[1]] == sheet.headers
-        assert ws.max_row == len(sheet.rows) + 1
-        assert ws["A1"].font.b
-        assert ws["A1"].fill.fgColor.rgb.endswith("D9D9D9")
+        # The title block: whose master, the period and as of when, then the colour legend.
+        assert ws["A1"].value == master.title and ws["A1"].font.b
+        assert ws["A2"].value == master.subtitle
+        if sheet.legend:
+            assert str(ws["A3"].value).startswith("Цвета:") or ws.column_dimensions["A"].width > 15
+            legend = [c for c in ws[3] if c.value and c.value != "Цвета:"]
+            # Each meaning in a cell of its colour; what does not fit shares a last cell, each
+            # colour a «■» of it.
+            shown = " ".join(str(c.value) for c in legend)
+            for rgb, text in sheet.legend:
+                assert text in shown
+                cell = next(c for c in legend if text in str(c.value))
+                if rgb and "■" not in str(cell.value):
+                    assert cell.fill.fgColor.rgb.endswith(rgb), (sheet.name, text)
+        assert [c.value for c in ws[H]][: len(sheet.headers)] == sheet.headers
+        assert ws.max_row == len(sheet.rows) + H
+        assert ws[f"A{H}"].font.b
+        assert ws[f"A{H}"].fill.fgColor.rgb.endswith("D9D9D9")
+        # One font family everywhere, header cells included.
+        for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, H + 5)):
+            for c in row:
+                if c.value is not None:
+                    assert c.font.name == "Arial", (sheet.name, c.coordinate)
     grids = calamine_sheets(written)
     assert list(grids) == [s.name for s in master.sheets]
     for sheet in master.sheets:
-        assert grids[sheet.name][0] == sheet.headers
+        assert grids[sheet.name][H - 1][: len(sheet.headers)] == sheet.headers
 
 
 def test_school_text_stays_text(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     ws = wb["Мероприятия"]
-    evidence = [r[9] for r in ws.iter_rows(min_row=2) if r[0].value == HOSTILE[1]][: len(HOSTILE)]
+    evidence = [r[9] for r in ws.iter_rows(min_row=H + 1) if r[0].value == HOSTILE[1]]
+    evidence = evidence[: len(HOSTILE)]
     assert sorted(c.value for c in evidence) == sorted(HOSTILE)
     for c in evidence:
         assert c.data_type == "s", c.value
     # The school's name is hostile too: in a header of Свод and in the first column elsewhere.
-    assert '=HYPERLINK("http://x","y")' in [c.value for c in wb["Свод"][1]]
-    assert wb["Свод"]["H1"].data_type == "s"
+    assert '=HYPERLINK("http://x","y")' in [c.value for c in wb["Свод"][H]]
+    assert wb["Свод"][f"H{H}"].data_type == "s"
     names = [c for c in wb["Школы"]["A"] if c.value == '=HYPERLINK("http://x","y")']
     assert names and names[0].data_type == "s"
-    assert wb["Ошибки"]["E4"].value == "=1+1" and wb["Ошибки"]["E4"].data_type == "s"
-    assert "+7 999" in [c.value for c in wb["Паспорта"][5]]
+    assert wb["Ошибки"][at("E", 4)].value == "=1+1"
+    assert wb["Ошибки"][at("E", 4)].data_type == "s"
+    assert "+7 999" in [c.value for c in wb["Паспорта"][H + 4]]
     # A control character cannot be stored in xlsx: it is dropped, the rest kept.
     assert "ab" in [c.value for c in ws["L"]]
 
     grids = calamine_sheets(written)
-    texts = [r[9] for r in grids["Мероприятия"][1:]]
+    texts = [r[9] for r in grids["Мероприятия"][H:]]
     for text in HOSTILE:
         assert text in texts
     assert all(isinstance(v, str) for v in texts)
-    assert "0012" in grids["Паспорта"][4]
-    assert grids["Ошибки"][3][4] == "=1+1"
+    assert "0012" in grids["Паспорта"][H + 3]
+    assert grids["Ошибки"][H + 2][4] == "=1+1"
 
 
 def test_no_formulas_anywhere(written: Path) -> None:
@@ -134,70 +163,124 @@ def test_fills_on_control_cells(master: Master, written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     ws = wb["Мероприятия"]
     control_col = master.sheet("Мероприятия").headers.index("Контроль") + 1
-    first = ws.cell(2, control_col)
+    first = ws.cell(H + 1, control_col)
     assert first.value == "Выполнено"
     assert first.fill.fill_type == "solid"
     assert first.fill.fgColor.rgb.endswith("C6EFCE")
     svod = wb["Свод"]
-    assert svod["E2"].value == "Выполнено" and svod["E2"].fill.fgColor.rgb.endswith("C6EFCE")
-    assert svod["F2"].value == "Просрочено" and svod["F2"].fill.fgColor.rgb.endswith("FFC7CE")
-    assert svod["H3"].value == "Просрочено"  # the fourth school, its second row
-    assert svod["F3"].value == "нет данных" and svod["F3"].fill.fill_type is None
+    e2, f2 = svod[at("E", 2)], svod[at("F", 2)]
+    assert e2.value == "Выполнено" and e2.fill.fgColor.rgb.endswith("C6EFCE")
+    assert f2.value == "Просрочено" and f2.fill.fgColor.rgb.endswith("FFC7CE")
+    assert svod[at("H", 3)].value == "Просрочено"  # the fourth school, its second row
+    assert svod[at("F", 3)].value == "нет данных" and svod[at("F", 3)].fill.fill_type is None
     schools = wb["Школы"]
-    assert schools["G3"].fill.fgColor.rgb.endswith("FFC7CE")  # the school with an overdue row
+    assert schools[at("G", 2)].fill.fgColor.rgb.endswith("FFC7CE")  # 33 %: below 50 %
+    assert schools[at("E", 3)].fill.fgColor.rgb.endswith("FFC7CE")  # an overdue row
+    assert schools[at("G", 3)].fill.fill_type is None  # 50 %: not below the threshold
+    assert schools.conditional_formatting  # the data bar of «% выполнения»
 
 
 def test_layout(master: Master, written: Path) -> None:
     wb = openpyxl.load_workbook(written)
-    assert wb["Свод"].freeze_panes == "E2"
-    assert wb["Школы"].freeze_panes == "B2"
+    assert wb["Свод"].freeze_panes == f"E{H + 1}"
+    assert wb["Школы"].freeze_panes == f"B{H + 1}"
     for sheet in master.sheets:
         ws = wb[sheet.name]
-        assert ws.freeze_panes is not None and ws.freeze_panes.endswith("2")
+        assert ws.freeze_panes is not None and ws.freeze_panes.endswith(str(H + 1))
         last = openpyxl.utils.get_column_letter(len(sheet.headers))
-        assert ws.auto_filter.ref == f"A1:{last}{len(sheet.rows) + 1}"
-        assert ws.column_dimensions["A"].width == pytest.approx(sheet.widths[0])
+        assert ws.auto_filter.ref == f"A{H}:{last}{len(sheet.rows) + H}"
+        # Printed: A4 landscape, header row on every page, title and page numbers.
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize in (9, "9")
+        assert ws.print_title_rows in (f"{H}:{H}", f"${H}:${H}")
+        assert master.title[:40] in ws.oddHeader.left.text
+        assert "&P" in ws.oddFooter.right.text and "&N" in ws.oddFooter.right.text
+        # Widths fit content: never wider than the sheet asks for a wrapped column, never so
+        # narrow that a header word is cut.
+        for c, header in enumerate(sheet.headers):
+            width = ws.column_dimensions[openpyxl.utils.get_column_letter(c + 1)].width
+            assert width >= max(len(w) for w in header.split()) + 1, (sheet.name, header)
     svod = wb["Свод"]
-    assert svod["C2"].alignment.wrap_text  # Мероприятие is long text
-    assert not svod["A2"].alignment.wrap_text
+    assert svod[at("C", 2)].alignment.wrap_text  # Мероприятие is long text
+    assert not svod[at("A", 2)].alignment.wrap_text
+    # Rows are as tall as their wrapped text: a long activity gets more than one line.
+    width = svod.column_dimensions["C"].width
+    for r in range(H + 1, svod.max_row + 1):
+        text = str(svod[f"C{r}"].value or "")
+        if len(text) > width:
+            assert svod.row_dimensions[r].height > 2 * 12.75, text
+        elif len(text) < width / 2:
+            assert (svod.row_dimensions[r].height or 15) < 2 * 12.75, text
+    assert svod.row_dimensions[H].height >= 2 * 12.75  # school names wrap in the header
 
 
-def test_chart_on_schools_sheet(written: Path) -> None:
+def test_print_scale_keeps_text_readable(tmp_path: Path) -> None:
+    # Narrow: as printed. A little too wide: shrunk to one page width (text stays >= 8 pt).
+    # Far too wide: 80 % (8 pt), more pages across, the first columns repeated on each.
+    def sheet(n: int) -> MasterSheet:
+        return MasterSheet("Свод", [f"к{i}" for i in range(n)], [["x" * 10] * n], widths=[12] * n)
+
+    path = tmp_path / "scale.xlsx"
+    for n, fit, scale in ((5, False, None), (13, True, None), (40, False, 80)):
+        s = sheet(n)
+        s.frozen_columns = 2
+        write_master_xlsx(Master([s], "t"), path)
+        ws = openpyxl.load_workbook(path)["Свод"]
+        assert bool(ws.sheet_properties.pageSetUpPr.fitToPage) == fit, n
+        if fit:
+            assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0
+        assert ws.page_setup.scale == scale, n
+        # At least 60 width units repeated: five columns of 12.
+        assert (ws.print_title_cols in ("A:E", "$A:$E")) == (scale is not None), n
+
+
+def test_chart_on_overview_labels_every_school(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
-    ws = wb["Школы"]
+    assert wb.sheetnames[0] == "Обзор"
+    ws = wb["Обзор"]
     assert len(ws._charts) == 1
     chart = ws._charts[0]
-    anchor = chart.anchor._from
-    assert anchor.col >= 9  # to the right of the nine columns of the table
-    assert all(not wb[n]._charts for n in wb.sheetnames if n != "Школы")
+    assert chart.anchor._from.row >= H + len(list(ws.iter_rows(min_row=H + 1)))  # below the table
+    series = chart.series[0]
+    ref = series.cat.numRef or series.cat.strRef
+    assert ref.f.startswith("Школы!$A$")  # the schools' names...
+    assert series.val.numRef.f.startswith("Школы!$G$")  # ...and their «% выполнения»
+    # Every school labelled: the category axis skips no label.
+    assert 1 in (
+        getattr(chart.x_axis, "tickLblSkip", None),
+        getattr(chart.y_axis, "tickLblSkip", None),
+    )
+    assert all(not wb[n]._charts for n in wb.sheetnames if n != "Обзор")
+    headline = {r[0].value: r[1].value for r in ws.iter_rows(min_row=H + 1) if r[0].value}
+    assert headline["Школ"] == 4  # the coordinator's workbook is not a school
+    assert headline["Просрочено"] >= 1 and headline["Школ без чтения за неделю"] == 1
 
 
 def test_dates_and_percent(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     svod = wb["Свод"]
-    assert svod["D2"].value == datetime(2021, 10, 1)
-    assert svod["D2"].number_format == "DD.MM.YYYY"
-    assert svod["D4"].value == "ежегодно (август)"
+    assert svod[at("D", 2)].value == datetime(2021, 10, 1)
+    assert svod[at("D", 2)].number_format == "DD.MM.YYYY"
+    assert svod[at("D", 4)].value == "ежегодно (август)"
     schools = wb["Школы"]
-    assert schools["G2"].number_format == "0%"
-    assert schools["G2"].value == pytest.approx(1 / 3)
-    assert schools["H2"].value == datetime(2022, 2, 28, 17, 5)
-    assert schools["H2"].number_format == "DD.MM.YYYY HH:MM"
+    assert schools[at("G", 2)].number_format == "0%"
+    assert schools[at("G", 2)].value == pytest.approx(1 / 3)
+    assert schools[at("H", 2)].value == datetime(2022, 2, 28, 17, 5)
+    assert schools[at("H", 2)].number_format == "DD.MM.YYYY HH:MM"
     rows = wb["Мероприятия"]
-    assert rows["G2"].number_format == "DD.MM.YYYY"
-    assert rows["I2"].value == datetime(2021, 9, 20)
-    assert rows["I2"].number_format == "DD.MM.YYYY"
+    assert rows[at("G", 2)].number_format == "DD.MM.YYYY"
+    assert rows[at("I", 2)].value == datetime(2021, 9, 20)
+    assert rows[at("I", 2)].number_format == "DD.MM.YYYY"
 
     grids = calamine_sheets(written)
-    assert grids["Свод"][1][3] in (date(2021, 10, 1), datetime(2021, 10, 1))
-    assert grids["Школы"][1][7] == datetime(2022, 2, 28, 17, 5)
+    assert grids["Свод"][H][3] in (date(2021, 10, 1), datetime(2021, 10, 1))
+    assert grids["Школы"][H][7] == datetime(2022, 2, 28, 17, 5)
 
 
 def test_write_is_atomic_and_replaces(master: Master, tmp_path: Path) -> None:
     path = tmp_path / "свод.xlsx"
     path.write_bytes(b"old")
     write_master_xlsx(master, path)
-    assert openpyxl.load_workbook(path).sheetnames[0] == "Свод"
+    assert openpyxl.load_workbook(path).sheetnames[:2] == ["Обзор", "Свод"]
     assert [p.name for p in tmp_path.iterdir()] == ["свод.xlsx"]  # no temporary file left
 
 
@@ -222,8 +305,8 @@ def test_empty_master(tmp_path: Path) -> None:
     path = tmp_path / "пусто.xlsx"
     write_master_xlsx(m, path)
     wb = openpyxl.load_workbook(path)
-    assert wb["Школы"].max_row == 1
-    assert not wb["Школы"]._charts
+    assert wb["Школы"].max_row == H
+    assert not wb["Обзор"]._charts
 
 
 def test_timezone_aware_datetime_is_written(tmp_path: Path) -> None:
@@ -233,7 +316,7 @@ def test_timezone_aware_datetime_is_written(tmp_path: Path) -> None:
     sheet = MasterSheet("Школы", ["Изменено"], [[aware]], widths=[17])
     path = tmp_path / "tz.xlsx"
     write_master_xlsx(Master([sheet], "t"), path)
-    assert openpyxl.load_workbook(path)["Школы"]["A2"].value == datetime(2022, 3, 1, 9, 30)
+    assert openpyxl.load_workbook(path)["Школы"][at("A", 2)].value == datetime(2022, 3, 1, 9, 30)
 
 
 def test_unexpected_values_are_written_as_text(tmp_path: Path) -> None:
@@ -247,8 +330,8 @@ def test_unexpected_values_are_written_as_text(tmp_path: Path) -> None:
     path = tmp_path / "odd.xlsx"
     write_master_xlsx(Master([sheet], "t"), path)
     ws = openpyxl.load_workbook(path)["Свод"]
-    assert ws["A2"].value == 1.5
-    assert (ws["B2"].value, ws["B2"].data_type) == ("=странно", "s")
+    assert ws[at("A", 2)].value == 1.5
+    assert (ws[at("B", 2)].value, ws[at("B", 2)].data_type) == ("=странно", "s")
 
 
 def test_plan_rows_unused_by_master_are_fine() -> None:
@@ -264,10 +347,35 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
     out = convert(written, CSV_ALL_SHEETS, tmp_path / "csv", tmp_path / "lo-profile")
     with (out / f"{written.stem}-Мероприятия.csv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    shown = {r[9] for r in rows[1:]}
+    shown = {r[9] for r in rows[H:]}
     assert set(HOSTILE) <= shown
-    assert rows[1][6] == "01.10.2021"  # DD.MM.YYYY
+    assert rows[H][6] == "01.10.2021"  # DD.MM.YYYY
     with (out / f"{written.stem}-Школы.csv").open(encoding="utf-8") as f:
         schools = list(csv.reader(f))
-    assert schools[1][6] == "33%"
-    assert schools[1][7] == "28.02.2022 17:05"
+    assert schools[H][6] == "33%"
+    assert schools[H][7] == "28.02.2022 17:05"
+
+
+def test_streamed_and_in_memory_writes_hold_the_same_cells(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large municipality's master is streamed row by row (flat memory): same cells, same look.
+    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "streamed.xlsx"
+    write_master_xlsx(master, fast)
+    monkeypatch.setattr("sync.builders.master_xlsx.STREAM_FROM_CELLS", 0)
+    write_master_xlsx(master, streamed)
+    a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(streamed)
+    assert a.sheetnames == b.sheetnames
+    for name in a.sheetnames:
+        cells_a = [
+            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
+            for r in a[name].iter_rows()
+            for c in r
+        ]
+        cells_b = [
+            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
+            for r in b[name].iter_rows()
+            for c in r
+        ]
+        assert cells_a == cells_b, name
+        assert a[name].row_dimensions[H].height == b[name].row_dimensions[H].height

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
 from sync.config import Config
+from sync.consolidate import HEADER_ROW
 from sync.distribute import distribute
 from sync.history import History
 from sync.model import Audience
@@ -36,7 +37,7 @@ def school_cells(path: str) -> dict[tuple[int, int], object]:
 
 def sheet_rows(path: str, sheet: str) -> list[list[object]]:
     ws = load_workbook(path)[sheet]
-    return [[c.value for c in row] for row in ws.iter_rows()]
+    return [[c.value for c in row] for row in ws.iter_rows(min_row=HEADER_ROW)]
 
 
 def setup(tmp_path: Path) -> Config:

@@ -57,8 +57,13 @@ def test_built_workbook_follows_the_spec(tmp_path: Path) -> None:
     formulas = " ".join(f for r in rules for f in (r.formula or []))
     assert "TODAY()" in formulas and '"Просрочено"' in formulas
     assert ws.freeze_panes == "D2"
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
-    assert ws.print_title_rows == "$1:$1"
+    # Printed readable: A4 landscape at 8 pt (the roadmap is too wide for one page at that
+    # size), №, section and activity repeated on every page across, title and page numbers.
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.scale == 73
+    assert ws.print_title_rows == "$1:$1" and ws.print_title_cols == "$A:$C"
+    assert ws.oddHeader.left.text.startswith("Дорожная карта:")
+    assert ws.oddFooter.right.text == "Страница &P из &N"
+    assert ws["A1"].font.name == "Arial" and ws["A1"].font.b
     # The hidden sheet says whose workbook it is and which plan it answers.
     meta_ws = wb[spec.meta_sheet]
     assert meta_ws.sheet_state == "hidden"

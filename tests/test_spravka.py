@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from sync.builders.fill import fill_workbook
 from sync.cli import main
 from sync.config import Config, ConfigError
+from sync.consolidate import HEADER_ROW
 from sync.demo import DEMO_TODAY, make_demo
 from sync.history import History
 from sync.pipeline import load_context, run
@@ -80,7 +81,7 @@ def _pages(pdf: Path) -> int:
 def _master_schools(config: Config) -> dict[str, tuple[int, int, int]]:
     """The written master's «Школы» sheet: school -> (activities, done, overdue)."""
     wb = load_workbook(config.master_path, read_only=True)
-    rows = list(wb["Школы"].iter_rows(values_only=True))
+    rows = list(wb["Школы"].iter_rows(min_row=HEADER_ROW, values_only=True))  # below the title
     head = list(rows[0])
     col = [head.index(h) for h in ("Мероприятий", "Выполнено", "Просрочено")]
     return {
@@ -277,7 +278,7 @@ def test_what_changed_since_the_previous_spravka(tmp_path: Path) -> None:
         "Не выполнено",
         "Изменения",
     ]
-    rows = list(wb["Школы"].iter_rows(values_only=True))
+    rows = list(wb["Школы"].iter_rows(min_row=HEADER_ROW, values_only=True))
     assert {r[0]: (r[2], r[3], r[4]) for r in rows[1:-1]} == {
         x.name: (x.activities, x.done, x.overdue) for x in s.schools
     }

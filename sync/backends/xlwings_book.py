@@ -32,7 +32,7 @@ from sync.backends.base import Backend, SourceState, WriteResult
 from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS, read_sheets
 from sync.cells import a1
-from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
+from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.fileio import write_atomically
 from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
 from sync.paint import (
@@ -422,7 +422,7 @@ class OpenBook:
                 sheet = self.book.sheets.add(table.name[:31], after=self.book.sheets[-1])
             else:
                 sheet.clear()
-            _write_table(sheet, table)
+            _write_table(sheet, table, master)
         self.save()
 
     def selection(self) -> Selection | None:
@@ -438,7 +438,11 @@ class OpenBook:
             return list(sheet.range((row, 1), (row, width)).options(ndim=2).value[0])
 
         return Selection(
-            sheet.name, selected.row, selected.column, row_values(1), row_values(selected.row)
+            sheet.name,
+            selected.row,
+            selected.column,
+            row_values(HEADER_ROW),
+            row_values(selected.row),
         )
 
 
@@ -465,23 +469,27 @@ def _next_free_row(raw: RawWorkbook, spec: TemplateSpec) -> int:
     return (filled[-1] if filled else 0) + 1
 
 
-def _write_table(sheet: xw.Sheet, table: MasterSheet) -> None:
+def _write_table(sheet: xw.Sheet, table: MasterSheet, master: Master) -> None:
     width = max([1, len(table.headers), *(len(r) for r in table.rows)])
-    lines: list[list[Any]] = [[_cell_value(h) for h in table.headers]]
+    # The title block above the header, as the file writer lays it out (HEADER_ROW).
+    lines: list[list[Any]] = [[_cell_value(master.title)], [_cell_value(master.subtitle)]]
+    lines += [[None]] * (HEADER_ROW - 1 - len(lines))
+    lines.append([_cell_value(h) for h in table.headers])
     for row in table.rows:
         lines.append([_cell_value(v) for v in row] + [None] * (width - len(row)))
-    lines[0] += [None] * (width - len(lines[0]))
+    for line in lines[:HEADER_ROW]:
+        line += [None] * (width - len(line))
     for start in range(0, len(lines), VALUE_BLOCK):
         block = lines[start : start + VALUE_BLOCK]
         sheet.range((start + 1, 1), (start + len(block), width)).value = block
-    header = sheet.range((1, 1), (1, width))
+    header = sheet.range((HEADER_ROW, 1), (HEADER_ROW, width))
     header.font.bold = True
     header.color = HEADER_FILL
     n = len(table.rows)
     if not n:
         return
     for col, fmt in sorted(table.number_formats.items()):
-        sheet.range((2, col + 1), (n + 1, col + 1)).number_format = fmt
+        sheet.range((HEADER_ROW + 1, col + 1), (HEADER_ROW + n, col + 1)).number_format = fmt
     by_column: dict[int, dict[int, str]] = {}
     for (r, c), rgb in table.fills.items():
         by_column.setdefault(c, {})[r] = rgb
@@ -494,7 +502,8 @@ def _write_table(sheet: xw.Sheet, table: MasterSheet) -> None:
             )
             if ends:
                 first, last = rows[start], rows[i - 1]
-                sheet.range((first + 2, c + 1), (last + 2, c + 1)).color = _hex(fills[first])
+                cells = sheet.range((HEADER_ROW + 1 + first, c + 1), (HEADER_ROW + 1 + last, c + 1))
+                cells.color = _hex(fills[first])
                 start = i
 
 

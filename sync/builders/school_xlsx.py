@@ -9,6 +9,7 @@ from openpyxl import Workbook
 from openpyxl.formatting.rule import CellIsRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -21,6 +22,9 @@ HEADER_FILL = "D9E1F2"
 EXTRA_ROWS = 15  # empty unlocked rows below the plan for the school's own activities
 DATE_FORMAT = "DD.MM.YYYY"
 NOTE_AUTHOR = "roadmap-sync"
+# One font family for every cell, headers included (a cell without a font of its own is drawn in
+# the workbook's default font; LibreOffice has no Calibri and would fall back to a serif).
+FONT = "Arial"
 
 _thin = Side(style="thin", color="BFBFBF")
 BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
@@ -76,12 +80,14 @@ def build_school_workbook(
 ) -> Workbook:
     """The standard workbook for one school (or the coordinator), ready to save."""
     wb = Workbook()
+    _default_font(wb)
     main = wb.active
     assert main is not None
     main.title = spec.main_sheet
     items = plan.for_audience(school.audience)
     _build_main(main, spec, items, password, spec.soon_days if soon_days is None else soon_days)
-    _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
+    if not school.is_coordinator:  # the МОУО is not a school: no school passport to fill
+        _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
     _build_instructions(wb.create_sheet(spec.instructions_sheet), spec, school, plan.period)
     meta = wb.create_sheet(spec.meta_sheet)
     for r, (key, value) in enumerate(meta_values(spec, school, plan, built_at), start=1):
@@ -90,9 +96,29 @@ def build_school_workbook(
     meta.sheet_state = "hidden"
     _protect(meta, password)
     wb.properties.title = f"Дорожная карта: {school.name}"
+    for ws in wb.worksheets:
+        if ws.sheet_state == "visible":
+            _page(ws, wb.properties.title)
     wb.properties.creator = "roadmap-sync"
     wb.security = None
     return wb
+
+
+def _default_font(wb: Workbook) -> None:
+    """Make FONT the workbook's default (style 0), so unstyled cells use it too."""
+    wb._fonts = IndexedList([Font(name=FONT, size=11, family=2)])
+
+
+def _page(ws: Worksheet, title: str) -> None:
+    """Printed pages say whose workbook it is, which sheet and which page of how many."""
+    title = title.replace("&", "&&")[:120]
+    ws.oddHeader.left.text = title
+    ws.oddHeader.left.font = f"{FONT},Bold"
+    ws.oddHeader.left.size = 9
+    ws.oddHeader.right.text = "&A"
+    ws.oddHeader.right.size = 9
+    ws.oddFooter.right.text = "Страница &P из &N"
+    ws.oddFooter.right.size = 9
 
 
 def _build_main(
@@ -100,7 +126,7 @@ def _build_main(
 ) -> None:
     cols = spec.columns
     last_row = 1 + len(items) + EXTRA_ROWS
-    header_font = Font(bold=True)
+    header_font = Font(name=FONT, bold=True)
     for c, col in enumerate(cols, start=1):
         cell = ws.cell(1, c, col.header)
         cell.font = header_font
@@ -172,9 +198,17 @@ def _build_main(
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last_row}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    # One page wide only while the text stays at 8 pt or more; else 8 pt, more pages across,
+    # №, section and activity repeated on each (as the master prints).
+    total_pt = sum(int(c.width * 7 + 5) for c in cols) * 0.75
+    if total_pt * 8 / 11 <= (297 / 25.4 - 0.8) * 72:
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    else:
+        ws.page_setup.scale = 73  # 11 pt text printed at 8 pt
+        ws.print_title_cols = f"A:{get_column_letter(spec.index('activity'))}"
     ws.print_title_rows = "1:1"
     ws.print_options.gridLines = False
     _protect(ws, password, autofilter=True)
@@ -240,8 +274,8 @@ def _choice_list(
 
 
 def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password: str) -> None:
-    ws.cell(1, 1, "Поле").font = Font(bold=True)
-    ws.cell(1, 2, "Значение").font = Font(bold=True)
+    ws.cell(1, 1, "Поле").font = Font(name=FONT, bold=True)
+    ws.cell(1, 2, "Значение").font = Font(name=FONT, bold=True)
     for c in (1, 2):
         ws.cell(1, c).fill = _fill(HEADER_FILL)
         ws.cell(1, c).border = BORDER
@@ -260,6 +294,7 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
         value.protection = Protection(locked=False)
         value.alignment = Alignment(wrap_text=True, vertical="top")
         value.border = BORDER
+        ws.row_dimensions[r].height = row_height([(f.label + " *", 60 * 0.9)])
         if f.choices:
             _choice_list(ws, f"B{r}", f.choices)
         if f.type == "integer":
@@ -273,14 +308,15 @@ def _build_passport(ws: Worksheet, spec: TemplateSpec, school: School, password:
                 errorTitle="Нужно число",
                 error="Введите целое число.",
             )
-    ws.cell(len(spec.passport) + 3, 1, "* — обязательные поля").font = Font(italic=True)
+    ws.cell(len(spec.passport) + 3, 1, "* — обязательные поля").font = Font(name=FONT, italic=True)
     ws.freeze_panes = "A2"
+    _print_pages(ws)
     _protect(ws, password)
 
 
 def _build_instructions(ws: Worksheet, spec: TemplateSpec, school: School, period: Period) -> None:
     ws.column_dimensions["A"].width = 120
-    ws.cell(1, 1, spec.instructions_title).font = Font(bold=True, size=14)
+    ws.cell(1, 1, spec.instructions_title).font = Font(name=FONT, bold=True, size=14)
     ws.cell(
         2,
         1,
@@ -291,15 +327,23 @@ def _build_instructions(ws: Worksheet, spec: TemplateSpec, school: School, perio
     for line in spec.instructions:
         cell = ws.cell(r, 1, line)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[r].height = row_height([(line, 120 * 0.9)])
         r += 1
     r += 1
-    ws.cell(r, 1, "Цвета столбца «Контроль»:").font = Font(bold=True)
+    ws.cell(r, 1, "Цвета столбца «Контроль»:").font = Font(name=FONT, bold=True)
     for c in spec.controls.values():
         r += 1
         cell = ws.cell(r, 1, c.value)
         if c.fill:
             cell.fill = _fill(c.fill)
+    _print_pages(ws)
     _protect(ws, "")
+
+
+def _print_pages(ws: Worksheet) -> None:
+    """A4 landscape, as the roadmap sheet prints (these sheets fit its width at full size)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
 
 
 def _ru(d: date) -> str:
