@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from sync.builders.gsheets import STAGING_PREFIX
+from sync.consolidate import OVERVIEW_SHEET
 from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault
 from tests.fakes.google.municipality import fake_google
@@ -54,7 +55,9 @@ def test_a_failure_before_the_switch_leaves_the_previous_master_complete(
     assert first.outcome == "ok"
     master = town.master_id()
     before = visible(fake, master)
-    assert len(before) == 7 and all(len(g) >= 1 for g in before.values())
+    sheets = len(before)  # every sheet of the master, «Обзор» included
+    assert OVERVIEW_SHEET in before and sheets == 8
+    assert all(len(g) >= 1 for g in before.values())
     # The next night every school changed; the values request then fails every try (503s).
     fill_all(town, "Выполнено")
     fake.clock.advance(3600)
@@ -66,7 +69,7 @@ def test_a_failure_before_the_switch_leaves_the_previous_master_complete(
     # hidden and carries the staging mark.
     assert visible(fake, master) == before
     hidden = [s.properties["title"] for s in fake.spreadsheet(master).ordered()]
-    assert sum(t.startswith(STAGING_PREFIX) for t in hidden) == 7
+    assert sum(t.startswith(STAGING_PREFIX) for t in hidden) == sheets
     # The next run cleans up and switches: one sheet of each title, no leftovers, new values.
     again = run(town.config, today=TODAY, backend=town.backend())
     assert again.outcome == "ok"
