@@ -41,6 +41,14 @@ def meta_values(
     ]
 
 
+def control_record(spec: TemplateSpec) -> list[tuple[str, str]]:
+    """The hidden sheet's record of the «Контроль» column: write-back fills only this column."""
+    return [
+        ("control_column", get_column_letter(spec.index("control"))),
+        ("control_header", spec.column("control").header),
+    ]
+
+
 def row_height(cells: Iterable[tuple[str, float]], line: float = 15.0) -> float:
     """Points a row needs so that every wrapped text shows whole (about one char per width unit).
 
@@ -84,7 +92,8 @@ def build_school_workbook(
     _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
     _build_instructions(wb.create_sheet(spec.instructions_sheet), spec, school, plan.period)
     meta = wb.create_sheet(spec.meta_sheet)
-    for r, (key, value) in enumerate(meta_values(spec, school, plan, built_at), start=1):
+    record = meta_values(spec, school, plan, built_at) + control_record(spec)
+    for r, (key, value) in enumerate(record, start=1):
         _text(meta, r, 1, key)
         _text(meta, r, 2, value)
     meta.sheet_state = "hidden"
