@@ -68,9 +68,12 @@ def _umask() -> int:
 
 
 def _backup_ok(path: Path) -> bool:
-    """A backup counts only when it is a whole zip (an interrupted or disk-full copy is not)."""
+    """A backup counts only when whole: not empty, and a complete zip when it is one (a copy cut
+    short by a full disk has the zip's start but not its end)."""
     try:
-        return path.stat().st_size > 0 and zipfile.is_zipfile(path)
+        with open(path, "rb") as f:
+            head = f.read(4)
+        return bool(head) and (head != b"PK\x03\x04" or zipfile.is_zipfile(path))
     except OSError:
         return False
 

@@ -873,6 +873,7 @@ def _shape_ref(shape: etree._Element) -> str | None:
 
 CONTROL_COLUMN_KEY = "control_column"  # the hidden sheet's record of the «Контроль» column
 CONTROL_HEADER_KEY = "control_header"
+CONTROL_NEIGHBOURS_KEY = "control_neighbours"
 
 
 @dataclass
@@ -912,6 +913,28 @@ def _labels(paint: Paint) -> set[str]:
     return {normalize_header(x) for x in labels if x}
 
 
+def _header(text: str | None) -> str:
+    return normalize_header(text or "").rstrip("*").strip()
+
+
+def _moved_column(
+    sheet: Sheet, hr: int, recorded: int, same: list[int], meta: dict[str, tuple[int, str]]
+) -> int | None:
+    """Where our column went when the school inserted or deleted columns: the one column with
+    our header whose nearest titled neighbours are the template's (recorded at build time)."""
+    neighbours = meta.get(CONTROL_NEIGHBOURS_KEY, (0, ""))[1]
+    if len(same) != 1 or same[0] == recorded or "\n" not in neighbours:
+        return None
+    left, right = (_header(x) for x in neighbours.split("\n", 1))
+    titled = sorted(c for c in sheet.row_cells(hr) if _header(sheet.text(hr, c)))
+    col = same[0]
+    before = [c for c in titled if c < col]
+    after = [c for c in titled if c > col]
+    got_left = _header(sheet.text(hr, before[-1])) if before else ""
+    got_right = _header(sheet.text(hr, after[0])) if after else ""
+    return col if (got_left, got_right) == (left, right) else None
+
+
 def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int, str]]) -> _Column:
     """The «Контроль» column if it is ours beyond doubt, else None and the Russian reason.
 
@@ -924,13 +947,16 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
     if meta.get(CONTROL_HEADER_KEY, (0, ""))[1].strip():
         header = meta[CONTROL_HEADER_KEY][1].strip()
     hr = paint.header_row
-    want = normalize_header(header).rstrip("*").strip()
+    want = _header(header)
+    same = [c for c in sheet.row_cells(hr) if _header(sheet.text(hr, c)) == want]
     if recorded:
         if not re.fullmatch(r"[A-Z]{1,3}", recorded):
             return _Column(None, f"запись о столбце «{header}» в служебном листе повреждена")
         col = col_index(recorded)
+        moved = _moved_column(sheet, hr, col, same, meta)
+        if _header(sheet.text(hr, col)) != want and moved is not None:
+            col = moved  # the school inserted or deleted a column before ours
     else:
-        same = [c for c in sheet.row_cells(hr) if normalize_header(sheet.text(hr, c) or "") == want]
         if len(same) > 1:
             letters = ", ".join(column_letter(c) for c in sorted(same))
             return _Column(
@@ -943,7 +969,7 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
             return _Column(None, f"столбец «{header}» не найден")
         col = found
     actual = sheet.text(hr, col)
-    if normalize_header(actual or "").rstrip("*").strip() != want:
+    if _header(actual) != want:
         shown = f"«{actual}»" if actual else "пусто"
         return _Column(
             None,
