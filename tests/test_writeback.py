@@ -659,3 +659,40 @@ def test_kill_9_during_runs_loses_nothing_and_the_next_run_leaves_no_temp_file(
             ), (p.name, name)
     for folder in (workbooks[0].parent, config.master_path.parent):
         assert not [q.name for q in folder.iterdir() if q.name.startswith((".~tmp", ".~old"))]
+
+
+def test_the_windows_replace_path_type_checks() -> None:
+    """ReplaceFileW runs only on Windows: mypy checks that code path as Windows would see it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    source = (root / "sync" / "fileio.py").read_text(encoding="utf-8")
+    assert "ReplaceFileW" in source and 'sys.platform == "win32"' in source
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--platform", "win32", "sync/fileio.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_zip_comment_and_unchanged_members_are_copied_raw(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    path = Path(config.schools[0].source)
+    path.write_bytes(zip_comment(path.read_bytes(), b"school's comment"))
+    before, after, _, _ = write(config)
+    assert marker(after) == b"school's comment"
+    with zipfile.ZipFile(io.BytesIO(before)) as a, zipfile.ZipFile(io.BytesIO(after)) as b:
+        changed = our_parts(before)
+        for info in a.infolist():
+            if info.filename in changed:
+                continue
+            other = b.getinfo(info.filename)
+            assert (other.CRC, other.compress_size, other.compress_type) == (
+                info.CRC,
+                info.compress_size,
+                info.compress_type,
+            )

@@ -186,11 +186,12 @@ class Package:
         cd_size = out.tell() - cd_offset
         if len(central) >= 0xFFFF or cd_offset >= 0xFFFFFFFF:
             raise _NoRawCopy
-        out.write(
-            struct.pack(
-                "<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), cd_size, cd_offset, 0
-            )
+        comment = self.zip.comment[:0xFFFF]
+        count = len(central)
+        eocd = struct.pack(
+            "<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, cd_size, cd_offset, len(comment)
         )
+        out.write(eocd + comment)
         return out.getvalue()
 
     def _raw_member(self, info: zipfile.ZipInfo) -> bytes:
