@@ -1,0 +1,145 @@
+"""Write-back: the zip patch against the openpyxl load and save it replaced and the calamine read
+of the same file. Prints a table headed by the machine.
+
+    .venv/bin/python bench/bench_writeback.py [--schools 40] [--repeat 5]
+
+Every phase runs on the same demo workbooks, interleaved (one pass of every phase, then the next),
+in one process; the table shows each phase's median pass, per school.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import machine_lines
+
+
+def openpyxl_load_and_save(data: bytes, paint: Any) -> bytes:
+    """What write-back did before the patch: load the whole workbook, set the controls, fills and
+    notes, save the whole workbook again (without the cached-values repair it also needed)."""
+    from openpyxl import load_workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    wb = load_workbook(io.BytesIO(data))
+    ws = wb[paint.main_sheet]
+    for row, control in paint.controls:
+        cell = ws.cell(row, paint.control_col)
+        cell.value = control.value
+        cell.fill = (
+            PatternFill("solid", start_color=control.fill, end_color=control.fill)
+            if control.fill
+            else PatternFill(fill_type=None)
+        )
+    for (sheet, ref), text in paint.notes.items():
+        wb[sheet][ref].comment = Comment(text, "roadmap-sync")
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schools", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    from sync.backends.folder import FolderBackend
+    from sync.backends.xlsxio import read_sheets
+    from sync.backends.xlsxpatch import patch_workbook
+    from sync.demo import DEMO_TODAY, make_demo
+    from sync.model import SchoolReport
+    from sync.paint import paint_school
+    from sync.pipeline import load_context
+    from sync.reader import locate
+    from sync.validation import check_school
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = make_demo(Path(tmp) / "demo", args.schools)
+        spec, plan = load_context(config)
+        backend = FolderBackend(config.master_path, config.backups_dir, config.keep_backups)
+        books = []
+        for school in config.all_workbooks():
+            raw = backend.read(school)
+            sheet = locate(raw, spec)
+            rows, problems = check_school(sheet, school, plan, spec, DEMO_TODAY, config.soon_days)
+            report = SchoolReport(school, rows, dict(sheet.passport), problems)
+            books.append((school, paint_school(report, sheet, spec)))
+        size = statistics.median(Path(s.source).stat().st_size for s, _ in books)
+
+        def calamine_read() -> None:
+            for school, _ in books:
+                read_sheets(Path(school.source).read_bytes())
+
+        def patch_in_memory() -> None:
+            for school, paint in books:
+                patch_workbook(Path(school.source).read_bytes(), paint, "roadmap-sync")
+
+        def write_back() -> None:
+            for school, paint in books:
+                digest = hashlib.sha256(Path(school.source).read_bytes()).hexdigest()
+                start = time.perf_counter()
+                status = backend.write_back(school, paint, digest).status
+                timed[0] += time.perf_counter() - start
+                assert status == "written", status
+
+        def openpyxl_save() -> None:
+            for school, paint in books:
+                openpyxl_load_and_save(Path(school.source).read_bytes(), paint)
+
+        timed = [0.0]
+        phases: dict[str, Callable[[], None]] = {
+            "calamine read of the same file (every sheet)": calamine_read,
+            "zip patch, in memory (read + patch)": patch_in_memory,
+            "write_back: patch + verified backup + fsync + swap": write_back,
+            "openpyxl load + save (what the patch replaced)": openpyxl_save,
+        }
+        runs: dict[str, list[float]] = {name: [] for name in phases}
+        write_back()  # once before measuring: the first write creates our styles and notes
+        for _ in range(args.repeat):
+            for name, phase in phases.items():
+                timed[0] = 0.0
+                start = time.perf_counter()
+                phase()
+                total = time.perf_counter() - start
+                runs[name].append(timed[0] if name.startswith("write_back") else total)
+
+    n = len(books)
+    floor = statistics.median(runs["calamine read of the same file (every sheet)"]) / n
+    print(*machine_lines(["python-calamine", "openpyxl", "lxml"]), sep="\n")
+    print(
+        f"- {n} workbooks (demo municipality, {args.schools} schools and the coordinator),"
+        f" median size {size / 1024:.0f} KB; {args.repeat} interleaved passes, median pass"
+    )
+    print()
+    print("| phase | per school ms | runs ms (per school) | × calamine read |")
+    print("|---|---:|---|---:|")
+    for name, times in runs.items():
+        per = statistics.median(times) / n
+        shown = " / ".join(f"{t / n * 1000:.2f}" for t in times)
+        print(f"| {name} | {per * 1000:.2f} | {shown} | {per / floor:.1f}× |")
+    patch = statistics.median(runs["zip patch, in memory (read + patch)"]) / n
+    whole = statistics.median(runs["write_back: patch + verified backup + fsync + swap"]) / n
+    print()
+    print(
+        f"Goal (issue 9): write-back ≤ 3× the calamine read. Patch: {patch / floor:.1f}×"
+        f" ({'met' if patch / floor <= 3 else 'NOT met'}); whole write_back with its backup,"
+        f" fsyncs and compare-and-swap: {whole / floor:.1f}×"
+        f" ({'met' if whole / floor <= 3 else 'NOT met'})."
+    )
+
+
+if __name__ == "__main__":
+    main()
