@@ -84,15 +84,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(
-    folders: Iterable[Path], now: float | None = None, rescue: Path | None = None
+    folders: Iterable[Path],
+    now: float | None = None,
+    rescue: Path | None = None,
+    kept: Callable[[], set[str]] | None = None,
 ) -> list[Path]:
     """Remove our temp files left by a killed run: ours by name, stale by a dead pid or by age.
 
-    A `.~old-` file may hold a school's save swapped out in the last instant before a kill: it is
-    moved into `rescue` (the backups folder) rather than deleted, so nothing is ever lost.
+    A `.~old-` file may hold a school's save swapped out in the last instant before a kill: unless
+    its content is kept elsewhere already (`kept()`: sha256 digests, asked once), it is moved
+    into `rescue` (the backups folder) rather than deleted, so nothing is ever lost.
     """
     now = time.time() if now is None else now
     removed = []
+    known: set[str] | None = None
     for folder in dict.fromkeys(Path(f) for f in folders):
         try:
             entries = list(os.scandir(folder))
@@ -115,8 +120,13 @@ def remove_stale_temps(
             path = Path(entry.path)
             try:
                 if m and m.group(1) == "old" and rescue is not None:
-                    rescue.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, rescue / entry.name.lstrip("."))
+                    if known is None:
+                        known = kept() if kept is not None else set()
+                    if sha256_file(path) in known:
+                        path.unlink()
+                    else:
+                        rescue.mkdir(parents=True, exist_ok=True)
+                        os.replace(path, rescue / entry.name.lstrip("."))
                 else:
                     path.unlink()
                 removed.append(path)
@@ -240,6 +250,10 @@ def swap_in(target: Path, new: Path, expected: str) -> SwapResult:
         _swap(new, target)
     except SwapUnsupported:
         return _swap_by_link(target, new, expected)
+    except OSError:
+        new.unlink(missing_ok=True)  # nothing was swapped: it holds only what we made
+        raise
+    # From here on `new` may hold a school's save: an error leaves it for remove_stale_temps.
     first, conflict = True, False
     for _ in range(MAX_SWAPS):
         out = _identity(new)

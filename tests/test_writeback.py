@@ -498,6 +498,8 @@ def test_temp_files_of_a_killed_run_are_removed_by_the_next_run(tmp_path: Path) 
     ]
     for p in stale:
         p.write_bytes(b"PK")
+    copy = schools_dir / f".~old-{dead}-0badf00d.xlsx"  # what it holds is in the workbook already
+    copy.write_bytes(Path(config.schools[1].source).read_bytes())
     legacy = schools_dir / ".~tmp-a1b2c3d4.xlsx"
     legacy.write_bytes(b"PK")
     os.utime(legacy, (1_000_000_000, 1_000_000_000))
@@ -506,7 +508,8 @@ def test_temp_files_of_a_killed_run_are_removed_by_the_next_run(tmp_path: Path) 
     school_owned = schools_dir / "~$черновик.xlsx"
     school_owned.write_bytes(b"x")
     run(config, today=TODAY)
-    assert not any(p.exists() for p in [*stale, legacy])
+    assert not any(p.exists() for p in [*stale, legacy, copy])
+    assert not (config.backups_dir / "_recovered" / copy.name.lstrip(".")).exists()
     assert alive.exists() and school_owned.exists()
     # A swapped-out file may hold a school's save: it is kept in the backups, not deleted.
     assert (config.backups_dir / "_recovered" / stale[2].name.lstrip(".")).exists()

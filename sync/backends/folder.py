@@ -20,7 +20,7 @@ from sync.backends.base import SourceError, SourceState, TransientSourceError, W
 from sync.backends.xlsxio import read_sheets
 from sync.backends.xlsxpatch import PatchError, patch_workbook
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
-from sync.fileio import fsync_dir, remove_stale_temps, swap_in, temp_name
+from sync.fileio import OLD_PREFIX, fsync_dir, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec
@@ -183,7 +183,18 @@ class FolderBackend:
         for school in schools:
             folders.add(Path(school.source).parent)
             folders.add(Path(os.path.realpath(school.source)).parent)
-        return remove_stale_temps(folders, rescue=self.backups_dir / "_recovered")
+
+        def kept() -> set[str]:
+            """Digests of what is safe already: every workbook and its newest backup."""
+            digests = set()
+            for school in schools:
+                backups = sorted((self.backups_dir / school.id).glob("*.*"))
+                for p in [Path(school.source), *backups[-1:]]:
+                    with contextlib.suppress(OSError):
+                        digests.add(sha256_file(p))
+            return digests
+
+        return remove_stale_temps(folders, rescue=self.backups_dir / "_recovered", kept=kept)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         self.remove_stale_temps(schools)  # the first step of every run
@@ -281,7 +292,8 @@ class FolderBackend:
                 message=f"не удалось сохранить резервную копию ({_os_message(e)}) —"
                 " контроль не записан, чтобы ничего не потерять",
             )
-        tmp = temp_name(path)
+        # `.~old-`: once swapped, this name may hold a school's save; a killed run's is rescued.
+        tmp = temp_name(path, OLD_PREFIX)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
@@ -289,17 +301,22 @@ class FolderBackend:
                 f.flush()
                 why = _keep_owner_and_mode(f.fileno(), st)
                 os.fsync(f.fileno())
-            if why:
-                return WriteResult("failed", message=why)
             if is_open(link) or is_open(path):
-                return WriteResult("locked", message=LOCKED_MESSAGE)
-            swap = swap_in(path, tmp, fingerprint)
+                why = why or LOCKED_MESSAGE
         except OSError as e:
+            tmp.unlink(missing_ok=True)
             return WriteResult(
                 "failed", message=f"контроль не записан: {_os_message(e)}; файл школы не изменён"
             )
-        finally:
+        if why:
             tmp.unlink(missing_ok=True)
+            return WriteResult("locked" if why == LOCKED_MESSAGE else "failed", message=why)
+        try:
+            swap = swap_in(path, tmp, fingerprint)  # it removes tmp, or keeps it on an error
+        except OSError as e:
+            return WriteResult(
+                "failed", message=f"контроль не записан: {_os_message(e)}; версия школы сохранена"
+            )
         if not swap.replaced:
             return WriteResult("changed", message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()

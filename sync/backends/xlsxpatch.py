@@ -129,6 +129,13 @@ class Package:
         self.infos = self.zip.infolist()
         self.by_name = {i.filename: i for i in self.infos}
         self.changed: dict[str, bytes] = {}
+        self._rels: dict[str, Rels] = {}
+
+    def rels(self, part: str) -> Rels:
+        """A part's relationships, parsed once and shared by every editor of the package."""
+        if part not in self._rels:
+            self._rels[part] = Rels(self, part)
+        return self._rels[part]
 
     def has(self, name: str) -> bool:
         return name in self.changed or name in self.by_name
@@ -375,7 +382,7 @@ class SheetPart:
 
 def workbook_sheets(pkg: Package) -> tuple[str, list[SheetPart]]:
     """The workbook part and its worksheets in workbook order."""
-    root_rels = Rels(pkg, "")
+    root_rels = pkg.rels("")
     docs = root_rels.by_type(REL_OFFICE_DOC)
     if not docs:
         raise PatchError("в книге нет основной части (xl/workbook.xml)")
@@ -383,7 +390,7 @@ def workbook_sheets(pkg: Package) -> tuple[str, list[SheetPart]]:
     wb = pkg.xml(wb_part)
     if wb.tag != _q("workbook"):
         raise PatchError("книга в формате Strict Open XML: сохраните её как обычную книгу Excel")
-    rels = Rels(pkg, wb_part)
+    rels = pkg.rels(wb_part)
     sheets = []
     for s in wb.iter(_q("sheet")):
         target = rels.target(s.get(f"{{{DOC_REL_NS}}}id", ""))
@@ -392,11 +399,47 @@ def workbook_sheets(pkg: Package) -> tuple[str, list[SheetPart]]:
     return wb_part, sheets
 
 
-def shared_strings(pkg: Package, wb_part: str) -> list[str]:
-    found = Rels(pkg, wb_part).by_type(DOC_REL_NS + "/sharedStrings")
-    if not found or not pkg.has(found[0][1]):
+@dataclass(frozen=True)
+class Book:
+    """Where a package keeps its workbook, sheets, styles and shared strings."""
+
+    part: str
+    sheets: tuple[SheetPart, ...]
+    styles: str
+    sst: str
+
+
+_BOOK_PARTS = ("_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+_BOOKS: dict[tuple[tuple[str, int, int], ...], Book] = {}  # by the CRCs of the parts it comes from
+
+
+def book_of(pkg: Package) -> Book:
+    """The package's layout; packages whose layout parts are identical (a thousand copies of one
+    template) are parsed once: the zip's CRC and size of those parts are the key."""
+    key = tuple(
+        (n, i.CRC, i.file_size)
+        for n in _BOOK_PARTS
+        if (i := pkg.by_name.get(n)) is not None and n not in pkg.changed
+    )
+    book = _BOOKS.get(key) if len(key) == len(_BOOK_PARTS) else None
+    if book is not None and all(pkg.has(s.part) for s in book.sheets):
+        return book
+    wb_part, sheets = workbook_sheets(pkg)
+    rels = pkg.rels(wb_part)
+    styles = rels.by_type(DOC_REL_NS + "/styles")
+    sst = rels.by_type(DOC_REL_NS + "/sharedStrings")
+    book = Book(wb_part, tuple(sheets), styles[0][1] if styles else "", sst[0][1] if sst else "")
+    if len(key) == len(_BOOK_PARTS) and wb_part == _BOOK_PARTS[1]:
+        if len(_BOOKS) > 256:
+            _BOOKS.clear()
+        _BOOKS[key] = book
+    return book
+
+
+def shared_strings(pkg: Package, part: str) -> list[str]:
+    if not part or not pkg.has(part):
         return []
-    root = pkg.xml(found[0][1])
+    root = pkg.xml(part)
     return [_rich_text(si) for si in root.iter(_q("si"))]
 
 
@@ -416,8 +459,14 @@ class ContentTypes:
 
     def __init__(self, pkg: Package):
         self.pkg = pkg
-        self.root = pkg.xml(self.NAME)
+        self._root: etree._Element | None = None
         self.dirty = False
+
+    @property
+    def root(self) -> etree._Element:
+        if self._root is None:  # parsed only when a part is added
+            self._root = self.pkg.xml(self.NAME)
+        return self._root
 
     def ensure_default(self, ext: str, content_type: str) -> None:
         for e in self.root.iter(f"{{{CT_NS}}}Default"):
@@ -463,6 +512,7 @@ class Sheet:
             last = int(row.get("r") or last + 1)
             self.rows[last] = row
         self._cells: dict[int, dict[int, etree._Element]] = {}
+        self._columns: dict[int, dict[int, etree._Element]] = {}
         self.dirty = False
         ranges = (_range(m.get("ref", "")) for m in self.root.iter(_q("mergeCell")))
         self.merged = [m for m in ranges if m is not None]
@@ -480,7 +530,30 @@ class Sheet:
             self._cells[r] = cells
         return self._cells[r]
 
+    def column(self, col: int) -> dict[int, etree._Element]:
+        """Row -> cell of one column (a scan of the cells' names, without building rows)."""
+        if col not in self._columns:
+            letters = column_letter(col)
+            n = len(letters)
+            tag = _q("c")
+            found: dict[int, etree._Element] = {}
+            for r, row in self.rows.items():
+                for c in row.iterchildren(tag):
+                    ref = c.get("r")
+                    if ref is None:  # unnamed cells: positions must be counted
+                        cell = self.row_cells(r).get(col)
+                        if cell is not None:
+                            found[r] = cell
+                        break
+                    if ref.startswith(letters) and ref[n : n + 1].isdigit():
+                        found[r] = c
+                        break
+            self._columns[col] = found
+        return self._columns[col]
+
     def cell(self, r: int, col: int) -> etree._Element | None:
+        if col in self._columns:
+            return self._columns[col].get(r)
         return self.row_cells(r).get(col)
 
     def text(self, r: int, col: int) -> str | None:
@@ -522,6 +595,8 @@ class Sheet:
         if row.get("spans"):  # a hint only; a wrong one makes Excel repair the file
             del row.attrib["spans"]
         cells[col] = c
+        if col in self._columns:
+            self._columns[col][r] = c
         return c
 
     def set_text(self, r: int, col: int, value: str | None, style: int | None = None) -> None:
@@ -602,26 +677,42 @@ def _range_text(m: tuple[int, int, int, int]) -> str:
 # --- styles: our fills, appended once ------------------------------------------------------------
 
 
+_FORMATS: dict[tuple[str, int, int], dict[tuple[int, str | None], int]] = {}
+
+
 class Styles:
-    def __init__(self, pkg: Package, wb_part: str):
-        self.pkg = pkg
-        found = Rels(pkg, wb_part).by_type(DOC_REL_NS + "/styles")
-        if not found or not pkg.has(found[0][1]):
+    """The styles part: our fills and the cell formats that use them, appended once.
+
+    Formats already present are remembered per styles part content (zip CRC and size), so a
+    thousand workbooks of one template parse their styles once.
+    """
+
+    def __init__(self, pkg: Package, part: str):
+        if not part or not pkg.has(part):
             raise PatchError("в книге нет таблицы стилей")
-        self.part = found[0][1]
-        self.root = pkg.xml(self.part)
-        self.fills = self._section("fills", "fill")
-        self.xfs = self._section("cellXfs", "xf")
-        self._fill_ids: dict[str | None, int] = {}
-        self._xf_index: dict[bytes, int] | None = None
+        self.pkg, self.part = pkg, part
+        info = pkg.by_name.get(part)
+        key = (part, info.CRC, info.file_size) if info is not None else None
+        self._key = key if part not in pkg.changed else None
+        self._known = _FORMATS.get(self._key, {}) if self._key is not None else {}
+        self._loaded = False
         self._with_fill: dict[tuple[int, str | None], int] = {}
         self.dirty = False
 
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self.root = self.pkg.xml(self.part)
+        self.fills = self._section("fills", "fill")
+        self.xfs = self._section("cellXfs", "xf")
+        self._original_xfs = len(self.xfs.findall(_q("xf")))
+        self._fill_ids: dict[str | None, int] = {}
+        self._xf_index: dict[bytes, int] | None = None
+        self._loaded = True
+
     def _section(self, name: str, child: str) -> etree._Element:
         el = self.root.find(_q(name))
-        if el is None:
-            raise PatchError("таблица стилей книги неполна")
-        if not len(el.findall(_q(child))):
+        if el is None or not len(el.findall(_q(child))):
             raise PatchError("таблица стилей книги неполна")
         return el
 
@@ -666,9 +757,19 @@ class Styles:
 
     def with_fill(self, base: int, rgb: str | None) -> int:
         """The index of the cell format `base` with our fill: an existing one, or appended."""
-        if (base, rgb) not in self._with_fill:
-            self._with_fill[(base, rgb)] = self._find_or_add(base, rgb)
-        return self._with_fill[(base, rgb)]
+        key = (base, rgb)
+        if key not in self._with_fill:
+            if key in self._known:
+                self._with_fill[key] = self._known[key]
+            else:
+                self._load()
+                index = self._find_or_add(base, rgb)
+                self._with_fill[key] = index
+                if index < self._original_xfs and self._key is not None:
+                    if len(_FORMATS) > 256:
+                        _FORMATS.clear()
+                    _FORMATS.setdefault(self._key, {})[key] = index
+        return self._with_fill[key]
 
     def _find_or_add(self, base: int, rgb: str | None) -> int:
         xfs = self.xfs.findall(_q("xf"))
@@ -692,7 +793,7 @@ class Styles:
         return index
 
     def save(self) -> None:
-        if self.dirty:
+        if self.dirty and self._loaded:
             self.pkg.put(self.part, self.root)
 
 
@@ -717,7 +818,7 @@ class Notes:
 
     def __init__(self, pkg: Package, sheet: Sheet, content_types: ContentTypes, index: int):
         self.pkg, self.sheet, self.ct, self.index = pkg, sheet, content_types, index
-        self.rels = Rels(pkg, sheet.part)
+        self.rels = pkg.rels(sheet.part)
         found = self.rels.by_type(REL_COMMENTS)
         self.part = found[0][1] if found and pkg.has(found[0][1]) else None
         self.root = pkg.xml(self.part) if self.part else None
@@ -730,15 +831,19 @@ class Notes:
                 self.vml_part = target
         self.dirty = False
 
-    def existing(self) -> dict[str, str]:
-        """Ref -> author of every note on the sheet."""
+    def existing(self) -> dict[str, tuple[str, str]]:
+        """Ref -> (author, text) of every note on the sheet."""
         if self.root is None:
             return {}
         authors = [a.text or "" for a in self.root.iter(_q("author"))]
         out = {}
         for c in self.root.iter(_q("comment")):
             i = int(c.get("authorId", "0") or 0)
-            out[c.get("ref", "").upper()] = authors[i] if 0 <= i < len(authors) else ""
+            text = c.find(_q("text"))
+            out[c.get("ref", "").upper()] = (
+                authors[i] if 0 <= i < len(authors) else "",
+                _rich_text(text) if text is not None else "",
+            )
         return out
 
     def _load_vml(self) -> etree._Element:
@@ -990,10 +1095,10 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
             f" {shown}). Верните заголовок «{header}»",
         )
     labels = _labels(paint)
-    for r in sorted(sheet.rows):
+    for r, c in sorted(sheet.column(col).items()):
         if r <= hr:
             continue
-        text = sheet.text(r, col)
+        text = cell_text(c, sheet.sst)
         if text is None:
             return _Column(
                 None,
@@ -1013,10 +1118,11 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
 def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
     """The workbook's bytes with the paint shown; raises PatchError (Russian) when it cannot."""
     pkg = Package(data)
-    wb_part, sheets = workbook_sheets(pkg)
+    book = book_of(pkg)
+    sheets = list(book.sheets)
     if not sheets:
         raise PatchError("в книге нет листов")
-    sst = shared_strings(pkg, wb_part)
+    sst = shared_strings(pkg, book.sst)
     main_part = _by_title(sheets, paint.main_sheet) or sheets[0]
     main = Sheet(pkg, main_part, sst)
     loaded: dict[str, Sheet] = {main_part.part: main}
@@ -1028,7 +1134,7 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
     result = PatchResult(data)
 
     column = confirm_control_column(main, paint, meta_rows)
-    styles = Styles(pkg, wb_part)
+    styles = Styles(pkg, book.styles)
     merged_skipped: list[str] = []
     if column.col is None:
         result.control_refused = True
@@ -1091,14 +1197,16 @@ def _write_notes(
     # Which notes exist, whose they are; only sheets that have a comments part are opened.
     theirs: dict[str, set[str]] = {}
     ours: dict[str, set[str]] = {}
+    shown: dict[tuple[str, str], str] = {}  # (sheet part, ref) -> the text of our note there
     for part in sheets:
-        rels = Rels(pkg, part.part)
+        rels = pkg.rels(part.part)
         if not rels.by_type(REL_COMMENTS):
             continue
         n = notes_of(get(part))
-        for ref, who in n.existing().items():
+        for ref, (who, text) in n.existing().items():
             if who == author or (part.title, ref) in listed:
                 ours.setdefault(part.part, set()).add(ref)
+                shown[(part.part, ref)] = text
             else:
                 theirs.setdefault(part.part, set()).add(ref)
 
@@ -1137,7 +1245,8 @@ def _write_notes(
         )
 
     titles = {s.part: s.title for s in sheets}
-    for name in sorted(set(ours) | {p for p, _ in texts}):
+    # The same notes as last time (only controls changed): comments and drawings stay as they are.
+    for name in sorted(set(ours) | {p for p, _ in texts}) if shown != texts else ():
         n = notes_of(get(next(s for s in sheets if s.part == name)))
         n.remove(ours.get(name, set()))
         for (p, ref), text in sorted(texts.items()):
