@@ -7,7 +7,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sync.cells import a1
 from sync.model import Control, Problem, SchoolReport, SchoolSheet, Severity
@@ -60,6 +60,7 @@ class Paint:
     meta_sheet: str = ""  # the hidden service sheet, where NOTE_CELLS_KEY lists our note cells
     control_header: str = ""  # the template's «Контроль» header, to confirm the column is ours
     control_labels: tuple[str, ...] = ()  # every value the sync ever writes there
+    meta: dict[str, str] = field(default_factory=dict)  # the hidden sheet as read (key -> value)
 
     def digest(self) -> str:
         blob = json.dumps(
@@ -113,4 +114,5 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         spec.meta_sheet,
         control_header=spec.column("control").header,
         control_labels=tuple(c.value for c in spec.controls.values()),
+        meta=dict(sheet.meta),
     )

@@ -80,6 +80,10 @@ def _q(tag: str) -> str:
     return f"{{{MAIN_NS}}}{tag}"
 
 
+# The tags the hot paths look for, qualified once.
+C, F, V, IS, T, RPH, ROW = (_q(t) for t in ("c", "f", "v", "is", "t", "rPh", "row"))
+
+
 def parse_xml(body: bytes) -> etree._Element:
     try:
         root = etree.fromstring(body, _PARSER)
@@ -436,6 +440,19 @@ def book_of(pkg: Package) -> Book:
     return book
 
 
+class SharedStrings:
+    """The shared strings part, parsed on the first lookup (many workbooks use inline text)."""
+
+    def __init__(self, pkg: Package, part: str):
+        self.pkg, self.part = pkg, part
+        self._items: list[str] | None = None
+
+    def __getitem__(self, index: int) -> str:
+        if self._items is None:
+            self._items = shared_strings(self.pkg, self.part)
+        return self._items[index]
+
+
 def shared_strings(pkg: Package, part: str) -> list[str]:
     if not part or not pkg.has(part):
         return []
@@ -446,9 +463,9 @@ def shared_strings(pkg: Package, part: str) -> list[str]:
 def _rich_text(element: etree._Element) -> str:
     """The text of an <si> or <is>: its <t>, or its runs' <t>s, phonetic runs left out."""
     parts = []
-    for t in element.iter(_q("t")):
+    for t in element.iter(T):
         parent = t.getparent()
-        if parent is not None and parent.tag == _q("rPh"):
+        if parent is not None and parent.tag == RPH:
             continue
         parts.append(t.text or "")
     return "".join(parts)
@@ -497,7 +514,7 @@ class ContentTypes:
 class Sheet:
     """A worksheet part parsed for reading and writing single cells."""
 
-    def __init__(self, pkg: Package, part: SheetPart, sst: list[str]):
+    def __init__(self, pkg: Package, part: SheetPart, sst: SharedStrings | list[str]):
         self.pkg, self.title, self.part, self.sst = pkg, part.title, part.part, sst
         self.root = pkg.xml(part.part)
         if self.root.tag != _q("worksheet"):
@@ -508,13 +525,15 @@ class Sheet:
         self.data = data
         self.rows: dict[int, etree._Element] = {}
         last = 0
-        for row in data.iterchildren(_q("row")):
+        for row in data.iterchildren(ROW):
             last = int(row.get("r") or last + 1)
             self.rows[last] = row
         self._cells: dict[int, dict[int, etree._Element]] = {}
         self._columns: dict[int, dict[int, etree._Element]] = {}
         self.dirty = False
-        ranges = (_range(m.get("ref", "")) for m in self.root.iter(_q("mergeCell")))
+        merges = self.root.find(_q("mergeCells"))
+        found = merges.iterchildren(_q("mergeCell")) if merges is not None else ()
+        ranges = (_range(m.get("ref", "")) for m in found)
         self.merged = [m for m in ranges if m is not None]
 
     def row_cells(self, r: int) -> dict[int, etree._Element]:
@@ -523,7 +542,7 @@ class Sheet:
             row = self.rows.get(r)
             if row is not None:
                 col = 0
-                for c in row.iterchildren(_q("c")):
+                for c in row.iterchildren(C):
                     ref = c.get("r")
                     col = split_ref(ref)[1] if ref else col + 1
                     cells[col] = c
@@ -535,9 +554,15 @@ class Sheet:
         if col not in self._columns:
             letters = column_letter(col)
             n = len(letters)
-            tag = _q("c")
+            tag = C
             found: dict[int, etree._Element] = {}
             for r, row in self.rows.items():
+                if len(row) >= col:  # a full row: the cell is usually the col-th child
+                    c = row[col - 1]
+                    ref = c.get("r") if c.tag == tag else None
+                    if ref is not None and ref.startswith(letters) and ref[n : n + 1].isdigit():
+                        found[r] = c
+                        continue
                 for c in row.iterchildren(tag):
                     ref = c.get("r")
                     if ref is None:  # unnamed cells: positions must be counted
@@ -603,7 +628,7 @@ class Sheet:
         """Write text as an inline string (the shared strings part stays untouched)."""
         c = self.ensure_cell(r, col)
         for child in list(c):
-            if child.tag in (_q("f"), _q("v"), _q("is")):
+            if child.tag in (F, V, IS):
                 c.remove(child)
         for attr in ("t", "cm", "vm"):
             if attr in c.attrib:
@@ -631,7 +656,8 @@ class Sheet:
         row = self.rows.get(r)
         if row is not None and row.get("customFormat") in ("1", "true") and row.get("s"):
             return int(row.get("s", "0"))
-        for cdef in self.root.iter(_q("col")):
+        cols = self.root.find(_q("cols"))
+        for cdef in cols.iterchildren(_q("col")) if cols is not None else ():
             lo, hi = int(cdef.get("min", "0")), int(cdef.get("max", "0"))
             if lo <= col <= hi and cdef.get("style"):
                 return int(cdef.get("style", "0"))
@@ -642,14 +668,14 @@ class Sheet:
             self.pkg.put(self.part, self.root)
 
 
-def cell_text(c: etree._Element, sst: list[str]) -> str | None:
-    if c.find(_q("f")) is not None:
+def cell_text(c: etree._Element, sst: SharedStrings | list[str]) -> str | None:
+    if c.find(F) is not None:
         return None
     t = c.get("t", "n")
     if t == "inlineStr":
-        inline = c.find(_q("is"))
+        inline = c.find(IS)
         return "" if inline is None else _rich_text(inline)
-    v = c.find(_q("v"))
+    v = c.find(V)
     if v is None or v.text is None:
         return ""
     if t == "s":
@@ -1122,15 +1148,23 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
     sheets = list(book.sheets)
     if not sheets:
         raise PatchError("в книге нет листов")
-    sst = shared_strings(pkg, book.sst)
+    sst = SharedStrings(pkg, book.sst)
     main_part = _by_title(sheets, paint.main_sheet) or sheets[0]
     main = Sheet(pkg, main_part, sst)
     loaded: dict[str, Sheet] = {main_part.part: main}
     meta_part = _by_title(sheets, paint.meta_sheet) if paint.meta_sheet else None
-    meta = Sheet(pkg, meta_part, sst) if meta_part else None
-    if meta is not None:
-        loaded[meta.part] = meta
-    meta_rows = _meta_rows(meta) if meta is not None else {}
+
+    def sheet_for(part: SheetPart) -> Sheet:
+        if part.part not in loaded:
+            loaded[part.part] = Sheet(pkg, part, sst)
+        return loaded[part.part]
+
+    # The hidden sheet as the run read it; parsed here only when our note list there changes.
+    meta_rows: dict[str, tuple[int, str]] = {}
+    if meta_part is not None and paint.meta:
+        meta_rows = {k: (0, v) for k, v in paint.meta.items()}
+    elif meta_part is not None:
+        meta_rows = _meta_rows(sheet_for(meta_part))
     result = PatchResult(data)
 
     column = confirm_control_column(main, paint, meta_rows)
@@ -1158,12 +1192,9 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
                 " разъедините ячейки в столбце «Контроль»."
             )
 
-    def sheet_for(part: SheetPart) -> Sheet:
-        if part.part not in loaded:
-            loaded[part.part] = Sheet(pkg, part, sst)
-        return loaded[part.part]
-
-    _write_notes(pkg, paint, author, sheets, main, column.col, meta, meta_rows, sheet_for, result)
+    _write_notes(
+        pkg, paint, author, sheets, main, column.col, meta_part, meta_rows, sheet_for, result
+    )
     for s in loaded.values():
         s.save()
     styles.save()
@@ -1178,7 +1209,7 @@ def _write_notes(
     sheets: list[SheetPart],
     main: Sheet,
     control_col: int | None,
-    meta: Sheet | None,
+    meta_part: SheetPart | None,
     meta_rows: dict[str, tuple[int, str]],
     get: Callable[[SheetPart], Sheet],
     result: PatchResult,
@@ -1255,10 +1286,14 @@ def _write_notes(
         n.save()
     ct.save()
 
-    if meta is not None and (texts or NOTE_CELLS_KEY in meta_rows):
-        row = meta_rows[NOTE_CELLS_KEY][0] if NOTE_CELLS_KEY in meta_rows else meta.max_row + 1
-        if NOTE_CELLS_KEY not in meta_rows:
-            meta.set_text(row, 1, NOTE_CELLS_KEY)
+    if meta_part is not None and (texts or NOTE_CELLS_KEY in meta_rows):
         value = format_note_cells((titles[p], ref) for p, ref in texts)
         if NOTE_CELLS_KEY not in meta_rows or meta_rows[NOTE_CELLS_KEY][1] != value:
+            meta = get(meta_part)
+            rows = _meta_rows(meta)
+            if NOTE_CELLS_KEY in rows:
+                row = rows[NOTE_CELLS_KEY][0]
+            else:
+                row = meta.max_row + 1
+                meta.set_text(row, 1, NOTE_CELLS_KEY)
             meta.set_text(row, 2, value or None)
