@@ -91,7 +91,7 @@ def keep_backup(
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(zone) if zone is not None else datetime.now().astimezone()
     final = folder / f"{target.stem}.{now:%Y%m%d-%H%M%S-%f}{target.suffix}"
-    tmp = temp_name(folder / f"backup{target.suffix}")
+    tmp = temp_name(folder.parent / f"backup{target.suffix}")  # where stale temps are swept
     try:
         with open(tmp, "xb") as f:
             f.write(data)

@@ -38,6 +38,7 @@ def meta_values(
         ("period", str(plan.period)),
         ("audience", school.audience.value),
         ("built_at", built_at.isoformat(timespec="seconds")),
+        *control_record(spec),
     ]
 
 
@@ -96,8 +97,7 @@ def build_school_workbook(
     _build_passport(wb.create_sheet(spec.passport_sheet), spec, school, password)
     _build_instructions(wb.create_sheet(spec.instructions_sheet), spec, school, plan.period)
     meta = wb.create_sheet(spec.meta_sheet)
-    record = meta_values(spec, school, plan, built_at) + control_record(spec)
-    for r, (key, value) in enumerate(record, start=1):
+    for r, (key, value) in enumerate(meta_values(spec, school, plan, built_at), start=1):
         _text(meta, r, 1, key)
         _text(meta, r, 2, value)
     meta.sheet_state = "hidden"
