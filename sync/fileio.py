@@ -258,8 +258,7 @@ def swap_in(target: Path, new: Path, expected: str) -> SwapResult:
     for _ in range(MAX_SWAPS):
         out = _identity(new)
         if out in seen or (first and sha256_file(new) == expected):
-            new.unlink()
-            fsync_dir(target.parent)
+            new.unlink()  # the new name's durability is the file system's: either file is whole
             return SwapResult(
                 not conflict, method="replacefile" if sys.platform == "win32" else "exchange"
             )

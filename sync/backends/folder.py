@@ -20,7 +20,7 @@ from sync.backends.base import SourceError, SourceState, TransientSourceError, W
 from sync.backends.xlsxio import read_sheets
 from sync.backends.xlsxpatch import PatchError, patch_workbook
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
-from sync.fileio import OLD_PREFIX, fsync_dir, remove_stale_temps, sha256_file, swap_in, temp_name
+from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec
@@ -83,9 +83,10 @@ def keep_backup(
 ) -> Path:
     """Copy a workbook's previous version into its backups folder, keeping the newest `keep`.
 
-    The copy is written beside under a temp name, flushed, read back and compared before it gets
-    its real name: only a verified copy counts and only then are old ones rotated out. A failed
-    copy (a full disk) leaves nothing behind. Names carry the municipality's local time.
+    The copy is written beside under a temp name, flushed to disk (a full disk shows there at
+    the latest), read back and compared before it gets its real name: only a verified copy
+    counts and only then are old ones rotated out. A failed copy (a full disk) leaves nothing
+    behind. Names carry the municipality's local time.
     Raises OSError: a caller that cannot back up must not replace the file.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,6 @@ def keep_backup(
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    fsync_dir(folder)
     pattern = re.compile(re.escape(target.stem) + r"\.\d{8}-\d{6}-\d{6}" + re.escape(target.suffix))
     kept = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
     good = [p for p in kept if _backup_ok(p)]

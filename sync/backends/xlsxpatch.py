@@ -839,6 +839,18 @@ _VML_EMPTY = (
 )
 
 
+_NOTE_SHAPE = etree.fromstring(
+    b'<v:shape xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:'
+    b'office" xmlns:x="urn:schemas-microsoft-com:office:excel" id="" type="#_x0000_t202"'
+    b' style="" fillcolor="#ffffe1" o:insetmode="auto"><v:fill color2="#ffffe1"/>'
+    b'<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
+    b'<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"/></v:textbox>'
+    b'<x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/><x:Anchor/>'
+    b"<x:AutoFill>False</x:AutoFill><x:Row/><x:Column/></x:ClientData></v:shape>",
+    _PARSER,
+)
+
+
 class Notes:
     """One sheet's notes: the comments part (parsed) and the VML part that draws them."""
 
@@ -850,6 +862,7 @@ class Notes:
         self.root = pkg.xml(self.part) if self.part else None
         self.vml_part: str | None = None
         self.vml: etree._Element | None = None
+        self._numbers: int | None = None  # the last shape number used
         legacy = sheet.root.find(_q("legacyDrawing"))
         if legacy is not None:
             target = self.rels.target(legacy.get(f"{{{DOC_REL_NS}}}id", ""))
@@ -953,43 +966,31 @@ class Notes:
 
     def _add_shape(self, ref: str, text: str) -> None:
         vml = self._load_vml()
-        v, o, x = VML_NS["v"], VML_NS["o"], VML_NS["x"]
-        if not any(st.get("id") == "_x0000_t202" for st in vml.iter(f"{{{v}}}shapetype")):
-            vml.append(etree.fromstring(_VML_SHAPETYPE.encode(), _PARSER))
-        numbers = [
-            int(m.group(1))
-            for s in vml.iter(f"{{{v}}}shape")
-            if (m := re.search(r"_s(\d+)$", s.get("id", "") or s.get(f"{{{o}}}spid", "")))
-        ]
-        number = max(numbers, default=1024 * (self.index + 1)) + 1
+        v = VML_NS["v"]
+        if self._numbers is None:
+            if not any(st.get("id") == "_x0000_t202" for st in vml.iter(f"{{{v}}}shapetype")):
+                vml.append(etree.fromstring(_VML_SHAPETYPE.encode(), _PARSER))
+            numbers = [
+                int(m.group(1))
+                for s in vml.iter(f"{{{v}}}shape")
+                if (m := re.search(r"_s(\d+)$", s.get("id", "")))
+            ]
+            self._numbers = max(numbers, default=1024 * (self.index + 1))
+        self._numbers += 1
         row, col = split_ref(ref)
         lines = 1 + text.count("\n") + len(text) // 45
         height_rows = max(3, min(20, lines + 1))
-        shape = etree.SubElement(
-            vml,
-            f"{{{v}}}shape",
-            id=f"_x0000_s{number}",
-            type="#_x0000_t202",
-            style=(
-                "position:absolute;margin-left:80pt;margin-top:2pt;width:240pt;"
-                f"height:{15 * height_rows}pt;z-index:1;visibility:hidden"
-            ),
-            fillcolor="#ffffe1",
+        shape = copy.deepcopy(_NOTE_SHAPE)  # one parse for every note: a copy is far cheaper
+        shape.set("id", f"_x0000_s{self._numbers}")
+        shape.set(
+            "style",
+            "position:absolute;margin-left:80pt;margin-top:2pt;width:240pt;"
+            f"height:{15 * height_rows}pt;z-index:1;visibility:hidden",
         )
-        shape.set(f"{{{o}}}insetmode", "auto")
-        etree.SubElement(shape, f"{{{v}}}fill", color2="#ffffe1")
-        etree.SubElement(shape, f"{{{v}}}shadow", on="t", color="black", obscured="t")
-        etree.SubElement(shape, f"{{{v}}}path").set(f"{{{o}}}connecttype", "none")
-        box = etree.SubElement(shape, f"{{{v}}}textbox", style="mso-direction-alt:auto")
-        etree.SubElement(box, "div", style="text-align:left")
-        data = etree.SubElement(shape, f"{{{x}}}ClientData", ObjectType="Note")
-        etree.SubElement(data, f"{{{x}}}MoveWithCells")
-        etree.SubElement(data, f"{{{x}}}SizeWithCells")
-        anchor = f"{col}, 15, {max(0, row - 2)}, 10, {col + 3}, 15, {row - 1 + height_rows}, 4"
-        etree.SubElement(data, f"{{{x}}}Anchor").text = anchor
-        etree.SubElement(data, f"{{{x}}}AutoFill").text = "False"
-        etree.SubElement(data, f"{{{x}}}Row").text = str(row - 1)
-        etree.SubElement(data, f"{{{x}}}Column").text = str(col - 1)
+        anchor, row_el, col_el = shape[-1][2], shape[-1][4], shape[-1][5]
+        anchor.text = f"{col}, 15, {max(0, row - 2)}, 10, {col + 3}, 15, {row - 1 + height_rows}, 4"
+        row_el.text, col_el.text = str(row - 1), str(col - 1)
+        vml.append(shape)
 
     def save(self) -> None:
         if not self.dirty:
