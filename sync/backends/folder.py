@@ -67,15 +67,27 @@ def _umask() -> int:
     return mask
 
 
+_WHOLE: set[tuple[str, int, int]] = set()  # backups seen whole: (path, size, mtime)
+
+
 def _backup_ok(path: Path) -> bool:
     """A backup counts only when whole: not empty, and a complete zip when it is one (a copy cut
     short by a full disk has the zip's start but not its end)."""
     try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _WHOLE:
+            return True
         with open(path, "rb") as f:
             head = f.read(4)
-        return bool(head) and (head != b"PK\x03\x04" or zipfile.is_zipfile(path))
+        whole = bool(head) and (head != b"PK\x03\x04" or zipfile.is_zipfile(path))
     except OSError:
         return False
+    if whole:
+        if len(_WHOLE) > 100_000:
+            _WHOLE.clear()
+        _WHOLE.add(key)
+    return whole
 
 
 def keep_backup(

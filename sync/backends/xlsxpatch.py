@@ -854,21 +854,39 @@ _NOTE_SHAPE = etree.fromstring(
 class Notes:
     """One sheet's notes: the comments part (parsed) and the VML part that draws them."""
 
-    def __init__(self, pkg: Package, sheet: Sheet, content_types: ContentTypes, index: int):
-        self.pkg, self.sheet, self.ct, self.index = pkg, sheet, content_types, index
-        self.rels = pkg.rels(sheet.part)
+    def __init__(
+        self,
+        pkg: Package,
+        part: SheetPart,
+        get: Callable[[SheetPart], Sheet],
+        content_types: ContentTypes,
+        index: int,
+    ):
+        self.pkg, self.sheet_part, self._get, self.ct, self.index = (
+            pkg,
+            part,
+            get,
+            content_types,
+            index,
+        )
+        self.rels = pkg.rels(part.part)
         found = self.rels.by_type(REL_COMMENTS)
         self.part = found[0][1] if found and pkg.has(found[0][1]) else None
         self.root = pkg.xml(self.part) if self.part else None
-        self.vml_part: str | None = None
         self.vml: etree._Element | None = None
         self._numbers: int | None = None  # the last shape number used
-        legacy = sheet.root.find(_q("legacyDrawing"))
-        if legacy is not None:
-            target = self.rels.target(legacy.get(f"{{{DOC_REL_NS}}}id", ""))
-            if target is not None and pkg.has(target):
-                self.vml_part = target
+        drawings = [t for _, t in self.rels.by_type(REL_VML) if pkg.has(t)]
+        self.vml_part: str | None = drawings[0] if len(drawings) == 1 else None
+        if len(drawings) > 1:  # which one the sheet shows: its <legacyDrawing>
+            legacy = self.sheet.root.find(_q("legacyDrawing"))
+            if legacy is not None:
+                self.vml_part = self.rels.target(legacy.get(f"{{{DOC_REL_NS}}}id", ""))
         self.dirty = False
+
+    @property
+    def sheet(self) -> Sheet:
+        """The worksheet itself, parsed only when its drawing reference must be added."""
+        return self._get(self.sheet_part)
 
     def existing(self) -> dict[str, tuple[str, str]]:
         """Ref -> (author, text) of every note on the sheet."""
@@ -892,7 +910,7 @@ class Notes:
                     self.vml = parse_xml(self.pkg.read(self.vml_part))
                 except PatchError:
                     raise PatchError(
-                        f"рисунки примечаний на листе «{self.sheet.title}» не читаются"
+                        f"рисунки примечаний на листе «{self.sheet_part.title}» не читаются"
                     ) from None
             else:
                 self.vml = etree.fromstring(
@@ -1221,10 +1239,10 @@ def _write_notes(
     notes: dict[str, Notes] = {}
     index = {s.part: i for i, s in enumerate(sheets)}
 
-    def notes_of(sheet: Sheet) -> Notes:
-        if sheet.part not in notes:
-            notes[sheet.part] = Notes(pkg, sheet, ct, index.get(sheet.part, 0))
-        return notes[sheet.part]
+    def notes_of(part: SheetPart) -> Notes:
+        if part.part not in notes:
+            notes[part.part] = Notes(pkg, part, get, ct, index.get(part.part, 0))
+        return notes[part.part]
 
     # Which notes exist, whose they are; only sheets that have a comments part are opened.
     theirs: dict[str, set[str]] = {}
@@ -1234,7 +1252,7 @@ def _write_notes(
         rels = pkg.rels(part.part)
         if not rels.by_type(REL_COMMENTS):
             continue
-        n = notes_of(get(part))
+        n = notes_of(part)
         for ref, (who, text) in n.existing().items():
             if who == author or (part.title, ref) in listed:
                 ours.setdefault(part.part, set()).add(ref)
@@ -1279,7 +1297,7 @@ def _write_notes(
     titles = {s.part: s.title for s in sheets}
     # The same notes as last time (only controls changed): comments and drawings stay as they are.
     for name in sorted(set(ours) | {p for p, _ in texts}) if shown != texts else ():
-        n = notes_of(get(next(s for s in sheets if s.part == name)))
+        n = notes_of(next(s for s in sheets if s.part == name))
         n.remove(ours.get(name, set()))
         for (p, ref), text in sorted(texts.items()):
             if p == name:
