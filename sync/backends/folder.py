@@ -95,9 +95,9 @@ def keep_backup(
 ) -> Path:
     """Copy a workbook's previous version into its backups folder, keeping the newest `keep`.
 
-    The copy is written beside under a temp name, flushed to disk (a full disk shows there at
-    the latest), read back and compared before it gets its real name: only a verified copy
-    counts and only then are old ones rotated out. A failed copy (a full disk) leaves nothing
+    The copy is written beside under a temp name, read back and compared before it gets its real
+    name: only a verified copy counts and only then are old ones rotated out. It is not fsynced:
+    the workbook that replaces the original is, and it holds all the original held. A failed copy (a full disk) leaves nothing
     behind. Names carry the municipality's local time.
     Raises OSError: a caller that cannot back up must not replace the file.
     """
@@ -106,10 +106,8 @@ def keep_backup(
     final = folder / f"{target.stem}.{now:%Y%m%d-%H%M%S-%f}{target.suffix}"
     tmp = temp_name(folder.parent / f"backup{target.suffix}")  # where stale temps are swept
     try:
-        with open(tmp, "xb") as f:
+        with open(tmp, "xb") as f:  # a full disk fails write() or close(): nothing is renamed
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         written = tmp.read_bytes()
         if written != data or not _backup_ok(tmp):
             raise OSError(errno.EIO, "резервная копия не совпала с книгой после записи")
