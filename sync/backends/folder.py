@@ -97,8 +97,8 @@ def keep_backup(
 
     The copy is written beside under a temp name, read back and compared before it gets its real
     name: only a verified copy counts and only then are old ones rotated out. It is not fsynced:
-    the workbook that replaces the original is, and it holds all the original held. A failed copy (a full disk) leaves nothing
-    behind. Names carry the municipality's local time.
+    the workbook that replaces the original is, and it holds all the original held. A failed
+    copy (a full disk) leaves nothing behind. Names carry the municipality's local time.
     Raises OSError: a caller that cannot back up must not replace the file.
     """
     folder.mkdir(parents=True, exist_ok=True)
