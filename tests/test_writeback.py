@@ -707,3 +707,22 @@ def test_a_zip_comment_and_unchanged_members_are_copied_raw(tmp_path: Path) -> N
                 info.compress_size,
                 info.compress_type,
             )
+
+
+def test_cells_that_do_not_name_themselves_are_found_by_position(tmp_path: Path) -> None:
+    """`<c>` without `r` is valid OOXML (some generators write it): cells count by position."""
+    config = setup(tmp_path)
+    path = Path(config.schools[0].source)
+    with zipfile.ZipFile(path) as z:
+        items = [(i, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, body in items:
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = re.sub(rb'<c r="[A-Z]+[0-9]+"', b"<c", body)
+            z.writestr(info, body)
+    before, after, _, paint = write(config)
+    same_school_values(before, after)
+    ws = load_workbook(io.BytesIO(after))[SPEC.main_sheet]
+    assert [ws.cell(r, CONTROL).value for r, _ in paint.controls] == [
+        c.value for _, c in paint.controls
+    ]
