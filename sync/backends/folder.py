@@ -322,6 +322,9 @@ class FolderBackend:
             tmp.unlink(missing_ok=True)
             return WriteResult("locked" if why == LOCKED_MESSAGE else "failed", message=why)
         try:
+            # Our file's stamp, taken before the swap: a school's save right after it must not
+            # pass for ours in the next run's listing.
+            stamp = stamp_of(tmp)
             swap = swap_in(path, tmp, fingerprint)  # it removes tmp, or keeps it on an error
         except OSError as e:
             return WriteResult(
@@ -330,7 +333,7 @@ class FolderBackend:
         if not swap.replaced:
             return WriteResult("changed", message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()
-        return WriteResult("written", stamp_of(path), written, remarks)
+        return WriteResult("written", stamp, written, remarks)
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx
