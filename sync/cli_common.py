@@ -46,7 +46,8 @@ EXIT_CODES_HELP = (
 )
 
 UNFINISHED = ("master_failed", "crashed", "interrupted", "aborted")
-NOT_WRITTEN = ("failed", "locked", "changed")  # write-back statuses that leave old controls
+# Write-back statuses that leave the old controls in the school's workbook.
+NOT_WRITTEN = ("failed", "locked", "changed", "readonly")
 
 
 def run_exit_code(result: RunResult) -> RunExit:

@@ -7,7 +7,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sync.cells import a1
 from sync.model import Control, Problem, SchoolReport, SchoolSheet, Severity
@@ -58,6 +58,9 @@ class Paint:
     controls: tuple[tuple[int, Control], ...]  # (sheet row, control)
     notes: dict[tuple[str, str], str]  # (sheet, A1) -> Russian note text
     meta_sheet: str = ""  # the hidden service sheet, where NOTE_CELLS_KEY lists our note cells
+    control_header: str = ""  # the template's «Контроль» header, to confirm the column is ours
+    control_labels: tuple[str, ...] = ()  # every value the sync ever writes there
+    meta: dict[str, str] = field(default_factory=dict)  # the hidden sheet as read (key -> value)
 
     def digest(self) -> str:
         blob = json.dumps(
@@ -102,4 +105,14 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         key = (main, anchor)
         text = _note_text(loose)
         notes[key] = f"{notes[key]}\n{text}" if key in notes else text
-    return Paint(main, control_col, sheet.header_row, controls, notes, spec.meta_sheet)
+    return Paint(
+        main,
+        control_col,
+        sheet.header_row,
+        controls,
+        notes,
+        spec.meta_sheet,
+        control_header=spec.column("control").header,
+        control_labels=tuple(c.value for c in spec.controls.values()),
+        meta=dict(sheet.meta),
+    )

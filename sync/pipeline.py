@@ -67,6 +67,7 @@ def backend_for(config: Config) -> Backend:
         config.backups_dir,
         config.keep_backups,
         skip_sheets=(load_spec(config.template).instructions_sheet,),
+        zone=config.zone,
     )
 
 
@@ -348,7 +349,7 @@ def _sync_school(
     write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
     if write is not None and write.status == "locked":
         report.outcome, report.message = "locked", write.message
-    elif write is not None and write.status in ("changed", "failed"):
+    elif write is not None and write.message:  # not written, or written with a reservation
         report.message = write.message
     return report, write
 

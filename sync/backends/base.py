@@ -37,7 +37,7 @@ class SourceState:
 
 @dataclass(frozen=True)
 class WriteResult:
-    status: str  # written, unchanged, locked, changed, failed
+    status: str  # written, unchanged, locked, changed, failed, readonly
     stamp: str = ""  # the source's stamp after writing
     fingerprint: str = ""  # content hash after writing, for the next write's check
     message: str = ""  # Russian, when not written

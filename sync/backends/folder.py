@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import os
 import re
-import shutil
-import tempfile
+import stat
+import sys
 import zipfile
 from collections.abc import Collection, Sequence
-from datetime import date, datetime, time
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lxml import etree
-from openpyxl import Workbook, load_workbook
-from openpyxl.comments import Comment
-from openpyxl.styles import PatternFill
-from openpyxl.utils.datetime import to_excel
-from openpyxl.worksheet.worksheet import Worksheet
-
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
 from sync.backends.xlsxio import read_sheets
+from sync.backends.xlsxpatch import PatchError, patch_workbook
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
+from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
-from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
-from sync.spec import TemplateSpec, normalize_header
+from sync.paint import Paint
+from sync.spec import TemplateSpec
 
 if TYPE_CHECKING:
     from sync.consolidate import Master
 
-NO_FILL = PatternFill(fill_type=None)
 # Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
 OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+LOCKED_MESSAGE = (
+    "файл открыт для редактирования — контроль не записан, повторим при следующей синхронизации"
+)
+CHANGED_MESSAGE = "файл изменился во время синхронизации — контроль будет записан в следующий раз"
+SAVED_MEANWHILE_MESSAGE = (
+    "школа сохранила файл во время синхронизации — её версия сохранена, контроль будет записан"
+    " в следующий раз"
+)
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -55,104 +61,113 @@ def stamp_of(path: Path) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
-def _note_registry(meta: Worksheet | None) -> tuple[set[Cell], int | None]:
-    """The cells the service sheet lists as holding our notes, and the row that lists them."""
-    if meta is None:
-        return set(), None
-    for row in meta.iter_rows(min_col=1, max_col=2):
-        if str(row[0].value or "").strip() == NOTE_CELLS_KEY:
-            return parse_note_cells(row[1].value), row[0].row
-    return set(), None
-
-
-_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-
-
-def restore_cached_values(saved: Path, original: bytes, wb: Workbook) -> None:
-    """Put formulas' last computed values back into a workbook openpyxl has saved.
-
-    openpyxl keeps a school's formulas but drops their cached results, so every reader that
-    does not recalculate (calamine, the next sync) would see an empty cell. The results are taken
-    from the original file and written next to each formula in the saved one.
-    """
-    formulas = {
-        i: {c.coordinate for c in ws._cells.values() if c.data_type == "f"}
-        for i, ws in enumerate(wb.worksheets)
-    }
-    formulas = {i: refs for i, refs in formulas.items() if refs}
-    if not formulas:
-        return
-    cached = load_workbook(io.BytesIO(original), data_only=True)
-    with zipfile.ZipFile(saved) as z:
-        parts = [(info, z.read(info.filename)) for info in z.infolist()]
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    patched = []
-    for info, body in parts:
-        index = _sheet_index(info.filename)
-        if index is not None and index in formulas:
-            root = etree.fromstring(body, parser)
-            values = cached.worksheets[index]
-            for c in root.iter(f"{{{_SHEET_NS}}}c"):
-                if c.get("r") in formulas[index] and c.find(f"{{{_SHEET_NS}}}f") is not None:
-                    _set_cached(c, values[c.get("r")].value)
-            body = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
-        patched.append((info, body))
-    with zipfile.ZipFile(saved, "w", zipfile.ZIP_DEFLATED) as z:
-        for info, body in patched:
-            z.writestr(info, body)
-
-
-def _sheet_index(name: str) -> int | None:
-    """openpyxl saves the n-th worksheet as xl/worksheets/sheet{n}.xml."""
-    m = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", name)
-    return int(m.group(1)) - 1 if m else None
-
-
-def _set_cached(c: etree._Element, value: object) -> None:
-    v = c.find(f"{{{_SHEET_NS}}}v")
-    if v is None:
-        v = etree.SubElement(c, f"{{{_SHEET_NS}}}v")
-    if value is None:
-        c.remove(v)
-        return
-    if isinstance(value, bool):
-        c.set("t", "b")
-        v.text = "1" if value else "0"
-    elif isinstance(value, datetime | date | time):
-        v.text = str(to_excel(value))
-    elif isinstance(value, int | float):
-        v.text = repr(value) if isinstance(value, float) else str(value)
-    elif isinstance(value, str) and value.startswith("#") and value.isupper():
-        c.set("t", "e")  # #N/A, #DIV/0! and the like
-        v.text = value
-    else:
-        c.set("t", "str")
-        v.text = str(value)
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def keep_backup(data: bytes, target: Path, folder: Path, keep: int) -> None:
+_WHOLE: set[tuple[str, int, int]] = set()  # backups seen whole: (path, size, mtime)
+
+
+def _backup_ok(path: Path) -> bool:
+    """A backup counts only when whole: not empty, and a complete zip when it is one (a copy cut
+    short by a full disk has the zip's start but not its end)."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _WHOLE:
+            return True
+        with open(path, "rb") as f:
+            head = f.read(4)
+        whole = bool(head) and (head != b"PK\x03\x04" or zipfile.is_zipfile(path))
+    except OSError:
+        return False
+    if whole:
+        if len(_WHOLE) > 100_000:
+            _WHOLE.clear()
+        _WHOLE.add(key)
+    return whole
+
+
+def keep_backup(
+    data: bytes, target: Path, folder: Path, keep: int, zone: tzinfo | None = None
+) -> Path:
     """Copy a workbook's previous version into its backups folder, keeping the newest `keep`.
 
+    The copy is written beside under a temp name, read back and compared before it gets its real
+    name: only a verified copy counts and only then are old ones rotated out. It is not fsynced:
+    the workbook that replaces the original is, and it holds all the original held. A failed
+    copy (a full disk) leaves nothing behind. Names carry the municipality's local time.
     Raises OSError: a caller that cannot back up must not replace the file.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    (folder / f"{target.stem}.{stamp}{target.suffix}").write_bytes(data)
-    kept = sorted(folder.glob(f"{target.stem}.*{target.suffix}"))
-    for old in kept[: max(0, len(kept) - max(1, keep))]:
+    now = datetime.now(zone) if zone is not None else datetime.now().astimezone()
+    final = folder / f"{target.stem}.{now:%Y%m%d-%H%M%S-%f}{target.suffix}"
+    tmp = temp_name(folder.parent / f"backup{target.suffix}")  # where stale temps are swept
+    try:
+        with open(tmp, "xb") as f:  # a full disk fails write() or close(): nothing is renamed
+            f.write(data)
+        written = tmp.read_bytes()
+        if written != data or not _backup_ok(tmp):
+            raise OSError(errno.EIO, "резервная копия не совпала с книгой после записи")
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    pattern = re.compile(re.escape(target.stem) + r"\.\d{8}-\d{6}-\d{6}" + re.escape(target.suffix))
+    kept = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+    good = [p for p in kept if _backup_ok(p)]
+    for bad in set(kept) - set(good):  # left by an older version on a full disk: never a backup
+        bad.unlink(missing_ok=True)
+    for old in good[: max(0, len(good) - max(1, keep))]:
         old.unlink(missing_ok=True)
+    return final
 
 
-def _fill(rgb: str | None) -> PatternFill:
-    if not rgb:
-        return NO_FILL
-    return PatternFill(fill_type="solid", start_color=rgb, end_color=rgb)
+def _not_writable(path: Path) -> str:
+    """Why a workbook must not be written (Russian), or "" when it may."""
+    try:
+        st = path.stat()
+        folder = path.parent.stat()
+    except OSError as e:
+        return f"файл недоступен ({e.strerror})"
+    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
+        return (
+            "файл только для чтения — контроль не записан. Чтобы синхронизация отмечала"
+            " контроль, снимите атрибут «только чтение»"
+        )
+    if not folder.st_mode & 0o222 or not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"нет прав на запись в папку «{path.parent.name}» — контроль не записан."
+            " Дайте синхронизации право записи в эту папку"
+        )
+    return ""
+
+
+def _os_message(e: OSError) -> str:
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return "на диске нет места"
+    if isinstance(e, PermissionError):
+        return "нет прав на запись"
+    return e.strerror or str(e)
+
+
+def _keep_owner_and_mode(fd: int, st: os.stat_result) -> str:
+    """Give the new file the workbook's owner, group and mode; Russian reason if impossible."""
+    if sys.platform == "win32":
+        return ""  # ReplaceFileW keeps the replaced file's owner and ACL
+    mine = os.fstat(fd)
+    if (mine.st_uid, mine.st_gid) != (st.st_uid, st.st_gid):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except PermissionError:
+            return (
+                "у синхронизации нет прав сохранить владельца файла — контроль не записан,"
+                " чтобы файл остался доступен школе"
+            )
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    return ""
 
 
 class FolderBackend:
@@ -164,13 +179,35 @@ class FolderBackend:
         backups_dir: Path,
         keep_backups: int = 10,
         skip_sheets: Collection[str] = (),
+        zone: tzinfo | None = None,
     ):
         self.master_path = Path(master_path)
         self.backups_dir = Path(backups_dir)
         self.keep_backups = keep_backups
         self.skip_sheets = tuple(skip_sheets)  # sheets the core never needs (the instructions)
+        self.zone = zone  # the municipality's: backup names carry its local time
+
+    def remove_stale_temps(self, schools: Sequence[School]) -> list[Path]:
+        """Temp files a killed run left in the schools', the master's and the backups' folders."""
+        folders = {self.master_path.parent, self.backups_dir}
+        for school in schools:
+            folders.add(Path(school.source).parent)
+            folders.add(Path(os.path.realpath(school.source)).parent)
+
+        def kept() -> set[str]:
+            """Digests of what is safe already: every workbook and its newest backup."""
+            digests = set()
+            for school in schools:
+                backups = sorted((self.backups_dir / school.id).glob("*.*"))
+                for p in [Path(school.source), *backups[-1:]]:
+                    with contextlib.suppress(OSError):
+                        digests.add(sha256_file(p))
+            return digests
+
+        return remove_stale_temps(folders, rescue=self.backups_dir / "_recovered", kept=kept)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+        self.remove_stale_temps(schools)  # the first step of every run
         states = {}
         for school in schools:
             path = Path(school.source)
@@ -225,100 +262,78 @@ class FolderBackend:
         return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
-        path = Path(school.source)
-        if is_open(path):
-            return WriteResult(
-                "locked",
-                message="файл открыт для редактирования — контроль не"
-                " записан, повторим при следующей синхронизации",
-            )
+        """Patch the controls and notes into the school's file, replacing it by compare-and-swap.
+
+        A symlink's target is written (the link stays); owner, group and mode are kept; a
+        read-only file or folder is not written. Nothing but our parts of the package changes.
+        """
+        link = Path(school.source)
         try:
-            data = path.read_bytes()
+            path = link.resolve(strict=True)
+        except FileNotFoundError:
+            return WriteResult("failed", message="файл школы не найден — контроль не записан")
+        except (OSError, RuntimeError):
+            return WriteResult("failed", message="ссылка на файл школы никуда не ведёт")
+        if is_open(link) or is_open(path):
+            return WriteResult("locked", message=LOCKED_MESSAGE)
+        why = _not_writable(path)
+        if why:
+            return WriteResult("readonly", message=why)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
         except OSError as e:
             return WriteResult("failed", message=f"не удалось открыть для записи: {e.strerror}")
         if hashlib.sha256(data).hexdigest() != fingerprint:
-            return WriteResult(
-                "changed",
-                message="файл изменился во время синхронизации —"
-                " контроль будет записан в следующий раз",
-            )
+            return WriteResult("changed", message=CHANGED_MESSAGE)
         try:
-            wb = load_workbook(io.BytesIO(data))
-        except Exception as e:
-            return WriteResult("failed", message=f"openpyxl не открыл файл ({type(e).__name__})")
-        self._apply(wb, paint)
+            patch = patch_workbook(data, paint, NOTE_AUTHOR)
+        except PatchError as e:
+            return WriteResult("failed", message=f"контроль не записан: {e}")
+        remarks = "; ".join(patch.remarks)
+        if patch.data == data:
+            return WriteResult("written", stamp_of(path), fingerprint, remarks)
         try:
-            keep_backup(data, path, self.backups_dir / school.id, self.keep_backups)
+            keep_backup(data, path, self.backups_dir / school.id, self.keep_backups, self.zone)
         except OSError as e:
             return WriteResult(
                 "failed",
-                message=f"не удалось сохранить резервную копию ({e.strerror or e}) —"
+                message=f"не удалось сохранить резервную копию ({_os_message(e)}) —"
                 " контроль не записан, чтобы ничего не потерять",
             )
-        # Write beside, check once more that nobody saved meanwhile, then replace atomically.
-        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
-        os.close(fd)
+        # `.~old-`: once swapped, this name may hold a school's save; a killed run's is rescued.
+        tmp = temp_name(path, OLD_PREFIX)
         try:
-            wb.save(tmp)
-            restore_cached_values(Path(tmp), data, wb)
-            if hashlib.sha256(path.read_bytes()).hexdigest() != fingerprint or is_open(path):
-                return WriteResult(
-                    "changed",
-                    message="файл изменился во время записи — контроль"
-                    " будет записан в следующий раз",
-                )
-            shutil.copymode(path, tmp)
-            written = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return WriteResult("written", stamp=stamp_of(path), fingerprint=written)
-
-    @staticmethod
-    def _apply(wb: Workbook, paint: Paint) -> None:
-        """Controls and notes into the workbook. A note the school wrote itself is never touched:
-        ours for that cell goes to the row's Контроль cell instead."""
-        sheets = {normalize_header(ws.title): ws for ws in wb.worksheets}
-        main = sheets.get(normalize_header(paint.main_sheet)) or wb.worksheets[0]
-        if paint.control_col:
-            for row, control in paint.controls:
-                cell = main.cell(row, paint.control_col)
-                cell.value = control.value
-                cell.data_type = "s"
-                cell.fill = _fill(control.fill)
-        meta = sheets.get(normalize_header(paint.meta_sheet)) if paint.meta_sheet else None
-        listed, registry_row = _note_registry(meta)
-        # Ours from the last run go (written by this backend, or listed by the Excel add-in).
-        for ws in wb.worksheets:
-            for cell in list(ws._cells.values()):
-                note = cell.comment
-                if note is not None and (
-                    note.author == NOTE_AUTHOR or (ws.title, cell.coordinate) in listed
-                ):
-                    cell.comment = None
-        texts: dict[Cell, str] = {}
-        for (sheet, ref), text in paint.notes.items():
-            ws = sheets.get(normalize_header(sheet), main)
-            target = ws[ref]
-            if target.comment is not None:  # the school's own note
-                if ws is not main or not paint.control_col or target.column == paint.control_col:
-                    continue  # nowhere else to put it: the master's «Ошибки» still lists it
-                target = main.cell(target.row, paint.control_col)
-                text = f"{ws.title}!{ref}: {text}"
-            key = (ws.title, target.coordinate)
-            texts[key] = f"{texts[key]}\n{text}" if key in texts else text
-        for (title, ref), text in texts.items():
-            cell = wb[title][ref]
-            cell.comment = Comment(text, NOTE_AUTHOR)
-            cell.comment.width = 320
-            cell.comment.height = 40 + 18 * (text.count("\n") + len(text) // 45)
-        if meta is not None and (texts or registry_row is not None):
-            row = registry_row or meta.max_row + 1
-            meta.cell(row, 1).value = NOTE_CELLS_KEY
-            value = format_note_cells(texts) or None
-            meta.cell(row, 2).value = value
-            if value:
-                meta.cell(row, 2).data_type = "s"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(patch.data)
+                f.flush()
+                why = _keep_owner_and_mode(f.fileno(), st)
+                os.fsync(f.fileno())
+            if is_open(link) or is_open(path):
+                why = why or LOCKED_MESSAGE
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            return WriteResult(
+                "failed", message=f"контроль не записан: {_os_message(e)}; файл школы не изменён"
+            )
+        if why:
+            tmp.unlink(missing_ok=True)
+            return WriteResult("locked" if why == LOCKED_MESSAGE else "failed", message=why)
+        try:
+            # Our file's stamp, taken before the swap: a school's save right after it must not
+            # pass for ours in the next run's listing.
+            stamp = stamp_of(tmp)
+            swap = swap_in(path, tmp, fingerprint)  # it removes tmp, or keeps it on an error
+        except OSError as e:
+            return WriteResult(
+                "failed", message=f"контроль не записан: {_os_message(e)}; версия школы сохранена"
+            )
+        if not swap.replaced:
+            return WriteResult("changed", message=SAVED_MEANWHILE_MESSAGE)
+        written = hashlib.sha256(patch.data).hexdigest()
+        return WriteResult("written", stamp, written, remarks)
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx
@@ -339,11 +354,10 @@ class FolderBackend:
             return False
         wb = build_school_workbook(spec, plan, school, built_at=built_at, password=password)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=path.parent)
-        os.close(fd)
+        tmp = temp_name(path)
         try:
             wb.save(tmp)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; schools share this folder
+            os.chmod(tmp, 0o666 & ~_umask())  # the folder's usual mode: schools share it
             os.link(tmp, path)  # fails if a workbook appeared meanwhile: never overwrite one
         except FileExistsError:
             return False

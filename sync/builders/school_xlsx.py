@@ -42,6 +42,19 @@ def meta_values(
         ("period", str(plan.period)),
         ("audience", school.audience.value),
         ("built_at", built_at.isoformat(timespec="seconds")),
+        *control_record(spec),
+    ]
+
+
+def control_record(spec: TemplateSpec) -> list[tuple[str, str]]:
+    """The hidden sheet's record of the «Контроль» column: write-back fills only this column."""
+    i = spec.index("control")
+    left = spec.columns[i - 2].header if i > 1 else ""
+    right = spec.columns[i].header if i < len(spec.columns) else ""
+    return [
+        ("control_column", get_column_letter(i)),
+        ("control_header", spec.column("control").header),
+        ("control_neighbours", f"{left}\n{right}"),  # follows the column when one is inserted
     ]
 
 
