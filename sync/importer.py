@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from sync.cells import cell_date
 from sync.model import Audience, CellValue, DeadlineKind, Period, PlanItem
-from sync.plan import PLAN_COLUMNS, clean, clean_no, make_item, write_plan
+from sync.plan import AUDIENCE_VALUES, PLAN_COLUMNS, clean, clean_no, make_item, write_plan
 from sync.spec import normalize_header
 
 __all__ = [
@@ -60,11 +61,16 @@ class TableRow:
 Block = TableRow | str
 
 KEYS = ("no", "activity", "responsible", "deadline_text", "planned_result")
-COLUMN_TITLES = {key: PLAN_COLUMNS[key][0] for key in KEYS}
+# Columns a plan file (written by import-plan or by hand) adds to the approved document's ones.
+PLAN_KEYS = ("section", "due", "audience")
+COLUMN_TITLES = {key: PLAN_COLUMNS[key][0] for key in (*PLAN_KEYS, *KEYS)}
 NO_SECTION = "(без раздела)"
 
 # A header cell's meaning, tried in this order: "Сроки исполнения" is a deadline, not a responsible.
 _HEADER_MEANINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("section", re.compile(r"^(?:раздел|направление)$")),
+    ("due", re.compile(r"^срок ?\(дата\)$")),
+    ("audience", re.compile(r"^(?:для кого|кому)$")),
     ("no", re.compile(r"^(?:№|n\b|no\b|номер)|п/п")),
     ("deadline_text", re.compile(r"срок|дата|период|когда")),
     ("responsible", re.compile(r"ответствен|исполнител|кто\b")),
@@ -360,10 +366,45 @@ def detect_period(prose: str, everything: str = "") -> tuple[Period | None, str]
         year = int(mentioned.most_common(1)[0][0])
         return (
             Period(date(year, 1, 1), date(year, 12, 31)),
-            f"в документе нет ни периода, ни даты приказа; взят {year} год — "
-            "он чаще других встречается в тексте",
+            f"{_NO_PERIOD}; взят {year} год — он чаще других встречается в тексте",
         )
     return None, "в документе не найдены ни период, ни дата приказа"
+
+
+_NO_PERIOD = "в документе нет ни периода, ни даты приказа"
+_MONTH_YEAR = re.compile(
+    r"\b(янв|фев|мар|апр|ма[йя]|июн|июл|авг|сен|окт|ноя|дек)[а-яё]*\.?,?\s*(20\d\d)(?!\d)",
+    re.IGNORECASE,
+)
+_MONTH_STEMS = ("янв", "фев", "мар", "апр", "ма", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
+
+
+def _school_year_of_dates(text: str) -> tuple[Period, str] | None:
+    """A school year when every month-and-year the table names lies in one (a plan file).
+
+    The year's autumn must be named and nothing before August of it: a plan whose dates run
+    from August 2021 to May 2022, or only through the autumn of 2021, is the 2021-2022 school year.
+    """
+    months: list[tuple[int, int]] = []
+    for m in _MONTH_YEAR.finditer(text):
+        stem = m[1].lower()
+        month = next(n for n, s in enumerate(_MONTH_STEMS, start=1) if stem.startswith(s))
+        months.append((int(m[2]), month))
+    for m in _DATE_DIGITS.finditer(text):
+        if 1 <= int(m[2]) <= 12:
+            months.append((int(m[3]), int(m[2])))
+    if not months:
+        return None
+    first, last = min(months), max(months)
+    year = first[0]
+    autumn = any(y == year and m >= 9 for y, m in months)
+    if first < (year, 8) or last > (year + 1, 8) or not autumn:
+        return None
+    return (
+        Period(date(year, 9, 1), date(year + 1, 8, 31)),
+        f"{_NO_PERIOD}; все сроки в таблице лежат между "
+        f"{first[1]:02d}.{first[0]} и {last[1]:02d}.{last[0]} — взят {year}-{year + 1} учебный год",
+    )
 
 
 def _around(text: str, m: re.Match[str]) -> str:
@@ -570,6 +611,14 @@ def recognise(
         )
 
     drafts = _read_rows(region, header, cols, result)
+    if period is None and (found_period is None or found_source.startswith(_NO_PERIOD)):
+        # No period in the prose (a plan file): the deadlines may name one school year.
+        deadlines = "\n".join(
+            f"{d.fields.get('deadline_text', '')}\n{d.fields.get('due', '')}" for d in drafts
+        )
+        school = _school_year_of_dates(deadlines)
+        if school is not None:
+            result.period, result.period_source = school
     if result.period is None:
         result.unsure.append("Период не определён: укажите его параметром --period.")
         return result
@@ -728,6 +777,9 @@ def _read_rows(
             continue
         else:
             flush()
+        given = fields.get("section", "")
+        if given and given != current.title:  # a plan file's «Раздел» column
+            current = _Section(given, row.where)
         if (
             no_at is not None
             and set(k for k, v in fields.items() if v) == {"no", "activity"}
@@ -810,6 +862,25 @@ def _right_aligned(cells: list[str], cols: _Columns) -> dict[str, str]:
     return cols.fields([""] * (cols.width - len(cells)) + cells)
 
 
+def _plan_cells(fields: dict[str, str], doubts: list[str]) -> tuple[date | None, Audience | None]:
+    """«Срок (дата)» and «Для кого» of a plan file's row; what cannot be read goes to doubts."""
+    due = None
+    if fields.get("due"):
+        try:
+            due = cell_date(fields["due"])
+        except ValueError:
+            doubts.append(f"«Срок (дата)» — «{fields['due']}» не дата (ожидается ДД.ММ.ГГГГ)")
+    audience = None
+    if fields.get("audience"):
+        audience = AUDIENCE_VALUES.get(fields["audience"].lower())
+        if audience is None:
+            doubts.append(
+                f"«Для кого» — «{fields['audience']}»; допустимо «ОО» или «МОУО», "
+                "выбрано по ответственным"
+            )
+    return due, audience
+
+
 def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[PlanItem]:
     assert result.period is not None
     items: list[PlanItem] = []
@@ -821,6 +892,8 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
                 f"{d.where}: {_label(d.section.title, clean_no(d.no))} — строка без содержания."
             )
             continue
+        doubts = list(d.doubts)
+        due, audience = _plan_cells(f, doubts)
         item = make_item(
             section=d.section.title,
             no=d.no,
@@ -829,8 +902,9 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
             deadline_text=f.get("deadline_text", ""),
             planned_result=f.get("planned_result", ""),
             period=result.period,
+            due=due,
+            audience=audience,
         )
-        doubts = list(d.doubts)
         for key, what in (
             ("activity", "нет текста мероприятия"),
             ("deadline_text", "не указан срок"),
@@ -865,7 +939,9 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
     lines.append(
         "Столбцы: "
         + "; ".join(
-            f"{COLUMN_TITLES[k]} ← «{result.columns[k]}»" for k in KEYS if k in result.columns
+            f"{COLUMN_TITLES[k]} ← «{result.columns[k]}»"
+            for k in (*PLAN_KEYS, *KEYS)
+            if k in result.columns
         )
     )
     lines.append(f"Мероприятий: {len(result.items)}")
