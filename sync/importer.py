@@ -20,7 +20,16 @@ from pathlib import Path
 
 from sync.cells import cell_date
 from sync.model import Audience, CellValue, DeadlineKind, Period, PlanItem
-from sync.plan import AUDIENCE_VALUES, PLAN_COLUMNS, clean, clean_no, make_item, write_plan
+from sync.plan import (
+    AUDIENCE_VALUES,
+    PLAN_COLUMNS,
+    PLAN_SHEET,
+    clean,
+    clean_no,
+    make_item,
+    plan_rows,
+    write_plan,
+)
 from sync.spec import normalize_header
 
 __all__ = [
@@ -56,6 +65,7 @@ class TableRow:
     loose: bool = False  # a text line without tabs: part of the table only inside it
     ragged: bool = False  # the cell count is as written (text), not padded to the table's width
     where: str = ""  # "строка 53", "таблица 2, строка 5": for messages
+    confidence: float | None = None  # OCR: how sure the recognition is, 0..100
 
 
 Block = TableRow | str
@@ -65,6 +75,9 @@ KEYS = ("no", "activity", "responsible", "deadline_text", "planned_result")
 PLAN_KEYS = ("section", "due", "audience")
 COLUMN_TITLES = {key: PLAN_COLUMNS[key][0] for key in (*PLAN_KEYS, *KEYS)}
 NO_SECTION = "(без раздела)"
+# A recognised row whose weakest cell Tesseract read with less confidence (0..100) is «проверьте».
+CONFIDENCE_THRESHOLD = 80.0
+CHECK_COLUMN = "Проверить"
 
 # A header cell's meaning, tried in this order: "Сроки исполнения" is a deadline, not a responsible.
 _HEADER_MEANINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -106,6 +119,17 @@ class ImportResult:
     unplaced: list[str] = field(default_factory=list)  # Russian: text it could not place
     unsure: list[str] = field(default_factory=list)  # Russian: rows it had to guess about
     notes: list[str] = field(default_factory=list)  # Russian: what it did on its own
+    confidence: list[float | None] = field(default_factory=list)  # OCR, per item, 0..100
+    recognised: bool = False  # read from images through OCR
+
+    @property
+    def to_check(self) -> list[tuple[PlanItem, float]]:
+        """Rows OCR read with a confidence below CONFIDENCE_THRESHOLD."""
+        return [
+            (item, c)
+            for item, c in zip(self.items, self.confidence, strict=False)
+            if c is not None and c < CONFIDENCE_THRESHOLD
+        ]
 
     @property
     def sections(self) -> dict[str, int]:
@@ -209,11 +233,49 @@ def import_xlsx(path: Path, period: Period | None = None) -> ImportResult:
 
 
 _TEXT_SUFFIXES = (".txt", ".tsv", ".tab", ".text", ".md")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_KINDS = {
+    ".docx": "документ Word (.docx)",
+    ".docm": "документ Word (.docx)",
+    ".pdf": "PDF",
+    **{s: f"изображение ({s})" for s in IMAGE_SUFFIXES},
+}
+
+
+def import_pdf(path: Path, period: Period | None = None) -> ImportResult:
+    """A PDF: its text layer (tables from ruling lines), or OCR when it is a scan."""
+    from sync.backends.pdf_reader import layout_text, read_pdf
+
+    path = Path(path)
+    blocks = read_pdf(path)
+    if blocks is None:
+        return import_scan(path, period)
+    result = recognise(blocks, period, path.name)
+    if not result.found_table:  # a table drawn without lines: its text laid out with spaces
+        spaced = import_text(layout_text(path), period, path.name)
+        if spaced.found_table:
+            return spaced
+    return result
+
+
+def import_scan(path: Path, period: Period | None = None) -> ImportResult:
+    """A scanned PDF or an image: table cells from the ruling lines, text through Tesseract."""
+    from sync.backends.ocr_reader import OcrUnavailable, read_scan
+
+    path = Path(path)
+    try:
+        blocks = read_scan(path)
+    except OcrUnavailable as e:
+        raise ImportFileError(f"{path.name} — скан (без текстового слоя). {e}") from None
+    result = recognise(blocks, period, f"{path.name} (распознан)")
+    result.recognised = True
+    return result
+
+
 _RESAVE = {
     ".doc": "документ Word старого формата (.doc): сохраните его как .docx",
     ".rtf": "документ RTF: сохраните его как .docx",
     ".odt": "документ OpenDocument (.odt): сохраните его как .docx",
-    ".pdf": "PDF: скопируйте текст таблицы в .txt или сохраните документ как .docx",
     ".xls": "книга Excel старого формата (.xls): сохраните её как .xlsx",
     ".ods": "книга OpenDocument (.ods): сохраните её как .xlsx",
 }
@@ -232,11 +294,15 @@ def import_file(path: Path, period: Period | None = None) -> ImportResult:
             return import_docx(path, period)
         if suffix in (".xlsx", ".xlsm"):
             return import_xlsx(path, period)
+        if suffix == ".pdf":
+            return import_pdf(path, period)
+        if suffix in IMAGE_SUFFIXES:
+            return import_scan(path, period)
         raw = path.read_bytes()
     except ImportFileError:
         raise
-    except Exception as e:  # a damaged file surfaces as any of zip, XML or value errors
-        kind = "документ Word (.docx)" if suffix.startswith(".doc") else "книгу Excel (.xlsx)"
+    except Exception as e:  # a damaged file surfaces as any of zip, XML, PDF or image errors
+        kind = _KINDS.get(suffix, "книгу Excel (.xlsx)")
         raise ImportFileError(
             f"Не удалось прочитать {kind} {path.name}: файл повреждён или имеет другой формат "
             f"({type(e).__name__})."
@@ -529,11 +595,14 @@ class _Draft:
     where: str
     short_from: int | None = None  # a text row that stopped before its last columns
     doubts: list[str] = field(default_factory=list)
+    confidence: float | None = None  # OCR: the least sure of its rows
 
-    def add(self, fields: dict[str, str]) -> None:
+    def add(self, fields: dict[str, str], confidence: float | None = None) -> None:
         for key, value in fields.items():
             if key != "no" and value:
                 self.fields[key] = f"{self.fields.get(key, '')} {value}".strip()
+        if confidence is not None:
+            self.confidence = min(confidence, self.confidence or 100.0)
 
 
 def _split(blocks: Sequence[Block]) -> tuple[list[str], TableRow | None, list[TableRow], list[str]]:
@@ -666,7 +735,7 @@ def _read_rows(
             shorts.insert(0, d)
         if shorts and len(pending) == len(shorts):
             for d, (row, cells) in zip(shorts, pending, strict=True):
-                d.add(_right_aligned(cells, cols))
+                d.add(_right_aligned(cells, cols), row.confidence)
                 if len(shorts) > 1:
                     d.doubts.append(
                         "срок и результат взяты из блока, отделённого разрывом страницы "
@@ -674,8 +743,8 @@ def _read_rows(
                     )
                 d.short_from = None
         elif len(shorts) == 1:
-            for _, cells in pending:
-                shorts[0].add(_right_aligned(cells, cols))
+            for row, cells in pending:
+                shorts[0].add(_right_aligned(cells, cols), row.confidence)
             shorts[0].doubts.append("строка собрана из частей после разрыва страницы; проверьте")
         elif shorts:
             texts = "; ".join(_short(_block_text(r), 50) for r, _ in pending)
@@ -687,7 +756,7 @@ def _read_rows(
             )
         elif mine:
             for row, cells in pending:
-                mine[-1].add(cols.fields(cells, row.repeated))
+                mine[-1].add(cols.fields(cells, row.repeated), row.confidence)
             where = ", ".join(r.where for r, _ in pending)
             continued.append(f"{clean_no(mine[-1].no)} ({where})")
         else:
@@ -787,7 +856,7 @@ def _read_rows(
         ):
             start_section(f"{clean_no(no)}. {fields['activity']}", row)
             continue
-        draft = _Draft(current, no, fields, row.where, short_from)
+        draft = _Draft(current, no, fields, row.where, short_from, confidence=row.confidence)
         if not _NUMBER.fullmatch(no) and no_at is not None:
             if len(no) > 12:
                 result.unplaced.append(
@@ -919,6 +988,7 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
         if doubts:
             result.unsure.append(f"{_label(item.section, item.no)}: {'; '.join(doubts)}.")
         items.append(item)
+        result.confidence.append(d.confidence)
     return items
 
 
@@ -951,6 +1021,19 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
             lines.append(f"  {section or NO_SECTION}: {count}")
         schools = sum(1 for i in result.items if i.audience is Audience.SCHOOLS)
         lines.append(f"Для школ (ОО): {schools}; только для МОУО: {len(result.items) - schools}")
+    if result.recognised:
+        lines.append(
+            "Текст распознан с изображения (Tesseract): перед рассылкой сверьте план с документом."
+        )
+        check = result.to_check
+        if check:
+            lines.append(
+                f"Проверьте ({len(check)}) — распознано неуверенно (меньше "
+                f"{CONFIDENCE_THRESHOLD:.0f}%), в плане отмечено в столбце «{CHECK_COLUMN}»:"
+            )
+            lines.extend(f"  {_label(i.section, i.no)}: {c:.0f}%" for i, c in check)
+        elif result.items:
+            lines.append(f"Все строки распознаны уверенно (не меньше {CONFIDENCE_THRESHOLD:.0f}%).")
     unread = result.unread_deadlines
     if unread:
         lines.append(f"Сроки не прочитаны ({len(unread)}), укажите «Срок (дата)» в плане вручную:")
@@ -973,6 +1056,40 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
 _PLAN_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
 
 
+def write_checked_plan(result: ImportResult, output: Path) -> None:
+    """The plan with one more column, «Проверить»: «проверьте (62%)» on rows OCR was unsure of.
+
+    load_plan ignores the extra column; in .xlsx those rows are also filled yellow.
+    """
+    rows = plan_rows(result.items)
+    rows[0].append(CHECK_COLUMN)
+    unsure = {id(item): c for item, c in result.to_check}
+    for row, item in zip(rows[1:], result.items, strict=True):
+        c = unsure.get(id(item))
+        row.append(f"проверьте ({c:.0f}%)" if c is not None else "")
+    output = Path(output)
+    if output.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+        from openpyxl.styles import PatternFill
+
+        from sync.backends.xlsxio import write_grid
+
+        write_grid(output, PLAN_SHEET, rows)
+        wb = load_workbook(output)
+        ws = wb.active
+        assert ws is not None
+        yellow = PatternFill("solid", fgColor="FFF2CC")
+        for r, row in enumerate(rows[1:], start=2):
+            if row[-1]:
+                for c in range(1, len(row) + 1):
+                    ws.cell(r, c).fill = yellow
+        wb.save(output)
+        return
+    buf = io.StringIO()
+    csv.writer(buf, "excel" if output.suffix.lower() == ".csv" else "excel-tab").writerows(rows)
+    output.write_text(buf.getvalue(), encoding="utf-8")
+
+
 def import_plan_command(file: Path, output: Path, period: Period | None) -> tuple[int, str]:
     """`roadmap-sync import-plan`: (exit code, Russian report); writes the plan only on success.
 
@@ -993,7 +1110,10 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> tupl
     if not result.items:
         return 1, summary(result) + "\nПлан не записан: в таблице не найдено ни одного мероприятия."
     try:
-        write_plan(result.items, output)
+        if result.recognised:
+            write_checked_plan(result, output)
+        else:
+            write_plan(result.items, output)
     except OSError as e:
         return 2, summary(result) + f"\nНе удалось записать план в {output}: {e.strerror or e}."
     return 0, summary(result, output)
