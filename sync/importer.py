@@ -201,8 +201,22 @@ def _value_text(value: CellValue) -> str:
 
 
 def import_text(text: str, period: Period | None = None, source: str = "текст") -> ImportResult:
-    """Text taken out of a document, tables as tab-separated lines."""
-    return recognise(text_blocks(text), period, source)
+    """Text taken out of a document: tables as tab-separated lines, or pasted without tabs
+    (pipes, one cell per line, columns aligned with spaces: sync.pasted)."""
+    result = recognise(text_blocks(text), period, source)
+    if result.found_table:
+        return result
+    from sync.pasted import LAYOUTS, relayout
+
+    found = relayout(text)
+    if found is None:
+        return result
+    converted, key = found
+    other = recognise(text_blocks(converted), period, source)
+    if not other.found_table:
+        return result
+    other.notes.append(f"Таблица без знаков табуляции: {LAYOUTS[key]}.")
+    return other
 
 
 def import_grid(
