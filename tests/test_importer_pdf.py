@@ -266,3 +266,50 @@ def test_scan_without_tesseract_says_how_to_install_it(
     assert "Traceback" not in text
     assert not re.search(r"[A-Za-z]+Error", text)
     assert not (tmp_path / "plan.tsv").exists()
+
+
+def test_a_skewed_scan_is_turned_straight(
+    pdfs: dict[str, tuple[ImportResult, Path]], tmp_path: Path
+):
+    truth, pdf = pdfs["002"]
+    pages = scan_pages(pdf, tmp_path)
+    page = Image.open(pages[1]).convert("L")  # a page of the table alone
+    skewed = tmp_path / "skewed.jpg"
+    page.rotate(-1.4, resample=Image.Resampling.BICUBIC, fillcolor=255).save(
+        skewed, dpi=(300, 300), quality=85
+    )
+    result = import_file(skewed, truth.period)
+    assert len(result.items) >= 2
+    numbers = [i.no for i in truth.items]
+    assert [i.no for i in result.items] == numbers[
+        numbers.index(result.items[0].no) : numbers.index(result.items[0].no) + len(result.items)
+    ]
+    wanted = {i.no: i for i in truth.items}
+    for got in result.items[:-1]:  # the page's last row may go on over the next page
+        want = wanted[got.no]
+        assert distance(want.activity, got.activity) <= max(3, len(want.activity) // 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("broken.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n not really")),
+        ("broken.pdf", lambda p: p.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF")),
+        ("blank.png", lambda p: Image.new("L", (1240, 1754), 255).save(p)),
+        (
+            "noise.tif",
+            lambda p: Image.fromarray(
+                (np.random.default_rng(3).random((900, 700)) < 0.5).astype(np.uint8) * 255
+            ).save(p),
+        ),
+    ],
+)
+def test_hostile_pictures_and_pdfs(tmp_path: Path, name: str, make: Callable[[Path], None]):
+    path = tmp_path / name
+    make(path)
+    out = tmp_path / "plan.tsv"
+    code, text = import_plan_command(path, out, None)
+    assert code in (1, 2), text
+    assert name in text
+    assert "Traceback" not in text
+    assert not out.exists()

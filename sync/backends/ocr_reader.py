@@ -89,6 +89,45 @@ def page_images(path: Path) -> list[Any]:
         return pages
 
 
+def ink_level(grey: Any) -> int:
+    """The grey level below which a pixel is ink (Otsu's threshold, kept within sane bounds)."""
+    import numpy as np
+
+    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 140
+    levels = np.arange(256)
+    weight = np.cumsum(hist)
+    mean = np.cumsum(hist * levels)
+    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1)
+    return int(min(200, max(90, int(np.argmax(between)) + 1)))
+
+
+def deskew(page: Any) -> Any:
+    """The page turned straight: a scan is rarely put on the glass at exactly 0°.
+
+    The angle (within ±3°, to 0.1°) is the one that makes the rows of ink sharpest: the
+    horizontal projection of a straight page has the highest variance (text lines and ruling
+    lines fall into few pixel rows). Measured on a quarter-size copy.
+    """
+    import numpy as np
+    from PIL import Image
+
+    small = page.resize((max(1, page.width // 4), max(1, page.height // 4)))
+    dark = Image.fromarray(((np.asarray(small) < 160) * 255).astype(np.uint8))
+
+    def sharpness(angle: float) -> float:
+        turned = np.asarray(dark.rotate(angle, resample=Image.Resampling.NEAREST, fillcolor=0))
+        return float(turned.sum(axis=1, dtype=np.float64).var())
+
+    coarse = max((a / 2 for a in range(-6, 7)), key=sharpness)  # ±3° by 0.5°
+    best = max((coarse + a / 10 for a in range(-4, 5)), key=sharpness)  # then by 0.1°
+    if abs(best) < 0.1:
+        return page
+    return page.rotate(best, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=255)
+
+
 @dataclass
 class _Table:
     rows: list[int]  # y of each horizontal line, top to bottom
@@ -278,8 +317,10 @@ def read_scan(path: Path) -> list[Block]:
     prose_pages = []
     layout: list[tuple[int, list[_Table], list[list[list[int]]]]] = []
     for number, page in enumerate(page_images(Path(path)), start=1):
+        page = deskew(page)
         grey = np.asarray(page)
-        ink = grey < 140
+        level = ink_level(grey)
+        ink = grey < level
         tables = find_tables(ink)
         clean = _erase_lines(grey, ink, tables)
         cells_of_page: list[list[list[int]]] = []  # per table, per band: crop indexes by column
@@ -298,7 +339,7 @@ def read_scan(path: Path) -> list[Block]:
                         indexes.append(-1)
                         continue
                     region = clean[box[1] : box[3], box[0] : box[2]]
-                    if not (region < 140).any():
+                    if not (region < level).any():
                         indexes.append(-1)  # an empty cell: nothing to read
                         continue
                     image = Image.fromarray(np.pad(region, 20, constant_values=255))
