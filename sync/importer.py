@@ -721,7 +721,12 @@ def _read_rows(
     def no_of(row: TableRow) -> str:
         if row.loose or no_at is None or no_at >= len(row.cells) or no_at in row.repeated:
             return ""
-        return clean(row.cells[no_at])
+        no = clean(row.cells[no_at])
+        if row.confidence is not None:  # OCR reads "3." as "3," or "3 ." now and then
+            fixed = re.sub(r"(?<=\d)\s*[,:;]|(?<=\d)\s+(?=\.)", ".", no)
+            if _NUMBER.fullmatch(fixed):
+                return fixed
+        return no
 
     # For each row, the № of the next row that has one: a section is followed by its items.
     next_no = [""] * len(region)
@@ -1071,16 +1076,16 @@ _PLAN_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
 
 
 def write_checked_plan(result: ImportResult, output: Path) -> None:
-    """The plan with one more column, «Проверить»: «проверьте (62%)» on rows OCR was unsure of.
+    """The plan with a first column «Проверить»: «проверьте (62%)» on rows OCR was unsure of.
 
     load_plan ignores the extra column; in .xlsx those rows are also filled yellow.
     """
     rows = plan_rows(result.items)
-    rows[0].append(CHECK_COLUMN)
+    rows[0].insert(0, CHECK_COLUMN)  # first, where the coordinator looks first
     unsure = {id(item): c for item, c in result.to_check}
     for row, item in zip(rows[1:], result.items, strict=True):
         c = unsure.get(id(item))
-        row.append(f"проверьте ({c:.0f}%)" if c is not None else "")
+        row.insert(0, f"проверьте ({c:.0f}%)" if c is not None else "")
     output = Path(output)
     if output.suffix.lower() in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
@@ -1093,8 +1098,9 @@ def write_checked_plan(result: ImportResult, output: Path) -> None:
         ws = wb.active
         assert ws is not None
         yellow = PatternFill("solid", fgColor="FFF2CC")
+        ws.column_dimensions["A"].width = 18
         for r, row in enumerate(rows[1:], start=2):
-            if row[-1]:
+            if row[0]:
                 for c in range(1, len(row) + 1):
                     ws.cell(r, c).fill = yellow
         wb.save(output)

@@ -202,8 +202,8 @@ def test_scanned_pdf_through_ocr(pdfs: dict[str, tuple[ImportResult, Path]], tmp
 
     with out.open(encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t"))
-    assert rows[0][-1] == CHECK_COLUMN
-    flagged = {(r[0], r[1]) for r in rows[1:] if r[-1].startswith("проверьте")}
+    assert rows[0][0] == CHECK_COLUMN
+    flagged = {(r[1], r[2]) for r in rows[1:] if r[0].startswith("проверьте")}
     assert flagged == {(i.section, i.no) for i, _ in result.to_check}
     assert result.period is not None
     assert [i.activity for i in load_plan(out, result.period).items] == [
