@@ -722,8 +722,9 @@ def _read_rows(
         if row.loose or no_at is None or no_at >= len(row.cells) or no_at in row.repeated:
             return ""
         no = clean(row.cells[no_at])
-        if row.confidence is not None:  # OCR reads "3." as "3," or "3 ." now and then
-            fixed = re.sub(r"(?<=\d)\s*[,:;]|(?<=\d)\s+(?=\.)", ".", no)
+        if row.confidence is not None:  # OCR reads "3." as "3,", "1.2." as "1..2." now and then
+            fixed = re.sub(r"(?<=\d)[,:;]", ".", re.sub(r"\s+", "", no))
+            fixed = re.sub(r"\.{2,}", ".", fixed)
             if _NUMBER.fullmatch(fixed):
                 return fixed
         return no

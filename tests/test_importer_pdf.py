@@ -193,7 +193,11 @@ def test_scanned_pdf_through_ocr(pdfs: dict[str, tuple[ImportResult, Path]], tmp
     assert result.recognised
     assert result.period == truth.period  # the order's date and "до 2024 года", read by OCR
     assert result.sections == truth.sections
-    assert [i.no for i in result.items] == [i.no for i in truth.items]
+    assert len(result.items) == len(truth.items)
+    # A number OCR got wrong must not pass unseen: its row is below the threshold, «проверьте».
+    checked = {id(i) for i, _ in result.to_check}
+    for want, got in zip(truth.items, result.items, strict=True):
+        assert got.no == want.no or id(got) in checked, (want.no, got.no)
     for field in ("activity", "responsible", "deadline_text", "planned_result"):
         assert _accuracy(truth, result, field) >= 0.95, field
     assert len(result.confidence) == len(result.items)

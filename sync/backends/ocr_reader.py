@@ -30,6 +30,7 @@ from sync.backends.layout import Line, PageRow, assemble
 from sync.importer import Block
 
 DPI = 300
+SINGLE_LINE = 60  # pixels at 300 dpi: ink no taller than this is one line of text
 LANGUAGE = "rus"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -123,8 +124,8 @@ def deskew(page: Any) -> Any:
 
     coarse = max((a / 2 for a in range(-6, 7)), key=sharpness)  # ±3° by 0.5°
     best = max((coarse + a / 10 for a in range(-4, 5)), key=sharpness)  # then by 0.1°
-    if abs(best) < 0.1:
-        return page
+    if abs(best) < 0.1 or sharpness(best) < sharpness(0.0) * 1.05:
+        return page  # straight already: turning it would only slant its lines
     return page.rotate(best, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=255)
 
 
@@ -199,7 +200,12 @@ def _table(ink: Any, ys: list[int], x0: int, x1: int) -> _Table:
         if inner.shape[0] < 6:
             found.append([])
             continue
-        share = inner.mean(axis=0)
+        # a line a pixel or two off the vertical (a scan turned straight) still counts
+        wide = inner.copy()
+        for shift in (1, 2):
+            wide[:, shift:] |= inner[:, :-shift]
+            wide[:, :-shift] |= inner[:, shift:]
+        share = wide.mean(axis=0)
         # a line two or three pixels wide: take the best of neighbouring columns
         xs = np.nonzero(share >= 0.9)[0] + max(0, x0 - 3)
         found.append([g[len(g) // 2] for g in _clusters(xs.tolist(), 4)])
@@ -219,6 +225,8 @@ class _Crop:
     page: int
     box: tuple[int, int, int, int]  # left, top, right, bottom on the page
     image: Any
+    single: bool = False  # one line of text
+    offset: int = 0  # where the image starts, from the cell's left edge (x)
 
 
 def _erase_lines(grey: Any, ink: Any, tables: list[_Table]) -> Any:
@@ -342,8 +350,10 @@ def read_scan(path: Path) -> list[Block]:
                     if not (region < level).any():
                         indexes.append(-1)  # an empty cell: nothing to read
                         continue
+                    rows_inked = np.nonzero((region < level).any(axis=1))[0]
+                    single = rows_inked[-1] - rows_inked[0] < SINGLE_LINE * DPI / 300
                     image = Image.fromarray(np.pad(region, 20, constant_values=255))
-                    crops.append(_Crop(number, box, image))
+                    crops.append(_Crop(number, box, image, single, -20))
                     indexes.append(len(crops) - 1)
                 bands.append([*indexes, *[left for left in cuts[:-1]]])
             cells_of_page.append(bands)
@@ -353,7 +363,15 @@ def read_scan(path: Path) -> list[Block]:
         prose_pages.append(Image.fromarray(outside))
         layout.append((number, tables, cells_of_page))
 
-    cell_words = _run_tesseract(exe, [c.image for c in crops], psm=6)
+    # A one-line cell (a number, a date, "МОУО") reads better as one line (psm 7) than as a block.
+    single = [k for k, c in enumerate(crops) if c.single]
+    block = [k for k, c in enumerate(crops) if not c.single]
+    cell_words: list[list[dict[str, Any]]] = [[] for _ in crops]
+    for ks, psm in ((single, 7), (block, 6)):
+        for k, words in zip(
+            ks, _run_tesseract(exe, [crops[k].image for k in ks], psm), strict=True
+        ):
+            cell_words[k] = words
     prose_words = _run_tesseract(exe, prose_pages, psm=4)
     _fix_case([*cell_words, *prose_words])
 
@@ -377,7 +395,7 @@ def read_scan(path: Path) -> list[Block]:
                         row.cells.append([])
                         continue
                     crop = crops[k]
-                    width = crop.box[2] - crop.box[0] + 20
+                    width = crop.box[2] - crop.box[0] - crop.offset  # the cell's right edge
                     row.cells.append(_lines_of(cell_words[k], width))
                 items.append((number, float(t.rows[b]), row))
     items.sort(key=lambda x: (x[0], x[1]))
