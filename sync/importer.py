@@ -258,18 +258,30 @@ _KINDS = {
 
 def import_pdf(path: Path, period: Period | None = None) -> ImportResult:
     """A PDF: its text layer (tables from ruling lines), or OCR when it is a scan."""
-    from sync.backends.pdf_reader import layout_text, read_pdf
+    from sync.backends.pdf_reader import layout_text, page_images_cover, read_pdf
 
     path = Path(path)
     blocks = read_pdf(path)
     if blocks is None:
         return import_scan(path, period)
     result = recognise(blocks, period, path.name)
-    if not result.found_table:  # a table drawn without lines: its text laid out with spaces
-        spaced = import_text(layout_text(path), period, path.name)
-        if spaced.found_table:
-            return spaced
-    return result
+    if result.found_table:
+        return result
+    if page_images_cover(path):
+        # A "searchable" scan: a hidden OCR text layer without the table's lines under page
+        # pictures. Our own OCR reads the cells and says how sure it is.
+        try:
+            scanned = import_scan(path, period)
+        except ImportFileError:
+            scanned = None  # no Tesseract here: the hidden text may still do
+        if scanned is not None and scanned.found_table:
+            scanned.notes.append(
+                "Текстовый слой PDF без таблицы (скан с распознанным текстом): таблица прочитана "
+                "с изображения страниц."
+            )
+            return scanned
+    spaced = import_text(layout_text(path), period, path.name)  # a table drawn without lines
+    return spaced if spaced.found_table else result
 
 
 def import_scan(path: Path, period: Period | None = None) -> ImportResult:

@@ -317,3 +317,28 @@ def test_hostile_pictures_and_pdfs(tmp_path: Path, name: str, make: Callable[[Pa
     assert name in text
     assert "Traceback" not in text
     assert not out.exists()
+
+
+def test_searchable_scan_is_read_from_its_picture(
+    pdfs: dict[str, tuple[ImportResult, Path]], tmp_path: Path
+):
+    """A scanner's "searchable PDF": the page image with Tesseract's own hidden text under it
+    (no ruling lines in the text layer, so no table there)."""
+    truth, pdf = pdfs["001"]
+    page = scan_pages(pdf, tmp_path)[1]
+    subprocess.run(
+        ["tesseract", str(page), str(tmp_path / "searchable"), "-l", "rus", "pdf"],
+        check=True,
+        capture_output=True,
+    )
+    searchable = tmp_path / "searchable.pdf"
+    import pdfplumber
+
+    with pdfplumber.open(str(searchable)) as doc:
+        assert len(doc.pages[0].chars) > 100  # the hidden text is there
+    result = import_file(searchable, truth.period)
+    assert result.recognised
+    assert any("скан с распознанным текстом" in n for n in result.notes)
+    numbers = [i.no for i in truth.items]
+    got = [i.no for i in result.items]
+    assert len(got) >= 3 and set(got) <= set(numbers)

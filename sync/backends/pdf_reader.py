@@ -21,14 +21,21 @@ from sync.importer import Block
 MIN_CHARS_PER_PAGE = 20
 
 
-def has_text_layer(path: Path) -> bool:
-    """Whether the PDF's pages carry text (not only scanned images)."""
+def page_images_cover(path: Path) -> bool:
+    """Whether every page is mostly one picture: a scan, perhaps with an OCR text layer under it."""
     import pdfplumber
 
     with pdfplumber.open(str(path)) as pdf:
-        pages = pdf.pages
-        chars = sum(len(p.chars) for p in pages)
-        return bool(pages) and chars >= MIN_CHARS_PER_PAGE * len(pages) / 2
+        if not pdf.pages:
+            return False
+        for page in pdf.pages:
+            area = page.width * page.height
+            covered = max(
+                ((i["x1"] - i["x0"]) * (i["bottom"] - i["top"]) for i in page.images), default=0
+            )
+            if covered < area * 0.5:
+                return False
+        return True
 
 
 def read_pdf(path: Path) -> list[Block] | None:
