@@ -323,7 +323,8 @@ def read_scan(path: Path) -> list[Block]:
     exe = tesseract()
     crops: list[_Crop] = []
     prose_pages = []
-    layout: list[tuple[int, list[_Table], list[list[list[int]]]]] = []
+    # per page: its tables and, per table and band, (left edge, crop index or -1) of each cell
+    layout: list[tuple[int, list[_Table], list[list[list[tuple[int, int]]]]]] = []
     for number, page in enumerate(page_images(Path(path)), start=1):
         page = deskew(page)
         grey = np.asarray(page)
@@ -331,7 +332,7 @@ def read_scan(path: Path) -> list[Block]:
         ink = grey < level
         tables = find_tables(ink)
         clean = _erase_lines(grey, ink, tables)
-        cells_of_page: list[list[list[int]]] = []  # per table, per band: crop indexes by column
+        cells_of_page: list[list[list[tuple[int, int]]]] = []
         for t in tables:
             bands = []
             for b, (top, bottom) in enumerate(zip(t.rows, t.rows[1:], strict=False)):
@@ -355,7 +356,7 @@ def read_scan(path: Path) -> list[Block]:
                     image = Image.fromarray(np.pad(region, 20, constant_values=255))
                     crops.append(_Crop(number, box, image, single, -20))
                     indexes.append(len(crops) - 1)
-                bands.append([*indexes, *[left for left in cuts[:-1]]])
+                bands.append(list(zip(cuts[:-1], indexes, strict=True)))
             cells_of_page.append(bands)
         outside = clean.copy()
         for t in tables:
@@ -381,16 +382,13 @@ def read_scan(path: Path) -> list[Block]:
             items.append((number, line[0], line[1]))
         for t, bands in zip(tables, cells_of_page, strict=True):
             for b, band in enumerate(bands):
-                half = len(band) // 2
-                indexes, lefts = band[:half], band[half:]
                 row = PageRow([], page=number, last_page=number)
-                for left in [t.columns[k] for k in range(len(t.columns) - 1)] or [t.x0]:
-                    at = next((i for i, x in enumerate(lefts) if abs(x - left) <= 10), None)
-                    if at is None:  # covered by the cell to its left: merged across
+                for left in t.columns[:-1] or [t.x0]:  # each grid column's left edge
+                    k = next((k for x, k in band if abs(x - left) <= 10), None)
+                    if k is None:  # covered by the cell to its left: merged across
                         row.merged.add(len(row.cells))
                         row.cells.append([])
                         continue
-                    k = indexes[at]
                     if k < 0:
                         row.cells.append([])
                         continue
