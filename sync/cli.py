@@ -386,7 +386,7 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     help="Период дорожной карты; по умолчанию — из текста документа.",
 )
 def import_plan_command(file: Path, output: Path, period: Period | None) -> None:
-    """Импортировать утверждённую дорожную карту (.docx, .xlsx или текст) в файл плана."""
+    """Импортировать утверждённую дорожную карту (.docx, .xlsx, PDF, скан, текст) в план."""
     from sync.importer import import_plan_command as do_import
 
     code, text = do_import(file, output, period)

@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from sync.cells import cell_date
 from sync.model import Audience, CellValue, DeadlineKind, Period, PlanItem
-from sync.plan import PLAN_COLUMNS, clean, clean_no, make_item, write_plan
+from sync.plan import (
+    AUDIENCE_VALUES,
+    PLAN_COLUMNS,
+    PLAN_SHEET,
+    clean,
+    clean_no,
+    make_item,
+    plan_rows,
+    write_plan,
+)
 from sync.spec import normalize_header
 
 __all__ = [
@@ -55,16 +65,25 @@ class TableRow:
     loose: bool = False  # a text line without tabs: part of the table only inside it
     ragged: bool = False  # the cell count is as written (text), not padded to the table's width
     where: str = ""  # "строка 53", "таблица 2, строка 5": for messages
+    confidence: float | None = None  # OCR: how sure the recognition is, 0..100
 
 
 Block = TableRow | str
 
 KEYS = ("no", "activity", "responsible", "deadline_text", "planned_result")
-COLUMN_TITLES = {key: PLAN_COLUMNS[key][0] for key in KEYS}
+# Columns a plan file (written by import-plan or by hand) adds to the approved document's ones.
+PLAN_KEYS = ("section", "due", "audience")
+COLUMN_TITLES = {key: PLAN_COLUMNS[key][0] for key in (*PLAN_KEYS, *KEYS)}
 NO_SECTION = "(без раздела)"
+# A recognised row whose weakest cell Tesseract read with less confidence (0..100) is «проверьте».
+CONFIDENCE_THRESHOLD = 80.0
+CHECK_COLUMN = "Проверить"
 
 # A header cell's meaning, tried in this order: "Сроки исполнения" is a deadline, not a responsible.
 _HEADER_MEANINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("section", re.compile(r"^(?:раздел|направление)$")),
+    ("due", re.compile(r"^срок ?\(дата\)$")),
+    ("audience", re.compile(r"^(?:для кого|кому)$")),
     ("no", re.compile(r"^(?:№|n\b|no\b|номер)|п/п")),
     ("deadline_text", re.compile(r"срок|дата|период|когда")),
     ("responsible", re.compile(r"ответствен|исполнител|кто\b")),
@@ -100,6 +119,17 @@ class ImportResult:
     unplaced: list[str] = field(default_factory=list)  # Russian: text it could not place
     unsure: list[str] = field(default_factory=list)  # Russian: rows it had to guess about
     notes: list[str] = field(default_factory=list)  # Russian: what it did on its own
+    confidence: list[float | None] = field(default_factory=list)  # OCR, per item, 0..100
+    recognised: bool = False  # read from images through OCR
+
+    @property
+    def to_check(self) -> list[tuple[PlanItem, float]]:
+        """Rows OCR read with a confidence below CONFIDENCE_THRESHOLD."""
+        return [
+            (item, c)
+            for item, c in zip(self.items, self.confidence, strict=False)
+            if c is not None and c < CONFIDENCE_THRESHOLD
+        ]
 
     @property
     def sections(self) -> dict[str, int]:
@@ -171,8 +201,22 @@ def _value_text(value: CellValue) -> str:
 
 
 def import_text(text: str, period: Period | None = None, source: str = "текст") -> ImportResult:
-    """Text taken out of a document, tables as tab-separated lines."""
-    return recognise(text_blocks(text), period, source)
+    """Text taken out of a document: tables as tab-separated lines, or pasted without tabs
+    (pipes, one cell per line, columns aligned with spaces: sync.pasted)."""
+    result = recognise(text_blocks(text), period, source)
+    if result.found_table:
+        return result
+    from sync.pasted import LAYOUTS, relayout
+
+    found = relayout(text)
+    if found is None:
+        return result
+    converted, key = found
+    other = recognise(text_blocks(converted), period, source)
+    if not other.found_table:
+        return result
+    other.notes.append(f"Таблица без знаков табуляции: {LAYOUTS[key]}.")
+    return other
 
 
 def import_grid(
@@ -203,11 +247,61 @@ def import_xlsx(path: Path, period: Period | None = None) -> ImportResult:
 
 
 _TEXT_SUFFIXES = (".txt", ".tsv", ".tab", ".text", ".md")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+_KINDS = {
+    ".docx": "документ Word (.docx)",
+    ".docm": "документ Word (.docx)",
+    ".pdf": "PDF",
+    **{s: f"изображение ({s})" for s in IMAGE_SUFFIXES},
+}
+
+
+def import_pdf(path: Path, period: Period | None = None) -> ImportResult:
+    """A PDF: its text layer (tables from ruling lines), or OCR when it is a scan."""
+    from sync.backends.pdf_reader import layout_text, page_images_cover, read_pdf
+
+    path = Path(path)
+    blocks = read_pdf(path)
+    if blocks is None:
+        return import_scan(path, period)
+    result = recognise(blocks, period, path.name)
+    if result.found_table:
+        return result
+    if page_images_cover(path):
+        # A "searchable" scan: a hidden OCR text layer without the table's lines under page
+        # pictures. Our own OCR reads the cells and says how sure it is.
+        try:
+            scanned = import_scan(path, period)
+        except ImportFileError:
+            scanned = None  # no Tesseract here: the hidden text may still do
+        if scanned is not None and scanned.found_table:
+            scanned.notes.append(
+                "Текстовый слой PDF без таблицы (скан с распознанным текстом): таблица прочитана "
+                "с изображения страниц."
+            )
+            return scanned
+    spaced = import_text(layout_text(path), period, path.name)  # a table drawn without lines
+    return spaced if spaced.found_table else result
+
+
+def import_scan(path: Path, period: Period | None = None) -> ImportResult:
+    """A scanned PDF or an image: table cells from the ruling lines, text through Tesseract."""
+    from sync.backends.ocr_reader import OcrUnavailable, read_scan
+
+    path = Path(path)
+    try:
+        blocks = read_scan(path)
+    except OcrUnavailable as e:
+        raise ImportFileError(f"{path.name} — скан (без текстового слоя). {e}") from None
+    result = recognise(blocks, period, f"{path.name} (распознан)")
+    result.recognised = True
+    return result
+
+
 _RESAVE = {
     ".doc": "документ Word старого формата (.doc): сохраните его как .docx",
     ".rtf": "документ RTF: сохраните его как .docx",
     ".odt": "документ OpenDocument (.odt): сохраните его как .docx",
-    ".pdf": "PDF: скопируйте текст таблицы в .txt или сохраните документ как .docx",
     ".xls": "книга Excel старого формата (.xls): сохраните её как .xlsx",
     ".ods": "книга OpenDocument (.ods): сохраните её как .xlsx",
 }
@@ -226,11 +320,15 @@ def import_file(path: Path, period: Period | None = None) -> ImportResult:
             return import_docx(path, period)
         if suffix in (".xlsx", ".xlsm"):
             return import_xlsx(path, period)
+        if suffix == ".pdf":
+            return import_pdf(path, period)
+        if suffix in IMAGE_SUFFIXES:
+            return import_scan(path, period)
         raw = path.read_bytes()
     except ImportFileError:
         raise
-    except Exception as e:  # a damaged file surfaces as any of zip, XML or value errors
-        kind = "документ Word (.docx)" if suffix.startswith(".doc") else "книгу Excel (.xlsx)"
+    except Exception as e:  # a damaged file surfaces as any of zip, XML, PDF or image errors
+        kind = _KINDS.get(suffix, "книгу Excel (.xlsx)")
         raise ImportFileError(
             f"Не удалось прочитать {kind} {path.name}: файл повреждён или имеет другой формат "
             f"({type(e).__name__})."
@@ -360,10 +458,45 @@ def detect_period(prose: str, everything: str = "") -> tuple[Period | None, str]
         year = int(mentioned.most_common(1)[0][0])
         return (
             Period(date(year, 1, 1), date(year, 12, 31)),
-            f"в документе нет ни периода, ни даты приказа; взят {year} год — "
-            "он чаще других встречается в тексте",
+            f"{_NO_PERIOD}; взят {year} год — он чаще других встречается в тексте",
         )
     return None, "в документе не найдены ни период, ни дата приказа"
+
+
+_NO_PERIOD = "в документе нет ни периода, ни даты приказа"
+_MONTH_YEAR = re.compile(
+    r"\b(янв|фев|мар|апр|ма[йя]|июн|июл|авг|сен|окт|ноя|дек)[а-яё]*\.?,?\s*(20\d\d)(?!\d)",
+    re.IGNORECASE,
+)
+_MONTH_STEMS = ("янв", "фев", "мар", "апр", "ма", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
+
+
+def _school_year_of_dates(text: str) -> tuple[Period, str] | None:
+    """A school year when every month-and-year the table names lies in one (a plan file).
+
+    The year's autumn must be named and nothing before August of it: a plan whose dates run
+    from August 2021 to May 2022, or only through the autumn of 2021, is the 2021-2022 school year.
+    """
+    months: list[tuple[int, int]] = []
+    for m in _MONTH_YEAR.finditer(text):
+        stem = m[1].lower()
+        month = next(n for n, s in enumerate(_MONTH_STEMS, start=1) if stem.startswith(s))
+        months.append((int(m[2]), month))
+    for m in _DATE_DIGITS.finditer(text):
+        if 1 <= int(m[2]) <= 12:
+            months.append((int(m[3]), int(m[2])))
+    if not months:
+        return None
+    first, last = min(months), max(months)
+    year = first[0]
+    autumn = any(y == year and m >= 9 for y, m in months)
+    if first < (year, 8) or last > (year + 1, 8) or not autumn:
+        return None
+    return (
+        Period(date(year, 9, 1), date(year + 1, 8, 31)),
+        f"{_NO_PERIOD}; все сроки в таблице лежат между "
+        f"{first[1]:02d}.{first[0]} и {last[1]:02d}.{last[0]} — взят {year}-{year + 1} учебный год",
+    )
 
 
 def _around(text: str, m: re.Match[str]) -> str:
@@ -488,11 +621,14 @@ class _Draft:
     where: str
     short_from: int | None = None  # a text row that stopped before its last columns
     doubts: list[str] = field(default_factory=list)
+    confidence: float | None = None  # OCR: the least sure of its rows
 
-    def add(self, fields: dict[str, str]) -> None:
+    def add(self, fields: dict[str, str], confidence: float | None = None) -> None:
         for key, value in fields.items():
             if key != "no" and value:
                 self.fields[key] = f"{self.fields.get(key, '')} {value}".strip()
+        if confidence is not None:
+            self.confidence = min(confidence, self.confidence or 100.0)
 
 
 def _split(blocks: Sequence[Block]) -> tuple[list[str], TableRow | None, list[TableRow], list[str]]:
@@ -570,6 +706,14 @@ def recognise(
         )
 
     drafts = _read_rows(region, header, cols, result)
+    if period is None and (found_period is None or found_source.startswith(_NO_PERIOD)):
+        # No period in the prose (a plan file): the deadlines may name one school year.
+        deadlines = "\n".join(
+            f"{d.fields.get('deadline_text', '')}\n{d.fields.get('due', '')}" for d in drafts
+        )
+        school = _school_year_of_dates(deadlines)
+        if school is not None:
+            result.period, result.period_source = school
     if result.period is None:
         result.unsure.append("Период не определён: укажите его параметром --period.")
         return result
@@ -589,7 +733,13 @@ def _read_rows(
     def no_of(row: TableRow) -> str:
         if row.loose or no_at is None or no_at >= len(row.cells) or no_at in row.repeated:
             return ""
-        return clean(row.cells[no_at])
+        no = clean(row.cells[no_at])
+        if row.confidence is not None:  # OCR reads "3." as "3,", "1.2." as "1..2." now and then
+            fixed = re.sub(r"(?<=\d)[,:;]", ".", re.sub(r"\s+", "", no))
+            fixed = re.sub(r"\.{2,}", ".", fixed)
+            if _NUMBER.fullmatch(fixed):
+                return fixed
+        return no
 
     # For each row, the № of the next row that has one: a section is followed by its items.
     next_no = [""] * len(region)
@@ -617,7 +767,7 @@ def _read_rows(
             shorts.insert(0, d)
         if shorts and len(pending) == len(shorts):
             for d, (row, cells) in zip(shorts, pending, strict=True):
-                d.add(_right_aligned(cells, cols))
+                d.add(_right_aligned(cells, cols), row.confidence)
                 if len(shorts) > 1:
                     d.doubts.append(
                         "срок и результат взяты из блока, отделённого разрывом страницы "
@@ -625,8 +775,8 @@ def _read_rows(
                     )
                 d.short_from = None
         elif len(shorts) == 1:
-            for _, cells in pending:
-                shorts[0].add(_right_aligned(cells, cols))
+            for row, cells in pending:
+                shorts[0].add(_right_aligned(cells, cols), row.confidence)
             shorts[0].doubts.append("строка собрана из частей после разрыва страницы; проверьте")
         elif shorts:
             texts = "; ".join(_short(_block_text(r), 50) for r, _ in pending)
@@ -638,7 +788,7 @@ def _read_rows(
             )
         elif mine:
             for row, cells in pending:
-                mine[-1].add(cols.fields(cells, row.repeated))
+                mine[-1].add(cols.fields(cells, row.repeated), row.confidence)
             where = ", ".join(r.where for r, _ in pending)
             continued.append(f"{clean_no(mine[-1].no)} ({where})")
         else:
@@ -728,6 +878,9 @@ def _read_rows(
             continue
         else:
             flush()
+        given = fields.get("section", "")
+        if given and given != current.title:  # a plan file's «Раздел» column
+            current = _Section(given, row.where)
         if (
             no_at is not None
             and set(k for k, v in fields.items() if v) == {"no", "activity"}
@@ -735,7 +888,7 @@ def _read_rows(
         ):
             start_section(f"{clean_no(no)}. {fields['activity']}", row)
             continue
-        draft = _Draft(current, no, fields, row.where, short_from)
+        draft = _Draft(current, no, fields, row.where, short_from, confidence=row.confidence)
         if not _NUMBER.fullmatch(no) and no_at is not None:
             if len(no) > 12:
                 result.unplaced.append(
@@ -810,6 +963,25 @@ def _right_aligned(cells: list[str], cols: _Columns) -> dict[str, str]:
     return cols.fields([""] * (cols.width - len(cells)) + cells)
 
 
+def _plan_cells(fields: dict[str, str], doubts: list[str]) -> tuple[date | None, Audience | None]:
+    """«Срок (дата)» and «Для кого» of a plan file's row; what cannot be read goes to doubts."""
+    due = None
+    if fields.get("due"):
+        try:
+            due = cell_date(fields["due"])
+        except ValueError:
+            doubts.append(f"«Срок (дата)» — «{fields['due']}» не дата (ожидается ДД.ММ.ГГГГ)")
+    audience = None
+    if fields.get("audience"):
+        audience = AUDIENCE_VALUES.get(fields["audience"].lower())
+        if audience is None:
+            doubts.append(
+                f"«Для кого» — «{fields['audience']}»; допустимо «ОО» или «МОУО», "
+                "выбрано по ответственным"
+            )
+    return due, audience
+
+
 def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[PlanItem]:
     assert result.period is not None
     items: list[PlanItem] = []
@@ -821,6 +993,8 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
                 f"{d.where}: {_label(d.section.title, clean_no(d.no))} — строка без содержания."
             )
             continue
+        doubts = list(d.doubts)
+        due, audience = _plan_cells(f, doubts)
         item = make_item(
             section=d.section.title,
             no=d.no,
@@ -829,8 +1003,9 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
             deadline_text=f.get("deadline_text", ""),
             planned_result=f.get("planned_result", ""),
             period=result.period,
+            due=due,
+            audience=audience,
         )
-        doubts = list(d.doubts)
         for key, what in (
             ("activity", "нет текста мероприятия"),
             ("deadline_text", "не указан срок"),
@@ -845,6 +1020,7 @@ def _build(drafts: list[_Draft], cols: _Columns, result: ImportResult) -> list[P
         if doubts:
             result.unsure.append(f"{_label(item.section, item.no)}: {'; '.join(doubts)}.")
         items.append(item)
+        result.confidence.append(d.confidence)
     return items
 
 
@@ -865,7 +1041,9 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
     lines.append(
         "Столбцы: "
         + "; ".join(
-            f"{COLUMN_TITLES[k]} ← «{result.columns[k]}»" for k in KEYS if k in result.columns
+            f"{COLUMN_TITLES[k]} ← «{result.columns[k]}»"
+            for k in (*PLAN_KEYS, *KEYS)
+            if k in result.columns
         )
     )
     lines.append(f"Мероприятий: {len(result.items)}")
@@ -875,6 +1053,19 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
             lines.append(f"  {section or NO_SECTION}: {count}")
         schools = sum(1 for i in result.items if i.audience is Audience.SCHOOLS)
         lines.append(f"Для школ (ОО): {schools}; только для МОУО: {len(result.items) - schools}")
+    if result.recognised:
+        lines.append(
+            "Текст распознан с изображения (Tesseract): перед рассылкой сверьте план с документом."
+        )
+        check = result.to_check
+        if check:
+            lines.append(
+                f"Проверьте ({len(check)}) — распознано неуверенно (меньше "
+                f"{CONFIDENCE_THRESHOLD:.0f}%), в плане отмечено в столбце «{CHECK_COLUMN}»:"
+            )
+            lines.extend(f"  {_label(i.section, i.no)}: {c:.0f}%" for i, c in check)
+        elif result.items:
+            lines.append(f"Все строки распознаны уверенно (не меньше {CONFIDENCE_THRESHOLD:.0f}%).")
     unread = result.unread_deadlines
     if unread:
         lines.append(f"Сроки не прочитаны ({len(unread)}), укажите «Срок (дата)» в плане вручную:")
@@ -897,6 +1088,41 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
 _PLAN_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
 
 
+def write_checked_plan(result: ImportResult, output: Path) -> None:
+    """The plan with a first column «Проверить»: «проверьте (62%)» on rows OCR was unsure of.
+
+    load_plan ignores the extra column; in .xlsx those rows are also filled yellow.
+    """
+    rows = plan_rows(result.items)
+    rows[0].insert(0, CHECK_COLUMN)  # first, where the coordinator looks first
+    unsure = {id(item): c for item, c in result.to_check}
+    for row, item in zip(rows[1:], result.items, strict=True):
+        c = unsure.get(id(item))
+        row.insert(0, f"проверьте ({c:.0f}%)" if c is not None else "")
+    output = Path(output)
+    if output.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+        from openpyxl.styles import PatternFill
+
+        from sync.backends.xlsxio import write_grid
+
+        write_grid(output, PLAN_SHEET, rows)
+        wb = load_workbook(output)
+        ws = wb.active
+        assert ws is not None
+        yellow = PatternFill("solid", fgColor="FFF2CC")
+        ws.column_dimensions["A"].width = 18
+        for r, row in enumerate(rows[1:], start=2):
+            if row[0]:
+                for c in range(1, len(row) + 1):
+                    ws.cell(r, c).fill = yellow
+        wb.save(output)
+        return
+    buf = io.StringIO()
+    csv.writer(buf, "excel" if output.suffix.lower() == ".csv" else "excel-tab").writerows(rows)
+    output.write_text(buf.getvalue(), encoding="utf-8")
+
+
 def import_plan_command(file: Path, output: Path, period: Period | None) -> tuple[int, str]:
     """`roadmap-sync import-plan`: (exit code, Russian report); writes the plan only on success.
 
@@ -917,7 +1143,10 @@ def import_plan_command(file: Path, output: Path, period: Period | None) -> tupl
     if not result.items:
         return 1, summary(result) + "\nПлан не записан: в таблице не найдено ни одного мероприятия."
     try:
-        write_plan(result.items, output)
+        if result.recognised:
+            write_checked_plan(result, output)
+        else:
+            write_plan(result.items, output)
     except OSError as e:
         return 2, summary(result) + f"\nНе удалось записать план в {output}: {e.strerror or e}."
     return 0, summary(result, output)
