@@ -24,7 +24,7 @@ ALLOWED = {
     "starttls", "ssl", "none", "debug", "info", "warning", "error", "python", "demo", "xlam",
     "xlsm", "xlsx", "docx", "tsv", "csv", "eml", "dist", "addin", "mouo", "env", "password",
     "roadmap_smtp_password", "log", "logs", "once", "module", "word", "libreoffice",
-    "nginx", "https", "sha", "now", "night", "ssh", "localhost",
+    "nginx", "https", "sha", "now", "night", "ssh", "localhost", "pdf",
 }  # fmt: skip
 WORD = re.compile(r"[A-Za-z][A-Za-z_]{2,}")
 
