@@ -27,7 +27,7 @@ from sync.service_config import load_smtp
 from sync.spec import load_spec
 from sync.spravka.data import gather, ru_date
 from sync.spravka.make import make_spravka
-from sync.spravka.record import all_spravki
+from sync.spravka.record import all_spravki, previous_spravka
 from sync.spravka.render import SpravkaError
 from sync.spravka.service import write_if_due
 from sync.spravka.settings import load_report_settings
@@ -304,6 +304,44 @@ def test_the_report_command(tmp_path: Path) -> None:
     result = runner.invoke(main, ["report", "--config", str(config.path), "--as-of", "вчера"])
     assert result.exit_code == 2 and "ожидается дата" in result.output
     assert "справка" in runner.invoke(main, ["report", "--help"]).output.lower()
+
+
+def test_drafts_are_never_the_baseline_of_what_changed(tmp_path: Path) -> None:
+    """Every `report` run was recorded and the next справка compared with the newest of them,
+    drafts included. Now only final справки (a reporting date, or --final) are a baseline."""
+    config = _fresh(tmp_path)
+    runner = CliRunner()
+    cfg = str(config.path)
+    first = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-10", "--final"])
+    assert first.exit_code == 0, first.output
+    assert "(окончательная)" in first.output
+    later = DEMO_TODAY + timedelta(days=14)
+    assert run(config, today=later).outcome == "ok"
+    # Not in a reporting period ([report] dates 01-15 and 06-10, 3 days before): a draft.
+    draft = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-24"])
+    assert draft.exit_code == 0, draft.output
+    assert "черновик" in draft.output
+    folder = load_report_settings(config).folder
+    assert folder is not None and (folder / "Справка на 2022-01-24 (черновик).docx").is_file()
+    assert "Изменения — по сравнению со справкой на 10.01.2022" in draft.output
+    again = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-25", "--draft"])
+    assert "по сравнению со справкой на 10.01.2022" in again.output  # not with the draft of 24.01
+    final = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-26", "--final"])
+    assert "по сравнению со справкой на 10.01.2022" in final.output
+    assert (folder / "Справка на 2022-01-26.docx").is_file()
+    # In the reporting period the справка is final by default; the next compares with it.
+    due = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-06-08"])
+    assert "(окончательная)" in due.output and "справкой на 26.01.2022" in due.output
+    with History.open(config.history_path) as history:
+        kinds = [(x.as_of.isoformat(), x.final) for x in all_spravki(history)]
+        assert previous_spravka(history, date(2022, 6, 9)).as_of == date(2022, 6, 8)  # type: ignore[union-attr]
+    assert kinds == [
+        ("2022-01-10", True),
+        ("2022-01-24", False),
+        ("2022-01-25", False),
+        ("2022-01-26", True),
+        ("2022-06-08", True),
+    ]
 
 
 def _attachments(msg: EmailMessage) -> dict[str, bytes]:
