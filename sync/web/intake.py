@@ -232,8 +232,11 @@ def repainted_copy(
         return copy.read_bytes()
 
 
-def when(moment: datetime) -> str:
-    return f"{moment.astimezone():%d.%m.%Y %H:%M}"
+def when(moment: datetime, zone: Any = None) -> str:
+    """A moment as the pages show it: in the municipality's zone."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}"
 
 
 @dataclass
@@ -488,10 +491,10 @@ class SyncWorker:
         """Which version an upload replaced, in the school's words."""
         if known is not None and known[2] is not None:
             row = self.store.upload(known[2])
-            at = when(row.at) if row else when(known[1])
+            at = when(row.at if row else known[1], self.config.zone)
             return f"загрузку № {known[2]} от {at}"
         modified = datetime.fromtimestamp(target.stat().st_mtime).astimezone()
-        return f"версию из папки школ (сохранена {when(modified)})"
+        return f"версию из папки школ (сохранена {when(modified, self.config.zone)})"
 
     def _conflict(self, job: Job, target: Path, replaced: str) -> str:
         """Russian warning when the file changed since the download the upload came from and
