@@ -88,10 +88,13 @@ def test_an_open_workbook_is_not_replaced_the_upload_waits(town: Any, tmp_path: 
         data = before
         changed = tmp_path / "changed.xlsx"
         ref = edit(data, "comment", 0, "Правка, пока файл открыт", r, changed)
+        began = time.monotonic()
         answer = upload(client, r.school_url(SCHOOL), changed.read_bytes())
         assert answer.status_code == 200
+        assert time.monotonic() - began < 20  # told at once, not after sync_wait (30 s)
         upload_id = last_upload_id(r)
-        wait_for(lambda: state_of(r, upload_id).state == "waiting")
+        assert state_of(r, upload_id).state == "waiting"
+        assert "книга открыта" in text_of(answer.text)
         page = text_of(client.get(str(answer.url)).text)
         assert "книга открыта" in page and "сохранится" in page
         time.sleep(1.0)  # several retries while the lock is there

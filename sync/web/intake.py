@@ -449,6 +449,7 @@ class SyncWorker:
                 job.staged.name,
             )
             log.info("Приём книг: книга школы %s открыта, загрузка ждёт", job.school.id)
+            self._notify(job)  # the school's answer need not wait for the file to be closed
             return "waiting"
         now = datetime.now().astimezone()
         replaced = warning = ""
@@ -528,6 +529,10 @@ class SyncWorker:
         with self.cond:
             self.jobs.pop(job.upload_id, None)
         job.done.set()
+        self._notify(job)
+
+    @staticmethod
+    def _notify(job: Job) -> None:
         for callback in job.callbacks:
             with contextlib.suppress(Exception):
                 callback()
