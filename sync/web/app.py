@@ -181,6 +181,9 @@ class Intake:
         status: int = 200,
     ) -> Response:
         state = await run_in_threadpool(self.school_state, school.id)
+        uploads = self.store.uploads_of(school.id)
+        if shown is not None:  # one snapshot: the result and the list never disagree
+            shown = next((u for u in uploads if u.id == shown.id), shown)
         return self.render(
             "school.html",
             status,
@@ -189,7 +192,7 @@ class Intake:
             csrf=csrf_token(self.csrf_key, link.id),
             shown=shown,
             verdict=verdict,
-            uploads=self.store.uploads_of(school.id),
+            uploads=uploads,
             state=state,
             has_workbook=Path(school.source).exists(),
             max_mb=self.settings.max_upload_mb,
