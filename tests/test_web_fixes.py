@@ -16,6 +16,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
+from sync.config import load_config
 from sync.demo import DEMO_TODAY
 from sync.model import School
 from sync.pipeline import load_context, run
@@ -303,6 +304,14 @@ def test_the_coordinator_finds_the_spravka_where_report_writes_it(town: Any) -> 
         assert made.path.name in text_of(page)
         got = client.get(f"{r.coordinator_url}/report")
         assert got.status_code == 200 and got.content == made.path.read_bytes()
+
+
+def test_a_mistake_in_report_settings_does_not_stop_the_intake(tmp_path: Path) -> None:
+    town = demo_with_web(tmp_path / "demo", 1)
+    text = town.path.read_text(encoding="utf-8")
+    town.path.write_text(text + '\n[report]\ndates = ["15 января"]\n', encoding="utf-8")
+    config = load_config(town.path)
+    assert load_web(config).reports_dir == config.master_path.parent / "Справки"
 
 
 def test_wrong_links_from_one_address_do_not_lock_out_a_right_one(tmp_path: Path) -> None:

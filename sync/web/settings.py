@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.config import Config
-from sync.spravka.settings import load_report_settings
+from sync.config import Config, ConfigError
+from sync.spravka.settings import DEFAULT_FOLDER, load_report_settings
 
 SYNC_MODES = ("now", "night")
 
@@ -51,6 +51,15 @@ class WebSettings:
         return self.state_dir / "backups"
 
 
+def _report_folder(config: Config) -> Path | None:
+    """Where `roadmap-sync report` writes; a mistake elsewhere in [report] (its template, its
+    dates) is the справка's to report and does not keep the intake from starting."""
+    try:
+        return load_report_settings(config).folder
+    except ConfigError:
+        return config.master_path.parent / DEFAULT_FOLDER
+
+
 def load_web(config: Config) -> WebSettings:
     """Read [web]; every key has a default, so a configuration without it works."""
     s = config.section("web")
@@ -80,11 +89,7 @@ def load_web(config: Config) -> WebSettings:
     proxies = s.get("trusted_proxies", list, ["127.0.0.1"])
     default_state = str(config.history_path.parent / "web")
     # By default the справка is looked for where `roadmap-sync report` writes it.
-    reports = (
-        s.path_value("reports_dir")
-        if "reports_dir" in s.data
-        else load_report_settings(config).folder
-    )
+    reports = s.path_value("reports_dir") if "reports_dir" in s.data else _report_folder(config)
     backup_days = s.get("backup_days", int, 60)
     if backup_days < 1:
         raise s.fail("backup_days", "ожидается целое число дней не меньше 1.")
