@@ -52,9 +52,21 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     metavar="[ФАЙЛ]",
     help="Записать те же таблицы книгой Excel; без имени — рядом со справкой, с расширением .xlsx.",
 )
+@click.option(
+    "--final/--draft",
+    "final",
+    default=None,
+    help="Окончательная справка (следующие справки показывают изменения по сравнению с ней)"
+    " или черновик (в имени файла «(черновик)», для сравнения не берётся). По умолчанию"
+    " окончательная — справка в отчётный период ([report] dates и days_before), иначе черновик.",
+)
 @friendly_errors
 def report_command(
-    config_path: Path, as_of: date | None, output: Path | None, xlsx: str | None
+    config_path: Path,
+    as_of: date | None,
+    output: Path | None,
+    xlsx: str | None,
+    final: bool | None,
 ) -> None:
     """Аналитическая справка по итогам реализации дорожной карты (.docx по шаблону МОУО).
 
@@ -70,17 +82,22 @@ def report_command(
     now = datetime.now(UTC).astimezone(config.zone)
     day = as_of or config.today(now)
     settings = load_report_settings(config)
-    path = output or default_output(settings, config, day)
+    if final is None:
+        final = settings.due_now(day) is not None
+    path = output or default_output(settings, config, day, draft=not final)
     xlsx_path = None
     if xlsx is not None:
         xlsx_path = Path(xlsx) if xlsx else path.with_suffix(".xlsx")
     try:
-        made = make_spravka(config, day, now, output=path, xlsx=xlsx_path, settings=settings)
+        made = make_spravka(
+            config, day, now, output=path, xlsx=xlsx_path, settings=settings, final=final
+        )
     except SpravkaError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_UNREADABLE)
     t = made.spravka.total
-    click.echo(f"Справка на {day:%d.%m.%Y}: {made.path}")
+    kind = "окончательная" if final else "черновик, для сравнения не берётся"
+    click.echo(f"Справка на {day:%d.%m.%Y} ({kind}): {made.path}")
     if made.xlsx:
         click.echo(f"Таблицы справки: {made.xlsx}")
     click.echo(

@@ -31,7 +31,9 @@ def uvicorn_config(app: Any, settings: Any) -> Any:
         proxy_headers=True,
         forwarded_allow_ips=list(settings.trusted_proxies),
         server_header=False,
-        limit_concurrency=200,
+        # The intake answers a Russian 503 past 200 requests at once (SecurityMiddleware);
+        # uvicorn's own limit, whose 503 is English, is only a far backstop.
+        limit_concurrency=2000,
         timeout_keep_alive=5,
         log_level="warning",
         lifespan="on",

@@ -61,6 +61,7 @@ class Paint:
     control_header: str = ""  # the template's «Контроль» header, to confirm the column is ours
     control_labels: tuple[str, ...] = ()  # every value the sync ever writes there
     meta: dict[str, str] = field(default_factory=dict)  # the hidden sheet as read (key -> value)
+    stamps: dict[str, str] = field(default_factory=dict)  # hidden-sheet keys to set (key -> value)
 
     def digest(self) -> str:
         blob = json.dumps(

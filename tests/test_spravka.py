@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -10,10 +11,12 @@ from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from docx import Document
+from docx.oxml.ns import qn
 from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
@@ -28,8 +31,8 @@ from sync.service_config import load_smtp
 from sync.spec import load_spec
 from sync.spravka.data import gather, ru_date
 from sync.spravka.make import make_spravka
-from sync.spravka.record import all_spravki
-from sync.spravka.render import SpravkaError
+from sync.spravka.record import all_spravki, previous_spravka
+from sync.spravka.render import SMALL_TABLE_CM, SpravkaError, table_height_cm
 from sync.spravka.service import write_if_due
 from sync.spravka.settings import load_report_settings
 from sync.spravka.template import DEFAULT_TEMPLATE, build_default_template
@@ -305,6 +308,96 @@ def test_the_report_command(tmp_path: Path) -> None:
     result = runner.invoke(main, ["report", "--config", str(config.path), "--as-of", "вчера"])
     assert result.exit_code == 2 and "ожидается дата" in result.output
     assert "справка" in runner.invoke(main, ["report", "--help"]).output.lower()
+
+
+def test_drafts_are_never_the_baseline_of_what_changed(tmp_path: Path) -> None:
+    """Every `report` run was recorded and the next справка compared with the newest of them,
+    drafts included. Now only final справки (a reporting date, or --final) are a baseline."""
+    config = _fresh(tmp_path)
+    runner = CliRunner()
+    cfg = str(config.path)
+    first = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-10", "--final"])
+    assert first.exit_code == 0, first.output
+    assert "(окончательная)" in first.output
+    later = DEMO_TODAY + timedelta(days=14)
+    assert run(config, today=later).outcome == "ok"
+    # Not in a reporting period ([report] dates 01-15 and 06-10, 3 days before): a draft.
+    draft = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-24"])
+    assert draft.exit_code == 0, draft.output
+    assert "черновик" in draft.output
+    folder = load_report_settings(config).folder
+    assert folder is not None and (folder / "Справка на 2022-01-24 (черновик).docx").is_file()
+    assert "Изменения — по сравнению со справкой на 10.01.2022" in draft.output
+    again = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-25", "--draft"])
+    assert "по сравнению со справкой на 10.01.2022" in again.output  # not with the draft of 24.01
+    final = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-01-26", "--final"])
+    assert "по сравнению со справкой на 10.01.2022" in final.output
+    assert (folder / "Справка на 2022-01-26.docx").is_file()
+    # In the reporting period the справка is final by default; the next compares with it.
+    due = runner.invoke(main, ["report", "--config", cfg, "--as-of", "2022-06-08"])
+    assert "(окончательная)" in due.output and "справкой на 26.01.2022" in due.output
+    with History.open(config.history_path) as history:
+        kinds = [(x.as_of.isoformat(), x.final) for x in all_spravki(history)]
+        assert previous_spravka(history, date(2022, 6, 9)).as_of == date(2022, 6, 8)  # type: ignore[union-attr]
+    assert kinds == [
+        ("2022-01-10", True),
+        ("2022-01-24", False),
+        ("2022-01-25", False),
+        ("2022-01-26", True),
+        ("2022-06-08", True),
+    ]
+
+
+def test_headings_captions_and_the_signature_keep_with_what_follows(
+    demo: Config, tmp_path: Path
+) -> None:
+    """The layout review: a heading ended a page while its caption started the next, and the
+    signature stood alone on the last page. Headings, intros, captions and charts keep with
+    the next paragraph; the conclusions keep with the signature; a small table is never split,
+    a long one breaks only between rows."""
+    made = make_spravka(demo, DEMO_TODAY, NOW, output=tmp_path / "s.docx", record=False)
+    doc = Document(str(made.path))
+    paragraphs = doc.paragraphs
+    texts = [p.text for p in paragraphs]
+
+    def keeps(p: Any) -> bool:
+        return bool(p.paragraph_format.keep_with_next or p.style.paragraph_format.keep_with_next)
+
+    for i, p in enumerate(paragraphs):
+        if re.match(r"^\d\. ", p.text) or p.text.startswith(("Таблица ", "Справка подготовлена")):
+            assert keeps(p), p.text
+        if p.text.startswith(("Исполнение мероприятий", "Мероприятия, ")):
+            assert keeps(p), p.text
+        if p.text.startswith("Рисунок"):
+            assert keeps(paragraphs[i - 1]), "the chart must stay with its caption"
+    conclusions = texts.index("7. Выводы и предложения")
+    assert all(keeps(p) for p in paragraphs[conclusions:]), "conclusions apart from the signature"
+    signature = doc.tables[-1]
+    assert "____________" in signature.rows[0].cells[1].text
+    body = list(doc.element.body.iterchildren())
+    assert body.index(signature._tbl) == body.index(paragraphs[-1]._p) + 1
+    for table in doc.tables[:-1]:
+        for row in table.rows:
+            assert row._tr.trPr is not None and row._tr.trPr.find(qn("w:cantSplit")) is not None
+        kept = [
+            all(p.paragraph_format.keep_with_next for c in row.cells for p in c.paragraphs)
+            for row in table.rows[:-1]
+        ]
+        small = table_height_cm(table) <= SMALL_TABLE_CM
+        assert all(kept) if small else not any(kept)
+    assert table_height_cm(doc.tables[0]) <= SMALL_TABLE_CM  # the headline table: kept whole
+
+
+def test_no_page_ends_with_a_heading_or_a_caption(rendered: tuple[Path, str]) -> None:
+    _pdf, text = rendered
+    pages = [p for p in text.split("\f") if p.strip()]
+    for n, page in enumerate(pages, start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        last = lines[-1]
+        assert not re.match(r"^\d\. [А-ЯЁ]", last), f"page {n} ends with the heading «{last}»"
+        assert not last.startswith("Таблица "), f"page {n} ends with the caption «{last}»"
+    last_page = pages[-1]
+    assert "____________" in last_page and "7. Выводы и предложения" in last_page
 
 
 def _attachments(msg: EmailMessage) -> dict[str, bytes]:

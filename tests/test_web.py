@@ -348,7 +348,9 @@ def test_night_mode_stores_without_a_run(tmp_path: Path) -> None:
         assert "в свод попадёт при следующей синхронизации" in text_of(answer.text)
     with History.open(town.history_path) as history:
         assert len(history.runs(100)) == runs_before
-    assert len(list((town.backups_dir / "school0002").glob("*"))) >= 1
+        kept = list((r.settings.backups_dir / "school0002").glob("*.xlsx"))
+    assert len(kept) == 1  # the intake's own backup of the replaced version
+    assert not (town.backups_dir / "school0002").exists()  # the sync's slots are not used
 
 
 def test_links_command(tmp_path: Path) -> None:

@@ -135,3 +135,40 @@ def run_the_story(running: Running, context: object, tmp_path: Path) -> None:
     assert page.locator("svg.chart rect.bar").count() == len(running.config.schools)
     shot(page, tmp_path, "web-coordinator.png")
     assert not problems, problems  # no script errors, no CSP violations
+
+
+def test_a_school_is_told_its_upload_lacks_a_later_edit(
+    tmp_path: Path, browser_context: object
+) -> None:
+    """Two copies made from one download: the second upload lacks the first one's edit. It is
+    stored, and the page says which version it replaced and which cells it lacks."""
+    import httpx
+
+    from tests.test_web_fixes import edit
+
+    town = demo_with_web(tmp_path / "demo", 3)
+    with serve(town) as running:
+        page = browser_context.new_page()  # type: ignore[attr-defined]
+        url = running.school_url("school0002")
+        page.goto(url)
+        with page.expect_download() as got:
+            page.click("text=Скачать книгу")
+        base = tmp_path / "base.xlsx"
+        got.value.save_as(base)
+        a, b = tmp_path / "Книга Ивановой.xlsx", tmp_path / "Книга Петрова.xlsx"
+        ref_a = edit(base.read_bytes(), "comment", 0, "Правка Ивановой", running, a)
+        edit(base.read_bytes(), "comment", 1, "Правка Петрова", running, b)
+        for path in (a, b):
+            page.goto(url)
+            page.set_input_files("#file", str(path))
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            page.wait_for_selector("#result")
+        result = page.inner_text("#result")
+        assert "Заменила загрузку №" in result
+        assert "Внимание: после того как вы скачали книгу, её изменили" in result
+        assert ref_a in result
+        assert page.locator("table.uploads .conflict").count() == 1
+        shot(page, tmp_path, "web-school-conflict.png")
+        with httpx.Client(timeout=60) as client:
+            assert ref_a in client.get(running.coordinator_url).text

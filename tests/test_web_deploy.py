@@ -146,3 +146,80 @@ def test_the_guide_names_the_deploy_files() -> None:
     guide = GUIDE.read_text(encoding="utf-8")
     for name in ("roadmap-sync-web.service", "roadmap-sync-web.conf", "roadmap-sync links"):
         assert name in guide
+
+
+def test_nginx_error_log_keeps_no_tokens() -> None:
+    """nginx writes the request line (a link's token) into its error messages: every server
+    logs only `crit`, to its own file."""
+    text = SITE.read_text(encoding="utf-8")
+    servers = text.split("server {")[1:]
+    assert len(servers) == 2
+    for server in servers:
+        logs = re.findall(r"(?m)^\s*error_log\s+([^;]+);", server)
+        assert logs == ["/var/log/nginx/roadmap-sync-web.error.log crit"]
+    guide = GUIDE.read_text(encoding="utf-8")
+    assert "roadmap-sync-web.error.log" in guide and "crit" in guide
+
+
+def test_nginx_answers_its_own_errors_in_russian() -> None:
+    text = SITE.read_text(encoding="utf-8")
+    pages = dict(re.findall(r"(?m)^\s*error_page\s+(\d{3})\s+(\S+);", text))
+    assert set(pages) == {"413", "429", "502", "503", "504"}
+    root = re.search(r"location \^~ /roadmap-errors/ \{[^}]*root (\S+);", text)
+    assert root and root.group(1) == f"{INSTALL_ROOT}/deploy/nginx"
+    assert "internal;" in text and "proxy_intercept_errors" not in text.replace(
+        "no proxy_intercept_errors", ""
+    )
+    for code, uri in pages.items():
+        page = ROOT / "deploy" / "nginx" / uri.lstrip("/")
+        html = page.read_text(encoding="utf-8")
+        assert '<html lang="ru">' in html and '<meta charset="utf-8">' in html
+        words = re.sub(r"<[^>]+>|\{[^}]*\}", " ", html.split("<body>", 1)[1])
+        assert re.search(r"[а-яё]{4}", words) and not re.search(
+            r"\b(Service|Error|Request)\b", words
+        )
+        assert code in html
+
+
+def test_overload_is_answered_in_russian() -> None:
+    """Past the in-flight limit the intake answers 503 itself, in Russian (uvicorn's own
+    limit would answer «Service Unavailable»)."""
+    import asyncio
+
+    from sync.web.security import RateLimiter, SecurityMiddleware
+
+    release = asyncio.Event()
+
+    async def slow_app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    async def scenario() -> list[tuple[int, bytes]]:
+        app = SecurityMiddleware(slow_app, RateLimiter(), 1000, max_in_flight=2)
+        answers: list[tuple[int, bytes]] = []
+
+        async def call() -> None:
+            sent: list[dict] = []  # type: ignore[type-arg]
+
+            async def send(message: dict) -> None:  # type: ignore[type-arg]
+                sent.append(message)
+
+            async def receive() -> dict:  # type: ignore[type-arg]
+                return {"type": "http.request", "body": b""}
+
+            scope = {"type": "http", "method": "GET", "path": "/", "client": ("10.0.0.1", 1)}
+            await app(scope, receive, send)
+            answers.append((sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])))
+
+        tasks = [asyncio.create_task(call()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(*tasks)
+        return answers
+
+    answers = asyncio.run(scenario())
+    statuses = sorted(code for code, _ in answers)
+    assert statuses == [200, 200, 503]
+    body = next(b for code, b in answers if code == 503).decode()
+    assert "Сервер занят" in body and "Service Unavailable" not in body

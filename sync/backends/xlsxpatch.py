@@ -1308,11 +1308,19 @@ def _write_notes(
     if meta_part is not None and (texts or NOTE_CELLS_KEY in meta_rows):
         value = format_note_cells((titles[p], ref) for p, ref in texts)
         if NOTE_CELLS_KEY not in meta_rows or meta_rows[NOTE_CELLS_KEY][1] != value:
-            meta = get(meta_part)
-            rows = _meta_rows(meta)
-            if NOTE_CELLS_KEY in rows:
-                row = rows[NOTE_CELLS_KEY][0]
-            else:
-                row = meta.max_row + 1
-                meta.set_text(row, 1, NOTE_CELLS_KEY)
-            meta.set_text(row, 2, value or None)
+            _set_meta(get(meta_part), NOTE_CELLS_KEY, value)
+    if meta_part is not None:
+        for meta_key, stamp in paint.stamps.items():
+            if meta_key not in meta_rows or meta_rows[meta_key][1] != stamp:
+                _set_meta(get(meta_part), meta_key, stamp)
+
+
+def _set_meta(meta: Sheet, key: str, value: str) -> None:
+    """Set one key's value (column B) in the hidden service sheet, adding the key when absent."""
+    rows = _meta_rows(meta)
+    if key in rows:
+        row = rows[key][0]
+    else:
+        row = meta.max_row + 1
+        meta.set_text(row, 1, key)
+    meta.set_text(row, 2, value or None)

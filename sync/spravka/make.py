@@ -26,9 +26,15 @@ class Made:
     record_id: int | None
 
 
-def default_output(settings: ReportSettings, config: Config, as_of: date) -> Path:
+DRAFT_MARK = "(черновик)"
+
+
+def default_output(
+    settings: ReportSettings, config: Config, as_of: date, *, draft: bool = False
+) -> Path:
     folder = settings.folder or config.master_path.parent
-    return folder / f"Справка на {as_of:%Y-%m-%d}.docx"
+    mark = f" {DRAFT_MARK}" if draft else ""
+    return folder / f"Справка на {as_of:%Y-%m-%d}{mark}.docx"
 
 
 def department_of(settings: ReportSettings, config: Config) -> str:
@@ -50,11 +56,13 @@ def make_spravka(
     settings: ReportSettings | None = None,
     due: date | None = None,
     record: bool = True,
+    final: bool = True,
 ) -> Made:
     """Write the справка as of a day (and its workbook twin when `xlsx` is given).
 
     `history` open already (the service's, under its run lock) or opened here. The справка is
-    recorded in the history so that the next one shows what changed since.
+    recorded in the history; the next one shows what changed since the newest *final* one
+    (`final=False`: a draft, recorded but never compared with).
     """
     settings = settings or load_report_settings(config)
     if history is None:
@@ -74,6 +82,7 @@ def make_spravka(
                 settings=settings,
                 due=due,
                 record=record,
+                final=final,
             )
     spec, plan = load_context(config)
     previous = previous_spravka(history, as_of)
@@ -97,7 +106,7 @@ def make_spravka(
             " Закройте его или укажите другое имя (-o)."
         ) from None
     record_id = (
-        record_spravka(history, now, as_of, str(path), spravka.numbers(), run_id, due)
+        record_spravka(history, now, as_of, str(path), spravka.numbers(), run_id, due, final)
         if record
         else None
     )

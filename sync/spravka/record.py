@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS spravki (
 );
 CREATE INDEX IF NOT EXISTS spravki_as_of ON spravki(as_of);
 """
+# 1: a final справка (for a reporting date, or `report --final`): later ones compare with it.
+# 0: a draft, kept for the record only. Older databases had no drafts: their rows are final.
+FINAL_COLUMN = "final INTEGER NOT NULL DEFAULT 1"
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,15 @@ class PastSpravka:
     path: str
     numbers: dict[str, Any]
     mailed: str
+    final: bool = True
 
 
 def _ensure(history: History) -> None:
     with history.conn:
         history.conn.executescript(SCHEMA)
+        have = {r[1] for r in history.conn.execute("PRAGMA table_info(spravki)")}
+        if "final" not in have:
+            history.conn.execute(f"ALTER TABLE spravki ADD COLUMN {FINAL_COLUMN}")
 
 
 def record_spravka(
@@ -54,13 +61,14 @@ def record_spravka(
     numbers: dict[str, Any],
     run_id: int | None = None,
     due: date | None = None,
+    final: bool = True,
 ) -> int:
-    """Remember a written справка; returns its id."""
+    """Remember a written справка; returns its id. Only final ones are compared with later."""
     _ensure(history)
     with history.conn:
         cur = history.conn.execute(
-            "INSERT INTO spravki(made_at, as_of, due, path, run_id, numbers)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO spravki(made_at, as_of, due, path, run_id, numbers, final)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 made_at.isoformat(timespec="seconds"),
                 as_of.isoformat(),
@@ -68,6 +76,7 @@ def record_spravka(
                 path,
                 run_id,
                 json.dumps(numbers, ensure_ascii=False),
+                int(final),
             ),
         )
     assert cur.lastrowid is not None
@@ -81,7 +90,7 @@ def mark_mailed(history: History, spravka_id: int, text: str) -> None:
 
 
 def _past(row: tuple[Any, ...]) -> PastSpravka:
-    sid, made_at, as_of, due, path, numbers, mailed = row
+    sid, made_at, as_of, due, path, numbers, mailed, final = row
     return PastSpravka(
         sid,
         datetime.fromisoformat(made_at),
@@ -90,17 +99,20 @@ def _past(row: tuple[Any, ...]) -> PastSpravka:
         path,
         json.loads(numbers),
         mailed,
+        bool(final),
     )
 
 
-_COLUMNS = "id, made_at, as_of, due, path, numbers, mailed"
+_COLUMNS = "id, made_at, as_of, due, path, numbers, mailed, final"
 
 
 def previous_spravka(history: History, as_of: date) -> PastSpravka | None:
-    """The newest справка made as of a day before `as_of` (the one this one compares with)."""
+    """The newest final справка made as of a day before `as_of` (the one this one compares
+    with); drafts are never a baseline."""
     _ensure(history)
     row = history.conn.execute(
-        f"SELECT {_COLUMNS} FROM spravki WHERE as_of < ? ORDER BY as_of DESC, id DESC LIMIT 1",
+        f"SELECT {_COLUMNS} FROM spravki WHERE as_of < ? AND final = 1"
+        " ORDER BY as_of DESC, id DESC LIMIT 1",
         (as_of.isoformat(),),
     ).fetchone()
     return _past(row) if row else None

@@ -166,7 +166,52 @@ def render_docx(
             f"Ошибка в шаблоне справки {source.name}{line}: {e}. Проверьте поля в фигурных"
             " скобках ({{ … }}, {% … %})."
         ) from None
+    keep_tables_together(tpl.docx)
     write_atomically(output, tpl.save)
+
+
+# A table whose estimated height is at most this is never split across pages (a third of an
+# A4 page's text height); longer ones break between rows and repeat their header row.
+SMALL_TABLE_CM = 9.0
+LINE_CM = 0.5  # one line of 12 pt table text with the cell padding
+CHARS_PER_CM = 5.0  # Times New Roman 12 pt, on average
+
+
+def table_height_cm(table: Any) -> float:
+    """A rough height of a filled table: each row as tall as its longest cell's wrapped text."""
+    from docx.shared import Cm
+
+    total = 0.0
+    for row in table.rows:
+        lines = 1
+        for cell in row.cells:
+            width = (cell.width or Cm(3)) / Cm(1)
+            per_line = max(1, int(width * CHARS_PER_CM))
+            for paragraph in cell.paragraphs:
+                lines_here = max(1, -(-len(paragraph.text) // per_line))
+                lines = max(lines, lines_here * max(1, len(cell.paragraphs)))
+        total += lines * LINE_CM
+    return total
+
+
+def keep_tables_together(doc: Any) -> None:
+    """No row is split across pages; a small table is kept whole on one page (every row keeps
+    with the next, as Word and LibreOffice both understand). Long tables break between rows
+    and repeat their header row."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    for table in doc.tables:
+        rows = table.rows
+        small = table_height_cm(table) <= SMALL_TABLE_CM
+        for n, row in enumerate(rows):
+            trpr = row._tr.get_or_add_trPr()
+            if trpr.find(qn("w:cantSplit")) is None:
+                trpr.append(OxmlElement("w:cantSplit"))
+            if small and n < len(rows) - 1:
+                for cell in row.cells:
+                    for paragraph in cell.paragraphs:
+                        paragraph.paragraph_format.keep_with_next = True
 
 
 def spravka_workbook(spravka: Spravka) -> Master:

@@ -79,7 +79,11 @@ def _styles(doc: DocxDocument) -> None:
 
 
 def _para(doc: DocxDocument, text: str = "", style: str | None = None, **fmt: Any) -> None:
+    """A paragraph; `keep=True` keeps it on the page of the next one (an intro with its
+    caption and table, a chart with its caption, the conclusions with the signature)."""
     p = doc.add_paragraph(style=style)
+    if fmt.get("keep"):
+        p.paragraph_format.keep_with_next = True
     if text:
         run = p.add_run(text)
         if fmt.get("bold"):
@@ -184,11 +188,13 @@ def build_default_template() -> bytes:
         "Справка подготовлена по данным муниципального свода дорожной карты на {{ date }}:"
         " книги школ, которые синхронизация проверила и свела, по последнему прочтению каждой"
         " книги не позднее этой даты. Основные показатели приведены в таблице 1.",
+        keep=True,
     )
     _para(doc, "{%p if not_read %}")
     _para(
         doc,
         "Нет данных (книга не прочитана синхронизацией): {{ not_read }}.",
+        keep=True,
     )
     _para(doc, "{%p endif %}")
     _para(doc, "Таблица 1 — Основные показатели реализации дорожной карты", CAPTION_STYLE)
@@ -208,6 +214,7 @@ def build_default_template() -> bytes:
         "Исполнение мероприятий по разделам дорожной карты приведено в таблице 2 и на"
         " рисунке 1. Доля выполненных считается от мероприятий, кроме отмеченных"
         " «Не требуется».",
+        keep=True,
     )
     # Soft hyphens: narrow number columns break their headers where Russian allows it.
     headers = [
@@ -241,12 +248,14 @@ def build_default_template() -> bytes:
         ["Итого", *totals],
     )
     _para(doc)
-    _para(doc, "{{ chart_sections }}", align=center, no_indent=True)
+    _para(doc, "{{ chart_sections }}", align=center, no_indent=True, keep=True)
     _para(doc, "Рисунок 1 — Выполнение мероприятий по разделам", CAPTION_STYLE, align=center)
     _para(doc)
 
     _para(doc, "3. Исполнение мероприятий по школам", HEADING_STYLE)
-    _para(doc, "Исполнение мероприятий каждой школой приведено в таблице 3 и на рисунке 2.")
+    _para(
+        doc, "Исполнение мероприятий каждой школой приведено в таблице 3 и на рисунке 2.", keep=True
+    )
     _para(doc, "Таблица 3 — Исполнение мероприятий по школам", CAPTION_STYLE)
     _table(
         doc,
@@ -258,7 +267,7 @@ def build_default_template() -> bytes:
         left=(0, 1),
     )
     _para(doc)
-    _para(doc, "{{ chart_schools }}", align=center, no_indent=True)
+    _para(doc, "{{ chart_schools }}", align=center, no_indent=True, keep=True)
     _para(doc, "Рисунок 2 — Выполнение мероприятий по школам", CAPTION_STYLE, align=center)
     _para(doc)
 
@@ -267,6 +276,7 @@ def build_default_template() -> bytes:
         doc,
         "Мероприятия, срок которых прошёл, а выполнение не отмечено, с пояснениями школ"
         " (столбец «Комментарий» книги школы), приведены в таблице 4.",
+        keep=True,
     )
     _para(doc, "Таблица 4 — Просроченные мероприятия", CAPTION_STYLE)
     activity_headers = ["№", "Школа", "№ п/п", "Мероприятие", "Срок"]
@@ -292,6 +302,7 @@ def build_default_template() -> bytes:
         doc,
         "Мероприятия, которые школы отметили как «Не выполнено», с причинами, указанными"
         " школами, приведены в таблице 5.",
+        keep=True,
     )
     _para(doc, "Таблица 5 — Невыполненные мероприятия", CAPTION_STYLE)
     _table(
@@ -310,6 +321,7 @@ def build_default_template() -> bytes:
         doc,
         "По сравнению со справкой на {{ previous }} выполнено мероприятий: {{ change_done }};"
         " просроченных: {{ change_overdue }}. Изменения по школам приведены в таблице 6.",
+        keep=True,
     )
     _para(doc, "Таблица 6 — Изменения по школам со времени предыдущей справки", CAPTION_STYLE)
     _table(
@@ -343,10 +355,12 @@ def build_default_template() -> bytes:
     _para(doc, "{%p endif %}")
     _para(doc)
 
+    # The conclusions, the blank lines and the signature stay on one page: the signature
+    # never stands alone on the last one.
     _para(doc, "7. Выводы и предложения", HEADING_STYLE)
-    _para(doc, "{{ conclusions }}")
-    _para(doc)
-    _para(doc)
+    _para(doc, "{{ conclusions }}", keep=True)
+    _para(doc, keep=True)
+    _para(doc, keep=True)
 
     sign = doc.add_table(rows=1, cols=3)
     sign.autofit = False
@@ -358,6 +372,7 @@ def build_default_template() -> bytes:
     ):
         cell.width = Cm(width)
         p = cell.paragraphs[0]
+        p.paragraph_format.keep_with_next = True
         p.paragraph_format.first_line_indent = Cm(0)
         p.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.LEFT
         p.add_run(text)

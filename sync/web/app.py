@@ -40,6 +40,7 @@ from sync.config import Config
 from sync.history import History
 from sync.model import School
 from sync.pipeline import load_context
+from sync.spravka.make import DRAFT_MARK
 from sync.web.intake import SyncWorker, Verdict, check_upload, repainted_copy, stage
 from sync.web.security import (
     BodyTooLarge,
@@ -51,6 +52,7 @@ from sync.web.security import (
 )
 from sync.web.settings import WebSettings
 from sync.web.store import Link, Upload, WebStore
+from sync.web.versions import sha256_of
 
 log = logging.getLogger("roadmap_sync.web")
 HERE = Path(__file__).resolve().parent
@@ -59,6 +61,7 @@ MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and small fields around 
 OUTCOME_RU = {"accepted": "принята", "refused": "отклонена"}
 STATE_RU = {
     "pending": "сохраняется…",
+    "waiting": "ждёт: книга открыта, сохранится, как только её закроют",
     "syncing": "сохранена, свод обновляется…",
     "stored": "сохранена, в свод попадёт при следующей синхронизации",
     "synced": "сохранена, свод обновлён",
@@ -100,6 +103,7 @@ class Intake:
         )
         self.env.filters["local"] = self.local
         self._context: tuple[float, Any] | None = None
+        self.miss_delay = 1.0  # seconds a miss over the limit waits before its answer
 
     def today(self) -> date:
         """Today in the municipality's zone (or the fixed day the demo looks at)."""
@@ -124,10 +128,13 @@ class Intake:
         html = self.env.get_template(name).render(**values)
         return HTMLResponse(html, status_code=status)
 
-    def not_found(self, request: Request) -> Response:
-        """A wrong link is an ordinary 404; many of them from one client are slowed down."""
+    async def not_found(self, request: Request) -> Response:
+        """A wrong link is an ordinary 404; many of them from one client are slowed down (and
+        answered 429). A right link is never refused for them: a school behind the same NAT
+        address as a mistyping neighbour, or a guesser, still opens its page at once."""
         client = request.client.host if request.client else "?"
         if not self.limiter.allow(client, "miss", self.settings.misses_per_minute):
+            await asyncio.sleep(self.miss_delay)
             return self.render(
                 "message.html",
                 429,
@@ -142,25 +149,19 @@ class Intake:
         )
 
     def school_of(self, request: Request) -> tuple[Link, School] | None:
-        client = request.client.host if request.client else "?"
-        if self.limiter.exhausted(client, "miss", self.settings.misses_per_minute):
-            return None  # no more guesses this minute, even a right one
         link = self.store.resolve(request.path_params["token"], "school")
         if link is None or link.subject not in self.schools:
             return None
         return link, self.schools[link.subject]
 
     def coordinator_link(self, request: Request) -> Link | None:
-        client = request.client.host if request.client else "?"
-        if self.limiter.exhausted(client, "miss", self.settings.misses_per_minute):
-            return None
         return self.store.resolve(request.path_params["token"], "coordinator")
 
     # the school
     async def school_page(self, request: Request) -> Response:
         found = self.school_of(request)
         if found is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         link, school = found
         shown: Upload | None = None
         if request.query_params.get("u", "").isdigit():
@@ -180,6 +181,9 @@ class Intake:
         status: int = 200,
     ) -> Response:
         state = await run_in_threadpool(self.school_state, school.id)
+        uploads = self.store.uploads_of(school.id)
+        if shown is not None:  # one snapshot: the result and the list never disagree
+            shown = next((u for u in uploads if u.id == shown.id), shown)
         return self.render(
             "school.html",
             status,
@@ -188,7 +192,7 @@ class Intake:
             csrf=csrf_token(self.csrf_key, link.id),
             shown=shown,
             verdict=verdict,
-            uploads=self.store.uploads_of(school.id),
+            uploads=uploads,
             state=state,
             has_workbook=Path(school.source).exists(),
             max_mb=self.settings.max_upload_mb,
@@ -209,7 +213,7 @@ class Intake:
     async def download(self, request: Request) -> Response:
         found = self.school_of(request)
         if found is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         _link, school = found
         if not Path(school.source).exists():
             return self.render(
@@ -219,7 +223,7 @@ class Intake:
                 text="Книга вашей школы ещё не создана. Обратитесь к координатору.",
             )
         today = self.today()
-        data = await run_in_threadpool(repainted_copy, self.config, school, today)
+        data = await run_in_threadpool(self.served_copy, school, today)
         name = f"Дорожная карта — {school.name} ({today:%d.%m.%Y}).xlsx".replace("/", "-")
         response = Response(
             data,
@@ -228,10 +232,26 @@ class Intake:
         response.headers["content-disposition"] = _attachment(name)
         return response
 
+    def served_copy(self, school: School, today: date) -> bytes:
+        """The download, stamped with the version it was made from; that version is kept in
+        the intake's backups, so a later upload can be compared with it."""
+        content = Path(school.source).read_bytes()
+        sha = sha256_of(content)
+        known = self.store.version(school.id, sha)
+        now = datetime.now().astimezone()
+        try:
+            self.worker.backups.keep(school.id, content, known[0] if known else "school", now)
+        except OSError:
+            log.exception("Приём книг: копия книги школы %s не сохранена", school.id)
+            sha = ""  # no copy to compare with: the download names no version
+        if known is None and sha:
+            self.store.note_version(school.id, sha, "school", now)
+        return repainted_copy(self.config, school, today, content, sha)
+
     async def upload(self, request: Request) -> Response:
         found = self.school_of(request)
         if found is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         link, school = found
         client = request.client.host if request.client else "?"
         if not self.limiter.allow(client, "upload", self.settings.uploads_per_minute):
@@ -250,6 +270,15 @@ class Intake:
                 text="Форма отправлена с чужого сайта. Откройте ссылку из письма"
                 " и загрузите книгу с этой страницы.",
             )
+        ticket = self.worker.arrive(school.id)  # its place in the school's order, taken now
+        try:
+            return await self.receive_upload(request, link, school, ticket)
+        finally:
+            self.worker.abandon(school.id, ticket)  # a no-op once submitted
+
+    async def receive_upload(
+        self, request: Request, link: Link, school: School, ticket: int
+    ) -> Response:
         limit = self.settings.max_upload_bytes
         too_big = Verdict(
             False,
@@ -332,8 +361,9 @@ class Intake:
             summary=verdict.summary,
             state="pending",
             staged=staged.name,
+            base=verdict.base,
         )
-        job = self.worker.submit(upload_id, school, staged)
+        job = self.worker.submit(upload_id, school, staged, ticket, verdict.base)
         if self.settings.sync_wait > 0:
             loop = asyncio.get_running_loop()
             finished: asyncio.Future[None] = loop.create_future()
@@ -384,7 +414,7 @@ class Intake:
     # the coordinator
     async def coordinator_page(self, request: Request) -> Response:
         if self.coordinator_link(request) is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         rows = await run_in_threadpool(self.coordinator_rows)
         report = self.newest_report()
         return self.render(
@@ -442,11 +472,12 @@ class Intake:
             and p.suffix.lower() in (".docx", ".pdf", ".odt")
             and not p.name.startswith((".", "~$"))
         ]
-        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+        final = [p for p in found if DRAFT_MARK not in p.name]
+        return max(final or found, key=lambda p: p.stat().st_mtime) if found else None
 
     async def master(self, request: Request) -> Response:
         if self.coordinator_link(request) is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         path = self.config.master_path
         if not path.exists():
             return self.render(
@@ -459,7 +490,7 @@ class Intake:
 
     async def report(self, request: Request) -> Response:
         if self.coordinator_link(request) is None:
-            return self.not_found(request)
+            return await self.not_found(request)
         path = self.newest_report()
         if path is None:
             return self.render(
@@ -542,7 +573,7 @@ def create_app(config: Config, settings: WebSettings, today: date | None = None)
             intake.store.close()
 
     async def not_found(request: Request, _exc: Exception) -> Response:
-        return intake.not_found(request)
+        return await intake.not_found(request)
 
     async def server_error(request: Request, _exc: Exception) -> Response:
         return intake.render(

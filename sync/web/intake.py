@@ -3,8 +3,11 @@
 The upload is read by FolderBackend.read_file (the sync's own reader) through
 sync.workbook_check, from a file in a private staging folder whose name the server chose.
 An accepted workbook is moved into the schools folder by one worker thread, under the run lock
-(so no sync is writing that file meanwhile), with its previous version backed up; the same
-worker then runs sync.pipeline.run, which reads it, paints it and writes the master.
+(so no sync is writing that file meanwhile), never while the file is open, in the order the
+uploads arrived, with its previous version kept in the intake's own backups (sync.web.versions);
+the same worker then runs sync.pipeline.run, which reads it, paints it and writes the master.
+A download carries the version it was made from; an upload based on an older version than the
+one on disk is compared cell by cell, and the school is told of changes it would overwrite.
 """
 
 from __future__ import annotations
@@ -14,18 +17,18 @@ import hashlib
 import io
 import logging
 import secrets
-import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sync.backends.base import SourceError
-from sync.backends.folder import FolderBackend, keep_backup
+from sync.backends.folder import FolderBackend, is_open
 from sync.config import Config
 from sync.consolidate import school_summary
 from sync.fileio import write_atomically
@@ -38,6 +41,7 @@ from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec
 from sync.web.settings import WebSettings
 from sync.web.store import WebStore
+from sync.web.versions import WebBackups, lost_changes, read_cells, sha256_of
 from sync.workbook_check import check_workbook_file
 
 log = logging.getLogger("roadmap_sync.web")
@@ -59,6 +63,7 @@ class Verdict:
     message: str  # Russian
     problems: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    base: str = ""  # the version its download was made from (hidden service sheet), if any
 
 
 def refuse(message: str) -> Verdict:
@@ -169,54 +174,84 @@ def check_upload(
         )
     else:
         message = "Книга принята, ошибок нет."
-    return Verdict(True, message, problems, summary)
+    base = checked.sheet.meta.get(BASE_KEY, "")
+    return Verdict(True, message, problems, summary, base if len(base) == 64 else "")
 
 
-def repainted_copy(config: Config, school: School, today: date) -> bytes:
+BASE_KEY = "web_base"  # a download's hidden service sheet: the version it was made from
+
+
+def repainted_copy(
+    config: Config, school: School, today: date, data: bytes | None = None, stamp: str = ""
+) -> bytes:
     """The school's current workbook with today's «Контроль» and notes, as a download.
 
     The copy is painted by the folder backend's own write_back in a temporary folder; the
-    school's file itself is left alone (the sync paints it).
+    school's file itself is left alone (the sync paints it). `data` is the file's content
+    (read now if not given); `stamp`, the version it is, goes into the hidden service sheet so
+    that an upload made from this download says which version it was based on.
     """
     spec, plan = load_context(config)
     source = Path(school.source)
+    content = source.read_bytes() if data is None else data
     with tempfile.TemporaryDirectory(prefix="roadmap-web-") as tmp:
         copy = Path(tmp) / "copy.xlsx"
-        shutil.copyfile(source, copy)
+        copy.write_bytes(content)
         try:
             checked = check_workbook_file(
                 copy, spec, today, plan=plan, school=school, soon_days=config.soon_days
             )
         except (SourceError, UnreadableWorkbook):
-            return source.read_bytes()  # unreadable: the file as it is
+            return content  # unreadable: the file as it is
         report = SchoolReport(school, checked.rows, dict(checked.sheet.passport), checked.problems)
         paint = paint_school(report, checked.sheet, spec)
+        if stamp:
+            paint = replace(paint, stamps={BASE_KEY: stamp})
         backend = FolderBackend(Path(tmp) / "master.xlsx", Path(tmp) / "backups", 1)
         stand_in = School(school.id, school.name, source=str(copy))
         backend.write_back(stand_in, paint, checked.raw.fingerprint)
         return copy.read_bytes()
 
 
+def when(moment: datetime, zone: Any = None) -> str:
+    """A moment as the pages show it: in the municipality's zone."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}"
+
+
 @dataclass
 class Job:
     upload_id: int
     school: School
-    staged: Path
+    staged: Path | None  # None: stored already, only the sync is due (after a restart)
+    ticket: int = 0  # arrival order: a school's uploads are stored strictly in this order
+    base: str = ""  # the version (sha256) the school's download was of, when it says so
+    not_before: float = 0.0  # monotonic time; the file was open, try again then
     done: threading.Event = field(default_factory=threading.Event)
     callbacks: list[Callable[[], None]] = field(default_factory=list)
 
 
 class SyncWorker:
     """One thread that stores accepted uploads and syncs; uploads that arrive during a run
-    are stored and synced together by the next one."""
+    are stored and synced together by the next one.
+
+    Every upload takes a ticket when it arrives (before its check); a school's uploads are
+    stored strictly in ticket order, whichever check finishes first. An upload whose school
+    file is open somewhere waits (staged) and is tried again every `open_retry` seconds; the
+    school's later uploads wait behind it.
+    """
 
     def __init__(
         self, config: Config, settings: WebSettings, store: WebStore, today: date | None = None
     ):
         self.config, self.settings, self.store, self.today = config, settings, store, today
+        self.backups = WebBackups(settings.backups_dir, settings.backup_days)
         self.cond = threading.Condition()
         self.queue: list[Job] = []
         self.jobs: dict[int, Job] = {}
+        self.tickets = 0
+        self.arrived: dict[str, set[int]] = {}  # school -> tickets taken, not yet submitted
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="web-sync", daemon=True)
         self.runs = 0
@@ -226,9 +261,21 @@ class SyncWorker:
         for upload in self.store.pending():  # accepted before a restart, not yet stored
             staged = self.settings.staging_dir / upload.staged
             if upload.school_id in schools and upload.staged and staged.exists():
-                self.submit(upload.id, schools[upload.school_id], staged)
+                ticket = self.arrive(upload.school_id)
+                self.submit(upload.id, schools[upload.school_id], staged, ticket, upload.base)
             else:
                 self.store.set_state(upload.id, "store_failed", "файл потерян при перезапуске")
+        for upload in self.store.syncing():  # stored, but the sync was cut short
+            if self.settings.sync == "now" and upload.school_id in schools:
+                self.store.set_state(
+                    upload.id, "stored", "синхронизацию прервал перезапуск; свод обновляется"
+                )
+                ticket = self.arrive(upload.school_id)
+                self.submit(upload.id, schools[upload.school_id], None, ticket)
+            else:
+                self.store.set_state(
+                    upload.id, "stored", "синхронизацию прервал перезапуск; свод обновит ночная"
+                )
         self.thread.start()
 
     def stop(self) -> None:
@@ -238,20 +285,61 @@ class SyncWorker:
         if self.thread.is_alive():
             self.thread.join(timeout=60)
 
-    def submit(self, upload_id: int, school: School, staged: Path) -> Job:
-        job = Job(upload_id, school, staged)
+    def arrive(self, school_id: str) -> int:
+        """A ticket for an upload that has just arrived: its place in the school's order."""
         with self.cond:
+            self.tickets += 1
+            self.arrived.setdefault(school_id, set()).add(self.tickets)
+            return self.tickets
+
+    def abandon(self, school_id: str, ticket: int) -> None:
+        """The upload with this ticket was refused (or failed): later ones need not wait."""
+        with self.cond:
+            self.arrived.get(school_id, set()).discard(ticket)
+            self.cond.notify_all()
+
+    def submit(
+        self,
+        upload_id: int,
+        school: School,
+        staged: Path | None,
+        ticket: int | None = None,
+        base: str = "",
+    ) -> Job:
+        if ticket is None:
+            ticket = self.arrive(school.id)
+        job = Job(upload_id, school, staged, ticket, base)
+        with self.cond:
+            self.arrived.get(school.id, set()).discard(ticket)
             self.jobs[upload_id] = job
             self.queue.append(job)
             self.cond.notify_all()
         return job
 
+    def _ready(self) -> list[Job]:
+        """Take the jobs that may go now (call with the condition held)."""
+        now = time.monotonic()
+        blocked: set[str] = set()
+        ready: list[Job] = []
+        rest: list[Job] = []
+        for job in sorted(self.queue, key=lambda j: j.ticket):
+            sid = job.school.id
+            earlier = any(t < job.ticket for t in self.arrived.get(sid, ()))
+            if sid in blocked or earlier or job.not_before > now:
+                blocked.add(sid)
+                rest.append(job)
+            else:
+                ready.append(job)
+        self.queue = rest
+        return ready
+
     def _loop(self) -> None:
         while not self.stopping.is_set():
             with self.cond:
-                while not self.queue and not self.stopping.is_set():
-                    self.cond.wait(1.0)
-                batch, self.queue = self.queue, []
+                batch = self._ready()
+                while not batch and not self.stopping.is_set():
+                    self.cond.wait(min(1.0, self.settings.open_retry))
+                    batch = self._ready()
             if not batch:
                 continue
             try:
@@ -259,9 +347,9 @@ class SyncWorker:
             except Exception:  # the worker must outlive any one batch
                 log.exception("Приём книг: сбой при сохранении или синхронизации")
                 for job in batch:
-                    if not job.done.is_set():
+                    if not job.done.is_set() and job.not_before <= time.monotonic():
                         now = self.store.upload(job.upload_id)
-                        stored = now is not None and now.state == "syncing"
+                        stored = now is not None and now.state in ("syncing", "stored")
                         self.store.set_state(
                             job.upload_id,
                             "sync_failed" if stored else "store_failed",
@@ -269,22 +357,35 @@ class SyncWorker:
                         )
                         self._finish(job)
 
+    def _requeue(self, jobs: list[Job]) -> None:
+        with self.cond:
+            self.queue = jobs + self.queue
+            self.cond.notify_all()
+
     def _handle(self, batch: list[Job]) -> None:
         lock = RunLock(lock_path_for(self.config.history_path), command="web")
         try:
             lock.acquire(max(lock_wait_of(self.config), 60), stop=self.stopping)
         except LockBusy:
-            with self.cond:  # a long run elsewhere: try again shortly, nothing is lost
-                self.queue = batch + self.queue
+            self._requeue(batch)  # a long run elsewhere: try again shortly, nothing is lost
             self.stopping.wait(2.0)
             return
         stored: list[Job] = []
+        waiting: list[Job] = []
         try:
             for job in batch:
-                if self._store(job):
+                if any(w.school.id == job.school.id for w in waiting):
+                    waiting.append(job)  # strictly after the school's earlier upload
+                    continue
+                outcome = self._store(job)
+                if outcome == "stored":
                     stored.append(job)
+                elif outcome == "waiting":
+                    waiting.append(job)
         finally:
             lock.release()
+        if waiting:
+            self._requeue(waiting)
         if self.settings.sync != "now" or not stored:
             for job in stored:
                 self._finish(job)
@@ -297,6 +398,7 @@ class SyncWorker:
         )
         self.runs += 1
         reports = {r.school.id: r for r in result.reports}
+        now = datetime.now().astimezone()
         for job in stored:
             report = reports.get(job.school.id)
             if result.outcome == "busy" or report is None:
@@ -305,20 +407,46 @@ class SyncWorker:
                 self.store.set_state(job.upload_id, "sync_failed", report.message)
             else:
                 self.store.set_state(job.upload_id, "synced", report.message)
+            with contextlib.suppress(OSError):  # the sync's paint of an upload is the web's too
+                painted = sha256_of(Path(job.school.source).read_bytes())
+                self.store.note_version(job.school.id, painted, "web", now, job.upload_id)
             self._finish(job)
 
-    def _store(self, job: Job) -> bool:
-        """Back up the school's previous workbook, then replace it atomically."""
+    def _store(self, job: Job) -> str:
+        """Back up the school's previous workbook, then replace it atomically.
+
+        Returns "stored", "waiting" (the file is open: tried again later) or "failed".
+        """
+        if job.staged is None:
+            return "stored"
         target = Path(job.school.source)
+        if is_open(target):
+            job.not_before = time.monotonic() + self.settings.open_retry
+            self.store.set_state(
+                job.upload_id,
+                "waiting",
+                "книга школы сейчас открыта (в школе или у координатора); ваша загрузка"
+                " сохранится сама, как только файл закроют",
+                job.staged.name,
+            )
+            log.info("Приём книг: книга школы %s открыта, загрузка ждёт", job.school.id)
+            self._notify(job)  # the school's answer need not wait for the file to be closed
+            return "waiting"
+        now = datetime.now().astimezone()
+        replaced = warning = ""
         try:
             data = job.staged.read_bytes()
             if target.exists():
-                keep_backup(
-                    target.read_bytes(),
-                    target,
-                    self.config.backups_dir / job.school.id,
-                    self.config.keep_backups,
-                )
+                old = target.read_bytes()
+                old_sha = sha256_of(old)
+                known = self.store.version(job.school.id, old_sha)
+                origin = known[0] if known else "school"
+                self.backups.keep(job.school.id, old, origin, now)
+                if known is None:
+                    self.store.note_version(job.school.id, old_sha, "school", now)
+                replaced = self._describe(known, target)
+                if job.base and job.base != old_sha:
+                    warning = self._conflict(job, target, replaced)
             write_atomically(target, lambda f: f.write(data))
         except OSError as e:
             self.store.set_state(
@@ -328,18 +456,64 @@ class SyncWorker:
                 job.staged.name,
             )
             self._finish(job)
-            return False
+            return "failed"
+        self.store.note_version(job.school.id, sha256_of(data), "web", now, job.upload_id)
         job.staged.unlink(missing_ok=True)
+        self.store.set_replaced(job.upload_id, replaced, warning)
         self.store.set_state(job.upload_id, "syncing" if self.settings.sync == "now" else "stored")
         log.info(
-            "Приём книг: книга школы %s сохранена (загрузка № %d)", job.school.id, job.upload_id
+            "Приём книг: книга школы %s сохранена (загрузка № %d)%s",
+            job.school.id,
+            job.upload_id,
+            "; КОНФЛИКТ ВЕРСИЙ: " + warning if warning else "",
         )
-        return True
+        return "stored"
+
+    def _describe(self, known: tuple[str, datetime, int | None] | None, target: Path) -> str:
+        """Which version an upload replaced, in the school's words."""
+        if known is not None and known[2] is not None:
+            row = self.store.upload(known[2])
+            at = when(row.at if row else known[1], self.config.zone)
+            return f"загрузку № {known[2]} от {at}"
+        modified = datetime.fromtimestamp(target.stat().st_mtime).astimezone()
+        return f"версию из папки школ (сохранена {when(modified, self.config.zone)})"
+
+    def _conflict(self, job: Job, target: Path, replaced: str) -> str:
+        """Russian warning when the file changed since the download the upload came from and
+        the upload lacks those changes; "" when it contains them."""
+        assert job.staged is not None
+        keep = "Ваша книга сохранена; прежняя версия сохранена в резервных копиях приёма книг."
+        base_path = self.backups.find(job.school.id, job.base)
+        if base_path is None:
+            return (
+                f"Внимание: после того как вы скачали книгу, её изменили ({replaced}), а ту"
+                f" версию уже не сравнить с вашей. {keep} Проверьте, не пропали ли чужие правки."
+            )
+        spec, _plan = load_context(self.config)
+        try:
+            base = read_cells(base_path, spec)
+            current = read_cells(target, spec)
+            upload = read_cells(job.staged, spec)
+        except (SourceError, UnreadableWorkbook):
+            return f"Внимание: после того как вы скачали книгу, её изменили ({replaced}). {keep}"
+        lost = lost_changes(base, current, upload)
+        if not lost:
+            return ""
+        shown = ", ".join(lost[:8]) + (f" и ещё {len(lost) - 8}" if len(lost) > 8 else "")
+        return (
+            f"Внимание: после того как вы скачали книгу, её изменили ({replaced}), а в вашей"
+            f" книге этих изменений нет: {shown}. {keep} Скачайте книгу заново, перенесите в неё"
+            " свои правки и загрузите снова — или попросите координатора вернуть эти ячейки."
+        )
 
     def _finish(self, job: Job) -> None:
         with self.cond:
             self.jobs.pop(job.upload_id, None)
         job.done.set()
+        self._notify(job)
+
+    @staticmethod
+    def _notify(job: Job) -> None:
         for callback in job.callbacks:
             with contextlib.suppress(Exception):
                 callback()

@@ -36,6 +36,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 
+MAX_IN_FLIGHT = 200  # requests served at once; more get a Russian 503
+
 # /s/<token>/..., /c/<token>/...: the token is replaced before anything is logged.
 _TOKEN_PATH = re.compile(r"^/(s|c)/[^/?#]+")
 
@@ -92,10 +94,20 @@ def csrf_ok(key: bytes, link_id: int, presented: str) -> bool:
 
 
 class SecurityMiddleware:
-    """Headers on every answer, the general rate limit, and the redacted access log."""
+    """Headers on every answer, the general rate limit, the redacted access log, and the
+    overload limit: past `max_in_flight` requests at once the answer is a Russian 503 (uvicorn's
+    own limit, set far higher as a last backstop, would answer in English)."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, requests_per_minute: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        requests_per_minute: int,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ):
         self.app, self.limiter, self.per_minute = app, limiter, requests_per_minute
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,12 +136,16 @@ class SecurityMiddleware:
                 status["bytes"] += len(message.get("body", b""))
             await send(message)
 
+        self.in_flight += 1  # one event loop: no lock needed
         try:
-            if not self.limiter.allow(client, "request", self.per_minute):
-                await _too_many(send_with_headers)
+            if self.in_flight > self.max_in_flight:
+                await _plain_page(send_with_headers, 503, OVERLOADED, retry_after=b"30")
+            elif not self.limiter.allow(client, "request", self.per_minute):
+                await _plain_page(send_with_headers, 429, TOO_MANY, retry_after=b"60")
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
+            self.in_flight -= 1
             access_log.info(
                 '%s "%s %s" %s %d %.0fms',
                 client,
@@ -145,21 +161,26 @@ TOO_MANY = (
     "<!doctype html><meta charset=utf-8><title>Слишком много запросов</title>"
     "<p>Слишком много запросов с вашего адреса. Подождите минуту и попробуйте снова.</p>"
 ).encode()
+OVERLOADED = (
+    "<!doctype html><meta charset=utf-8><title>Сервер занят</title>"
+    "<p>Сейчас книги загружают очень многие школы, и сервер занят. Подождите полминуты"
+    " и попробуйте снова — ваша книга не потеряется, если вы загрузите её ещё раз.</p>"
+).encode()
 
 
-async def _too_many(send: Send) -> None:
+async def _plain_page(send: Send, status: int, body: bytes, retry_after: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 429,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/html; charset=utf-8"),
-                (b"retry-after", b"60"),
-                (b"content-length", str(len(TOO_MANY)).encode()),
+                (b"retry-after", retry_after),
+                (b"content-length", str(len(body)).encode()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": TOO_MANY})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyTooLarge(Exception):

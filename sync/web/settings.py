@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.config import Config
+from sync.config import Config, ConfigError
+from sync.spravka.settings import DEFAULT_FOLDER, load_report_settings
 
 SYNC_MODES = ("now", "night")
 
@@ -26,6 +27,8 @@ class WebSettings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     state_dir: Path = Path("web")
     reports_dir: Path | None = None  # where the справка lies, when there is one
+    backup_days: int = 60  # the intake's own copies of replaced workbooks are kept this long
+    open_retry: float = 30.0  # seconds between tries to store an upload whose file is open
 
     @property
     def max_upload_bytes(self) -> int:
@@ -42,6 +45,19 @@ class WebSettings:
     @property
     def staging_dir(self) -> Path:
         return self.state_dir / "incoming"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.state_dir / "backups"
+
+
+def _report_folder(config: Config) -> Path | None:
+    """Where `roadmap-sync report` writes; a mistake elsewhere in [report] (its template, its
+    dates) is the справка's to report and does not keep the intake from starting."""
+    try:
+        return load_report_settings(config).folder
+    except ConfigError:
+        return config.master_path.parent / DEFAULT_FOLDER
 
 
 def load_web(config: Config) -> WebSettings:
@@ -72,9 +88,14 @@ def load_web(config: Config) -> WebSettings:
             raise s.fail(key, "ожидается целое число не меньше 1.")
     proxies = s.get("trusted_proxies", list, ["127.0.0.1"])
     default_state = str(config.history_path.parent / "web")
-    reports = s.path_value("reports_dir") if "reports_dir" in s.data else None
-    if reports is None and (config.path.parent / "reports").is_dir():
-        reports = config.path.parent / "reports"
+    # By default the справка is looked for where `roadmap-sync report` writes it.
+    reports = s.path_value("reports_dir") if "reports_dir" in s.data else _report_folder(config)
+    backup_days = s.get("backup_days", int, 60)
+    if backup_days < 1:
+        raise s.fail("backup_days", "ожидается целое число дней не меньше 1.")
+    open_retry = s.get("open_retry_seconds", float, 30.0)
+    if not 0 < open_retry <= 3600:
+        raise s.fail("open_retry_seconds", "ожидается число секунд от 0,1 до 3600.")
     return WebSettings(
         host=host,
         port=port,
@@ -88,4 +109,6 @@ def load_web(config: Config) -> WebSettings:
         trusted_proxies=tuple(str(p) for p in proxies),
         state_dir=s.path_value("state_dir", default_state),
         reports_dir=reports,
+        backup_days=backup_days,
+        open_retry=open_retry,
     )

@@ -30,6 +30,15 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_subject ON links(role, subject);
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Versions of a school's workbook the intake has seen: which came from the web.
+CREATE TABLE IF NOT EXISTS versions (
+    school_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    origin TEXT NOT NULL,            -- web (an upload, or the sync's paint of one), school
+    at TEXT NOT NULL,
+    upload_id INTEGER,
+    PRIMARY KEY (school_id, sha256)
+);
 """
 # In the history database: its own table, so sync/history.py needs no change.
 UPLOADS_SCHEMA = """
@@ -49,6 +58,12 @@ CREATE TABLE IF NOT EXISTS web_uploads (
 );
 CREATE INDEX IF NOT EXISTS web_uploads_school ON web_uploads(school_id, id);
 """
+# Columns added after the first release: (name, declaration).
+UPLOADS_COLUMNS = (
+    ("base", "TEXT NOT NULL DEFAULT ''"),  # the version (sha256) the school's download was of
+    ("replaced", "TEXT NOT NULL DEFAULT ''"),  # Russian: which version the upload replaced
+    ("warning", "TEXT NOT NULL DEFAULT ''"),  # Russian: a conflict the school must know of
+)
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -80,6 +95,9 @@ class Upload:
     state: str
     state_message: str
     staged: str
+    base: str = ""
+    replaced: str = ""
+    warning: str = ""
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -104,6 +122,11 @@ class WebStore:
         self.history = sqlite3.connect(history_path, timeout=30, check_same_thread=False)
         self.history.execute("PRAGMA journal_mode=WAL")
         self.history.executescript(UPLOADS_SCHEMA)
+        have = {r[1] for r in self.history.execute("PRAGMA table_info(web_uploads)")}
+        with self.history:
+            for name, declaration in UPLOADS_COLUMNS:
+                if name not in have:
+                    self.history.execute(f"ALTER TABLE web_uploads ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         with self.lock:
@@ -189,11 +212,12 @@ class WebStore:
         summary: dict[str, Any] | None = None,
         state: str = "",
         staged: str = "",
+        base: str = "",
     ) -> int:
         with self.lock, self.history:
             cur = self.history.execute(
                 "INSERT INTO web_uploads(school_id, at, size, sha256, outcome, message, problems,"
-                " summary, state, staged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " summary, state, staged, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     school_id,
                     at.isoformat(timespec="seconds"),
@@ -205,6 +229,7 @@ class WebStore:
                     json.dumps(summary or {}, ensure_ascii=False),
                     state,
                     staged,
+                    base,
                 ),
             )
         assert cur.lastrowid is not None
@@ -217,11 +242,21 @@ class WebStore:
                 (state, message, staged, upload_id),
             )
 
+    def set_replaced(self, upload_id: int, replaced: str, warning: str) -> None:
+        """What the stored upload replaced, and the warning when that version had changes the
+        upload does not contain."""
+        with self.lock, self.history:
+            self.history.execute(
+                "UPDATE web_uploads SET replaced=?, warning=? WHERE id=?",
+                (replaced, warning, upload_id),
+            )
+
     def _uploads(self, where: str, args: tuple[Any, ...]) -> list[Upload]:
         with self.lock:
             rows = self.history.execute(
                 "SELECT id, school_id, at, size, sha256, outcome, message, problems, summary,"
-                f" state, state_message, staged FROM web_uploads {where}",
+                " state, state_message, staged, base, replaced, warning"
+                f" FROM web_uploads {where}",
                 args,
             ).fetchall()
         return [
@@ -238,6 +273,9 @@ class WebStore:
                 r[9],
                 r[10],
                 r[11],
+                r[12],
+                r[13],
+                r[14],
             )
             for r in rows
         ]
@@ -250,7 +288,32 @@ class WebStore:
         return self._uploads("WHERE school_id=? ORDER BY id DESC LIMIT ?", (school_id, limit))
 
     def pending(self) -> list[Upload]:
-        return self._uploads("WHERE state='pending' ORDER BY id", ())
+        """Accepted uploads not yet stored: waiting for the worker, or for an open file."""
+        return self._uploads("WHERE state IN ('pending', 'waiting') ORDER BY id", ())
+
+    def syncing(self) -> list[Upload]:
+        """Stored uploads whose sync was under way (a restart interrupted it)."""
+        return self._uploads("WHERE state='syncing' ORDER BY id", ())
+
+    # versions of the schools' workbooks
+    def note_version(
+        self, school_id: str, sha256: str, origin: str, at: datetime, upload_id: int | None = None
+    ) -> None:
+        with self.lock, self.conn:
+            self.conn.execute(
+                "INSERT INTO versions(school_id, sha256, origin, at, upload_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(school_id, sha256) DO NOTHING",
+                (school_id, sha256, origin, at.isoformat(timespec="seconds"), upload_id),
+            )
+
+    def version(self, school_id: str, sha256: str) -> tuple[str, datetime, int | None] | None:
+        """(origin, when first seen, the upload) of one version of a school's workbook."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT origin, at, upload_id FROM versions WHERE school_id=? AND sha256=?",
+                (school_id, sha256),
+            ).fetchone()
+        return (row[0], datetime.fromisoformat(row[1]), row[2]) if row else None
 
     def last_uploads(self) -> dict[str, Upload]:
         """Each school's newest upload."""
