@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
-from sync.backends.xlsxio import read_sheets
+from sync.backends.isolated import ReadFailure, shared_pool
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from sync.consolidate import Master
 
 NO_FILL = PatternFill(fill_type=None)
-# Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
-OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -149,6 +147,13 @@ def keep_backup(data: bytes, target: Path, folder: Path, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
+def _source_result(result: RawWorkbook | ReadFailure) -> RawWorkbook | SourceError:
+    if isinstance(result, ReadFailure):
+        kind = TransientSourceError if result.transient else SourceError
+        return kind(str(result))
+    return result
+
+
 def _fill(rgb: str | None) -> PatternFill:
     if not rgb:
         return NO_FILL
@@ -190,39 +195,26 @@ class FolderBackend:
     def read(self, school: School) -> RawWorkbook:
         return self.read_file(Path(school.source), self.skip_sheets)
 
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        """Every school's workbook, read in parallel by the isolated workers, in order."""
+        items = [(school, Path(school.source), self.skip_sheets) for school in schools]
+        for school, result in shared_pool().read_many(items):
+            yield school, _source_result(result)
+
     @staticmethod
     def read_file(path: Path, skip_sheets: Collection[str] = ()) -> RawWorkbook:
-        """Every sheet of a workbook by value; SourceError (Russian message) if it can't."""
+        """Every sheet of a workbook by value; SourceError (Russian message) if it can't.
+
+        The file is untrusted: it is checked and parsed in a worker process with hard limits
+        (sync.backends.isolated), so no workbook can take the caller down.
+        """
         try:
-            data = path.read_bytes()
-            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-        except FileNotFoundError:
-            raise SourceError(f"Файл школы не найден: {path.name}") from None
-        except PermissionError:
-            raise TransientSourceError(
-                f"Файл {path.name} занят другой программой или нет прав на чтение."
-            ) from None
-        except OSError as e:
-            raise TransientSourceError(f"Не удалось прочитать {path.name}: {e.strerror}") from None
-        if not data:
-            raise SourceError(f"Файл {path.name} пуст (0 байт).")
-        if data[:8] == OLE2_MAGIC:
-            raise SourceError(
-                f"Файл {path.name} защищён паролем или сохранён в старом формате .xls. Снимите"
-                " пароль на открытие и сохраните файл как «Книга Excel (.xlsx)»."
-            )
-        if not zipfile.is_zipfile(io.BytesIO(data)):
-            raise SourceError(
-                f"Файл {path.name} не является книгой Excel (.xlsx): возможно, он сохранён в"
-                " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
-            )
-        try:
-            sheets, truncated = read_sheets(data, skip=skip_sheets)
-        except Exception as e:  # calamine raises its own types for every kind of damage
-            raise SourceError(
-                f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
-            ) from None
-        return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
+            return shared_pool().read(Path(path), skip_sheets)
+        except ReadFailure as e:
+            kind = TransientSourceError if e.transient else SourceError
+            raise kind(str(e)) from None
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         path = Path(school.source)

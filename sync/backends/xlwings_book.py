@@ -30,7 +30,7 @@ from lxml import etree
 
 from sync.backends.base import Backend, SourceState, WriteResult
 from sync.backends.folder import is_open, keep_backup
-from sync.backends.xlsxio import MAX_ROWS, read_sheets
+from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.fileio import write_atomically
@@ -623,17 +623,14 @@ def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_i
 
 
 def read_bytes(data: bytes, name: str) -> RawWorkbook:
-    """A workbook file's values, as the folder backend reads them; BookError when it can't."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise BookError(
-            f"Книга {name} сохранена не в формате Excel 2007 и новее: сохраните её как "
-            "«Книга Excel (.xlsx)» и отправьте снова."
-        )
+    """A workbook file's values, as the folder backend reads them (in an isolated worker with
+    hard limits); BookError with the Russian reason when it can't."""
+    from sync.backends.isolated import ReadFailure, shared_pool
+
     try:
-        sheets, truncated = read_sheets(data)
-    except Exception as e:  # calamine raises its own types for every kind of damage
-        raise BookError(f"Книга {name} повреждена и не читается ({type(e).__name__}).") from None
-    return RawWorkbook(sheets, None, hashlib.sha256(data).hexdigest(), truncated)
+        return shared_pool().read_bytes(data, name)
+    except ReadFailure as e:
+        raise BookError(str(e)) from None
 
 
 def carry_values(data: bytes, cells: Mapping[Cell, CellValue]) -> bytes:
