@@ -362,6 +362,16 @@ class History:
             sheet_from_json(data),
         )
 
+    def last_stamps(self) -> dict[str, str]:
+        """Per school, the stamp of its newest read with a snapshot (what `last_read` returns)."""
+        rows = self.conn.execute(
+            "SELECT r.school_id, r.stamp FROM reads r JOIN"
+            " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
+            "  WHERE snapshot IS NOT NULL GROUP BY school_id) AS newest"
+            " ON r.school_id = newest.school_id AND r.run_id = newest.run_id"
+        ).fetchall()
+        return {school_id: stamp for school_id, stamp in rows}
+
     def update_stamp(self, run_id: int, school_id: str, stamp: str, fingerprint: str) -> None:
         """After our own write-back the file changed: remember its new stamp and content hash."""
         with self.conn:

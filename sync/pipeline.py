@@ -20,6 +20,7 @@ from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
+from sync.read_ahead import ReadAhead, schools_to_read
 from sync.reader import UnreadableWorkbook, locate
 from sync.report import OUTCOME_RU, RUN_OUTCOME_RU
 from sync.service_config import lock_wait_of
@@ -191,6 +192,8 @@ def _run_schools(
     result.plan_problems = plan_problems(plan)
     baseline_at, past = history.baseline(result.run_id)
     states = backend.survey(schools)
+    # Read the changed schools ahead, in parallel (isolated workers for a folder).
+    backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
             result.outcome = "interrupted"
@@ -217,6 +220,7 @@ def _run_schools(
         if write:
             result.writes[school.id] = write
         _log_school(result.run_id, report)
+    ahead.close()
     if result.outcome != "ok":
         return
     previous = Baseline(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import xlwings as xw
 from lxml import etree
 
-from sync.backends.base import Backend, SourceState, WriteResult
+from sync.backends.base import Backend, SourceError, SourceState, WriteResult
 from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
@@ -514,6 +514,11 @@ class OpenMasterBackend:
 
     def read(self, school: School) -> RawWorkbook:
         return self.inner.read(school)
+
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        return self.inner.read_many(schools)
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         return self.inner.write_back(school, paint, fingerprint)
