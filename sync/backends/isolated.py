@@ -506,13 +506,40 @@ def _died_message(name: str, exitcode: int | None, limits: ReadLimits) -> str:
     )
 
 
+_START_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Start a worker without re-importing the caller's main script in it.
+
+    multiprocessing's spawn and forkserver import the parent's `__main__` in the child; a script
+    without an `if __name__ == "__main__"` guard would run again there. The worker needs none
+    of it, so the main module is hidden while the worker starts.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    with _START_GUARD:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 class _Worker:
     def __init__(self, ctx: Any, limits: ReadLimits):
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
             target=_worker_main, args=(child, limits), daemon=True, name="roadmap-sync-reader"
         )
-        self.process.start()
+        with _without_main_module():
+            self.process.start()
         child.close()
         self.task: int | None = None
         self.started = 0.0
