@@ -443,6 +443,11 @@ def _cpu_budget(seconds: int) -> None:
 def _worker_main(conn: Connection, limits: ReadLimits) -> None:
     """Read requests until the parent closes the pipe. Each reply: ("ok", raw) or ("err", ...)."""
     _limit_self(limits)
+    # An abort prints the parser's backtrace; the parent reports the death in Russian instead.
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     while True:
         try:
             request = conn.recv()
@@ -521,7 +526,9 @@ def _without_main_module() -> Iterator[None]:
     if main is None:
         yield
         return
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
     with _START_GUARD:
         main.__dict__.pop("__file__", None)
         main.__dict__["__spec__"] = None
