@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -166,6 +167,77 @@ def _workbook_path(r: SectionReader, schools_dir: Path, default: str) -> Path:
     return path
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Two paths that name one file: equal once resolved (by case where the system ignores it),
+    or one file on disk (a hard link, a case-insensitive folder)."""
+    ra, rb = a.resolve(), b.resolve()
+    if os.path.normcase(ra) == os.path.normcase(rb):
+        return True
+    try:
+        return os.path.samefile(ra, rb)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _check_paths(
+    storage: SectionReader,
+    schools_dir: Path,
+    master: Path,
+    schools: list[School],
+    coordinator: School | None,
+) -> None:
+    """Mistakes that would destroy data: the master over a workbook, two schools in one file,
+    files outside the municipality's folder (unless [storage] allow_outside = true)."""
+    books: list[tuple[int | None, School]] = list(enumerate(schools))
+    if coordinator is not None:
+        books.append((None, coordinator))
+
+    def key_of(index: int | None) -> SectionReader:
+        table = "coordinator" if index is None else "schools"
+        return SectionReader(storage.text, storage.path, {}, table, index)
+
+    for _index, school in books:
+        if _same_file(master, Path(school.source)):
+            raise storage.fail(
+                "master",
+                f"свод «{master.name}» совпадает с книгой школы «{school.id}»: свод заменил бы"
+                " её книгу. Укажите для свода другой файл.",
+            )
+    seen: dict[str, School] = {}
+    for index, school in books:
+        for other in seen.values():
+            if _same_file(Path(school.source), Path(other.source)):
+                raise key_of(index).fail(
+                    "workbook",
+                    f"школы «{other.id}» и «{school.id}» указаны с одной и той же книгой"
+                    f" «{Path(school.source).name}»: у каждой школы должна быть своя книга.",
+                )
+        seen[school.id] = school
+    allow = storage.get("allow_outside", bool, False)
+    if allow:
+        return
+    home = schools_dir.parent
+    for index, school in books:
+        if not _inside(Path(school.source), schools_dir):
+            raise key_of(index).fail(
+                "workbook",
+                f"книга «{school.source}» лежит вне папки школ «{schools_dir}». Перенесите её"
+                " в папку школ или, если так и задумано, укажите в [storage]"
+                " allow_outside = true.",
+            )
+    if not _inside(master, home):
+        raise storage.fail(
+            "master",
+            f"свод «{master}» лежит вне папки муниципалитета «{home}» (папки, в которой лежит"
+            " папка школ). Укажите свод внутри неё или, если так и задумано, укажите в"
+            " [storage] allow_outside = true.",
+        )
+
+
 def load_config(path: Path) -> Config:
     """Read and check a configuration file."""
     path = Path(path).resolve()
@@ -261,6 +333,8 @@ def load_config(path: Path) -> Config:
         raise storage.fail(
             "master", f"«{master_path.name}» — укажите файл свода с расширением .xlsx."
         )
+    if kind == "folder":
+        _check_paths(storage, schools_dir, master_path, schools, coordinator)
     template = root.sub("template")
     return Config(
         path=path,
