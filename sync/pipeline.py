@@ -18,6 +18,7 @@ from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
 from sync.history import History, LastRead
 from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
+from sync.oserrors import describe
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.read_ahead import ReadAhead, schools_to_read
@@ -236,7 +237,7 @@ def _run_schools(
     except OSError as e:
         # The schools' results are recorded; the next run writes the master again.
         result.outcome = "master_failed"
-        result.message = f"Свод не записан: {e.strerror or e} ({e.filename or ''})"
+        result.message = f"Свод не записан: {describe(e)}."
 
 
 def _log_school(run_id: int, report: SchoolReport) -> None:

@@ -20,6 +20,7 @@ import io
 import multiprocessing as mp
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -336,21 +337,24 @@ def read_workbook_here(
     limits = limits or ReadLimits()
     name = path.name
     try:
-        size = path.stat().st_size
-        if size > limits.max_total:
-            raise ReadFailure(f"Файл {name} слишком большой: {_size(size)}.")
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            kind = "папка" if stat.S_ISDIR(st.st_mode) else "не обычный файл"
+            raise ReadFailure(f"{name} — {kind}, а не книга Excel (.xlsx).")
+        if st.st_size > limits.max_total:
+            raise ReadFailure(f"Файл {name} слишком большой: {_size(st.st_size)}.")
         data = path.read_bytes()
-        modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        modified = datetime.fromtimestamp(st.st_mtime).astimezone()
     except FileNotFoundError:
         raise ReadFailure(f"Файл школы не найден: {name}") from None
-    except IsADirectoryError:
-        raise ReadFailure(f"{name} — это папка, а не книга Excel.") from None
     except PermissionError:
         raise ReadFailure(
             f"Файл {name} занят другой программой или нет прав на чтение.", transient=True
         ) from None
     except OSError as e:
-        raise ReadFailure(f"Не удалось прочитать {name}: {e.strerror}", transient=True) from None
+        from sync.oserrors import describe
+
+        raise ReadFailure(f"Не удалось прочитать {name}: {describe(e)}", transient=True) from None
     return read_data_here(data, name, skip_sheets, limits, modified)
 
 
