@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,62 @@ def test_sigterm_to_run_is_recorded_as_interrupted(tmp_path: Path) -> None:
     with sqlite3.connect(config.history_path) as db:
         outcome, message = db.execute("SELECT outcome, message FROM runs").fetchone()
     assert outcome == "interrupted" and "остановлена по запросу" in message
+
+
+def _problems(path: Path) -> list[dict[str, object]]:
+    done = _cli("validate", str(path), "--json")
+    assert done.returncode in (0, 1), done.stderr
+    _clean(done.stderr)
+    return list(json.loads(done.stdout))
+
+
+def test_a_status_with_a_latin_lookalike_or_an_invisible_character_names_it(
+    tmp_path: Path,
+) -> None:
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    path = Path(config.schools[0].source)
+    rows = {
+        "3": {"status": "Bыполнено"},
+        "4": {"status": "В рабoте"},
+        "5": {"status": "В работе\u200b"},
+    }
+    fill_workbook(path, SPEC, rows, PASSPORT)
+    messages = [str(p["message"]) for p in _problems(path) if p["code"] == "unknown_status"]
+    assert any("латинская «B» вместо русской «В» (1-й знак)" in m for m in messages), messages
+    assert any("латинская «o» вместо русской «о» (6-й знак)" in m for m in messages), messages
+    assert any("U+200B «пробел нулевой ширины» (9-й знак)" in m for m in messages), messages
+
+
+def test_a_date_cell_shows_what_the_school_typed_and_no_number_breaks_anything(
+    tmp_path: Path,
+) -> None:
+    from openpyxl import load_workbook
+
+    from sync.pipeline import run
+
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    path = Path(config.schools[0].source)
+    fill_workbook(path, SPEC, {n: {"status": "В работе"} for n in ("3", "4", "5")}, PASSPORT)
+    wb = load_workbook(path)
+    ws = wb[SPEC.main_sheet]
+    header = {c.value: c.column for c in ws[1]}
+    col = header[SPEC.column("done_on").header]
+    typed = {}
+    for r in range(2, ws.max_row + 1):
+        if ws.cell(r, header[SPEC.column("status").header]).value == "В работе":
+            typed[r] = None
+    for (r, _), value in zip(typed.items(), (-1, 15092021, 1e308), strict=False):
+        ws.cell(r, col).value = value
+        ws.cell(r, col).number_format = "DD.MM.YYYY"
+    wb.save(path)
+    messages = [str(p["message"]) for p in _problems(path) if p["code"] == "date_invalid"]
+    assert any("«-1» не дата" in m for m in messages), messages
+    assert any("«15092021» не дата (возможно, 15.09.2021?)" in m for m in messages), messages
+    assert any("«1e+308» не дата" in m for m in messages), messages
+    assert not any("00:00" in m or "15092021.0" in m for m in messages), messages
+    result = run(config, today=date(2022, 1, 10))
+    assert result.outcome == "ok" and Path(result.master).exists()
+    report = next(r for r in result.reports if r.school.id == "s1")
+    assert report.outcome == "synced"

@@ -28,6 +28,7 @@ import zipfile
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import time as dtime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -392,7 +393,50 @@ def read_data_here(
         ) from None
     except Exception as e:  # calamine raises its own types for every kind of damage
         raise ReadFailure(f"Файл {name} повреждён и не читается ({type(e).__name__}).") from None
+    _restore_negative_dates(data, sheets, truncated)
     return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
+
+
+def _restore_negative_dates(
+    data: bytes, sheets: dict[str, list[list[Any]]], truncated: dict[str, int]
+) -> None:
+    """Put back what the school typed where the parser shows a negative number as a time.
+
+    A negative number in a date-formatted cell (-1) is no date; calamine turns it into
+    00:00:00, and the school would be told about a value it never typed. The cell's number is
+    read back from the sheet's XML (only for cells that came back as a time: rare and few).
+    """
+    times = {
+        name: [
+            (r, c) for r, line in enumerate(grid) for c, v in enumerate(line) if type(v) is dtime
+        ]
+        for name, grid in sheets.items()
+        if name not in truncated
+    }
+    times = {name: cells for name, cells in times.items() if cells}
+    if not times:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        parts = {sheet: part for part, sheet in _sheet_names(z).items()}
+        for name, cells in times.items():
+            part = parts.get(name)
+            if part is None:
+                continue
+            xml = z.read(part)
+            for r, c in cells:
+                ref = f"{column_letters(c + 1)}{r + 1}".encode()
+                m = re.search(
+                    rb'<(?:\w+:)?c\s[^>]*\br="' + ref + rb'"[^>]*>(?:(?!</(?:\w+:)?c>).)*?'
+                    rb"<(?:\w+:)?v>([^<]*)</",
+                    xml,
+                    re.S,
+                )
+                try:
+                    number = float(m.group(1)) if m else 0.0
+                except ValueError:
+                    continue
+                if number < 0:
+                    sheets[name][r][c] = int(number) if number.is_integer() else number
 
 
 def _mimetype(z: zipfile.ZipFile) -> bytes:
