@@ -167,16 +167,17 @@ def _workbook_path(r: SectionReader, schools_dir: Path, default: str) -> Path:
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Two paths that name one file: equal once resolved (by case where the system ignores it),
-    or one file on disk (a hard link, a case-insensitive folder)."""
-    ra, rb = a.resolve(), b.resolve()
-    if os.path.normcase(ra) == os.path.normcase(rb):
-        return True
+def _file_keys(path: Path) -> list[object]:
+    """What makes two paths one file: the resolved path (by case where the system ignores it)
+    and, for a file that exists, its device and inode (a hard link, a case-insensitive folder)."""
+    resolved = path.resolve()
+    keys: list[object] = [os.path.normcase(resolved)]
     try:
-        return os.path.samefile(ra, rb)
+        st = resolved.stat()
+        keys.append((st.st_dev, st.st_ino))
     except OSError:
-        return False
+        pass
+    return keys
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -200,23 +201,24 @@ def _check_paths(
         table = "coordinator" if index is None else "schools"
         return SectionReader(storage.text, storage.path, {}, table, index)
 
-    for _index, school in books:
-        if _same_file(master, Path(school.source)):
+    master_keys = set(_file_keys(master))
+    seen: dict[object, School] = {}
+    for index, school in books:
+        keys = _file_keys(Path(school.source))
+        if master_keys.intersection(keys):
             raise storage.fail(
                 "master",
                 f"свод «{master.name}» совпадает с книгой школы «{school.id}»: свод заменил бы"
                 " её книгу. Укажите для свода другой файл.",
             )
-    seen: dict[str, School] = {}
-    for index, school in books:
-        for other in seen.values():
-            if _same_file(Path(school.source), Path(other.source)):
-                raise key_of(index).fail(
-                    "workbook",
-                    f"школы «{other.id}» и «{school.id}» указаны с одной и той же книгой"
-                    f" «{Path(school.source).name}»: у каждой школы должна быть своя книга.",
-                )
-        seen[school.id] = school
+        other = next((seen[k] for k in keys if k in seen), None)
+        if other is not None:
+            raise key_of(index).fail(
+                "workbook",
+                f"школы «{other.id}» и «{school.id}» указаны с одной и той же книгой"
+                f" «{Path(school.source).name}»: у каждой школы должна быть своя книга.",
+            )
+        seen.update(dict.fromkeys(keys, school))
     allow = storage.get("allow_outside", bool, False)
     if allow:
         return

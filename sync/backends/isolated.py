@@ -293,17 +293,55 @@ def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
     return names
 
 
-def check_sheets(z: zipfile.ZipFile, limits: ReadLimits) -> dict[str, SheetScan]:
-    """Scan every worksheet's XML; TooBig names the sheet and the far cell that breaks a limit."""
-    names = _sheet_names(z)
+_QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_ANY_CELL = re.compile(rb"<c[\s/>]")
+
+
+def quick_extent(xml: bytes) -> SheetScan | None:
+    """An upper bound of a sheet's extent in a few passes of C code, or None when the XML is
+    not in the common shape (a namespace prefix, a cell without `r` first): scan it then."""
+    if b"<sheetData" not in xml:
+        return None
+    refs = _QUICK_REF.findall(xml)
+    if len(refs) != len(_ANY_CELL.findall(xml)):
+        return None
+    scan = SheetScan(cells=len(refs))
+    if refs:
+        letters = {letters for letters, _ in refs}
+        scan.max_col = max(_column_number(x) for x in letters)
+        scan.max_row = max(int(r) for r in {r for _, r in refs})
+        scan.far = f"{column_letters(scan.max_col)}{scan.max_row}"
+    return scan
+
+
+def _over(scan: SheetScan, limits: ReadLimits) -> bool:
+    return scan.max_row * scan.max_col > limits.max_area or scan.cells > limits.max_cells
+
+
+def check_sheets(
+    z: zipfile.ZipFile, limits: ReadLimits, skip_parts: Collection[str] = ()
+) -> dict[str, SheetScan]:
+    """Scan every worksheet's XML; TooBig names the sheet and the far cell that breaks a limit.
+
+    The quick bound counts empty styled cells too; only when it breaks a limit is the sheet
+    scanned exactly (cells with content), so a legitimate file is never refused by the bound.
+    """
     scans = {}
     for info in z.infolist():
         if not re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
             continue
+        if info.filename in skip_parts:
+            continue  # never parsed, so it cannot make the parser allocate
+        quick = quick_extent(z.read(info)) if info.file_size <= 8 * MB else None
+        if quick is not None and not _over(quick, limits):
+            scans[info.filename] = quick
+            continue
         with z.open(info) as stream:
             scan = scan_sheet(stream, limits)
         scans[info.filename] = scan
-        sheet = names.get(info.filename) or info.filename
+        if not _over(scan, limits):
+            continue
+        sheet = _sheet_names(z).get(info.filename) or info.filename
         if scan.max_row * scan.max_col > limits.max_area:
             raise TooBig(
                 f"на листе «{sheet}» заполнена ячейка {scan.far} — таблица до неё заняла бы"
@@ -311,12 +349,9 @@ def check_sheets(z: zipfile.ZipFile, limits: ReadLimits) -> dict[str, SheetScan]
                 " Удалите значения далеко за пределами таблицы (Ctrl+End покажет последнюю"
                 " заполненную ячейку).".replace(",", " ")
             )
-        if scan.cells > limits.max_cells:
-            raise TooBig(
-                f"на листе «{sheet}» больше {limits.max_cells:,} заполненных ячеек.".replace(
-                    ",", " "
-                )
-            )
+        raise TooBig(
+            f"на листе «{sheet}» больше {limits.max_cells:,} заполненных ячеек.".replace(",", " ")
+        )
     return scans
 
 
@@ -377,7 +412,10 @@ def read_data_here(
             if kind is not None:
                 raise ForeignFormat(kind)
             check_package(z, limits)
-            check_sheets(z, limits)
+            skip_parts = (
+                [p for p, n in _sheet_names(z).items() if n in skip_sheets] if skip_sheets else []
+            )
+            check_sheets(z, limits, skip_parts)
     except ForeignFormat as e:
         raise ReadFailure(f"Файл {name} {e}") from None
     except TooBig as e:
