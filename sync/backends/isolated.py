@@ -16,9 +16,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import html
 import io
 import multiprocessing as mp
 import os
+import posixpath
 import re
 import stat
 import sys
@@ -268,32 +270,44 @@ def scan_sheet(stream: io.BufferedIOBase | Any, limits: ReadLimits, chunk: int =
             return scan
 
 
-def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet part -> the sheet's name as the school sees it (the part name when unknown)."""
-    from lxml import etree
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)>")
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)>")
+_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    ns_main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-    ns_rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+def _attrs(text: bytes) -> dict[str, str]:
+    return {
+        m.group(1).decode("ascii", "replace").split(":")[-1]: html.unescape(
+            (m.group(2) if m.group(2) is not None else m.group(3)).decode("utf-8", "replace")
+        )
+        for m in _ATTR.finditer(text)
+    }
+
+
+def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet part -> the sheet's name as the school sees it (empty when the book is odd)."""
     try:
-        rels = etree.fromstring(z.read("xl/_rels/workbook.xml.rels"), parser)
-        targets = {
-            el.get("Id"): el.get("Target", "")
-            for el in rels
-            if isinstance(el.tag, str) and el.tag.endswith("Relationship")
-        }
-        book = etree.fromstring(z.read("xl/workbook.xml"), parser)
-    except (KeyError, etree.XMLSyntaxError):
+        rels = z.read("xl/_rels/workbook.xml.rels")
+        book = z.read("xl/workbook.xml")
+    except KeyError:
         return {}
+    targets = {}
+    for m in _REL_TAG.finditer(rels):
+        a = _attrs(m.group(1))
+        targets[a.get("Id", "")] = a.get("Target", "")
     names = {}
-    for sheet in book.iter(f"{ns_main}sheet"):
-        target = targets.get(sheet.get(f"{ns_rel}id"), "")
+    for m in _SHEET_TAG.finditer(book):
+        a = _attrs(m.group(1))
+        target = targets.get(a.get("id", ""), "")
+        if not target:
+            continue
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        names[os.path.normpath(part).replace(os.sep, "/")] = sheet.get("name", "")
+        names[posixpath.normpath(part)] = a.get("name", "")
     return names
 
 
-_QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_QUICK_COL = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
+_QUICK_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 _ANY_CELL = re.compile(rb"<c[\s/>]")
 
 
@@ -302,14 +316,13 @@ def quick_extent(xml: bytes) -> SheetScan | None:
     not in the common shape (a namespace prefix, a cell without `r` first): scan it then."""
     if b"<sheetData" not in xml:
         return None
-    refs = _QUICK_REF.findall(xml)
-    if len(refs) != len(_ANY_CELL.findall(xml)):
+    cols = _QUICK_COL.findall(xml)
+    if len(cols) != len(_ANY_CELL.findall(xml)):
         return None
-    scan = SheetScan(cells=len(refs))
-    if refs:
-        letters = {letters for letters, _ in refs}
-        scan.max_col = max(_column_number(x) for x in letters)
-        scan.max_row = max(int(r) for r in {r for _, r in refs})
+    scan = SheetScan(cells=len(cols))
+    if cols:
+        scan.max_col = max(map(_column_number, set(cols)))
+        scan.max_row = max(map(int, set(_QUICK_ROW.findall(xml))))
         scan.far = f"{column_letters(scan.max_col)}{scan.max_row}"
     return scan
 
