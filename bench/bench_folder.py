@@ -182,6 +182,7 @@ def _read_phase(directory: Path, mode: str) -> dict[str, Any]:
     schools = config.all_workbooks()
     cells = failed = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     if mode == "read-workers":
         for _school, raw in backend.read_many(schools):
             if isinstance(raw, Exception):
@@ -202,12 +203,30 @@ def _read_phase(directory: Path, mode: str) -> dict[str, Any]:
                 failed += 1
                 continue
             cells += sum(len(line) for grid in sheets.values() for line in grid)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    if mode == "read-workers":
+        from sync.backends.isolated import shared_pool
+
+        cpu += sum(_cpu_of(w.process.pid) for w in shared_pool()._workers)
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
         "files": len(schools),
         "cells": cells,
         "failed": failed,
     }
+
+
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_read_old(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
@@ -643,6 +662,16 @@ def details(n: int, results: dict[str, list[dict[str, Any]]]) -> list[str]:
         f"- N={n} ru_maxrss MB of the same children (never below the parent's peak): "
         + ", ".join(f"{p} {v:.0f}" for p, v in maxrss.items())
     )
+    cpu = {
+        p: statistics.median(r["cpu_seconds"] for r in runs)
+        for p, runs in results.items()
+        if runs and "cpu_seconds" in runs[0]
+    }
+    if cpu:
+        out.append(
+            f"- N={n} read phase CPU seconds, this process and its reader workers (median): "
+            + ", ".join(f"{p} {v:.2f}" for p, v in cpu.items())
+        )
     for phase in ("writeback", "cold", "warm"):
         if results.get(phase):
             last = results[phase][-1]
