@@ -542,6 +542,14 @@ def _cpu_budget(seconds: int) -> None:
 def _worker_main(conn: Connection, limits: ReadLimits) -> None:
     """Read requests until the parent closes the pipe. Each reply: ("ok", raw) or ("err", ...)."""
     _limit_self(limits)
+    # Ctrl+C and a service stop reach the whole process group: the parent decides when to stop
+    # (after the current school) and closes the pipe; a worker killed by them would blame a file.
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
     # An abort prints the parser's backtrace; the parent reports the death in Russian instead.
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
