@@ -39,6 +39,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "xfd-passport": (lambda p: hostile.far_cell(p, PASSPORT_SHEET, "XFD1048576"), "Паспорт ОО"),
     "xfd-hidden": (lambda p: hostile.far_cell(p, META, "XFD1048576"), "слишком большой"),
     "xfd4000": (lambda p: hostile.far_cell(p, MAIN, "XFD4000"), "XFD4000"),
+    # a small grid area, but 16 384 columns of every row would reach the parent
+    "xfd100": (lambda p: hostile.far_cell(p, MAIN, "XFD100"), "слишком широк"),
     "whitespace-2gb": (lambda p: hostile.whitespace_bomb(p, MAIN), "слишком большой"),
     "text-cell-1gb": (
         lambda p: hostile.huge_text_cell(p, MAIN, "P3", 1100 << 20),

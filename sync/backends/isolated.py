@@ -58,6 +58,8 @@ class ReadLimits:
     max_entries: int = 10_000
     max_area: int = 20_000_000  # rows x columns of one sheet's grid, counted from A1
     max_cells: int = 2_000_000  # cells with content in one sheet
+    # What a sheet may hand back (its first MAX_ROWS rows x its width): bounds the parent's memory
+    max_grid: int = 1_000_000
     memory: int = 3 << 30  # address space of a worker (RLIMIT_AS; the Windows watchdog)
     cpu_seconds: int = 60  # CPU time for one file (RLIMIT_CPU)
     wall_seconds: float = 120.0  # the parent's watchdog, every OS
@@ -328,7 +330,17 @@ def quick_extent(xml: bytes) -> SheetScan | None:
 
 
 def _over(scan: SheetScan, limits: ReadLimits) -> bool:
-    return scan.max_row * scan.max_col > limits.max_area or scan.cells > limits.max_cells
+    return (
+        scan.max_row * scan.max_col > limits.max_area
+        or scan.cells > limits.max_cells
+        or _grid(scan) > limits.max_grid
+    )
+
+
+def _grid(scan: SheetScan) -> int:
+    from sync.backends.xlsxio import MAX_ROWS
+
+    return min(scan.max_row, MAX_ROWS) * scan.max_col
 
 
 def check_sheets(
@@ -361,6 +373,12 @@ def check_sheets(
                 f" {scan.max_row * scan.max_col:,} ячеек (допустимо до {limits.max_area:,})."
                 " Удалите значения далеко за пределами таблицы (Ctrl+End покажет последнюю"
                 " заполненную ячейку).".replace(",", " ")
+            )
+        if _grid(scan) > limits.max_grid:
+            raise TooBig(
+                f"на листе «{sheet}» заполнена ячейка {scan.far} — лист шириной"
+                f" {scan.max_col} столбцов слишком широк для чтения. Удалите значения далеко"
+                " справа от таблицы (Ctrl+End покажет последнюю заполненную ячейку)."
             )
         raise TooBig(
             f"на листе «{sheet}» больше {limits.max_cells:,} заполненных ячеек.".replace(",", " ")
@@ -570,11 +588,11 @@ def _worker_main(conn: Connection, limits: ReadLimits) -> None:
                 raw = read_workbook_here(Path(source), skip, limits)
             reply: tuple[Any, ...] = ("ok", raw)
         except ReadFailure as e:
-            reply = ("err", str(e), e.transient)
             fatal = "не хватило памяти" in str(e)
+            reply = ("err", str(e), e.transient, fatal)
         except MemoryError:
-            reply = ("err", f"Файл {name} слишком большой: не хватило памяти.", False)
             fatal = True
+            reply = ("err", f"Файл {name} слишком большой: не хватило памяти.", False, fatal)
         try:
             conn.send(reply)
         except MemoryError:
@@ -841,6 +859,8 @@ class ReaderPool:
                 return _Dead(ReadFailure(_died_message(w.name, w.process.exitcode, limits)))
             if reply[0] == "ok":
                 return reply[1]
+            if reply[3]:  # the worker exits after this reply: replace it, never send it more
+                return _Dead(ReadFailure(reply[1], reply[2]))
             return ReadFailure(reply[1], reply[2])
         if w.process.sentinel in ready:
             w.process.join(5)
