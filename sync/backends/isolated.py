@@ -14,6 +14,7 @@ parallel, one per core.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import hashlib
 import html
@@ -560,14 +561,13 @@ def _cpu_budget(seconds: int) -> None:
 def _worker_main(conn: Connection, limits: ReadLimits) -> None:
     """Read requests until the parent closes the pipe. Each reply: ("ok", raw) or ("err", ...)."""
     _limit_self(limits)
-    # Ctrl+C and a service stop reach the whole process group: the parent decides when to stop
-    # (after the current school) and closes the pipe; a worker killed by them would blame a file.
+    # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
+    # current school) and closes the pipe. SIGTERM is left alone: multiprocessing stops
+    # workers with it at exit, and a service stop is reported as such (see _died_message).
     import signal
 
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(getattr(signal, name), signal.SIG_IGN)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # An abort prints the parser's backtrace; the parent reports the death in Russian instead.
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -621,6 +621,11 @@ def _died_message(name: str, exitcode: int | None, limits: ReadLimits) -> str:
             sig = signal.Signals(-exitcode).name
         except ValueError:
             sig = str(-exitcode)
+        if sig in ("SIGTERM", "SIGHUP", "SIGINT"):
+            return (
+                f"Чтение файла {name} прервано: программа была остановлена ({sig}); файл"
+                " будет прочитан в следующий раз."
+            )
         if sig == "SIGXCPU":
             return (
                 f"Файл {name} слишком большой или сложный: чтение заняло больше"
@@ -665,6 +670,8 @@ def _without_main_module() -> Iterator[None]:
 
 
 class _Worker:
+    """One worker process and its pipe, with the files sent to it and not yet answered."""
+
     def __init__(self, ctx: Any, limits: ReadLimits):
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
@@ -673,13 +680,28 @@ class _Worker:
         with _without_main_module():
             self.process.start()
         child.close()
-        self.task: int | None = None
-        self.started = 0.0
-        self.name = ""
+        self.queue: collections.deque[tuple[int, str]] = collections.deque()  # (task, file name)
+        self.started = 0.0  # when the file at the head of the queue began
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue)
+
+    @property
+    def name(self) -> str:
+        return self.queue[0][1] if self.queue else ""
 
     def send(self, task: int, source: Path | bytes, name: str, skip: tuple[str, ...]) -> None:
         self.conn.send((source if isinstance(source, bytes) else str(source), name, skip))
-        self.task, self.started, self.name = task, time.monotonic(), name
+        if not self.queue:
+            self.started = time.monotonic()
+        self.queue.append((task, name))
+
+    def answered(self) -> int:
+        """The head file was answered: its task; the next file begins now."""
+        task, _name = self.queue.popleft()
+        self.started = time.monotonic()
+        return task
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -722,6 +744,10 @@ def _rss(pid: int) -> int | None:
         finally:
             ctypes.windll.kernel32.CloseHandle(handle)
     return None
+
+
+# Files in flight per worker: the next one waits in its pipe while it parses the current one.
+PIPELINE = 3
 
 
 class ReaderPool:
@@ -778,7 +804,7 @@ class ReaderPool:
                 private.close()
             return
         try:
-            yield from self._run(list(items), window or 2 * self.size)
+            yield from self._run(list(items), window or 2 * PIPELINE * self.size)
         finally:
             self._lock.release()
 
@@ -791,63 +817,80 @@ class ReaderPool:
         if not items:
             return
         wanted = min(self.size, len(items))
-        self._workers = [w for w in self._workers if w.process.is_alive() and w.task is None]
+        self._workers = [w for w in self._workers if w.process.is_alive() and not w.busy]
         while len(self._workers) < wanted:
             self._workers.append(self._spawn())
         done: dict[int, RawWorkbook | ReadFailure] = {}
-        next_task = 0
+        pending = collections.deque(range(len(items)))
         next_out = 0
         try:
             while next_out < len(items):
-                # Hand out work to idle workers, never more than `window` ahead of the consumer.
-                for i, w in enumerate(self._workers):
-                    if w.task is not None or next_task >= len(items):
-                        continue
-                    if next_task - next_out >= window:
-                        break
-                    if not w.process.is_alive():
-                        w.stop()
-                        w = self._workers[i] = self._spawn()
-                    _key, source, skip = items[next_task]
-                    name = source.name if isinstance(source, Path) else str(_key)
-                    try:
-                        w.send(next_task, source, name, tuple(skip))
-                    except (OSError, ValueError):
-                        w.stop()
-                        self._workers[i] = self._spawn()
-                        continue
-                    next_task += 1
+                self._dispatch(items, pending, next_out, window)
                 while next_out in done:
                     yield items[next_out][0], done.pop(next_out)
                     next_out += 1
                 if next_out >= len(items):
                     break
-                busy = [w for w in self._workers if w.task is not None]
+                busy = [w for w in self._workers if w.busy]
                 if not busy:
                     continue
                 waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
                 ready = wait(waitables, timeout=0.25)
                 for i, w in enumerate(self._workers):
-                    if w.task is None:
-                        continue
-                    task = w.task
-                    outcome = self._collect(w, ready)
-                    if outcome is None:
-                        continue
-                    w.task = None
-                    if isinstance(outcome, _Dead):
-                        done[task] = outcome.failure
-                    else:
-                        done[task] = outcome
-                    if isinstance(outcome, _Dead) or not w.process.is_alive():
-                        w.stop()
-                        self._workers[i] = self._spawn()
+                    while w.busy:
+                        outcome = self._collect(w, ready)
+                        if outcome is None:
+                            break
+                        if isinstance(outcome, _Dead):
+                            done[w.queue[0][0]] = outcome.failure
+                            # Files sent after the one that killed it never started: again.
+                            pending.extendleft(reversed([t for t, _ in list(w.queue)[1:]]))
+                            w.stop()
+                            self._workers[i] = self._spawn()
+                            break
+                        done[w.answered()] = outcome
+                        ready = [r for r in ready if r is not w.conn]
+                        if not w.conn.poll():
+                            break
+                        ready.append(w.conn)
         finally:
             # A consumer that stops early: workers still busy hold stale work; let them go.
             for w in self._workers:
-                if w.task is not None:
+                if w.busy:
                     w.stop()
-            self._workers = [w for w in self._workers if w.task is None]
+            self._workers = [w for w in self._workers if not w.busy]
+
+    def _dispatch(
+        self,
+        items: list[tuple[Any, Path | bytes, Collection[str]]],
+        pending: collections.deque[int],
+        next_out: int,
+        window: int,
+    ) -> None:
+        """Keep each worker PIPELINE files ahead, never more than `window` past the consumer.
+
+        A worker with the next file already in its pipe never waits for the parent to wake up:
+        on a busy machine that wake-up, not the parsing, is what a round trip costs.
+        """
+        for depth in range(PIPELINE):
+            for i, w in enumerate(self._workers):
+                if not pending or pending[0] - next_out >= window:
+                    return
+                if len(w.queue) > depth:
+                    continue
+                if not w.busy and not w.process.is_alive():
+                    w.stop()
+                    w = self._workers[i] = self._spawn()
+                task = pending.popleft()
+                key, source, skip = items[task]
+                name = source.name if isinstance(source, Path) else str(key)
+                try:
+                    w.send(task, source, name, tuple(skip))
+                except (OSError, ValueError):
+                    pending.appendleft(task)
+                    if not w.busy:
+                        w.stop()
+                        self._workers[i] = self._spawn()
 
     def _collect(self, w: _Worker, ready: list[Any]) -> RawWorkbook | ReadFailure | _Dead | None:
         limits = self.limits
@@ -856,15 +899,15 @@ class ReaderPool:
                 reply = w.conn.recv()
             except (EOFError, OSError):
                 w.process.join(5)
-                return _Dead(ReadFailure(_died_message(w.name, w.process.exitcode, limits)))
+                return _Dead(_death(w, limits))
             if reply[0] == "ok":
                 return reply[1]
             if reply[3]:  # the worker exits after this reply: replace it, never send it more
                 return _Dead(ReadFailure(reply[1], reply[2]))
             return ReadFailure(reply[1], reply[2])
-        if w.process.sentinel in ready:
+        if w.process.sentinel in ready and not w.conn.poll():
             w.process.join(5)
-            return _Dead(ReadFailure(_died_message(w.name, w.process.exitcode, limits)))
+            return _Dead(_death(w, limits))
         elapsed = time.monotonic() - w.started
         if elapsed > limits.wall_seconds:
             return _Dead(
@@ -882,6 +925,13 @@ class ReaderPool:
                 )
             )
         return None
+
+
+def _death(w: _Worker, limits: ReadLimits) -> ReadFailure:
+    """Why the worker died, blamed on its file unless someone stopped the program."""
+    code = w.process.exitcode
+    stopped = code is not None and -code in (15, 1, 2)  # SIGTERM, SIGHUP, SIGINT
+    return ReadFailure(_died_message(w.name, code, limits), transient=stopped)
 
 
 @dataclass(frozen=True)
