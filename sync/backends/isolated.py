@@ -133,23 +133,25 @@ def _zip_kind(names: Collection[str], mimetype: bytes) -> str | None:
     return None
 
 
-def identify(data: bytes) -> None:
-    """Raise ForeignFormat when the bytes are not an .xlsx package (an .xls, .ods, CSV...)."""
+def open_package(data: bytes) -> zipfile.ZipFile:
+    """The bytes as a zip; ForeignFormat when they are not one (an .xls, CSV, PDF...)."""
     if not data:
         raise ForeignFormat("пуст (0 байт).")
     if data[:8] == OLE2_MAGIC:
         raise ForeignFormat(_ole2_kind(data))
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         if data[:2] == b"PK":
             raise ForeignFormat(
                 "не является книгой Excel (.xlsx): файл повреждён или скачан не полностью."
                 " Попросите школу прислать книгу ещё раз."
-            )
+            ) from None
         kind = _text_kind(data)
         raise ForeignFormat(
             f"не является книгой Excel (.xlsx): это {kind}. Возможно, он сохранён в формате"
             " .xls, .ods или CSV, или повреждён. " + SAVE_AS_XLSX
-        )
+        ) from None
 
 
 # --- limits before the parser allocates -----------------------------------------------------
@@ -218,6 +220,7 @@ class SheetScan:
     cells: int = 0
     far: str = ""  # the reference of the cell that set max_row or max_col last
     dimension: str = ""  # what the sheet claims in <dimension ref>, which may lie
+    negative: bool = True  # may hold a negative number (the parser shows some as a time)
 
 
 def scan_sheet(stream: io.BufferedIOBase | Any, limits: ReadLimits, chunk: int = MB) -> SheetScan:
@@ -275,16 +278,15 @@ def scan_sheet(stream: io.BufferedIOBase | Any, limits: ReadLimits, chunk: int =
 
 _SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)>")
 _REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)>")
-_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
 
 
-def _attrs(text: bytes) -> dict[str, str]:
-    return {
-        m.group(1).decode("ascii", "replace").split(":")[-1]: html.unescape(
-            (m.group(2) if m.group(2) is not None else m.group(3)).decode("utf-8", "replace")
-        )
-        for m in _ATTR.finditer(text)
-    }
+def _attr(attrs: bytes, name: bytes) -> str:
+    """One attribute's value (any namespace prefix), unescaped; "" when absent."""
+    m = re.search(rb"(?:^|\s)(?:\w+:)?" + name + rb'\s*=\s*(?:"([^"]*)"|\'([^\']*)\')', attrs)
+    if m is None:
+        return ""
+    raw = (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace")
+    return html.unescape(raw) if "&" in raw else raw
 
 
 def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
@@ -294,38 +296,35 @@ def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
         book = z.read("xl/workbook.xml")
     except KeyError:
         return {}
-    targets = {}
-    for m in _REL_TAG.finditer(rels):
-        a = _attrs(m.group(1))
-        targets[a.get("Id", "")] = a.get("Target", "")
+    targets = {
+        _attr(m.group(1), b"Id"): _attr(m.group(1), b"Target") for m in _REL_TAG.finditer(rels)
+    }
     names = {}
     for m in _SHEET_TAG.finditer(book):
-        a = _attrs(m.group(1))
-        target = targets.get(a.get("id", ""), "")
+        target = targets.get(_attr(m.group(1), b"id"), "")
         if not target:
             continue
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        names[posixpath.normpath(part)] = a.get("name", "")
+        names[posixpath.normpath(part)] = _attr(m.group(1), b"name")
     return names
 
 
-_QUICK_COL = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
-_QUICK_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
-_ANY_CELL = re.compile(rb"<c[\s/>]")
+_QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 
 
 def quick_extent(xml: bytes) -> SheetScan | None:
     """An upper bound of a sheet's extent in a few passes of C code, or None when the XML is
     not in the common shape (a namespace prefix, a cell without `r` first): scan it then."""
-    if b"<sheetData" not in xml:
+    if b"<sheetData" not in xml or b"<c\n" in xml or b"<c\t" in xml or b"<c\r" in xml:
         return None
-    cols = _QUICK_COL.findall(xml)
-    if len(cols) != len(_ANY_CELL.findall(xml)):
-        return None
-    scan = SheetScan(cells=len(cols))
-    if cols:
+    refs = _QUICK_REF.findall(xml)
+    if len(refs) != xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/"):
+        return None  # a cell without `r` first: its place depends on the cells before it
+    scan = SheetScan(cells=len(refs), negative=b"<v>-" in xml)
+    if refs:
+        cols, rows = zip(*refs, strict=True)
         scan.max_col = max(map(_column_number, set(cols)))
-        scan.max_row = max(map(int, set(_QUICK_ROW.findall(xml))))
+        scan.max_row = max(map(int, set(rows)))
         scan.far = f"{column_letters(scan.max_col)}{scan.max_row}"
     return scan
 
@@ -438,8 +437,7 @@ def read_data_here(
 
     limits = limits or ReadLimits()
     try:
-        identify(data)
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
+        with open_package(data) as z:
             kind = _zip_kind(z.namelist(), _mimetype(z))
             if kind is not None:
                 raise ForeignFormat(kind)
@@ -447,7 +445,7 @@ def read_data_here(
             skip_parts = (
                 [p for p, n in _sheet_names(z).items() if n in skip_sheets] if skip_sheets else []
             )
-            check_sheets(z, limits, skip_parts)
+            scans = check_sheets(z, limits, skip_parts)
     except ForeignFormat as e:
         raise ReadFailure(f"Файл {name} {e}") from None
     except TooBig as e:
@@ -463,7 +461,8 @@ def read_data_here(
         ) from None
     except Exception as e:  # calamine raises its own types for every kind of damage
         raise ReadFailure(f"Файл {name} повреждён и не читается ({type(e).__name__}).") from None
-    _restore_negative_dates(data, sheets, truncated)
+    if any(scan.negative for scan in scans.values()):
+        _restore_negative_dates(data, sheets, truncated)
     return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
 
 
