@@ -49,6 +49,9 @@ GOAL_AT = 1000
 
 PHASES = {
     "calamine": "calamine floor: read every sheet",
+    "read-old": "read phase, one process, unchecked (read_file before isolation)",
+    "read-one": "read phase, one process, checked (limits + calamine)",
+    "read-workers": "read phase, isolated workers (FolderBackend.read_many)",
     "openpyxl": "openpyxl read-only: iterate every sheet",
     "ours": "ours: read + validate + consolidate",
     "master": "master write (write_master_xlsx)",
@@ -57,8 +60,12 @@ PHASES = {
     "warm": "pipeline.run, warm (all unchanged)",
 }
 # What each phase's child imports before its clock starts; an idle child imports the same.
+READ_IMPORTS = ("sync.config", "sync.backends.folder", "sync.backends.isolated")
 IMPORTS = {
     "calamine": ("python_calamine",),
+    "read-old": READ_IMPORTS,
+    "read-one": READ_IMPORTS,
+    "read-workers": READ_IMPORTS,
     "openpyxl": ("openpyxl",),
     "ours": (
         "sync.config",
@@ -160,6 +167,80 @@ def child_calamine(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "files": len(files), "cells": cells}
 
 
+def _read_phase(directory: Path, mode: str) -> dict[str, Any]:
+    """Every workbook the pipeline would read, read as `mode` does; errors counted, not raised."""
+    import hashlib
+
+    from sync.backends.isolated import ReadFailure, read_workbook_here
+    from sync.backends.xlsxio import read_sheets
+    from sync.config import load_config
+    from sync.pipeline import backend_for
+
+    config = load_config(directory / "config.toml")
+    backend = backend_for(config)
+    skip = backend.skip_sheets  # type: ignore[attr-defined]
+    schools = config.all_workbooks()
+    cells = failed = 0
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    if mode == "read-workers":
+        for _school, raw in backend.read_many(schools):
+            if isinstance(raw, Exception):
+                failed += 1
+            else:
+                cells += sum(len(line) for grid in raw.sheets.values() for line in grid)
+    else:
+        for school in schools:
+            path = Path(school.source)
+            try:
+                if mode == "read-old":  # what FolderBackend.read_file did before isolation
+                    data = path.read_bytes()
+                    sheets, _ = read_sheets(data, skip=skip)
+                    hashlib.sha256(data).hexdigest()
+                else:
+                    sheets = read_workbook_here(path, skip).sheets
+            except ReadFailure:
+                failed += 1
+                continue
+            cells += sum(len(line) for grid in sheets.values() for line in grid)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    if mode == "read-workers":
+        from sync.backends.isolated import shared_pool
+
+        cpu += sum(_cpu_of(w.process.pid) for w in shared_pool()._workers)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "files": len(schools),
+        "cells": cells,
+        "failed": failed,
+    }
+
+
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_read_old(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
+    return _read_phase(directory, "read-old")
+
+
+def child_read_one(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
+    return _read_phase(directory, "read-one")
+
+
+def child_read_workers(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
+    return _read_phase(directory, "read-workers")
+
+
 def child_openpyxl(directory: Path, _args: dict[str, Any]) -> dict[str, Any]:
     from openpyxl import load_workbook
 
@@ -198,9 +279,11 @@ def _read_validate_consolidate(directory: Path) -> tuple[Any, dict[str, Any]]:
     at = datetime.now().astimezone()
     parts["load config, spec, plan"] = clock() - start
     reports = []
-    for school in config.all_workbooks():
-        t0 = clock()
-        raw = backend.read(school)
+    t0 = clock()
+    # As the pipeline does: the isolated workers read ahead while this process checks.
+    for school, raw in backend.read_many(config.all_workbooks()):
+        if isinstance(raw, Exception):
+            raise raw
         t1 = clock()
         sheet = locate(raw, spec)
         t2 = clock()
@@ -211,9 +294,10 @@ def _read_validate_consolidate(directory: Path) -> tuple[Any, dict[str, Any]]:
                 school, rows, dict(sheet.passport), problems, "synced", "", raw.modified, at
             )
         )
-        parts["read_file"] += t1 - t0
+        parts["read_many (waiting for the workers)"] += t1 - t0
         parts["locate"] += t2 - t1
         parts["check_school"] += t3 - t2
+        t0 = clock()
     t4 = clock()
     master = consolidate(reports, plan, spec, DEMO_TODAY, config.municipality)
     end = clock()
@@ -393,6 +477,9 @@ def _copy_patched(src: Path, dst: Path, pairs: list[tuple[str, str]]) -> None:
 
 CHILDREN: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {
     "calamine": child_calamine,
+    "read-old": child_read_old,
+    "read-one": child_read_one,
+    "read-workers": child_read_workers,
     "openpyxl": child_openpyxl,
     "ours": child_ours,
     "master": child_master,
@@ -495,7 +582,7 @@ def measure(
             if phase == "warm" and "cold" in phases:
                 continue  # runs right after its cold run, in the same folder
             print(f"  N={n} run {r + 1}/{repeat}: {phase}", file=sys.stderr, flush=True)
-            if phase in ("calamine", "openpyxl", "ours"):
+            if phase in ("calamine", "openpyxl", "ours", "read-old", "read-one", "read-workers"):
                 results[phase].append(spawn(phase, directory))
             elif phase == "master":
                 target = scratch / "master-out"
@@ -575,6 +662,16 @@ def details(n: int, results: dict[str, list[dict[str, Any]]]) -> list[str]:
         f"- N={n} ru_maxrss MB of the same children (never below the parent's peak): "
         + ", ".join(f"{p} {v:.0f}" for p, v in maxrss.items())
     )
+    cpu = {
+        p: statistics.median(r["cpu_seconds"] for r in runs)
+        for p, runs in results.items()
+        if runs and "cpu_seconds" in runs[0]
+    }
+    if cpu:
+        out.append(
+            f"- N={n} read phase CPU seconds, this process and its reader workers (median): "
+            + ", ".join(f"{p} {v:.2f}" for p, v in cpu.items())
+        )
     for phase in ("writeback", "cold", "warm"):
         if results.get(phase):
             last = results[phase][-1]

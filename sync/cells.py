@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from sync.model import CellValue
@@ -73,3 +74,31 @@ def cell_date(value: CellValue) -> date | None:
         except ValueError:
             continue
     raise ValueError(str(value))
+
+
+def typed_text(value: CellValue) -> str:
+    """A cell's value as the school typed it: 15092021, not 15092021.0; -1, not a time.
+
+    >>> typed_text(15092021.0), typed_text(-1), typed_text(2.5), typed_text(" 5 мая ")
+    ('15092021', '-1', '2.5', '5 мая')
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def undotted_date(value: CellValue) -> date | None:
+    """15092021 typed for 15.09.2021 (the dots left out): the date it most likely means.
+
+    >>> undotted_date(15092021.0), undotted_date(5)
+    (datetime.date(2021, 9, 15), None)
+    """
+    text = typed_text(value)
+    if not re.fullmatch(r"\d{8}", text):
+        return None
+    try:
+        return datetime.strptime(text, "%d%m%Y").date()
+    except ValueError:
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -250,10 +251,13 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     """One sync with a progress bar when someone watches; prints the summary, returns exit code."""
     from sync.pipeline import run
     from sync.report import run_summary, run_text
+    from sync.scheduler import stop_on_signals
 
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
+    stop = threading.Event()  # SIGTERM or Ctrl+C: stop after the current school, as `serve` does
     try:
-        result = run(config, today=today, progress=progress)
+        with stop_on_signals(stop):
+            result = run(config, today=today, progress=progress, stop=stop)
     except (ConfigError, PlanFileError, HistoryError):
         raise  # friendly_errors: a message and code 2
     except Exception as e:  # recorded in the history as "crashed" by the pipeline

@@ -4,6 +4,9 @@ and the exit codes of a sync that a scheduler (cron, systemd, Windows) can act o
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from enum import IntEnum
@@ -19,6 +22,7 @@ cli_ru.install()  # every command module imports this one: click speaks Russian 
 
 from sync.config import ConfigError  # noqa: E402
 from sync.history import HistoryError  # noqa: E402
+from sync.oserrors import describe  # noqa: E402
 from sync.plan import PlanFileError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -103,6 +107,28 @@ config_option = click.option(
 )
 
 
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr itself is gone: the exit code still tells
+        click.echo(message, err=True)
+
+
+def _flush_stdout() -> None:
+    """Flush what the command printed now, so a full disk is a message and not Python's
+    «Exception ignored» at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the lost output cannot be flushed again
+            os.close(devnull)
+        _say(f"Не удалось вывести итог: {describe(e)}.")
+        if sys.exc_info()[0] is None:
+            sys.exit(EXIT_UNREADABLE)
+    except ValueError:
+        pass  # stdout closed
+
+
 def friendly_errors(func: F) -> F:
     """Turn the errors a user can cause into a Russian message and exit code 2, not a traceback."""
 
@@ -113,5 +139,11 @@ def friendly_errors(func: F) -> F:
         except (ConfigError, PlanFileError, HistoryError) as e:
             click.echo(str(e), err=True)
             sys.exit(EXIT_UNREADABLE)
+        except (OSError, sqlite3.Error) as e:
+            # A full disk or a folder without rights: the reason in Russian, no traceback.
+            _say(f"Команда не выполнена: {describe(e)}.")
+            sys.exit(EXIT_UNREADABLE)
+        finally:
+            _flush_stdout()
 
     return wrapper  # type: ignore[return-value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -190,6 +191,79 @@ def _category(r: SectionReader, root: SectionReader) -> str:
     return known
 
 
+def _file_keys(path: Path) -> list[object]:
+    """What makes two paths one file: the resolved path (by case where the system ignores it)
+    and, for a file that exists, its device and inode (a hard link, a case-insensitive folder)."""
+    resolved = path.resolve()
+    keys: list[object] = [os.path.normcase(resolved)]
+    try:
+        st = resolved.stat()
+        keys.append((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return keys
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _check_paths(
+    storage: SectionReader,
+    schools_dir: Path,
+    master: Path,
+    schools: list[School],
+    coordinator: School | None,
+) -> None:
+    """Mistakes that would destroy data: the master over a workbook, two schools in one file,
+    files outside the municipality's folder (unless [storage] allow_outside = true)."""
+    books: list[tuple[int | None, School]] = list(enumerate(schools))
+    if coordinator is not None:
+        books.append((None, coordinator))
+
+    def key_of(index: int | None) -> SectionReader:
+        table = "coordinator" if index is None else "schools"
+        return SectionReader(storage.text, storage.path, {}, table, index)
+
+    master_keys = set(_file_keys(master))
+    seen: dict[object, School] = {}
+    for index, school in books:
+        keys = _file_keys(Path(school.source))
+        if master_keys.intersection(keys):
+            raise storage.fail(
+                "master",
+                f"свод «{master.name}» совпадает с книгой школы «{school.id}»: свод заменил бы"
+                " её книгу. Укажите для свода другой файл.",
+            )
+        other = next((seen[k] for k in keys if k in seen), None)
+        if other is not None:
+            raise key_of(index).fail(
+                "workbook",
+                f"школы «{other.id}» и «{school.id}» указаны с одной и той же книгой"
+                f" «{Path(school.source).name}»: у каждой школы должна быть своя книга.",
+            )
+        seen.update(dict.fromkeys(keys, school))
+    allow = storage.get("allow_outside", bool, False)
+    if allow:
+        return
+    home = schools_dir.parent
+    for index, school in books:
+        if not _inside(Path(school.source), schools_dir):
+            raise key_of(index).fail(
+                "workbook",
+                f"книга «{school.source}» лежит вне папки школ «{schools_dir}». Перенесите её"
+                " в папку школ или, если так и задумано, укажите в [storage]"
+                " allow_outside = true.",
+            )
+    if not _inside(master, home):
+        raise storage.fail(
+            "master",
+            f"свод «{master}» лежит вне папки муниципалитета «{home}» (папки, в которой лежит"
+            " папка школ). Укажите свод внутри неё или, если так и задумано, укажите в"
+            " [storage] allow_outside = true.",
+        )
+
+
 def load_config(path: Path) -> Config:
     """Read and check a configuration file."""
     path = Path(path).resolve()
@@ -285,6 +359,8 @@ def load_config(path: Path) -> Config:
         raise storage.fail(
             "master", f"«{master_path.name}» — укажите файл свода с расширением .xlsx."
         )
+    if kind == "folder":
+        _check_paths(storage, schools_dir, master_path, schools, coordinator)
     template = root.sub("template")
     master = root.sub("master")
     low_percent = master.get("low_percent", int, 50)

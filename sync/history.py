@@ -75,7 +75,36 @@ CREATE INDEX IF NOT EXISTS reminders_recipient ON reminders(recipient, mode, tod
 UNFINISHED_OUTCOMES = ("interrupted", "aborted")
 
 
+# A cell's text is stored up to this many characters: no cell can break SQLite or bloat the
+# history. A longer one keeps its start, a marker with its full length and its SHA-256, so a
+# change anywhere in it is still a new snapshot.
+MAX_TEXT = 32 * 1024
+
+
+def bound_text(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` itself, or its first `limit` characters with a marker of what was cut."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return (
+        f"{text[:limit]}… [текст обрезан для истории: всего {len(text)} символов, SHA-256 {digest}]"
+    )
+
+
+def _bounded(value: Any) -> Any:
+    """Every string inside a JSON-able value, bounded."""
+    if isinstance(value, str):
+        return bound_text(value)
+    if isinstance(value, dict):
+        return {_bounded(k): _bounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(v) for v in value]
+    return value
+
+
 def _encode(value: CellValue) -> Any:
+    if isinstance(value, str):
+        return bound_text(value)
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, date):
@@ -103,14 +132,14 @@ def _decode(value: Any) -> CellValue:
 def sheet_to_json(sheet: SchoolSheet) -> str:
     """A canonical JSON of a located sheet: what the school had, cell by cell."""
     data = {
-        "meta": sheet.meta,
+        "meta": _bounded(sheet.meta),
         "columns": sheet.columns,
         "header_row": sheet.header_row,
         "sheet_name": sheet.sheet_name,
         "rows": [[r.row, {k: _encode(v) for k, v in r.values.items()}] for r in sheet.rows],
         "passport": {k: _encode(v) for k, v in sheet.passport.items()},
         "passport_cells": sheet.passport_cells,
-        "problems": [p.to_json() | {"row": p.row} for p in sheet.problems],
+        "problems": _bounded([p.to_json() | {"row": p.row} for p in sheet.problems]),
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -367,9 +396,9 @@ class History:
                     stamp,
                     modified.isoformat(timespec="seconds") if modified else None,
                     digest,
-                    json.dumps([p.to_json() for p in problems or []], ensure_ascii=False),
+                    json.dumps(_bounded([p.to_json() for p in problems or []]), ensure_ascii=False),
                     json.dumps(controls or {}, ensure_ascii=False),
-                    message,
+                    bound_text(message),
                 ),
             )
         return digest
@@ -393,6 +422,16 @@ class History:
             self._sheet(digest, keep=False),
             digest,
         )
+
+    def last_stamps(self) -> dict[str, str]:
+        """Per school, the stamp of its newest read with a snapshot (what `last_read` returns)."""
+        rows = self.conn.execute(
+            "SELECT r.school_id, r.stamp FROM reads r JOIN"
+            " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
+            "  WHERE snapshot IS NOT NULL GROUP BY school_id) AS newest"
+            " ON r.school_id = newest.school_id AND r.run_id = newest.run_id"
+        ).fetchall()
+        return {school_id: stamp for school_id, stamp in rows}
 
     def update_stamp(self, run_id: int, school_id: str, stamp: str, fingerprint: str) -> None:
         """After our own write-back the file changed: remember its new stamp and content hash."""

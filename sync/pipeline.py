@@ -20,8 +20,10 @@ from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
 from sync.history import History, LastRead
 from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
+from sync.oserrors import describe
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
+from sync.read_ahead import ReadAhead, schools_to_read
 from sync.reader import UnreadableWorkbook, locate
 from sync.report import OUTCOME_RU, RUN_OUTCOME_RU
 from sync.service_config import lock_wait_of
@@ -221,6 +223,8 @@ def _run_schools(
     )
     del past
     states = backend.survey(schools)
+    # Read the changed schools ahead, in parallel (isolated workers for a folder).
+    backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
             result.outcome = "interrupted"
@@ -247,6 +251,7 @@ def _run_schools(
         if write:
             result.writes[school.id] = write
         _log_school(result.run_id, report)
+    ahead.close()
     if result.outcome != "ok":
         return
     master = consolidate(
@@ -265,7 +270,7 @@ def _run_schools(
     except OSError as e:
         # The schools' results are recorded; the next run writes the master again.
         result.outcome = "master_failed"
-        result.message = f"Свод не записан: {e.strerror or e} ({e.filename or ''})"
+        result.message = f"Свод не записан: {describe(e)}."
 
 
 def _log_school(run_id: int, report: SchoolReport) -> None:

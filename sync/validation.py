@@ -7,11 +7,12 @@ checks each row gets its Контроль value (sync.status.control); a row wit
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import lru_cache
 
-from sync.cells import a1, cell_date, is_blank
+from sync.cells import a1, cell_date, is_blank, typed_text, undotted_date
 from sync.model import (
     Audience,
     CellValue,
@@ -440,6 +441,39 @@ def _year_before(day: date) -> date:
         return day.replace(year=day.year - 1, day=28)
 
 
+# Latin letters that look like Russian ones: a status typed with one is not the same word.
+_LOOKALIKES = dict(zip("AaBCcEeHKkMOoPpTXxYy", "АаВСсЕеНКкМОоРрТХхУу", strict=True))
+_INVISIBLE_RU = {
+    "\u200b": "пробел нулевой ширины",
+    "\u200c": "разделитель нулевой ширины",
+    "\u200d": "соединитель нулевой ширины",
+    "\u2060": "соединитель слов",
+    "\ufeff": "невидимый знак BOM",
+    "\u00ad": "мягкий перенос",
+}
+
+
+def odd_characters(text: str) -> str:
+    """Latin lookalikes among Cyrillic letters and invisible characters, named for the school.
+
+    >>> odd_characters("Bыполнено")
+    'в нём латинская «B» вместо русской «В» (1-й знак)'
+    >>> odd_characters("В работе\u200b")
+    'в нём невидимый знак U+200B «пробел нулевой ширины» (9-й знак)'
+    """
+    cyrillic = any("а" <= ch.lower() <= "я" or ch.lower() == "ё" for ch in text)
+    found = []
+    for i, ch in enumerate(text, start=1):
+        if cyrillic and ch in _LOOKALIKES:
+            found.append(f"латинская «{ch}» вместо русской «{_LOOKALIKES[ch]}» ({i}-й знак)")
+        elif unicodedata.category(ch) in ("Cf", "Cc", "Zl", "Zp") or ch in _INVISIBLE_RU:
+            name = _INVISIBLE_RU.get(ch) or unicodedata.name(ch, "").lower() or "без имени"
+            found.append(f"невидимый знак U+{ord(ch):04X} «{name}» ({i}-й знак)")
+        if len(found) == 3:
+            break
+    return "в нём " + ", ".join(found) if found else ""
+
+
 def _check_row(
     sheet_row: SheetRow, sheet: SchoolSheet, spec: TemplateSpec, today: date, period: Period
 ) -> Iterator[Problem]:
@@ -454,11 +488,13 @@ def _check_row(
     status = normalize_status(raw_status, spec)
     if status is not None and status not in spec.status_choices:
         allowed = ", ".join(f"«{c}»" for c in spec.status_choices)
+        odd = odd_characters(status)
         yield problem(
             "unknown_status",
             ERROR,
             "status",
-            f"Статус «{status}» не из списка. Выберите одно из значений: {allowed}.",
+            f"Статус «{status}» не из списка{': ' + odd if odd else ''}. Выберите одно из"
+            f" значений: {allowed}.",
         )
 
     done_on = values.get("done_on")
@@ -481,11 +517,14 @@ def _check_row(
     try:
         day = cell_date(done_on)
     except ValueError:
+        meant = undotted_date(done_on)
+        hint = f" (возможно, {meant:%d.%m.%Y}?)" if meant else ""
         yield problem(
             "date_invalid",
             ERROR,
             "done_on",
-            f"«Дата выполнения»: «{clean(done_on)}» не дата; укажите дату в виде ДД.ММ.ГГГГ.",
+            f"«Дата выполнения»: «{typed_text(done_on)}» не дата{hint}; укажите дату в виде"
+            " ДД.ММ.ГГГГ.",
         )
         day = None
     if day is not None and day > today:

@@ -63,7 +63,7 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "empty": (empty, "пуст"),
     "legacy_xls": (legacy_xls, "старом формате .xls"),
     "text_file": (text_file, "не является книгой Excel"),
-    "word_document_renamed": (word_document_renamed, "повреждён"),
+    "word_document_renamed": (word_document_renamed, "документ Word"),
     "truncated_download": (truncated_download, "не является книгой Excel"),
     "main_sheet_deleted": (main_sheet_deleted, "Не найден лист"),
     "header_wiped": (header_wiped, "строка заголовков"),

@@ -168,3 +168,73 @@ def test_the_coordinator_id_cannot_leave_the_backups_folder(tmp_path: Path) -> N
     text = GOOD + '\n[coordinator]\nid = "../../x"\n'
     with pytest.raises(ConfigError, match=r"coordinator\.id"):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (
+            ('schools_dir = "schools"', 'schools_dir = "schools"\nmaster = "schools/s1.xlsx"'),
+            "storage.master",
+            "совпадает с книгой школы «s1»",
+        ),
+        (
+            ('workbook = "other.xlsx"', 'workbook = "s1.xlsx"'),
+            "schools[2].workbook",
+            "одной и той же книгой",
+        ),
+        (
+            ('workbook = "other.xlsx"', 'workbook = "./../schools/s1.xlsx"'),
+            "schools[2].workbook",
+            "одной и той же книгой",
+        ),
+        (
+            ('workbook = "other.xlsx"', 'workbook = "../elsewhere/other.xlsx"'),
+            "schools[2].workbook",
+            "вне папки школ",
+        ),
+        (
+            ('schools_dir = "schools"', 'schools_dir = "schools"\nmaster = "/tmp/Свод.xlsx"'),
+            "storage.master",
+            "вне папки муниципалитета",
+        ),
+    ],
+    ids=[
+        "master-is-a-school",
+        "shared-workbook",
+        "shared-by-another-name",
+        "outside",
+        "master-out",
+    ],
+)
+def test_config_mistakes_that_would_damage_data_are_errors_naming_the_key(
+    tmp_path: Path, change: tuple[str, str], key: str, words: str
+) -> None:
+    text = GOOD.replace(*change)
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert f"«{key}»" in str(e.value) and words in str(e.value)
+
+
+def test_allow_outside_lets_workbooks_and_the_master_live_elsewhere(tmp_path: Path) -> None:
+    text = GOOD.replace('workbook = "other.xlsx"', 'workbook = "../elsewhere/other.xlsx"')
+    text = text.replace(
+        'schools_dir = "schools"', 'schools_dir = "schools"\nmaster = "/tmp/Свод.xlsx"'
+    )
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text))
+    text = text.replace('schools_dir = "schools"', 'schools_dir = "schools"\nallow_outside = true')
+    config = load_config(write(tmp_path, text))
+    assert config.schools[1].source == str(tmp_path / "schools" / ".." / "elsewhere" / "other.xlsx")
+    # Sharing one workbook stays an error even then: it would mix two schools' data.
+    shared = text.replace('workbook = "../elsewhere/other.xlsx"', 'workbook = "s1.xlsx"')
+    with pytest.raises(ConfigError, match="одной и той же книгой"):
+        load_config(write(tmp_path, shared))
+
+
+def test_a_hard_link_to_another_school_s_workbook_is_the_same_workbook(tmp_path: Path) -> None:
+    (tmp_path / "schools").mkdir()
+    (tmp_path / "schools" / "s1.xlsx").write_bytes(b"PK")
+    (tmp_path / "schools" / "other.xlsx").hardlink_to(tmp_path / "schools" / "s1.xlsx")
+    with pytest.raises(ConfigError, match="одной и той же книгой"):
+        load_config(write(tmp_path, GOOD))

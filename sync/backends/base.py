@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -52,6 +52,12 @@ class Backend(Protocol):
 
     def read(self, school: School) -> RawWorkbook:
         """Every sheet of the school's source, as values. Raises SourceError."""
+        ...
+
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        """`read` for each school, in order, each result or its SourceError (parallel if it can)."""
         ...
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:

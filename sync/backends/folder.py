@@ -5,19 +5,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import io
 import os
 import re
 import stat
 import sys
 import zipfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
-from sync.backends.xlsxio import read_sheets
+from sync.backends.isolated import ReadFailure, shared_pool
 from sync.backends.xlsxpatch import PatchError, patch_workbook
 from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
 from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
@@ -27,9 +26,6 @@ from sync.spec import TemplateSpec
 
 if TYPE_CHECKING:
     from sync.consolidate import Master
-
-# Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
-OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 
 
 LOCKED_MESSAGE = (
@@ -170,6 +166,13 @@ def _keep_owner_and_mode(fd: int, st: os.stat_result) -> str:
     return ""
 
 
+def _source_result(result: RawWorkbook | ReadFailure) -> RawWorkbook | SourceError:
+    if isinstance(result, ReadFailure):
+        kind = TransientSourceError if result.transient else SourceError
+        return kind(str(result))
+    return result
+
+
 class FolderBackend:
     """School workbooks in a folder, the master as an .xlsx file, backups beside."""
 
@@ -227,39 +230,26 @@ class FolderBackend:
     def read(self, school: School) -> RawWorkbook:
         return self.read_file(Path(school.source), self.skip_sheets)
 
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        """Every school's workbook, read in parallel by the isolated workers, in order."""
+        items = [(school, Path(school.source), self.skip_sheets) for school in schools]
+        for school, result in shared_pool().read_many(items):
+            yield school, _source_result(result)
+
     @staticmethod
     def read_file(path: Path, skip_sheets: Collection[str] = ()) -> RawWorkbook:
-        """Every sheet of a workbook by value; SourceError (Russian message) if it can't."""
+        """Every sheet of a workbook by value; SourceError (Russian message) if it can't.
+
+        The file is untrusted: it is checked and parsed in a worker process with hard limits
+        (sync.backends.isolated), so no workbook can take the caller down.
+        """
         try:
-            data = path.read_bytes()
-            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-        except FileNotFoundError:
-            raise SourceError(f"Файл школы не найден: {path.name}") from None
-        except PermissionError:
-            raise TransientSourceError(
-                f"Файл {path.name} занят другой программой или нет прав на чтение."
-            ) from None
-        except OSError as e:
-            raise TransientSourceError(f"Не удалось прочитать {path.name}: {e.strerror}") from None
-        if not data:
-            raise SourceError(f"Файл {path.name} пуст (0 байт).")
-        if data[:8] == OLE2_MAGIC:
-            raise SourceError(
-                f"Файл {path.name} защищён паролем или сохранён в старом формате .xls. Снимите"
-                " пароль на открытие и сохраните файл как «Книга Excel (.xlsx)»."
-            )
-        if not zipfile.is_zipfile(io.BytesIO(data)):
-            raise SourceError(
-                f"Файл {path.name} не является книгой Excel (.xlsx): возможно, он сохранён в"
-                " формате .xls или .ods, или повреждён. Сохраните его как «Книга Excel (.xlsx)»."
-            )
-        try:
-            sheets, truncated = read_sheets(data, skip=skip_sheets)
-        except Exception as e:  # calamine raises its own types for every kind of damage
-            raise SourceError(
-                f"Файл {path.name} повреждён и не читается ({type(e).__name__})."
-            ) from None
-        return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
+            return shared_pool().read(Path(path), skip_sheets)
+        except ReadFailure as e:
+            kind = TransientSourceError if e.transient else SourceError
+            raise kind(str(e)) from None
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         """Patch the controls and notes into the school's file, replacing it by compare-and-swap.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -535,6 +535,16 @@ class GoogleBackend:
         parsed = parse_spreadsheet(answer)
         parsed.spreadsheet_id = parsed.spreadsheet_id or spreadsheet_id
         return parsed
+
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        """One at a time: the API's quota, not the CPU, is what limits reading."""
+        for school in schools:
+            try:
+                yield school, self.read(school)
+            except SourceError as e:
+                yield school, e
 
     def read(self, school: School) -> RawWorkbook:
         """The whole spreadsheet in one request, as grids; SourceError (Russian) if it can't."""

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import xlwings as xw
 from lxml import etree
 
-from sync.backends.base import Backend, SourceState, WriteResult
+from sync.backends.base import Backend, SourceError, SourceState, WriteResult
 from sync.backends.folder import is_open, keep_backup
-from sync.backends.xlsxio import MAX_ROWS, read_sheets
+from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.fileio import write_atomically
@@ -524,6 +524,11 @@ class OpenMasterBackend:
     def read(self, school: School) -> RawWorkbook:
         return self.inner.read(school)
 
+    def read_many(
+        self, schools: Sequence[School]
+    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+        return self.inner.read_many(schools)
+
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         return self.inner.write_back(school, paint, fingerprint)
 
@@ -632,17 +637,14 @@ def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_i
 
 
 def read_bytes(data: bytes, name: str) -> RawWorkbook:
-    """A workbook file's values, as the folder backend reads them; BookError when it can't."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise BookError(
-            f"Книга {name} сохранена не в формате Excel 2007 и новее: сохраните её как "
-            "«Книга Excel (.xlsx)» и отправьте снова."
-        )
+    """A workbook file's values, as the folder backend reads them (in an isolated worker with
+    hard limits); BookError with the Russian reason when it can't."""
+    from sync.backends.isolated import ReadFailure, shared_pool
+
     try:
-        sheets, truncated = read_sheets(data)
-    except Exception as e:  # calamine raises its own types for every kind of damage
-        raise BookError(f"Книга {name} повреждена и не читается ({type(e).__name__}).") from None
-    return RawWorkbook(sheets, None, hashlib.sha256(data).hexdigest(), truncated)
+        return shared_pool().read_bytes(data, name)
+    except ReadFailure as e:
+        raise BookError(str(e)) from None
 
 
 def carry_values(data: bytes, cells: Mapping[Cell, CellValue]) -> bytes:

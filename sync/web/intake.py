@@ -29,6 +29,7 @@ from typing import Any
 
 from sync.backends.base import SourceError
 from sync.backends.folder import FolderBackend, is_open
+from sync.backends.isolated import OLE2_MAGIC
 from sync.config import Config
 from sync.consolidate import school_summary
 from sync.fileio import write_atomically
@@ -47,7 +48,6 @@ from sync.workbook_check import check_workbook_file
 log = logging.getLogger("roadmap_sync.web")
 
 ZIP_MAGIC = b"PK\x03\x04"
-OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 # A real roadmap workbook unpacks to a few MB; these bound what a hostile zip may claim.
 MAX_MEMBERS = 2000
 MAX_UNPACKED = 200 * 1024 * 1024

@@ -1,0 +1,952 @@
+"""Read untrusted school workbooks in worker processes with hard limits.
+
+A school's .xlsx is hostile input: one cell at XFD1048576 makes the parser allocate hundreds of
+gigabytes, a few megabytes of compressed whitespace unpack to gigabytes. Every workbook is
+therefore (1) checked before the parser allocates anything — the zip's central directory
+(uncompressed sizes, compression ratio) and a streamed scan of every sheet's real cell
+references — and (2) parsed in a worker process under an address-space and CPU-time limit
+(POSIX rlimits; on Windows a watchdog in the parent polls the worker's memory and time). A file
+that breaks a limit or kills its worker becomes that school's SourceError with a Russian
+message; a dead worker is replaced and the other schools go on. The workers also read in
+parallel, one per core.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import hashlib
+import html
+import io
+import multiprocessing as mp
+import os
+import posixpath
+import re
+import stat
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as dtime
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from sync.model import RawWorkbook
+
+# Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
+OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+MB = 1 << 20
+
+SAVE_AS_XLSX = (
+    "Откройте его в Excel, LibreOffice или Р7-Офис и сохраните как «Книга Excel (.xlsx)»"
+    " (Файл → Сохранить как → тип файла «Книга Excel 2007-365 (.xlsx)»)."
+)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one school's workbook may cost. The defaults are far above any real roadmap."""
+
+    max_part: int = 64 * MB  # one part of the zip, unpacked
+    max_total: int = 256 * MB  # all parts, unpacked
+    max_ratio: int = 200  # unpacked / packed, for parts over ratio_floor
+    ratio_floor: int = 1 * MB
+    max_entries: int = 10_000
+    max_area: int = 20_000_000  # rows x columns of one sheet's grid, counted from A1
+    max_cells: int = 2_000_000  # cells with content in one sheet
+    # What a sheet may hand back (its first MAX_ROWS rows x its width): bounds the parent's memory
+    max_grid: int = 1_000_000
+    memory: int = 3 << 30  # address space of a worker (RLIMIT_AS; the Windows watchdog)
+    cpu_seconds: int = 60  # CPU time for one file (RLIMIT_CPU)
+    wall_seconds: float = 120.0  # the parent's watchdog, every OS
+
+
+class TooBig(Exception):
+    """The workbook breaks a limit; str() is the Russian reason (without the file name)."""
+
+
+class ForeignFormat(Exception):
+    """Not an .xlsx at all; str() says what it is and how to save it (without the file name)."""
+
+
+# --- what the bytes are ---------------------------------------------------------------------
+
+
+def _ole2_kind(data: bytes) -> str:
+    def has(name: str) -> bool:
+        return name.encode("utf-16-le") in data
+
+    if has("EncryptedPackage"):
+        return (
+            "защищён паролем на открытие (так Excel шифрует книгу .xlsx). Снимите пароль"
+            " (Файл → Сведения → Защитить книгу → Зашифровать с паролем → пустой пароль)"
+            " и сохраните книгу снова."
+        )
+    if has("Workbook") or has("Book"):
+        return (
+            "сохранён в старом формате .xls (Книга Excel 97-2003), хотя называется .xlsx. "
+            + SAVE_AS_XLSX
+        )
+    if has("WordDocument"):
+        return "— это документ Word старого формата (.doc), а не книга Excel. " + SAVE_AS_XLSX
+    return (
+        "защищён паролем или сохранён в старом формате .xls. Снимите пароль на открытие и"
+        " сохраните файл как «Книга Excel (.xlsx)»."
+    )
+
+
+def _text_kind(head: bytes) -> str:
+    low = head[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if low.startswith(b"%pdf"):
+        return "документ PDF"
+    if low.startswith(b"{\\rtf"):
+        return "документ RTF"
+    if b"urn:schemas-microsoft-com:office:spreadsheet" in low:
+        return "таблица XML 2003 (Excel 2003 XML)"
+    if low.startswith(b"<!doctype html") or b"<html" in low[:512]:
+        return "веб-страница (HTML), сохранённая с расширением .xlsx"
+    return "текстовый файл (например, CSV)"
+
+
+def _zip_kind(names: Collection[str], mimetype: bytes) -> str | None:
+    if mimetype.startswith(b"application/vnd.oasis.opendocument.spreadsheet"):
+        return (
+            "— это таблица OpenDocument (.ods), сохранённая с расширением .xlsx. Откройте её в"
+            " LibreOffice и сохраните как «Книга Excel 2007-365 (.xlsx)» (Файл → Сохранить"
+            " как → тип файла «Книга Excel 2007-365»)."
+        )
+    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+        return "— это документ OpenDocument (LibreOffice), а не таблица. " + SAVE_AS_XLSX
+    if "xl/workbook.bin" in names:
+        return "— это двоичная книга Excel (.xlsb), а не .xlsx. " + SAVE_AS_XLSX
+    if "word/document.xml" in names:
+        return "— это документ Word (.docx), а не книга Excel. " + SAVE_AS_XLSX
+    if "ppt/presentation.xml" in names:
+        return "— это презентация PowerPoint, а не книга Excel. " + SAVE_AS_XLSX
+    if "xl/workbook.xml" not in names:
+        return "не является книгой Excel (.xlsx): в архиве нет книги. " + SAVE_AS_XLSX
+    return None
+
+
+def open_package(data: bytes) -> zipfile.ZipFile:
+    """The bytes as a zip; ForeignFormat when they are not one (an .xls, CSV, PDF...)."""
+    if not data:
+        raise ForeignFormat("пуст (0 байт).")
+    if data[:8] == OLE2_MAGIC:
+        raise ForeignFormat(_ole2_kind(data))
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        if data[:2] == b"PK":
+            raise ForeignFormat(
+                "не является книгой Excel (.xlsx): файл повреждён или скачан не полностью."
+                " Попросите школу прислать книгу ещё раз."
+            ) from None
+        kind = _text_kind(data)
+        raise ForeignFormat(
+            f"не является книгой Excel (.xlsx): это {kind}. Возможно, он сохранён в формате"
+            " .xls, .ods или CSV, или повреждён. " + SAVE_AS_XLSX
+        ) from None
+
+
+# --- limits before the parser allocates -----------------------------------------------------
+
+
+def _size(n: float) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} ГБ".replace(".", ",")
+    return f"{n / MB:.0f} МБ"
+
+
+def check_package(z: zipfile.ZipFile, limits: ReadLimits) -> None:
+    """The central directory alone: how much the parts unpack to, and how hard they are packed."""
+    infos = z.infolist()
+    if len(infos) > limits.max_entries:
+        raise TooBig(f"в архиве книги {len(infos)} частей (допустимо до {limits.max_entries}).")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > limits.max_part:
+            raise TooBig(
+                f"часть «{info.filename}» в распакованном виде занимает {_size(info.file_size)}"
+                f" (допустимо до {_size(limits.max_part)})."
+            )
+        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+            1, info.compress_size
+        ):
+            raise TooBig(
+                f"часть «{info.filename}» сжата в {info.file_size // max(1, info.compress_size)}"
+                " раз: так сжимаются только огромные пустые заполнители, а не таблица."
+            )
+    if total > limits.max_total:
+        raise TooBig(
+            f"в распакованном виде книга занимает {_size(total)}"
+            f" (допустимо до {_size(limits.max_total)})."
+        )
+
+
+_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c|dimension)(?=[\s/>])([^>]*)>")
+_R_ATTR = re.compile(rb'(?:^|\s)r\s*=\s*["\']([^"\']*)["\']')
+_REF_ATTR = re.compile(rb'(?:^|\s)ref\s*=\s*["\']([^"\']*)["\']')
+_CELL_REF = re.compile(rb"\$?([A-Za-z]{1,3})\$?(\d+)")
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+def column_letters(n: int) -> str:
+    s = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+@dataclass
+class SheetScan:
+    """What a sheet's XML really holds: the farthest cell with content and how many there are."""
+
+    max_row: int = 0
+    max_col: int = 0
+    cells: int = 0
+    far: str = ""  # the reference of the cell that set max_row or max_col last
+    dimension: str = ""  # what the sheet claims in <dimension ref>, which may lie
+    negative: bool = True  # may hold a negative number (the parser shows some as a time)
+
+
+def scan_sheet(stream: io.BufferedIOBase | Any, limits: ReadLimits, chunk: int = MB) -> SheetScan:
+    """Stream a sheet's XML and find its real extent, stopping as soon as a limit is broken.
+
+    Cells without an `r` attribute take the position after the previous one, as parsers do.
+    A self-closing `<c/>` has no content: it moves the position but widens nothing.
+    """
+    scan = SheetScan()
+    row = 0
+    col = 0
+    tail = b""
+    while True:
+        block = stream.read(chunk)
+        buf = tail + block
+        if block:
+            cut = buf.rfind(b"<")
+            if cut <= 0:
+                tail = buf
+                if len(tail) > 4 * chunk:  # a single tag this long is no spreadsheet
+                    raise TooBig("в книге есть элемент XML длиной в мегабайты.")
+                continue
+            buf, tail = buf[:cut], buf[cut:]
+        for m in _TAG.finditer(buf):
+            kind, attrs = m.group(1), m.group(2)
+            r = _R_ATTR.search(attrs)
+            if kind == b"row":
+                row = int(r.group(1)) if r and r.group(1).isdigit() else row + 1
+                col = 0
+                continue
+            if kind == b"dimension":
+                ref = _REF_ATTR.search(attrs)
+                scan.dimension = ref.group(1).decode("ascii", "replace") if ref else ""
+                continue
+            ref_m = _CELL_REF.fullmatch(r.group(1)) if r else None
+            if ref_m:
+                col = _column_number(ref_m.group(1))
+                row = int(ref_m.group(2))
+            else:
+                col += 1
+            if attrs.rstrip().endswith(b"/"):
+                continue  # an empty cell (a style only)
+            scan.cells += 1
+            if row > scan.max_row or col > scan.max_col:
+                scan.max_row = max(scan.max_row, row)
+                scan.max_col = max(scan.max_col, col)
+                scan.far = f"{column_letters(col)}{row}"
+                if scan.max_row * scan.max_col > limits.max_area:
+                    return scan
+            if scan.cells > limits.max_cells:
+                return scan
+        if not block:
+            return scan
+
+
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)>")
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)>")
+
+
+def _attr(attrs: bytes, name: bytes) -> str:
+    """One attribute's value (any namespace prefix), unescaped; "" when absent."""
+    m = re.search(rb"(?:^|\s)(?:\w+:)?" + name + rb'\s*=\s*(?:"([^"]*)"|\'([^\']*)\')', attrs)
+    if m is None:
+        return ""
+    raw = (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace")
+    return html.unescape(raw) if "&" in raw else raw
+
+
+def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet part -> the sheet's name as the school sees it (empty when the book is odd)."""
+    try:
+        rels = z.read("xl/_rels/workbook.xml.rels")
+        book = z.read("xl/workbook.xml")
+    except KeyError:
+        return {}
+    targets = {
+        _attr(m.group(1), b"Id"): _attr(m.group(1), b"Target") for m in _REL_TAG.finditer(rels)
+    }
+    names = {}
+    for m in _SHEET_TAG.finditer(book):
+        target = targets.get(_attr(m.group(1), b"id"), "")
+        if not target:
+            continue
+        part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        names[posixpath.normpath(part)] = _attr(m.group(1), b"name")
+    return names
+
+
+_QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def quick_extent(xml: bytes) -> SheetScan | None:
+    """An upper bound of a sheet's extent in a few passes of C code, or None when the XML is
+    not in the common shape (a namespace prefix, a cell without `r` first): scan it then."""
+    if b"<sheetData" not in xml or b"<c\n" in xml or b"<c\t" in xml or b"<c\r" in xml:
+        return None
+    refs = _QUICK_REF.findall(xml)
+    if len(refs) != xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/"):
+        return None  # a cell without `r` first: its place depends on the cells before it
+    scan = SheetScan(cells=len(refs), negative=b"<v>-" in xml)
+    if refs:
+        cols, rows = zip(*refs, strict=True)
+        scan.max_col = max(map(_column_number, set(cols)))
+        scan.max_row = max(map(int, set(rows)))
+        scan.far = f"{column_letters(scan.max_col)}{scan.max_row}"
+    return scan
+
+
+def _over(scan: SheetScan, limits: ReadLimits) -> bool:
+    return (
+        scan.max_row * scan.max_col > limits.max_area
+        or scan.cells > limits.max_cells
+        or _grid(scan) > limits.max_grid
+    )
+
+
+def _grid(scan: SheetScan) -> int:
+    from sync.backends.xlsxio import MAX_ROWS
+
+    return min(scan.max_row, MAX_ROWS) * scan.max_col
+
+
+def check_sheets(
+    z: zipfile.ZipFile, limits: ReadLimits, skip_parts: Collection[str] = ()
+) -> dict[str, SheetScan]:
+    """Scan every worksheet's XML; TooBig names the sheet and the far cell that breaks a limit.
+
+    The quick bound counts empty styled cells too; only when it breaks a limit is the sheet
+    scanned exactly (cells with content), so a legitimate file is never refused by the bound.
+    """
+    scans = {}
+    for info in z.infolist():
+        if not re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
+            continue
+        if info.filename in skip_parts:
+            continue  # never parsed, so it cannot make the parser allocate
+        quick = quick_extent(z.read(info)) if info.file_size <= 8 * MB else None
+        if quick is not None and not _over(quick, limits):
+            scans[info.filename] = quick
+            continue
+        with z.open(info) as stream:
+            scan = scan_sheet(stream, limits)
+        scans[info.filename] = scan
+        if not _over(scan, limits):
+            continue
+        sheet = _sheet_names(z).get(info.filename) or info.filename
+        if scan.max_row * scan.max_col > limits.max_area:
+            raise TooBig(
+                f"на листе «{sheet}» заполнена ячейка {scan.far} — таблица до неё заняла бы"
+                f" {scan.max_row * scan.max_col:,} ячеек (допустимо до {limits.max_area:,})."
+                " Удалите значения далеко за пределами таблицы (Ctrl+End покажет последнюю"
+                " заполненную ячейку).".replace(",", " ")
+            )
+        if _grid(scan) > limits.max_grid:
+            raise TooBig(
+                f"на листе «{sheet}» заполнена ячейка {scan.far} — лист шириной"
+                f" {scan.max_col} столбцов слишком широк для чтения. Удалите значения далеко"
+                " справа от таблицы (Ctrl+End покажет последнюю заполненную ячейку)."
+            )
+        raise TooBig(
+            f"на листе «{sheet}» больше {limits.max_cells:,} заполненных ячеек.".replace(",", " ")
+        )
+    return scans
+
+
+# --- one read, in whatever process runs it --------------------------------------------------
+
+
+class ReadFailure(Exception):
+    """What a read reports instead of a workbook: a Russian message and whether to retry."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def read_workbook_here(
+    path: Path, skip_sheets: Collection[str] = (), limits: ReadLimits | None = None
+) -> RawWorkbook:
+    """Check and parse one workbook file in this process. Raises ReadFailure (Russian)."""
+    limits = limits or ReadLimits()
+    name = path.name
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            kind = "папка" if stat.S_ISDIR(st.st_mode) else "не обычный файл"
+            raise ReadFailure(f"{name} — {kind}, а не книга Excel (.xlsx).")
+        if st.st_size > limits.max_total:
+            raise ReadFailure(f"Файл {name} слишком большой: {_size(st.st_size)}.")
+        data = path.read_bytes()
+        modified = datetime.fromtimestamp(st.st_mtime).astimezone()
+    except FileNotFoundError:
+        raise ReadFailure(f"Файл школы не найден: {name}") from None
+    except PermissionError:
+        raise ReadFailure(
+            f"Файл {name} занят другой программой или нет прав на чтение.", transient=True
+        ) from None
+    except OSError as e:
+        from sync.oserrors import describe
+
+        raise ReadFailure(f"Не удалось прочитать {name}: {describe(e)}", transient=True) from None
+    return read_data_here(data, name, skip_sheets, limits, modified)
+
+
+def read_data_here(
+    data: bytes,
+    name: str,
+    skip_sheets: Collection[str] = (),
+    limits: ReadLimits | None = None,
+    modified: datetime | None = None,
+) -> RawWorkbook:
+    """Check and parse a workbook's bytes in this process. Raises ReadFailure (Russian)."""
+    from sync.backends.xlsxio import read_sheets
+
+    limits = limits or ReadLimits()
+    try:
+        with open_package(data) as z:
+            kind = _zip_kind(z.namelist(), _mimetype(z))
+            if kind is not None:
+                raise ForeignFormat(kind)
+            check_package(z, limits)
+            skip_parts = (
+                [p for p, n in _sheet_names(z).items() if n in skip_sheets] if skip_sheets else []
+            )
+            scans = check_sheets(z, limits, skip_parts)
+    except ForeignFormat as e:
+        raise ReadFailure(f"Файл {name} {e}") from None
+    except TooBig as e:
+        raise ReadFailure(f"Файл {name} слишком большой: {e}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError):
+        raise ReadFailure(f"Файл {name} повреждён: архив книги не распаковывается.") from None
+    try:
+        sheets, truncated = read_sheets(data, skip=skip_sheets)
+    except MemoryError:
+        raise ReadFailure(
+            f"Файл {name} слишком большой: для чтения не хватило памяти"
+            f" (допустимо до {_size(limits.memory)})."
+        ) from None
+    except Exception as e:  # calamine raises its own types for every kind of damage
+        raise ReadFailure(f"Файл {name} повреждён и не читается ({type(e).__name__}).") from None
+    if any(scan.negative for scan in scans.values()):
+        _restore_negative_dates(data, sheets, truncated)
+    return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
+
+
+def _restore_negative_dates(
+    data: bytes, sheets: dict[str, list[list[Any]]], truncated: dict[str, int]
+) -> None:
+    """Put back what the school typed where the parser shows a negative number as a time.
+
+    A negative number in a date-formatted cell (-1) is no date; calamine turns it into
+    00:00:00, and the school would be told about a value it never typed. The cell's number is
+    read back from the sheet's XML (only for cells that came back as a time: rare and few).
+    """
+    times = {
+        name: [
+            (r, c) for r, line in enumerate(grid) for c, v in enumerate(line) if type(v) is dtime
+        ]
+        for name, grid in sheets.items()
+        if name not in truncated
+    }
+    times = {name: cells for name, cells in times.items() if cells}
+    if not times:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        parts = {sheet: part for part, sheet in _sheet_names(z).items()}
+        for name, cells in times.items():
+            part = parts.get(name)
+            if part is None:
+                continue
+            xml = z.read(part)
+            for r, c in cells:
+                ref = f"{column_letters(c + 1)}{r + 1}".encode()
+                m = re.search(
+                    rb'<(?:\w+:)?c\s[^>]*\br="' + ref + rb'"[^>]*>(?:(?!</(?:\w+:)?c>).)*?'
+                    rb"<(?:\w+:)?v>([^<]*)</",
+                    xml,
+                    re.S,
+                )
+                try:
+                    number = float(m.group(1)) if m else 0.0
+                except ValueError:
+                    continue
+                if number < 0:
+                    sheets[name][r][c] = int(number) if number.is_integer() else number
+
+
+def _mimetype(z: zipfile.ZipFile) -> bytes:
+    try:
+        info = z.getinfo("mimetype")
+    except KeyError:
+        return b""
+    return z.read(info)[:100] if info.file_size < 200 else b""
+
+
+# --- the worker process ---------------------------------------------------------------------
+
+
+def _limit_self(limits: ReadLimits) -> None:
+    """Cap this worker's address space; POSIX only (Windows is watched by the parent)."""
+    try:
+        import resource
+    except ImportError:
+        return
+    for name in ("RLIMIT_AS", "RLIMIT_DATA"):  # macOS ignores RLIMIT_AS; DATA covers malloc
+        kind = getattr(resource, name, None)
+        if kind is None:
+            continue
+        try:
+            _soft, hard = resource.getrlimit(kind)
+            cap = limits.memory if hard == resource.RLIM_INFINITY else min(hard, limits.memory)
+            resource.setrlimit(kind, (cap, hard))
+        except (ValueError, OSError):
+            pass
+        if sys.platform.startswith("linux"):
+            break  # RLIMIT_AS is enforced on Linux; DATA would only count the heap twice
+
+
+def _cpu_budget(seconds: int) -> None:
+    """RLIMIT_CPU counts the process's whole life: allow `seconds` more from now."""
+    try:
+        import resource
+    except ImportError:
+        return
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    now = int(used.ru_utime + used.ru_stime) + 1
+    try:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = now + seconds
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _worker_main(conn: Connection, limits: ReadLimits) -> None:
+    """Read requests until the parent closes the pipe. Each reply: ("ok", raw) or ("err", ...)."""
+    _limit_self(limits)
+    # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
+    # current school) and closes the pipe. SIGTERM is left alone: multiprocessing stops
+    # workers with it at exit, and a service stop is reported as such (see _died_message).
+    import signal
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # An abort prints the parser's backtrace; the parent reports the death in Russian instead.
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        source, name, skip = request
+        _cpu_budget(limits.cpu_seconds)
+        fatal = False
+        try:
+            if isinstance(source, bytes):
+                raw = read_data_here(source, name, skip, limits)
+            else:
+                raw = read_workbook_here(Path(source), skip, limits)
+            reply: tuple[Any, ...] = ("ok", raw)
+        except ReadFailure as e:
+            fatal = "не хватило памяти" in str(e)
+            reply = ("err", str(e), e.transient, fatal)
+        except MemoryError:
+            fatal = True
+            reply = ("err", f"Файл {name} слишком большой: не хватило памяти.", False, fatal)
+        try:
+            conn.send(reply)
+        except MemoryError:
+            fatal = True
+        except (OSError, ValueError):
+            return
+        if fatal:  # after a MemoryError the heap may be in pieces: a fresh worker is cheaper
+            conn.close()
+            os._exit(0)
+
+
+def _context() -> Any:
+    if sys.platform.startswith("linux"):
+        # Not fork: the parent may hold threads (the service); the fork server starts clean.
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["sync.backends.isolated"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _died_message(name: str, exitcode: int | None, limits: ReadLimits) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            sig = signal.Signals(-exitcode).name
+        except ValueError:
+            sig = str(-exitcode)
+        if sig in ("SIGTERM", "SIGHUP", "SIGINT"):
+            return (
+                f"Чтение файла {name} прервано: программа была остановлена ({sig}); файл"
+                " будет прочитан в следующий раз."
+            )
+        if sig == "SIGXCPU":
+            return (
+                f"Файл {name} слишком большой или сложный: чтение заняло больше"
+                f" {limits.cpu_seconds} с процессорного времени и остановлено."
+            )
+        return (
+            f"Файл {name} повреждён или слишком большой: его чтение аварийно остановлено"
+            f" ({sig}). Пересохраните книгу в Excel или LibreOffice; остальные школы прочитаны."
+        )
+    return (
+        f"Файл {name} повреждён или слишком большой: программа чтения завершилась"
+        f" (код {exitcode}). Пересохраните книгу в Excel или LibreOffice."
+    )
+
+
+_START_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Start a worker without re-importing the caller's main script in it.
+
+    multiprocessing's spawn and forkserver import the parent's `__main__` in the child; a script
+    without an `if __name__ == "__main__"` guard would run again there. The worker needs none
+    of it, so the main module is hidden while the worker starts.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    with _START_GUARD:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+class _Worker:
+    """One worker process and its pipe, with the files sent to it and not yet answered."""
+
+    def __init__(self, ctx: Any, limits: ReadLimits):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, limits), daemon=True, name="roadmap-sync-reader"
+        )
+        with _without_main_module():
+            self.process.start()
+        child.close()
+        self.queue: collections.deque[tuple[int, str]] = collections.deque()  # (task, file name)
+        self.started = 0.0  # when the file at the head of the queue began
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue)
+
+    @property
+    def name(self) -> str:
+        return self.queue[0][1] if self.queue else ""
+
+    def send(self, task: int, source: Path | bytes, name: str, skip: tuple[str, ...]) -> None:
+        self.conn.send((source if isinstance(source, bytes) else str(source), name, skip))
+        if not self.queue:
+            self.started = time.monotonic()
+        self.queue.append((task, name))
+
+    def answered(self) -> int:
+        """The head file was answered: its task; the next file begins now."""
+        task, _name = self.queue.popleft()
+        self.started = time.monotonic()
+        return task
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def _rss(pid: int) -> int | None:
+    """The resident memory of a process, for the Windows watchdog (POSIX uses rlimits)."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        class Counters(ctypes.Structure):
+            _fields_ = [
+                ("cb", wintypes.DWORD),
+                ("PageFaultCount", wintypes.DWORD),
+                ("PeakWorkingSetSize", ctypes.c_size_t),
+                ("WorkingSetSize", ctypes.c_size_t),
+                ("QuotaPeakPagedPoolUsage", ctypes.c_size_t),
+                ("QuotaPagedPoolUsage", ctypes.c_size_t),
+                ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t),
+                ("QuotaNonPagedPoolUsage", ctypes.c_size_t),
+                ("PagefileUsage", ctypes.c_size_t),
+                ("PeakPagefileUsage", ctypes.c_size_t),
+            ]
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000 | 0x0010, False, pid)
+        if not handle:
+            return None
+        try:
+            counters = Counters()
+            counters.cb = ctypes.sizeof(Counters)
+            if not ctypes.windll.psapi.GetProcessMemoryInfo(
+                handle, ctypes.byref(counters), counters.cb
+            ):
+                return None
+            return int(counters.PagefileUsage)
+        finally:
+            ctypes.windll.kernel32.CloseHandle(handle)
+    return None
+
+
+# Files in flight per worker: the next one waits in its pipe while it parses the current one.
+PIPELINE = 3
+
+
+class ReaderPool:
+    """Worker processes, one per core by default, started on demand and replaced when they die.
+
+    concurrent.futures' process pool is unusable here: one worker killed by a signal breaks the
+    whole pool. Each worker has its own pipe; the parent waits on pipes and process sentinels at
+    once, so a dead worker is seen at once and only its file fails.
+    """
+
+    def __init__(self, workers: int | None = None, limits: ReadLimits | None = None):
+        self.size = max(1, workers or os.cpu_count() or 1)
+        self.limits = limits or ReadLimits()
+        self._ctx = _context()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        for w in self._workers:
+            with contextlib.suppress(OSError):
+                w.stop()
+        self._workers = []
+
+    def read(self, path: Path, skip: Collection[str] = ()) -> RawWorkbook:
+        """One workbook; ReadFailure (Russian) when it cannot or must not be read."""
+        for _key, result in self.read_many([(0, Path(path), skip)], window=1):
+            if isinstance(result, ReadFailure):
+                raise result
+            return result
+        raise AssertionError("no result")  # pragma: no cover
+
+    def read_bytes(self, data: bytes, name: str, skip: Collection[str] = ()) -> RawWorkbook:
+        """A workbook's bytes (the add-in's send); ReadFailure (Russian) when it can't."""
+        for _key, result in self.read_many([(name, data, skip)], window=1):
+            if isinstance(result, ReadFailure):
+                raise result
+            return result
+        raise AssertionError("no result")  # pragma: no cover
+
+    def read_many(
+        self, items: Iterable[tuple[Any, Path | bytes, Collection[str]]], window: int | None = None
+    ) -> Iterator[tuple[Any, RawWorkbook | ReadFailure]]:
+        """(key, workbook or ReadFailure) for every item, in the order given, read in parallel.
+
+        At most `window` results wait unconsumed (twice the workers by default), so the parent's
+        memory stays bounded however many schools there are.
+        """
+        if not self._lock.acquire(blocking=False):
+            # In use (another thread, or a read inside a read_many): a private pool for this call.
+            private = ReaderPool(1, self.limits)
+            try:
+                yield from private._run(list(items), window or 2)
+            finally:
+                private.close()
+            return
+        try:
+            yield from self._run(list(items), window or 2 * PIPELINE * self.size)
+        finally:
+            self._lock.release()
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._ctx, self.limits)
+
+    def _run(
+        self, items: list[tuple[Any, Path | bytes, Collection[str]]], window: int
+    ) -> Iterator[tuple[Any, RawWorkbook | ReadFailure]]:
+        if not items:
+            return
+        wanted = min(self.size, len(items))
+        self._workers = [w for w in self._workers if w.process.is_alive() and not w.busy]
+        while len(self._workers) < wanted:
+            self._workers.append(self._spawn())
+        done: dict[int, RawWorkbook | ReadFailure] = {}
+        pending = collections.deque(range(len(items)))
+        next_out = 0
+        try:
+            while next_out < len(items):
+                self._dispatch(items, pending, next_out, window)
+                while next_out in done:
+                    yield items[next_out][0], done.pop(next_out)
+                    next_out += 1
+                if next_out >= len(items):
+                    break
+                busy = [w for w in self._workers if w.busy]
+                if not busy:
+                    continue
+                waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+                ready = wait(waitables, timeout=0.25)
+                for i, w in enumerate(self._workers):
+                    while w.busy:
+                        outcome = self._collect(w, ready)
+                        if outcome is None:
+                            break
+                        if isinstance(outcome, _Dead):
+                            done[w.queue[0][0]] = outcome.failure
+                            # Files sent after the one that killed it never started: again.
+                            pending.extendleft(reversed([t for t, _ in list(w.queue)[1:]]))
+                            w.stop()
+                            self._workers[i] = self._spawn()
+                            break
+                        done[w.answered()] = outcome
+                        ready = [r for r in ready if r is not w.conn]
+                        if not w.conn.poll():
+                            break
+                        ready.append(w.conn)
+        finally:
+            # A consumer that stops early: workers still busy hold stale work; let them go.
+            for w in self._workers:
+                if w.busy:
+                    w.stop()
+            self._workers = [w for w in self._workers if not w.busy]
+
+    def _dispatch(
+        self,
+        items: list[tuple[Any, Path | bytes, Collection[str]]],
+        pending: collections.deque[int],
+        next_out: int,
+        window: int,
+    ) -> None:
+        """Keep each worker PIPELINE files ahead, never more than `window` past the consumer.
+
+        A worker with the next file already in its pipe never waits for the parent to wake up:
+        on a busy machine that wake-up, not the parsing, is what a round trip costs.
+        """
+        for depth in range(PIPELINE):
+            for i, w in enumerate(self._workers):
+                if not pending or pending[0] - next_out >= window:
+                    return
+                if len(w.queue) > depth:
+                    continue
+                if not w.busy and not w.process.is_alive():
+                    w.stop()
+                    w = self._workers[i] = self._spawn()
+                task = pending.popleft()
+                key, source, skip = items[task]
+                name = source.name if isinstance(source, Path) else str(key)
+                try:
+                    w.send(task, source, name, tuple(skip))
+                except (OSError, ValueError):
+                    pending.appendleft(task)
+                    if not w.busy:
+                        w.stop()
+                        self._workers[i] = self._spawn()
+
+    def _collect(self, w: _Worker, ready: list[Any]) -> RawWorkbook | ReadFailure | _Dead | None:
+        limits = self.limits
+        if w.conn in ready:
+            try:
+                reply = w.conn.recv()
+            except (EOFError, OSError):
+                w.process.join(5)
+                return _Dead(_death(w, limits))
+            if reply[0] == "ok":
+                return reply[1]
+            if reply[3]:  # the worker exits after this reply: replace it, never send it more
+                return _Dead(ReadFailure(reply[1], reply[2]))
+            return ReadFailure(reply[1], reply[2])
+        if w.process.sentinel in ready and not w.conn.poll():
+            w.process.join(5)
+            return _Dead(_death(w, limits))
+        elapsed = time.monotonic() - w.started
+        if elapsed > limits.wall_seconds:
+            return _Dead(
+                ReadFailure(
+                    f"Файл {w.name} слишком большой или сложный: чтение заняло больше"
+                    f" {limits.wall_seconds:.0f} с и остановлено."
+                )
+            )
+        rss = _rss(w.process.pid) if sys.platform == "win32" else None
+        if rss is not None and rss > limits.memory:
+            return _Dead(
+                ReadFailure(
+                    f"Файл {w.name} слишком большой: для чтения нужно больше"
+                    f" {_size(limits.memory)} памяти."
+                )
+            )
+        return None
+
+
+def _death(w: _Worker, limits: ReadLimits) -> ReadFailure:
+    """Why the worker died, blamed on its file unless someone stopped the program."""
+    code = w.process.exitcode
+    stopped = code is not None and -code in (15, 1, 2)  # SIGTERM, SIGHUP, SIGINT
+    return ReadFailure(_died_message(w.name, code, limits), transient=stopped)
+
+
+@dataclass(frozen=True)
+class _Dead:
+    failure: ReadFailure
+
+
+_POOL: ReaderPool | None = None
+_POOL_GUARD = threading.Lock()
+
+
+def shared_pool() -> ReaderPool:
+    """The process's reader pool: every caller (run, validate, serve, the add-in) shares it."""
+    global _POOL
+    with _POOL_GUARD:
+        if _POOL is None:
+            _POOL = ReaderPool()
+            atexit.register(_POOL.close)
+        return _POOL
