@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sync.builders.fill import fill_workbook
+from sync.cli_common import RunExit
 from sync.distribute import distribute
 from sync.spec import load_spec
 from tests.helpers import BUILT_AT, PASSPORT, ROOT, municipality
@@ -110,7 +111,7 @@ def test_sigterm_to_run_is_recorded_as_interrupted(tmp_path: Path) -> None:
     assert reads > 0, "the run never started reading"
     os.killpg(proc.pid, signal.SIGTERM)  # as systemd stops a service: the whole group
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, err
+    assert proc.returncode == RunExit.INCOMPLETE, err  # a stopped run is not a finished one
     _clean(err)
     summary = json.loads(out)
     assert summary["outcome"] == "interrupted"
