@@ -170,6 +170,8 @@ def test_a_date_cell_shows_what_the_school_typed_and_no_number_breaks_anything(
         ws.cell(r, col).value = value
         ws.cell(r, col).number_format = "DD.MM.YYYY"
     wb.save(path)
+    before = _typed_cells(path, col, typed)
+    assert len(before) == 3 and all("<v>" in c for c in before.values()), before
     messages = [str(p["message"]) for p in _problems(path) if p["code"] == "date_invalid"]
     assert any("«-1» не дата" in m for m in messages), messages
     assert any("«15092021» не дата (возможно, 15.09.2021?)" in m for m in messages), messages
@@ -179,3 +181,24 @@ def test_a_date_cell_shows_what_the_school_typed_and_no_number_breaks_anything(
     assert result.outcome == "ok" and Path(result.master).exists()
     report = next(r for r in result.reports if r.school.id == "s1")
     assert report.outcome == "synced"
+    # Write-back patches only «Контроль»: the cells the school typed are byte for byte the same
+    # XML (openpyxl's save turned them into #VALUE!).
+    assert result.writes["s1"].status == "written"
+    assert _typed_cells(path, col, typed) == before
+
+
+def _typed_cells(path: Path, col: int, rows: dict[int, None]) -> dict[str, str]:
+    """The raw XML of the given cells of the main sheet (the first worksheet part)."""
+    import re
+    import zipfile
+
+    from openpyxl.utils import get_column_letter
+
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("xl/worksheets/sheet1.xml").decode()
+    refs = [f"{get_column_letter(col)}{r}" for r in rows]
+    return {
+        ref: m.group(0)
+        for ref in refs
+        if (m := re.search(rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)', xml))
+    }
