@@ -61,7 +61,7 @@ def run_exit_code(result: RunResult) -> RunExit:
     if result.outcome in UNFINISHED:
         return RunExit.INCOMPLETE
     if any(r.outcome in ("failed", "locked") for r in result.reports) or any(
-        w.status in NOT_WRITTEN for w in result.writes.values()
+        w.status in NOT_WRITTEN or w.partial for w in result.writes.values()
     ):
         return RunExit.SCHOOLS
     return RunExit.OK
@@ -82,13 +82,19 @@ def failure_line(result: RunResult, shown: int = 3) -> str:
         r
         for r in result.reports
         if r.outcome == "locked"
-        or (r.school.id in result.writes and result.writes[r.school.id].status in NOT_WRITTEN)
+        or (
+            r.school.id in result.writes
+            and (
+                result.writes[r.school.id].status in NOT_WRITTEN
+                or result.writes[r.school.id].partial
+            )
+        )
     ]
     parts = []
     if unread:
         parts.append(f"не прочитано книг: {len(unread)}")
     if unwritten:
-        parts.append(f"контроль не записан в книг: {len(unwritten)}")
+        parts.append(f"контроль не записан (или записан не весь) в книг: {len(unwritten)}")
     troubled = unread + [r for r in unwritten if r not in unread]
     names = "; ".join(
         f"{r.school.name} — {r.message}" if r.message else r.school.name for r in troubled[:shown]

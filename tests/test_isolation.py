@@ -37,7 +37,7 @@ MAIN, PASSPORT_SHEET, META = SPEC.main_sheet, SPEC.passport_sheet, SPEC.meta_she
 HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "xfd-main": (lambda p: hostile.far_cell(p, MAIN, "XFD1048576"), "XFD1048576"),
     "xfd-passport": (lambda p: hostile.far_cell(p, PASSPORT_SHEET, "XFD1048576"), "Паспорт ОО"),
-    "xfd-hidden": (lambda p: hostile.far_cell(p, META, "XFD1048576"), "слишком большой"),
+    "xfd-hidden": (lambda p: hostile.far_cell(p, META, "XFD1048576"), "скрыт: покажите его"),
     "xfd4000": (lambda p: hostile.far_cell(p, MAIN, "XFD4000"), "XFD4000"),
     # a small grid area, but 16 384 columns of every row would reach the parent
     "xfd100": (lambda p: hostile.far_cell(p, MAIN, "XFD100"), "слишком широк"),

@@ -19,6 +19,7 @@ from sync.backends.folder import FolderBackend, keep_backup
 from sync.backends.xlsxio import read_sheets
 from sync.backends.xlsxpatch import DOC_REL_NS, Package, Rels, workbook_sheets
 from sync.builders.fill import fill_workbook
+from sync.cli_common import RunExit, run_exit_code
 from sync.config import Config
 from sync.distribute import distribute
 from sync.model import School, SchoolReport
@@ -278,7 +279,8 @@ def test_merged_cells_over_control_and_a_noted_cell_are_reported_not_a_crash(
     wb.save(path)
     result = run(config, today=TODAY)
     report = next(r for r in result.reports if r.school.id == "s1")
-    assert result.writes["s1"].status == "written"
+    assert result.writes["s1"].status == "written" and result.writes["s1"].partial
+    assert run_exit_code(result) == RunExit.SCHOOLS  # a scheduler sees what was left out
     assert "объединены" in report.message, report.message
     assert f"L3:{LETTER_AFTER}3" in report.message and f"{LETTER}5:{LETTER}6" in report.message
     ws = load_workbook(path)[SPEC.main_sheet]
@@ -338,10 +340,12 @@ def test_a_retitled_or_school_filled_control_column_is_not_written(tmp_path: Pat
         ]
         report = next(r for r in result.reports if r.school.id == sid)
         assert "«Контроль» не записан" in report.message, report.message
+        assert result.writes[sid].partial
     assert "звонили" in cells(s1.read_bytes())[SPEC.main_sheet][1][CONTROL - 1]
     report = next(r for r in result.reports if r.school.id == "s2")
     assert "проверено завучем" in report.message
     assert load_workbook(s3)[SPEC.main_sheet].cell(2, CONTROL).value  # others written
+    assert not result.writes["s3"].partial and run_exit_code(result) == RunExit.SCHOOLS
 
 
 def test_a_workbook_built_before_the_record_still_works_and_two_control_columns_stop_it(
@@ -726,3 +730,25 @@ def test_cells_that_do_not_name_themselves_are_found_by_position(tmp_path: Path)
     assert [ws.cell(r, CONTROL).value for r, _ in paint.controls] == [
         c.value for _, c in paint.controls
     ]
+
+
+def test_a_schools_own_control_column_inserted_before_ours_is_left_and_ours_followed(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    path = Path(config.schools[0].source)
+    wb = load_workbook(path)
+    ws = wb[SPEC.main_sheet]
+    ws.protection.sheet = False
+    mine = CONTROL - 1  # just before ours, as a school widening its comment would
+    ws.insert_cols(mine)
+    theirs = {r: f"моя отметка {r}" for r in range(2, 15)}
+    ws.cell(1, mine).value = "Контроль"
+    for row, value in theirs.items():
+        ws.cell(row, mine).value = value
+    wb.save(path)
+    result = run(config, today=TODAY)
+    ws = load_workbook(path)[SPEC.main_sheet]
+    assert {r: ws.cell(r, mine).value for r in theirs} == theirs  # the school's, untouched
+    assert ws.cell(1, CONTROL + 1).value == "Контроль" and ws.cell(2, CONTROL + 1).value
+    assert result.writes["s1"].status == "written" and not result.writes["s1"].partial

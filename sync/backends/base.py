@@ -40,7 +40,8 @@ class WriteResult:
     status: str  # written, unchanged, locked, changed, failed, readonly
     stamp: str = ""  # the source's stamp after writing
     fingerprint: str = ""  # content hash after writing, for the next write's check
-    message: str = ""  # Russian, when not written
+    message: str = ""  # Russian, when not written (or, when partial, what was left out)
+    partial: bool = False  # written, but some controls or notes could not be (merged cells…)
 
 
 class Backend(Protocol):

@@ -283,7 +283,7 @@ class FolderBackend:
             return WriteResult("failed", message=f"контроль не записан: {e}")
         remarks = "; ".join(patch.remarks)
         if patch.data == data:
-            return WriteResult("written", stamp_of(path), fingerprint, remarks)
+            return WriteResult("written", stamp_of(path), fingerprint, remarks, bool(remarks))
         try:
             keep_backup(data, path, self.backups_dir / school.id, self.keep_backups, self.zone)
         except OSError as e:
@@ -323,7 +323,7 @@ class FolderBackend:
         if not swap.replaced:
             return WriteResult("changed", message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()
-        return WriteResult("written", stamp, written, remarks)
+        return WriteResult("written", stamp, written, remarks, bool(remarks))
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx

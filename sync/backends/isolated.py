@@ -312,6 +312,19 @@ def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
 _QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 
 
+def _hidden_sheets(z: zipfile.ZipFile) -> set[str]:
+    """The names of the sheets a school does not see (state hidden or veryHidden)."""
+    try:
+        book = z.read("xl/workbook.xml")
+    except KeyError:
+        return set()
+    return {
+        _attr(m.group(1), b"name")
+        for m in _SHEET_TAG.finditer(book)
+        if _attr(m.group(1), b"state") in ("hidden", "veryHidden")
+    }
+
+
 def quick_extent(xml: bytes) -> SheetScan | None:
     """An upper bound of a sheet's extent in a few passes of C code, or None when the XML is
     not in the common shape (a namespace prefix, a cell without `r` first): scan it then."""
@@ -367,21 +380,29 @@ def check_sheets(
         if not _over(scan, limits):
             continue
         sheet = _sheet_names(z).get(info.filename) or info.filename
+        hidden = (
+            f" Лист «{sheet}» скрыт: покажите его (правой кнопкой по ярлыку любого листа →"
+            " «Показать») или попросите МОУО прислать книгу заново."
+            if sheet in _hidden_sheets(z)
+            else ""
+        )
         if scan.max_row * scan.max_col > limits.max_area:
             raise TooBig(
                 f"на листе «{sheet}» заполнена ячейка {scan.far} — таблица до неё заняла бы"
                 f" {scan.max_row * scan.max_col:,} ячеек (допустимо до {limits.max_area:,})."
                 " Удалите значения далеко за пределами таблицы (Ctrl+End покажет последнюю"
                 " заполненную ячейку).".replace(",", " ")
+                + hidden
             )
         if _grid(scan) > limits.max_grid:
             raise TooBig(
                 f"на листе «{sheet}» заполнена ячейка {scan.far} — лист шириной"
                 f" {scan.max_col} столбцов слишком широк для чтения. Удалите значения далеко"
-                " справа от таблицы (Ctrl+End покажет последнюю заполненную ячейку)."
+                " справа от таблицы (Ctrl+End покажет последнюю заполненную ячейку)." + hidden
             )
         raise TooBig(
             f"на листе «{sheet}» больше {limits.max_cells:,} заполненных ячеек.".replace(",", " ")
+            + hidden
         )
     return scans
 

@@ -1084,18 +1084,35 @@ def _moved_column(
     sheet: Sheet, hr: int, recorded: int, same: list[int], meta: dict[str, tuple[int, str]]
 ) -> int | None:
     """Where our column went when the school inserted or deleted columns: the one column with
-    our header whose nearest titled neighbours are the template's (recorded at build time)."""
+    our header whose nearest titled neighbours are the template's (recorded at build time).
+
+    A school's own column with the same title (inserted beside ours) has other neighbours, so
+    it is never taken for ours; when no single column matches, None.
+    """
     neighbours = meta.get(CONTROL_NEIGHBOURS_KEY, (0, ""))[1]
-    if len(same) != 1 or same[0] == recorded or "\n" not in neighbours:
+    if "\n" not in neighbours:
         return None
     left, right = (_header(x) for x in neighbours.split("\n", 1))
     titled = sorted(c for c in sheet.row_cells(hr) if _header(sheet.text(hr, c)))
-    col = same[0]
-    before = [c for c in titled if c < col]
-    after = [c for c in titled if c > col]
-    got_left = _header(sheet.text(hr, before[-1])) if before else ""
-    got_right = _header(sheet.text(hr, after[0])) if after else ""
-    return col if (got_left, got_right) == (left, right) else None
+
+    def fits(col: int) -> bool:
+        before = [c for c in titled if c < col]
+        after = [c for c in titled if c > col]
+        got_left = _header(sheet.text(hr, before[-1])) if before else ""
+        got_right = _header(sheet.text(hr, after[0])) if after else ""
+        return (got_left, got_right) == (left, right)
+
+    matches = [c for c in same if c != recorded and fits(c)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _several(header: str, same: list[int]) -> _Column:
+    letters = ", ".join(column_letter(c) for c in sorted(same))
+    return _Column(
+        None,
+        f"в строке заголовков несколько столбцов «{header}» ({letters}) — непонятно,"
+        " какой из них заполняет синхронизация. Переименуйте свой столбец",
+    )
 
 
 def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int, str]]) -> _Column:
@@ -1116,17 +1133,15 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
         if not re.fullmatch(r"[A-Z]{1,3}", recorded):
             return _Column(None, f"запись о столбце «{header}» в служебном листе повреждена")
         col = col_index(recorded)
-        moved = _moved_column(sheet, hr, col, same, meta)
-        if _header(sheet.text(hr, col)) != want and moved is not None:
-            col = moved  # the school inserted or deleted a column before ours
+        if _header(sheet.text(hr, col)) != want:
+            moved = _moved_column(sheet, hr, col, same, meta)
+            if moved is not None:
+                col = moved  # the school inserted or deleted a column before ours
+            elif len(same) > 1:
+                return _several(header, same)
     else:
         if len(same) > 1:
-            letters = ", ".join(column_letter(c) for c in sorted(same))
-            return _Column(
-                None,
-                f"в строке заголовков несколько столбцов «{header}» ({letters}) — непонятно,"
-                " какой из них заполняет синхронизация. Переименуйте свой столбец",
-            )
+            return _several(header, same)
         found = same[0] if same else paint.control_col
         if found is None:
             return _Column(None, f"столбец «{header}» не найден")
