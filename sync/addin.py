@@ -232,8 +232,8 @@ class _Checked:
 
 
 def _spec_plan(config: Config | None) -> tuple[TemplateSpec, Plan | None]:
-    if config is None:
-        return load_spec(), None
+    if config is None:  # a workbook checked without a configuration: the standard template
+        return load_spec(None), None
     return load_context(config)
 
 
@@ -581,7 +581,8 @@ def _sync_now(target: xw.Book, config: Config | None, today: date | None) -> But
         backend = OpenMasterBackend(backend, book)
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
     result = run(config, today=today, backend=backend, lock_wait=0, command="excel")
-    return ButtonResult(result.outcome == "ok", sync_message(result, in_place))
+    spec = load_spec(config.template)
+    return ButtonResult(result.outcome == "ok", sync_message(result, spec, in_place))
 
 
 OUTCOME_TEXT = {
@@ -591,7 +592,7 @@ OUTCOME_TEXT = {
 }
 
 
-def sync_message(result: RunResult, in_place: bool) -> str:
+def sync_message(result: RunResult, spec: TemplateSpec, in_place: bool) -> str:
     """A coordinator's summary of one run, short enough for a message box."""
     if result.outcome == "busy":
         return f"Синхронизация не запущена: {result.message}"
@@ -603,7 +604,7 @@ def sync_message(result: RunResult, in_place: bool) -> str:
         f"{c['unchanged']}, не прочитано {c['failed']}, открыто (контроль не записан) "
         f"{c['locked']}.",
     ]
-    summaries = [school_summary(r) for r in result.reports]
+    summaries = [school_summary(r, spec) for r in result.reports]
     with_errors = sum(1 for s in summaries if s["errors"])
     overdue = sum(int(s["overdue"]) for s in summaries)
     lines.append(f"Школ с ошибками заполнения: {with_errors}. Просроченных мероприятий: {overdue}.")

@@ -51,8 +51,6 @@ DONE_FILL = "C6EFCE"
 OVERDUE_FILL = "FFC7CE"
 WARNING_FILL = "FFEB9C"
 
-NOT_NEEDED = "Не требуется"
-
 # Every master sheet: title (row 1), subtitle (2), colour legend (3), then the table's header.
 HEADER_ROW = 4  # 1-based; the Excel add-in finds a school's column or row by this header
 LOW_PERCENT = 0.5  # «% выполнения» below this is red unless the config says otherwise
@@ -116,12 +114,12 @@ class Master:
         raise KeyError(name)
 
 
-def school_summary(report: SchoolReport, *, not_needed: str = NOT_NEEDED) -> dict[str, int | float]:
+def school_summary(report: SchoolReport, spec: TemplateSpec) -> dict[str, int | float]:
     """Counts for one school: rows, done, overdue, soon, errors, warnings and percent done.
 
-    percent = done / (rows whose status is not «Не требуется»), 0.0 when there are none.
+    percent = done / (rows whose status is not the spec's «Не требуется»), 0.0 when there are none.
     """
-    skip = normalize_header(not_needed)
+    skip = normalize_header(spec.statuses["not_needed"])
     counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
     done = sum(1 for r in report.rows if r.control.key == "done")
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
@@ -200,8 +198,7 @@ def _overview_sheet(
     schools: MasterSheet,
 ) -> MasterSheet:
     """«Обзор»: the headline numbers a head of department asks for, and the chart."""
-    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
-    sums = [school_summary(r, not_needed=not_needed) for r in reports]
+    sums = [school_summary(r, spec) for r in reports]
     real = [r for r in reports if not r.school.is_coordinator]
     since = moment if moment is not None else datetime.combine(today, datetime.min.time())
     since = since - timedelta(days=UNREAD_DAYS)
@@ -358,12 +355,11 @@ def _schools_sheet(
     reports: Sequence[SchoolReport], spec: TemplateSpec, low_percent: float = LOW_PERCENT
 ) -> MasterSheet:
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
-    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
     overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, report in enumerate(reports):
-        s = school_summary(report, not_needed=not_needed)
+        s = school_summary(report, spec)
         rows.append(
             [
                 report.school.name or report.school.id,

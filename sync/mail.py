@@ -32,7 +32,7 @@ from sync.history import History
 from sync.model import CellValue, SchoolReport, Severity
 from sync.report import RUN_OUTCOME_RU
 from sync.service_config import SmtpSettings
-from sync.spec import load_spec
+from sync.spec import TemplateSpec, load_spec
 from sync.status import normalize_status
 
 if TYPE_CHECKING:
@@ -89,7 +89,9 @@ class DueItem:
         return f"  • № {self.no} «{activity}» — срок {self.due:%d.%m.%Y}{words}, {when}{error}"
 
 
-def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueItem]:
+def due_items(
+    report: SchoolReport, today: date, within_days: int, spec: TemplateSpec
+) -> list[DueItem]:
     """Rows overdue or due within `within_days`, not done and not «Не требуется»; overdue first."""
     items = []
     for row in report.rows:
@@ -102,7 +104,7 @@ def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueIt
             due = value if isinstance(value, date) and not isinstance(value, datetime) else None
         if due is None:
             continue
-        if key == "error" and _status_done(row.values.get("status")):
+        if key == "error" and _status_done(row.values.get("status"), spec):
             continue
         if due < today or (due - today).days <= within_days:
             items.append(
@@ -121,8 +123,7 @@ def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueIt
     return items
 
 
-def _status_done(status: CellValue) -> bool:
-    spec = load_spec()
+def _status_done(status: CellValue, spec: TemplateSpec) -> bool:
     return normalize_status(status, spec) in (spec.statuses["done"], spec.statuses["not_needed"])
 
 
@@ -148,14 +149,18 @@ def _address(text: str, name: str = "") -> Address:
 
 
 def school_digest(
-    report: SchoolReport, today: date, settings: SmtpSettings, municipality: str
+    report: SchoolReport,
+    today: date,
+    settings: SmtpSettings,
+    municipality: str,
+    spec: TemplateSpec,
 ) -> Digest | None:
     """The digest for one school, or None when it has nothing due, no error, or no address."""
     school = report.school
     if school.is_coordinator or not school.emails:
         return None
     failed = report.outcome == "failed"
-    items = due_items(report, today, settings.reminder_days)
+    items = due_items(report, today, settings.reminder_days, spec)
     errors = [p for p in report.problems if p.severity is Severity.ERROR]
     if not items and not errors and not failed:
         return None
@@ -214,6 +219,7 @@ def coordinator_digest(
     today: date,
     settings: SmtpSettings,
     municipality: str,
+    spec: TemplateSpec,
     reminded: Sequence[str] = (),
 ) -> Digest | None:
     """The coordinators' summary of the municipality; None without coordinators' addresses."""
@@ -235,8 +241,8 @@ def coordinator_digest(
     attention = []
     total_overdue = total_soon = total_errors = 0
     for r in schools:
-        s = school_summary(r)
-        soon = sum(1 for i in due_items(r, today, settings.reminder_days) if not i.overdue)
+        s = school_summary(r, spec)
+        soon = sum(1 for i in due_items(r, today, settings.reminder_days, spec) if not i.overdue)
         total_overdue += int(s["overdue"])
         total_soon += soon
         total_errors += int(s["errors"])
@@ -254,7 +260,7 @@ def coordinator_digest(
     if attention:
         lines += ["", "Требуют внимания:", *attention]
     for own in (r for r in result.reports if r.school.is_coordinator):
-        items = due_items(own, today, settings.reminder_days)
+        items = due_items(own, today, settings.reminder_days, spec)
         if items:
             lines += ["", f"Мероприятия МОУО («{own.school.name}»), просроченные и к сроку:"]
             lines += [i.line(today) for i in items]
@@ -435,15 +441,18 @@ def send_reminders(
         FolderOutbox(settings.dry_run_dir, today) if settings.dry_run_dir else SmtpOutbox(settings)
     )
     report = ReminderReport()
+    spec = load_spec(config.template)
     digests = [
-        d for r in result.reports if (d := school_digest(r, today, settings, config.municipality))
+        d
+        for r in result.reports
+        if (d := school_digest(r, today, settings, config.municipality, spec))
     ]
     try:
         for digest in digests:
             _deliver(digest, settings.interval_days, box, settings, history, result, now, report)
         names = {r.school.id: r.school.name for r in result.reports}
         summary = coordinator_digest(
-            result, today, settings, config.municipality, [names[k] for k in report.sent]
+            result, today, settings, config.municipality, spec, [names[k] for k in report.sent]
         )
         if summary is not None:
             _deliver(

@@ -250,7 +250,7 @@ def _run_schools(
         result.reports.append(report)
         if write:
             result.writes[school.id] = write
-        _log_school(result.run_id, report)
+        _log_school(result.run_id, report, spec)
     ahead.close()
     if result.outcome != "ok":
         return
@@ -273,9 +273,9 @@ def _run_schools(
         result.message = f"Свод не записан: {describe(e)}."
 
 
-def _log_school(run_id: int, report: SchoolReport) -> None:
+def _log_school(run_id: int, report: SchoolReport, spec: TemplateSpec) -> None:
     """One line per school per run, for the administrator."""
-    s = school_summary(report)
+    s = school_summary(report, spec)
     details = (
         f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
         f" ошибок {s['errors']}"

@@ -8,7 +8,7 @@ from datetime import date
 from functools import lru_cache
 
 from sync.model import CellValue, Control
-from sync.spec import TemplateSpec, load_spec
+from sync.spec import TemplateSpec
 
 _SPACES = re.compile(r"\s+")
 
@@ -33,14 +33,11 @@ def _canonical(value: CellValue, choices: tuple[str, ...]) -> str | None:
     return next((c for c in choices if fold(c) == folded), None) if folded else None
 
 
-def normalize_status(value: CellValue, spec: TemplateSpec | None = None) -> str | None:
-    """The canonical status text, None for an empty cell, the stripped text itself if unknown.
-
-    Without a spec the standard template's statuses are used.
-    """
+def normalize_status(value: CellValue, spec: TemplateSpec) -> str | None:
+    """The canonical status text, None for an empty cell, the stripped text itself if unknown."""
     if value is None or not str(value).strip():
         return None
-    choices = (spec or load_spec()).status_choices
+    choices = spec.status_choices
     return canonical_choice(value, choices) or str(value).strip()
 
 

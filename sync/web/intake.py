@@ -127,8 +127,10 @@ def _declares_dtd(path: Path, infos: list[zipfile.ZipInfo]) -> bool:
     return False
 
 
-def summary_of(school: School, rows: list[Any], problems: list[Any]) -> dict[str, Any]:
-    s = school_summary(SchoolReport(school, rows, {}, problems))
+def summary_of(
+    school: School, rows: list[Any], problems: list[Any], spec: TemplateSpec
+) -> dict[str, Any]:
+    s = school_summary(SchoolReport(school, rows, {}, problems), spec)
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
 
 
@@ -165,7 +167,7 @@ def check_upload(
             " школы: её можно скачать по этой ссылке."
         )
     problems = [p.to_json() for p in checked.problems]
-    summary = summary_of(school, checked.rows, checked.problems)
+    summary = summary_of(school, checked.rows, checked.problems, spec)
     errors = len(checked.errors)
     if errors:
         message = (
