@@ -29,6 +29,7 @@ from sync.model import (
     Severity,
 )
 from sync.spec import TemplateSpec, normalize_header
+from sync.states import ControlKey, SchoolOutcome
 from sync.status import fold, normalize_status
 
 OVERVIEW_SHEET = "Обзор"
@@ -121,13 +122,13 @@ def school_summary(report: SchoolReport, spec: TemplateSpec) -> dict[str, int | 
     """
     skip = normalize_header(spec.statuses["not_needed"])
     counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
-    done = sum(1 for r in report.rows if r.control.key == "done")
+    done = sum(1 for r in report.rows if r.control.key == ControlKey.DONE)
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
     return {
         "rows": len(report.rows),
         "done": done,
-        "overdue": sum(1 for r in report.rows if r.control.key == "overdue"),
-        "soon": sum(1 for r in report.rows if r.control.key == "soon"),
+        "overdue": sum(1 for r in report.rows if r.control.key == ControlKey.OVERDUE),
+        "soon": sum(1 for r in report.rows if r.control.key == ControlKey.SOON),
         "errors": errors,
         "warnings": len(report.problems) - errors,
         "percent": done / len(counted) if counted else 0.0,
@@ -204,7 +205,7 @@ def _overview_sheet(
     since = since - timedelta(days=UNREAD_DAYS)
 
     def unread(r: SchoolReport) -> bool:
-        if r.outcome != "failed":
+        if r.outcome != SchoolOutcome.FAILED:
             return False
         if r.synced_at is None:
             return True
@@ -315,8 +316,8 @@ def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSp
                 line.append(row.control.value)
                 if row.control.fill:
                     fills[(r, 4 + c)] = row.control.fill
-                done += row.control.key == "done"
-                overdue += row.control.key == "overdue"
+                done += row.control.key == ControlKey.DONE
+                overdue += row.control.key == ControlKey.OVERDUE
         line += [done, overdue]
         rows.append(line)
     return MasterSheet(
@@ -342,11 +343,11 @@ def _in_section_order(items: Sequence[PlanItem]) -> list[PlanItem]:
 def _sync_text(report: SchoolReport) -> str:
     when = f"{report.synced_at:%d.%m.%Y %H:%M}" if report.synced_at else ""
     reason = report.message.strip()
-    if report.outcome == "failed":
+    if report.outcome == SchoolOutcome.FAILED:
         return f"не прочитан: {reason}" if reason else "не прочитан"
-    if report.outcome == "locked":
+    if report.outcome == SchoolOutcome.LOCKED:
         return f"файл открыт — пропущен: {reason}" if reason else "файл открыт — пропущен"
-    if report.outcome == "unchanged":
+    if report.outcome == SchoolOutcome.UNCHANGED:
         return f"{when} (без изменений)".strip()
     return when
 
@@ -441,7 +442,7 @@ def _rows_sheet(
     fills: dict[tuple[int, int], str] = {}
     for report in reports:
         for row in report.rows:
-            if only_overdue and row.control.key != "overdue":
+            if only_overdue and row.control.key != ControlKey.OVERDUE:
                 continue
             if row.control.fill:
                 fills[(len(rows), control_col)] = row.control.fill
@@ -612,7 +613,7 @@ def school_changes(
     and fixed ones. Pure: both sides are data.
     """
     if before is None:
-        if report.outcome == "failed" and not report.rows:
+        if report.outcome == SchoolOutcome.FAILED and not report.rows:
             return []  # never read yet: nothing to compare, «Школы» says why
         return [("", "", CHANGE_FIRST, "", "книга прочитана впервые", "", None)]
     done_fill = _fill(spec, "done", DONE_FILL)
@@ -633,9 +634,12 @@ def school_changes(
             continue
         old, new = before.statuses[key], normalize_status(row.values.get("status"), spec)
         if old != new:
-            fill = done_fill if row.control.key == "done" else None
+            fill = done_fill if row.control.key == ControlKey.DONE else None
             lines.append((no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, "", fill))
-        elif row.control.key == "overdue" and before.controls.get(key) not in (None, "overdue"):
+        elif row.control.key == ControlKey.OVERDUE and before.controls.get(key) not in (
+            None,
+            ControlKey.OVERDUE,
+        ):
             was = control_text.get(before.controls[key], before.controls[key])
             lines.append((no, activity, CHANGE_CONTROL, was, row.control.value, "", overdue_fill))
     for key in before.statuses.keys() - set(keys):

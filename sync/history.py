@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
+from sync.states import RunOutcome
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,7 +73,7 @@ CREATE INDEX IF NOT EXISTS reminders_recipient ON reminders(recipient, mode, tod
 """
 
 # Runs that did not finish their work: the next due time still needs a run.
-UNFINISHED_OUTCOMES = ("interrupted", "aborted")
+UNFINISHED_OUTCOMES = (RunOutcome.INTERRUPTED, RunOutcome.ABORTED)
 
 
 # A cell's text is stored up to this many characters: no cell can break SQLite or bloat the

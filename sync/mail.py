@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Protocol
 from sync.consolidate import school_summary
 from sync.history import History
 from sync.model import CellValue, SchoolReport, Severity
-from sync.report import RUN_OUTCOME_RU
 from sync.service_config import SmtpSettings
 from sync.spec import TemplateSpec, load_spec
+from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence, label
 from sync.status import normalize_status
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def due_items(
     items = []
     for row in report.rows:
         key = row.control.key
-        if key in ("done", "none"):
+        if key in (ControlKey.DONE, ControlKey.NONE):
             continue
         due = row.item.due if row.item is not None else None
         if due is None:
@@ -104,7 +104,7 @@ def due_items(
             due = value if isinstance(value, date) and not isinstance(value, datetime) else None
         if due is None:
             continue
-        if key == "error" and _status_done(row.values.get("status"), spec):
+        if key == ControlKey.ERROR and _status_done(row.values.get("status"), spec):
             continue
         if due < today or (due - today).days <= within_days:
             items.append(
@@ -116,7 +116,7 @@ def due_items(
                     deadline_text=row.item.deadline_text if row.item else "",
                     due=due,
                     overdue=due < today,
-                    has_error=key == "error",
+                    has_error=key == ControlKey.ERROR,
                 )
             )
     items.sort(key=lambda i: (not i.overdue, i.due))
@@ -159,7 +159,7 @@ def school_digest(
     school = report.school
     if school.is_coordinator or not school.emails:
         return None
-    failed = report.outcome == "failed"
+    failed = report.outcome == SchoolOutcome.FAILED
     items = due_items(report, today, settings.reminder_days, spec)
     errors = [p for p in report.problems if p.severity is Severity.ERROR]
     if not items and not errors and not failed:
@@ -226,13 +226,11 @@ def coordinator_digest(
     if not settings.coordinators:
         return None
     schools = [r for r in result.reports if not r.school.is_coordinator]
-    c = result.counts
     lines = [
         f"Сводка по дорожной карте ({municipality}) на {today:%d.%m.%Y}.",
         "",
-        f"Синхронизация № {result.run_id}: {RUN_OUTCOME_RU.get(result.outcome, result.outcome)};"
-        f" прочитано {c['synced']}, без изменений {c['unchanged']}, не прочитано {c['failed']},"
-        f" открыто (контроль не записан) {c['locked']}.",
+        f"Синхронизация № {result.run_id}: {label(RunOutcome, result.outcome)};"
+        f" {counts_sentence(result.counts)}.",
     ]
     if result.master:
         lines.append(f"Свод: {result.master}")
@@ -264,7 +262,7 @@ def coordinator_digest(
         if items:
             lines += ["", f"Мероприятия МОУО («{own.school.name}»), просроченные и к сроку:"]
             lines += [i.line(today) for i in items]
-    failed = [r for r in result.reports if r.outcome == "failed"]
+    failed = [r for r in result.reports if r.outcome == SchoolOutcome.FAILED]
     if failed:
         lines += ["", "Не прочитаны (в своде — последний удачный снимок):"]
         lines += [f"  • {r.school.name}: {r.message}" for r in failed]

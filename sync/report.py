@@ -9,28 +9,12 @@ from sync.consolidate import school_summary
 from sync.history import SnapshotEntry
 from sync.model import CellValue, School, SchoolSheet, Severity
 from sync.spec import TemplateSpec
+from sync.states import RunOutcome, SchoolOutcome, counts_sentence
+from sync.states import label as state_label
 
 if TYPE_CHECKING:
     from sync.config import Config
     from sync.pipeline import RunResult
-
-OUTCOME_RU = {
-    "synced": "прочитана",
-    "unchanged": "без изменений",
-    "failed": "не прочитана",
-    "locked": "открыта, контроль не записан",
-}
-
-# Outcomes of a whole run, as the history, the log and `status` name them.
-RUN_OUTCOME_RU = {
-    "ok": "завершена",
-    "interrupted": "прервана",
-    "master_failed": "свод не записан",
-    "crashed": "остановлена ошибкой",
-    "aborted": "оборвалась",
-    "running": "идёт",
-    "busy": "не запущена: идёт другая",
-}
 
 
 def _fmt(value: CellValue) -> str:
@@ -91,16 +75,15 @@ def run_summary(result: RunResult, spec: TemplateSpec) -> dict[str, Any]:
 
 def run_text(result: RunResult, config: Config, spec: TemplateSpec) -> str:
     """A short Russian summary a coordinator can read at a glance."""
-    if result.outcome == "busy":
+    if result.outcome == RunOutcome.BUSY:
         return f"Синхронизация не запущена. {result.message}"
-    c = result.counts
-    verb = "прервана" if result.outcome in ("interrupted", "crashed") else "завершена"
+    interrupted = (RunOutcome.INTERRUPTED, RunOutcome.CRASHED)
+    verb = "прервана" if result.outcome in interrupted else "завершена"
     lines = [
         f"Синхронизация {verb}: "
         f"{local_time(result.finished or result.started, config.zone):%d.%m.%Y %H:%M}"
         f" ({config.timezone}; сегодня считается {result.today:%d.%m.%Y}).",
-        f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений {c['unchanged']}, "
-        f"не прочитано {c['failed']}, открыто (контроль не записан) {c['locked']}.",
+        f"Книг: {len(result.reports)} — {counts_sentence(result.counts)}.",
         "",
         f"{'Школа':<40} {'Выполнено':>9} {'Просрочено':>10} {'Ошибок':>6} {'%':>4}  Состояние",
     ]
@@ -109,7 +92,7 @@ def run_text(result: RunResult, config: Config, spec: TemplateSpec) -> str:
         name = r.school.name if len(r.school.name) <= 40 else r.school.name[:39] + "…"
         lines.append(
             f"{name:<40} {s['done']:>9} {s['overdue']:>10} {s['errors']:>6} "
-            f"{round(100 * s['percent']):>3}%  {OUTCOME_RU.get(r.outcome, r.outcome)}"
+            f"{round(100 * s['percent']):>3}%  {state_label(SchoolOutcome, r.outcome)}"
         )
     failed = [r for r in result.reports if r.message]
     if failed:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from sync.model import CellValue, Control
 from sync.spec import TemplateSpec
+from sync.states import ControlKey
 
 _SPACES = re.compile(r"\s+")
 
@@ -53,16 +54,16 @@ def control(
     status = normalize_status(status, spec)
     soon = spec.soon_days if soon_days is None else soon_days
     if has_error:
-        key = "error"
+        key = ControlKey.ERROR
     elif status == spec.statuses["done"]:
-        key = "done"
+        key = ControlKey.DONE
     elif status == spec.statuses["not_needed"] or due is None:
-        key = "none"
+        key = ControlKey.NONE
     elif due < today:
-        key = "overdue"
+        key = ControlKey.OVERDUE
     elif (due - today).days <= soon:
-        key = "soon"
+        key = ControlKey.SOON
     else:
-        key = "on_time"
+        key = ControlKey.ON_TIME
     c = spec.controls[key]
     return Control(key, c.value, c.fill)

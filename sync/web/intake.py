@@ -40,6 +40,7 @@ from sync.pipeline import load_context, run
 from sync.reader import UnreadableWorkbook
 from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec
+from sync.states import RunOutcome, SchoolOutcome
 from sync.web.settings import WebSettings
 from sync.web.store import WebStore
 from sync.web.versions import WebBackups, lost_changes, read_cells, sha256_of
@@ -403,9 +404,9 @@ class SyncWorker:
         now = datetime.now().astimezone()
         for job in stored:
             report = reports.get(job.school.id)
-            if result.outcome == "busy" or report is None:
+            if result.outcome == RunOutcome.BUSY or report is None:
                 self.store.set_state(job.upload_id, "stored", result.message)
-            elif report.outcome == "failed":
+            elif report.outcome == SchoolOutcome.FAILED:
                 self.store.set_state(job.upload_id, "sync_failed", report.message)
             else:
                 self.store.set_state(job.upload_id, "synced", report.message)
