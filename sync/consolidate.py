@@ -532,6 +532,7 @@ class SchoolBefore:
     labels: dict[str, tuple[str, str]]  # row key -> (№, activity) for rows gone since
     problems: dict[tuple[str, str, str, str], str]  # (code, sheet, cell, field) -> message
     rows_of_cells: dict[int, str] = field(default_factory=dict)  # sheet row -> row key
+    problem_rows: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # -> sheet row
 
     @classmethod
     def from_read(
@@ -551,16 +552,16 @@ class SchoolBefore:
             rows_of_cells[row.row] = key
             if row.row in controls:
                 ctl[key] = controls[row.row]
-        found = {
-            (
-                str(p.get("code", "")),
-                str(p.get("sheet", "")),
-                str(p.get("cell", "")),
-                str(p.get("field", "")),
-            ): str(p.get("message", ""))
-            for p in problems
-        }
-        return cls(at, statuses, ctl, labels, found, rows_of_cells)
+        found: dict[tuple[str, str, str, str], str] = {}
+        problem_rows: dict[tuple[str, str, str, str], int] = {}
+        for p in problems:
+            sheet_name, cell = str(p.get("sheet", "")), str(p.get("cell", ""))
+            ident = (str(p.get("code", "")), sheet_name, cell, str(p.get("field", "")))
+            found[ident] = str(p.get("message", ""))
+            row = p["row"] if "row" in p else _old_row(sheet_name, cell, spec)
+            if isinstance(row, int):
+                problem_rows[ident] = row
+        return cls(at, statuses, ctl, labels, found, rows_of_cells, problem_rows)
 
 
 @dataclass(frozen=True)
@@ -599,15 +600,29 @@ def _row_keys(labels: Sequence[tuple[CellValue, CellValue]]) -> list[str]:
     return keys
 
 
-def _cell_row(cell: str) -> int | None:
-    m = re.fullmatch(r"\$?[A-Za-z]+\$?(\d+)", cell.strip())
+def _old_row(sheet: str, cell: str, spec: TemplateSpec) -> int | None:
+    """The main sheet's row of a problem stored before the history kept `Problem.row`."""
+    m = re.fullmatch(r"\$?[A-Za-z]+\$?(\d+)", cell.strip()) if sheet == spec.main_sheet else None
     return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of «Изменения»: a row's or a problem's change in one school."""
+
+    no: str
+    activity: str
+    change: str  # CHANGE_STATUS, CHANGE_NEW, …
+    was: str = ""
+    now: str = ""
+    where: str = ""  # Sheet!A1 of a problem
+    fill: str | None = None  # RRGGBB of the «Стало» cell
 
 
 def school_changes(
     report: SchoolReport, before: SchoolBefore | None, spec: TemplateSpec
-) -> list[tuple[str, str, str, str, str, str, str | None]]:
-    """What changed in one school: (№, activity, change, was, now, where, fill) lines, in order.
+) -> list[Change]:
+    """What changed in one school, in order.
 
     Status changes row by row, rows that became overdue without a status change, new problems
     and fixed ones. Pure: both sides are data.
@@ -615,12 +630,12 @@ def school_changes(
     if before is None:
         if report.outcome == SchoolOutcome.FAILED and not report.rows:
             return []  # never read yet: nothing to compare, «Школы» says why
-        return [("", "", CHANGE_FIRST, "", "книга прочитана впервые", "", None)]
+        return [Change("", "", CHANGE_FIRST, now="книга прочитана впервые")]
     done_fill = _fill(spec, "done", DONE_FILL)
     overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
     error_fill = _fill(spec, "error", OVERDUE_FILL)
     control_text = {k: c.value for k, c in spec.controls.items()}
-    lines: list[tuple[str, str, str, str, str, str, str | None]] = []
+    lines: list[Change] = []
 
     keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in report.rows])
     label_of = {}
@@ -630,21 +645,23 @@ def school_changes(
         label_of[key] = (no, activity)
         row_key_of_sheet_row[row.sheet_row] = key
         if key not in before.statuses:
-            lines.append((no, activity, CHANGE_ADDED, "", "строка появилась в книге", "", None))
+            lines.append(Change(no, activity, CHANGE_ADDED, now="строка появилась в книге"))
             continue
         old, new = before.statuses[key], normalize_status(row.values.get("status"), spec)
         if old != new:
             fill = done_fill if row.control.key == ControlKey.DONE else None
-            lines.append((no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, "", fill))
+            lines.append(Change(no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, fill=fill))
         elif row.control.key == ControlKey.OVERDUE and before.controls.get(key) not in (
             None,
             ControlKey.OVERDUE,
         ):
             was = control_text.get(before.controls[key], before.controls[key])
-            lines.append((no, activity, CHANGE_CONTROL, was, row.control.value, "", overdue_fill))
+            lines.append(
+                Change(no, activity, CHANGE_CONTROL, was, row.control.value, fill=overdue_fill)
+            )
     for key in before.statuses.keys() - set(keys):
         no, activity = before.labels.get(key, ("", ""))
-        lines.append((no, activity, CHANGE_REMOVED, "строка была в книге", "", "", None))
+        lines.append(Change(no, activity, CHANGE_REMOVED, was="строка была в книге"))
 
     def where(sheet: str, cell: str) -> str:
         return f"{sheet}!{cell}" if cell else sheet
@@ -656,16 +673,16 @@ def school_changes(
         found = row_key_of_sheet_row.get(p.row) if p.row is not None else None
         no, activity = label_of.get(found, ("", "")) if found else ("", "")
         fill = error_fill if p.severity is Severity.ERROR else WARNING_FILL
-        lines.append((no, activity, CHANGE_NEW, "", p.message, where(p.sheet, p.cell), fill))
+        lines.append(Change(no, activity, CHANGE_NEW, "", p.message, where(p.sheet, p.cell), fill))
     for ident, message in before.problems.items():
         if ident in current:
             continue
         _code, sheet, cell, _field = ident
-        sheet_row = _cell_row(cell) if sheet == spec.main_sheet else None
+        sheet_row = before.problem_rows.get(ident)
         gone = before.rows_of_cells.get(sheet_row) if sheet_row is not None else None
         no, activity = before.labels.get(gone, ("", "")) if gone else ("", "")
         lines.append(
-            (no, activity, CHANGE_FIXED, message, "исправлено", where(sheet, cell), done_fill)
+            Change(no, activity, CHANGE_FIXED, message, "исправлено", where(sheet, cell), done_fill)
         )
     return lines
 
@@ -687,10 +704,10 @@ def changes_sheet(
         before = previous.schools.get(report.school.id)
         since: CellValue = _local(before.at, zone).replace(tzinfo=None) if before else None
         name = report.school.name or report.school.id
-        for no, activity, change, was, now, where, fill in school_changes(report, before, spec):
-            if fill:
-                fills[(len(rows), 5)] = fill
-            rows.append([name, no, activity, change, was, now, where, since])
+        for c in school_changes(report, before, spec):
+            if c.fill:
+                fills[(len(rows), 5)] = c.fill
+            rows.append([name, c.no, c.activity, c.change, c.was, c.now, c.where, since])
     if not rows:
         run_at = _local(previous.run_at, zone) if previous.run_at is not None else None
         since_text = f" с {run_at:%d.%m.%Y %H:%M}" if run_at is not None else ""
