@@ -558,9 +558,9 @@ class SchoolBefore:
             sheet_name, cell = str(p.get("sheet", "")), str(p.get("cell", ""))
             ident = (str(p.get("code", "")), sheet_name, cell, str(p.get("field", "")))
             found[ident] = str(p.get("message", ""))
-            row = p["row"] if "row" in p else _old_row(sheet_name, cell, spec)
-            if isinstance(row, int):
-                problem_rows[ident] = row
+            at_row = p["row"] if "row" in p else _old_row(sheet_name, cell, spec)
+            if isinstance(at_row, int):
+                problem_rows[ident] = at_row
         return cls(at, statuses, ctl, labels, found, rows_of_cells, problem_rows)
 
 
