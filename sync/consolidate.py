@@ -235,9 +235,9 @@ def _overview_sheet(
     ]
     fills = {}
     if overdue:
-        fills[(3, 1)] = _fill(spec, "overdue", OVERDUE_FILL)
+        fills[(3, 1)] = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     if errors:
-        fills[(4, 1)] = _fill(spec, "error", OVERDUE_FILL)
+        fills[(4, 1)] = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     if rows[5][1]:
         fills[(5, 1)] = WARNING_FILL
     return MasterSheet(
@@ -247,8 +247,8 @@ def _overview_sheet(
         fills=fills,
         widths=[30, 11, 60],
         legend=[
-            (_fill(spec, "overdue", OVERDUE_FILL), "есть просрочка"),
-            (_fill(spec, "error", OVERDUE_FILL), "есть ошибки"),
+            (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "есть просрочка"),
+            (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "есть ошибки"),
             (WARNING_FILL, "не все школы прочитаны"),
         ],
         chart_of=schools.name if schools.rows else None,
@@ -356,7 +356,7 @@ def _schools_sheet(
     reports: Sequence[SchoolReport], spec: TemplateSpec, low_percent: float = LOW_PERCENT
 ) -> MasterSheet:
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
-    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
+    overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, report in enumerate(reports):
@@ -406,7 +406,7 @@ def _schools_sheet(
     )
 
 
-def _fill(spec: TemplateSpec, key: str, default: str) -> str:
+def _fill(spec: TemplateSpec, key: ControlKey, default: str) -> str:
     control = spec.controls.get(key)
     return control.fill if control and control.fill else default
 
@@ -471,7 +471,7 @@ def _rows_sheet(
 def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
     found = [(report, p) for report in reports for p in report.problems]
     found.sort(key=lambda rp: rp[1].severity is not Severity.ERROR)  # stable: errors first
-    error_fill = _fill(spec, "error", OVERDUE_FILL)
+    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, (report, p) in enumerate(found):
@@ -631,9 +631,9 @@ def school_changes(
         if report.outcome == SchoolOutcome.FAILED and not report.rows:
             return []  # never read yet: nothing to compare, «Школы» says why
         return [Change("", "", CHANGE_FIRST, now="книга прочитана впервые")]
-    done_fill = _fill(spec, "done", DONE_FILL)
-    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
-    error_fill = _fill(spec, "error", OVERDUE_FILL)
+    done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
+    overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
+    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     control_text = {k: c.value for k, c in spec.controls.items()}
     lines: list[Change] = []
 
@@ -730,9 +730,9 @@ def changes_sheet(
         number_formats={7: DATETIME_FORMAT},
         frozen_columns=1,
         legend=[
-            (_fill(spec, "done", DONE_FILL), "выполнено или исправлено"),
-            (_fill(spec, "overdue", OVERDUE_FILL), "стало просрочено"),
-            (_fill(spec, "error", OVERDUE_FILL), "новая ошибка"),
+            (_fill(spec, ControlKey.DONE, DONE_FILL), "выполнено или исправлено"),
+            (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "стало просрочено"),
+            (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "новая ошибка"),
             (WARNING_FILL, "новое предупреждение"),
             (None, "с конца предыдущего дня"),
         ],
