@@ -631,49 +631,63 @@ def school_changes(
         if report.outcome == SchoolOutcome.FAILED and not report.rows:
             return []  # never read yet: nothing to compare, «Школы» says why
         return [Change("", "", CHANGE_FIRST, now="книга прочитана впервые")]
+    return _row_changes(report, before, spec) + _problem_changes(report, before, spec)
+
+
+def _row_changes(report: SchoolReport, before: SchoolBefore, spec: TemplateSpec) -> list[Change]:
+    """Rows added, removed, with another status, or newly overdue."""
     done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
-    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     control_text = {k: c.value for k, c in spec.controls.items()}
     lines: list[Change] = []
-
     keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in report.rows])
-    label_of = {}
-    row_key_of_sheet_row = {}
     for key, row in zip(keys, report.rows, strict=True):
         no, activity = _text(row.values.get("no")), _text(row.values.get("activity"))
-        label_of[key] = (no, activity)
-        row_key_of_sheet_row[row.sheet_row] = key
         if key not in before.statuses:
             lines.append(Change(no, activity, CHANGE_ADDED, now="строка появилась в книге"))
             continue
         old, new = before.statuses[key], normalize_status(row.values.get("status"), spec)
+        was_control = before.controls.get(key)
         if old != new:
             fill = done_fill if row.control.key == ControlKey.DONE else None
             lines.append(Change(no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, fill=fill))
-        elif row.control.key == ControlKey.OVERDUE and before.controls.get(key) not in (
+        elif row.control.key == ControlKey.OVERDUE and was_control not in (
             None,
             ControlKey.OVERDUE,
         ):
-            was = control_text.get(before.controls[key], before.controls[key])
+            assert was_control is not None
+            was = control_text.get(was_control, was_control)
             lines.append(
                 Change(no, activity, CHANGE_CONTROL, was, row.control.value, fill=overdue_fill)
             )
     for key in before.statuses.keys() - set(keys):
         no, activity = before.labels.get(key, ("", ""))
         lines.append(Change(no, activity, CHANGE_REMOVED, was="строка была в книге"))
+    return lines
 
-    def where(sheet: str, cell: str) -> str:
-        return f"{sheet}!{cell}" if cell else sheet
 
+def _where(sheet: str, cell: str) -> str:
+    return f"{sheet}!{cell}" if cell else sheet
+
+
+def _problem_changes(
+    report: SchoolReport, before: SchoolBefore, spec: TemplateSpec
+) -> list[Change]:
+    """Problems new since `before`, then those fixed, each on its row's № and activity."""
+    done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
+    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
+    label_at = {
+        row.sheet_row: (_text(row.values.get("no")), _text(row.values.get("activity")))
+        for row in report.rows
+    }
+    lines: list[Change] = []
     current = {(p.code, p.sheet, p.cell, p.field): p for p in report.problems}
     for ident, p in current.items():
         if ident in before.problems:
             continue
-        found = row_key_of_sheet_row.get(p.row) if p.row is not None else None
-        no, activity = label_of.get(found, ("", "")) if found else ("", "")
+        no, activity = label_at.get(p.row, ("", "")) if p.row is not None else ("", "")
         fill = error_fill if p.severity is Severity.ERROR else WARNING_FILL
-        lines.append(Change(no, activity, CHANGE_NEW, "", p.message, where(p.sheet, p.cell), fill))
+        lines.append(Change(no, activity, CHANGE_NEW, "", p.message, _where(p.sheet, p.cell), fill))
     for ident, message in before.problems.items():
         if ident in current:
             continue
@@ -682,7 +696,9 @@ def school_changes(
         gone = before.rows_of_cells.get(sheet_row) if sheet_row is not None else None
         no, activity = before.labels.get(gone, ("", "")) if gone else ("", "")
         lines.append(
-            Change(no, activity, CHANGE_FIXED, message, "исправлено", where(sheet, cell), done_fill)
+            Change(
+                no, activity, CHANGE_FIXED, message, "исправлено", _where(sheet, cell), done_fill
+            )
         )
     return lines
 
