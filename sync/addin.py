@@ -62,6 +62,7 @@ from sync.pipeline import RunResult, backend_for, load_context, run
 from sync.plan import PlanFileError, clean, clean_no
 from sync.reader import UnreadableWorkbook, locate
 from sync.spec import TemplateSpec, load_spec
+from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence
 from sync.status import fold
 from sync.validation import check_school
 
@@ -232,8 +233,8 @@ class _Checked:
 
 
 def _spec_plan(config: Config | None) -> tuple[TemplateSpec, Plan | None]:
-    if config is None:
-        return load_spec(), None
+    if config is None:  # a workbook checked without a configuration: the standard template
+        return load_spec(None), None
     return load_context(config)
 
 
@@ -347,13 +348,13 @@ def status_line(rows: Sequence[RowReport], today: date) -> str:
     """How the Контроль column stands today, in one line."""
     keys = Counter(r.control.key for r in rows)
     parts = [
-        f"выполнено {keys['done']}",
-        f"в срок {keys['on_time']}",
-        f"скоро срок {keys['soon']}",
-        f"просрочено {keys['overdue']}",
+        f"выполнено {keys[ControlKey.DONE]}",
+        f"в срок {keys[ControlKey.ON_TIME]}",
+        f"скоро срок {keys[ControlKey.SOON]}",
+        f"просрочено {keys[ControlKey.OVERDUE]}",
     ]
-    if keys["error"]:
-        parts.append(f"с ошибками {keys['error']}")
+    if keys[ControlKey.ERROR]:
+        parts.append(f"с ошибками {keys[ControlKey.ERROR]}")
     return f"Контроль на {today:%d.%m.%Y}: " + ", ".join(parts) + "."
 
 
@@ -384,7 +385,7 @@ def check_message(problems: Sequence[Problem], rows: Sequence[RowReport], today:
 def status_message(rows: Sequence[RowReport], today: date) -> str:
     """The «Обновить статусы» summary."""
     text = f"Статусы обновлены. {status_line(rows, today)}"
-    errors = sum(1 for r in rows if r.control.key == "error")
+    errors = sum(1 for r in rows if r.control.key == ControlKey.ERROR)
     if errors:
         text += (
             f"\nСтрок с ошибками заполнения: {errors}. Нажмите «Проверить», чтобы увидеть, "
@@ -581,38 +582,36 @@ def _sync_now(target: xw.Book, config: Config | None, today: date | None) -> But
         backend = OpenMasterBackend(backend, book)
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
     result = run(config, today=today, backend=backend, lock_wait=0, command="excel")
-    return ButtonResult(result.outcome == "ok", sync_message(result, in_place))
+    spec = load_spec(config.template)
+    return ButtonResult(result.outcome == RunOutcome.OK, sync_message(result, spec, in_place))
 
 
 OUTCOME_TEXT = {
-    "ok": "Синхронизация завершена",
-    "interrupted": "Синхронизация прервана",
-    "master_failed": "Синхронизация завершена, но свод не записан",
+    RunOutcome.OK: "Синхронизация завершена",
+    RunOutcome.INTERRUPTED: "Синхронизация прервана",
+    RunOutcome.MASTER_FAILED: "Синхронизация завершена, но свод не записан",
 }
 
 
-def sync_message(result: RunResult, in_place: bool) -> str:
+def sync_message(result: RunResult, spec: TemplateSpec, in_place: bool) -> str:
     """A coordinator's summary of one run, short enough for a message box."""
-    if result.outcome == "busy":
+    if result.outcome == RunOutcome.BUSY:
         return f"Синхронизация не запущена: {result.message}"
-    c = result.counts
     head = OUTCOME_TEXT.get(result.outcome, f"Синхронизация: {result.outcome}")
     lines = [
         f"{head} (сегодня считается {result.today:%d.%m.%Y}).",
-        f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений "
-        f"{c['unchanged']}, не прочитано {c['failed']}, открыто (контроль не записан) "
-        f"{c['locked']}.",
+        f"Книг: {len(result.reports)} — {counts_sentence(result.counts)}.",
     ]
-    summaries = [school_summary(r) for r in result.reports]
+    summaries = [school_summary(r, spec) for r in result.reports]
     with_errors = sum(1 for s in summaries if s["errors"])
     overdue = sum(int(s["overdue"]) for s in summaries)
     lines.append(f"Школ с ошибками заполнения: {with_errors}. Просроченных мероприятий: {overdue}.")
-    failed = [r for r in result.reports if r.outcome == "failed"]
+    failed = [r for r in result.reports if r.outcome == SchoolOutcome.FAILED]
     if failed:
         names = ", ".join(r.school.name or r.school.id for r in failed[:SHOWN_PROBLEMS])
         more = f" и ещё {len(failed) - SHOWN_PROBLEMS}" if len(failed) > SHOWN_PROBLEMS else ""
         lines.append(f"Не прочитаны: {names}{more} — причины на листе «Школы».")
-    if result.outcome == "ok":
+    if result.outcome == RunOutcome.OK:
         lines.append(
             "Свод обновлён в этой книге и сохранён."
             if in_place

@@ -252,6 +252,7 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     from sync.pipeline import run
     from sync.report import run_summary, run_text
     from sync.scheduler import stop_on_signals
+    from sync.spec import load_spec
 
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))
     stop = threading.Event()  # SIGTERM or Ctrl+C: stop after the current school, as `serve` does
@@ -267,9 +268,10 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
         done()
 
     if as_json:
-        click.echo(json.dumps(run_summary(result), ensure_ascii=False, indent=2))
+        spec = load_spec(config.template)
+        click.echo(json.dumps(run_summary(result, spec), ensure_ascii=False, indent=2))
     elif not quiet:
-        click.echo(run_text(result, config))
+        click.echo(run_text(result, config, load_spec(config.template)))
     else:
         line = failure_line(result)
         if line:
@@ -356,6 +358,7 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     """Показать, что школа вносила в свою книгу: каждый сохранённый снимок и что в нём менялось."""
     from sync.history import History
     from sync.report import history_json, history_text
+    from sync.spec import load_spec
 
     config = load_config(config_path)
     known = {s.id: s for s in config.all_workbooks()}
@@ -368,9 +371,14 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     with History.open(config.history_path) as history:
         entries = list(history.snapshots(school_id))
     if as_json:
-        click.echo(json.dumps(history_json(entries, config.zone), ensure_ascii=False, indent=2))
+        text = json.dumps(
+            history_json(entries, load_spec(config.template), config.zone),
+            ensure_ascii=False,
+            indent=2,
+        )
+        click.echo(text)
     else:
-        click.echo(history_text(known[school_id], entries, config.zone))
+        click.echo(history_text(known[school_id], entries, load_spec(config.template), config.zone))
 
 
 @main.command("import-plan")

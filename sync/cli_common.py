@@ -24,6 +24,7 @@ from sync.config import ConfigError  # noqa: E402
 from sync.history import HistoryError  # noqa: E402
 from sync.oserrors import describe  # noqa: E402
 from sync.plan import PlanFileError  # noqa: E402
+from sync.states import NOT_WRITTEN, UNFINISHED_RUNS, RunOutcome, SchoolOutcome  # noqa: E402
 
 if TYPE_CHECKING:
     from sync.pipeline import RunResult
@@ -49,20 +50,16 @@ EXIT_CODES_HELP = (
     " 4 — свод не записан или синхронизация прервана; 5 — уже идёт другая синхронизация."
 )
 
-UNFINISHED = ("master_failed", "crashed", "interrupted", "aborted")
-# Write-back statuses that leave the old controls in the school's workbook.
-NOT_WRITTEN = ("failed", "locked", "changed", "readonly")
-
 
 def run_exit_code(result: RunResult) -> RunExit:
     """The exit code of one run, from its result alone (so any backend gets the same codes)."""
-    if result.outcome == "busy":
+    if result.outcome == RunOutcome.BUSY:
         return RunExit.BUSY
-    if result.outcome in UNFINISHED:
+    if result.outcome in UNFINISHED_RUNS:
         return RunExit.INCOMPLETE
-    if any(r.outcome in ("failed", "locked") for r in result.reports) or any(
-        w.status in NOT_WRITTEN or w.partial for w in result.writes.values()
-    ):
+    if any(
+        r.outcome in (SchoolOutcome.FAILED, SchoolOutcome.LOCKED) for r in result.reports
+    ) or any(w.status in NOT_WRITTEN or w.partial for w in result.writes.values()):
         return RunExit.SCHOOLS
     return RunExit.OK
 
@@ -77,11 +74,11 @@ def failure_line(result: RunResult, shown: int = 3) -> str:
     head = f"Синхронизация № {result.run_id}"
     if code is RunExit.INCOMPLETE:
         return f"{head} не завершена: {result.message or 'свод не записан.'}"
-    unread = [r for r in result.reports if r.outcome == "failed"]
+    unread = [r for r in result.reports if r.outcome == SchoolOutcome.FAILED]
     unwritten = [
         r
         for r in result.reports
-        if r.outcome == "locked"
+        if r.outcome == SchoolOutcome.LOCKED
         or (
             r.school.id in result.writes
             and (

@@ -29,6 +29,7 @@ from sync.model import (
     Severity,
 )
 from sync.spec import TemplateSpec, normalize_header
+from sync.states import ControlKey, SchoolOutcome
 from sync.status import fold, normalize_status
 
 OVERVIEW_SHEET = "Обзор"
@@ -50,8 +51,6 @@ PERCENT_FORMAT = "0%"
 DONE_FILL = "C6EFCE"
 OVERDUE_FILL = "FFC7CE"
 WARNING_FILL = "FFEB9C"
-
-NOT_NEEDED = "Не требуется"
 
 # Every master sheet: title (row 1), subtitle (2), colour legend (3), then the table's header.
 HEADER_ROW = 4  # 1-based; the Excel add-in finds a school's column or row by this header
@@ -116,20 +115,20 @@ class Master:
         raise KeyError(name)
 
 
-def school_summary(report: SchoolReport, *, not_needed: str = NOT_NEEDED) -> dict[str, int | float]:
+def school_summary(report: SchoolReport, spec: TemplateSpec) -> dict[str, int | float]:
     """Counts for one school: rows, done, overdue, soon, errors, warnings and percent done.
 
-    percent = done / (rows whose status is not «Не требуется»), 0.0 when there are none.
+    percent = done / (rows whose status is not the spec's «Не требуется»), 0.0 when there are none.
     """
-    skip = normalize_header(not_needed)
+    skip = normalize_header(spec.statuses["not_needed"])
     counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
-    done = sum(1 for r in report.rows if r.control.key == "done")
+    done = sum(1 for r in report.rows if r.control.key == ControlKey.DONE)
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
     return {
         "rows": len(report.rows),
         "done": done,
-        "overdue": sum(1 for r in report.rows if r.control.key == "overdue"),
-        "soon": sum(1 for r in report.rows if r.control.key == "soon"),
+        "overdue": sum(1 for r in report.rows if r.control.key == ControlKey.OVERDUE),
+        "soon": sum(1 for r in report.rows if r.control.key == ControlKey.SOON),
         "errors": errors,
         "warnings": len(report.problems) - errors,
         "percent": done / len(counted) if counted else 0.0,
@@ -200,14 +199,13 @@ def _overview_sheet(
     schools: MasterSheet,
 ) -> MasterSheet:
     """«Обзор»: the headline numbers a head of department asks for, and the chart."""
-    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
-    sums = [school_summary(r, not_needed=not_needed) for r in reports]
+    sums = [school_summary(r, spec) for r in reports]
     real = [r for r in reports if not r.school.is_coordinator]
     since = moment if moment is not None else datetime.combine(today, datetime.min.time())
     since = since - timedelta(days=UNREAD_DAYS)
 
     def unread(r: SchoolReport) -> bool:
-        if r.outcome != "failed":
+        if r.outcome != SchoolOutcome.FAILED:
             return False
         if r.synced_at is None:
             return True
@@ -237,9 +235,9 @@ def _overview_sheet(
     ]
     fills = {}
     if overdue:
-        fills[(3, 1)] = _fill(spec, "overdue", OVERDUE_FILL)
+        fills[(3, 1)] = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     if errors:
-        fills[(4, 1)] = _fill(spec, "error", OVERDUE_FILL)
+        fills[(4, 1)] = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     if rows[5][1]:
         fills[(5, 1)] = WARNING_FILL
     return MasterSheet(
@@ -249,8 +247,8 @@ def _overview_sheet(
         fills=fills,
         widths=[30, 11, 60],
         legend=[
-            (_fill(spec, "overdue", OVERDUE_FILL), "есть просрочка"),
-            (_fill(spec, "error", OVERDUE_FILL), "есть ошибки"),
+            (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "есть просрочка"),
+            (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "есть ошибки"),
             (WARNING_FILL, "не все школы прочитаны"),
         ],
         chart_of=schools.name if schools.rows else None,
@@ -318,8 +316,8 @@ def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSp
                 line.append(row.control.value)
                 if row.control.fill:
                     fills[(r, 4 + c)] = row.control.fill
-                done += row.control.key == "done"
-                overdue += row.control.key == "overdue"
+                done += row.control.key == ControlKey.DONE
+                overdue += row.control.key == ControlKey.OVERDUE
         line += [done, overdue]
         rows.append(line)
     return MasterSheet(
@@ -345,11 +343,11 @@ def _in_section_order(items: Sequence[PlanItem]) -> list[PlanItem]:
 def _sync_text(report: SchoolReport) -> str:
     when = f"{report.synced_at:%d.%m.%Y %H:%M}" if report.synced_at else ""
     reason = report.message.strip()
-    if report.outcome == "failed":
+    if report.outcome == SchoolOutcome.FAILED:
         return f"не прочитан: {reason}" if reason else "не прочитан"
-    if report.outcome == "locked":
+    if report.outcome == SchoolOutcome.LOCKED:
         return f"файл открыт — пропущен: {reason}" if reason else "файл открыт — пропущен"
-    if report.outcome == "unchanged":
+    if report.outcome == SchoolOutcome.UNCHANGED:
         return f"{when} (без изменений)".strip()
     return when
 
@@ -358,12 +356,11 @@ def _schools_sheet(
     reports: Sequence[SchoolReport], spec: TemplateSpec, low_percent: float = LOW_PERCENT
 ) -> MasterSheet:
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
-    not_needed = spec.statuses.get("not_needed", NOT_NEEDED)
-    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
+    overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, report in enumerate(reports):
-        s = school_summary(report, not_needed=not_needed)
+        s = school_summary(report, spec)
         rows.append(
             [
                 report.school.name or report.school.id,
@@ -409,7 +406,7 @@ def _schools_sheet(
     )
 
 
-def _fill(spec: TemplateSpec, key: str, default: str) -> str:
+def _fill(spec: TemplateSpec, key: ControlKey, default: str) -> str:
     control = spec.controls.get(key)
     return control.fill if control and control.fill else default
 
@@ -445,7 +442,7 @@ def _rows_sheet(
     fills: dict[tuple[int, int], str] = {}
     for report in reports:
         for row in report.rows:
-            if only_overdue and row.control.key != "overdue":
+            if only_overdue and row.control.key != ControlKey.OVERDUE:
                 continue
             if row.control.fill:
                 fills[(len(rows), control_col)] = row.control.fill
@@ -474,7 +471,7 @@ def _rows_sheet(
 def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
     found = [(report, p) for report in reports for p in report.problems]
     found.sort(key=lambda rp: rp[1].severity is not Severity.ERROR)  # stable: errors first
-    error_fill = _fill(spec, "error", OVERDUE_FILL)
+    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, (report, p) in enumerate(found):
@@ -535,6 +532,7 @@ class SchoolBefore:
     labels: dict[str, tuple[str, str]]  # row key -> (№, activity) for rows gone since
     problems: dict[tuple[str, str, str, str], str]  # (code, sheet, cell, field) -> message
     rows_of_cells: dict[int, str] = field(default_factory=dict)  # sheet row -> row key
+    problem_rows: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # -> sheet row
 
     @classmethod
     def from_read(
@@ -554,16 +552,16 @@ class SchoolBefore:
             rows_of_cells[row.row] = key
             if row.row in controls:
                 ctl[key] = controls[row.row]
-        found = {
-            (
-                str(p.get("code", "")),
-                str(p.get("sheet", "")),
-                str(p.get("cell", "")),
-                str(p.get("field", "")),
-            ): str(p.get("message", ""))
-            for p in problems
-        }
-        return cls(at, statuses, ctl, labels, found, rows_of_cells)
+        found: dict[tuple[str, str, str, str], str] = {}
+        problem_rows: dict[tuple[str, str, str, str], int] = {}
+        for p in problems:
+            sheet_name, cell = str(p.get("sheet", "")), str(p.get("cell", ""))
+            ident = (str(p.get("code", "")), sheet_name, cell, str(p.get("field", "")))
+            found[ident] = str(p.get("message", ""))
+            at_row = p["row"] if "row" in p else _old_row(sheet_name, cell, spec)
+            if isinstance(at_row, int):
+                problem_rows[ident] = at_row
+        return cls(at, statuses, ctl, labels, found, rows_of_cells, problem_rows)
 
 
 @dataclass(frozen=True)
@@ -602,70 +600,105 @@ def _row_keys(labels: Sequence[tuple[CellValue, CellValue]]) -> list[str]:
     return keys
 
 
-def _cell_row(cell: str) -> int | None:
-    m = re.fullmatch(r"\$?[A-Za-z]+\$?(\d+)", cell.strip())
+def _old_row(sheet: str, cell: str, spec: TemplateSpec) -> int | None:
+    """The main sheet's row of a problem stored before the history kept `Problem.row`."""
+    m = re.fullmatch(r"\$?[A-Za-z]+\$?(\d+)", cell.strip()) if sheet == spec.main_sheet else None
     return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of «Изменения»: a row's or a problem's change in one school."""
+
+    no: str
+    activity: str
+    change: str  # CHANGE_STATUS, CHANGE_NEW, …
+    was: str = ""
+    now: str = ""
+    where: str = ""  # Sheet!A1 of a problem
+    fill: str | None = None  # RRGGBB of the «Стало» cell
 
 
 def school_changes(
     report: SchoolReport, before: SchoolBefore | None, spec: TemplateSpec
-) -> list[tuple[str, str, str, str, str, str, str | None]]:
-    """What changed in one school: (№, activity, change, was, now, where, fill) lines, in order.
+) -> list[Change]:
+    """What changed in one school, in order.
 
     Status changes row by row, rows that became overdue without a status change, new problems
     and fixed ones. Pure: both sides are data.
     """
     if before is None:
-        if report.outcome == "failed" and not report.rows:
+        if report.outcome == SchoolOutcome.FAILED and not report.rows:
             return []  # never read yet: nothing to compare, «Школы» says why
-        return [("", "", CHANGE_FIRST, "", "книга прочитана впервые", "", None)]
-    done_fill = _fill(spec, "done", DONE_FILL)
-    overdue_fill = _fill(spec, "overdue", OVERDUE_FILL)
-    error_fill = _fill(spec, "error", OVERDUE_FILL)
-    control_text = {k: c.value for k, c in spec.controls.items()}
-    lines: list[tuple[str, str, str, str, str, str, str | None]] = []
+        return [Change("", "", CHANGE_FIRST, now="книга прочитана впервые")]
+    return _row_changes(report, before, spec) + _problem_changes(report, before, spec)
 
+
+def _row_changes(report: SchoolReport, before: SchoolBefore, spec: TemplateSpec) -> list[Change]:
+    """Rows added, removed, with another status, or newly overdue."""
+    done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
+    overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
+    control_text = {k: c.value for k, c in spec.controls.items()}
+    lines: list[Change] = []
     keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in report.rows])
-    label_of = {}
-    row_key_of_sheet_row = {}
     for key, row in zip(keys, report.rows, strict=True):
         no, activity = _text(row.values.get("no")), _text(row.values.get("activity"))
-        label_of[key] = (no, activity)
-        row_key_of_sheet_row[row.sheet_row] = key
         if key not in before.statuses:
-            lines.append((no, activity, CHANGE_ADDED, "", "строка появилась в книге", "", None))
+            lines.append(Change(no, activity, CHANGE_ADDED, now="строка появилась в книге"))
             continue
         old, new = before.statuses[key], normalize_status(row.values.get("status"), spec)
+        was_control = before.controls.get(key)
         if old != new:
-            fill = done_fill if row.control.key == "done" else None
-            lines.append((no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, "", fill))
-        elif row.control.key == "overdue" and before.controls.get(key) not in (None, "overdue"):
-            was = control_text.get(before.controls[key], before.controls[key])
-            lines.append((no, activity, CHANGE_CONTROL, was, row.control.value, "", overdue_fill))
+            fill = done_fill if row.control.key == ControlKey.DONE else None
+            lines.append(Change(no, activity, CHANGE_STATUS, old or EMPTY, new or EMPTY, fill=fill))
+        elif row.control.key == ControlKey.OVERDUE and was_control not in (
+            None,
+            ControlKey.OVERDUE,
+        ):
+            assert was_control is not None
+            was = control_text.get(was_control, was_control)
+            lines.append(
+                Change(no, activity, CHANGE_CONTROL, was, row.control.value, fill=overdue_fill)
+            )
     for key in before.statuses.keys() - set(keys):
         no, activity = before.labels.get(key, ("", ""))
-        lines.append((no, activity, CHANGE_REMOVED, "строка была в книге", "", "", None))
+        lines.append(Change(no, activity, CHANGE_REMOVED, was="строка была в книге"))
+    return lines
 
-    def where(sheet: str, cell: str) -> str:
-        return f"{sheet}!{cell}" if cell else sheet
 
+def _where(sheet: str, cell: str) -> str:
+    return f"{sheet}!{cell}" if cell else sheet
+
+
+def _problem_changes(
+    report: SchoolReport, before: SchoolBefore, spec: TemplateSpec
+) -> list[Change]:
+    """Problems new since `before`, then those fixed, each on its row's № and activity."""
+    done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
+    error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
+    label_at = {
+        row.sheet_row: (_text(row.values.get("no")), _text(row.values.get("activity")))
+        for row in report.rows
+    }
+    lines: list[Change] = []
     current = {(p.code, p.sheet, p.cell, p.field): p for p in report.problems}
     for ident, p in current.items():
         if ident in before.problems:
             continue
-        found = row_key_of_sheet_row.get(p.row) if p.row is not None else None
-        no, activity = label_of.get(found, ("", "")) if found else ("", "")
+        no, activity = label_at.get(p.row, ("", "")) if p.row is not None else ("", "")
         fill = error_fill if p.severity is Severity.ERROR else WARNING_FILL
-        lines.append((no, activity, CHANGE_NEW, "", p.message, where(p.sheet, p.cell), fill))
+        lines.append(Change(no, activity, CHANGE_NEW, "", p.message, _where(p.sheet, p.cell), fill))
     for ident, message in before.problems.items():
         if ident in current:
             continue
         _code, sheet, cell, _field = ident
-        sheet_row = _cell_row(cell) if sheet == spec.main_sheet else None
+        sheet_row = before.problem_rows.get(ident)
         gone = before.rows_of_cells.get(sheet_row) if sheet_row is not None else None
         no, activity = before.labels.get(gone, ("", "")) if gone else ("", "")
         lines.append(
-            (no, activity, CHANGE_FIXED, message, "исправлено", where(sheet, cell), done_fill)
+            Change(
+                no, activity, CHANGE_FIXED, message, "исправлено", _where(sheet, cell), done_fill
+            )
         )
     return lines
 
@@ -687,10 +720,10 @@ def changes_sheet(
         before = previous.schools.get(report.school.id)
         since: CellValue = _local(before.at, zone).replace(tzinfo=None) if before else None
         name = report.school.name or report.school.id
-        for no, activity, change, was, now, where, fill in school_changes(report, before, spec):
-            if fill:
-                fills[(len(rows), 5)] = fill
-            rows.append([name, no, activity, change, was, now, where, since])
+        for c in school_changes(report, before, spec):
+            if c.fill:
+                fills[(len(rows), 5)] = c.fill
+            rows.append([name, c.no, c.activity, c.change, c.was, c.now, c.where, since])
     if not rows:
         run_at = _local(previous.run_at, zone) if previous.run_at is not None else None
         since_text = f" с {run_at:%d.%m.%Y %H:%M}" if run_at is not None else ""
@@ -713,9 +746,9 @@ def changes_sheet(
         number_formats={7: DATETIME_FORMAT},
         frozen_columns=1,
         legend=[
-            (_fill(spec, "done", DONE_FILL), "выполнено или исправлено"),
-            (_fill(spec, "overdue", OVERDUE_FILL), "стало просрочено"),
-            (_fill(spec, "error", OVERDUE_FILL), "новая ошибка"),
+            (_fill(spec, ControlKey.DONE, DONE_FILL), "выполнено или исправлено"),
+            (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "стало просрочено"),
+            (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "новая ошибка"),
             (WARNING_FILL, "новое предупреждение"),
             (None, "с конца предыдущего дня"),
         ],

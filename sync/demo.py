@@ -107,7 +107,7 @@ def make_demo(directory: Path, count: int, today: date = DEMO_TODAY, seed: int =
     config_path.write_text(demo_config_text(count), encoding="utf-8")
     config = load_config(config_path)
     distribute(config, built_at=datetime.combine(today, datetime.min.time()))
-    spec = load_spec()
+    spec = load_spec(config.template)
     plan = load_plan(config.plan_file, config.period)
     rng = random.Random(seed)
     for n, school in enumerate(config.all_workbooks(), start=1):

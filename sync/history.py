@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
+from sync.states import RunOutcome
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,7 +73,7 @@ CREATE INDEX IF NOT EXISTS reminders_recipient ON reminders(recipient, mode, tod
 """
 
 # Runs that did not finish their work: the next due time still needs a run.
-UNFINISHED_OUTCOMES = ("interrupted", "aborted")
+UNFINISHED_OUTCOMES = (RunOutcome.INTERRUPTED, RunOutcome.ABORTED)
 
 
 # A cell's text is stored up to this many characters: no cell can break SQLite or bloat the
@@ -129,6 +130,11 @@ def _decode(value: Any) -> CellValue:
     return cast(CellValue, value)
 
 
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    """A problem as the history keeps it: its JSON and its sheet row (older reads lack "row")."""
+    return problem.to_json() | {"row": problem.row}
+
+
 def sheet_to_json(sheet: SchoolSheet) -> str:
     """A canonical JSON of a located sheet: what the school had, cell by cell."""
     data = {
@@ -139,7 +145,7 @@ def sheet_to_json(sheet: SchoolSheet) -> str:
         "rows": [[r.row, {k: _encode(v) for k, v in r.values.items()}] for r in sheet.rows],
         "passport": {k: _encode(v) for k, v in sheet.passport.items()},
         "passport_cells": sheet.passport_cells,
-        "problems": _bounded([p.to_json() | {"row": p.row} for p in sheet.problems]),
+        "problems": _bounded([_problem_json(p) for p in sheet.problems]),
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -396,7 +402,9 @@ class History:
                     stamp,
                     modified.isoformat(timespec="seconds") if modified else None,
                     digest,
-                    json.dumps(_bounded([p.to_json() for p in problems or []]), ensure_ascii=False),
+                    json.dumps(
+                        _bounded([_problem_json(p) for p in problems or []]), ensure_ascii=False
+                    ),
                     json.dumps(controls or {}, ensure_ascii=False),
                     bound_text(message),
                 ),

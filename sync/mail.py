@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from sync.consolidate import school_summary
 from sync.history import History
-from sync.model import CellValue, SchoolReport, Severity
-from sync.report import RUN_OUTCOME_RU
+from sync.model import CellValue, Problem, SchoolReport, Severity
 from sync.service_config import SmtpSettings
-from sync.spec import load_spec
+from sync.spec import TemplateSpec, load_spec
+from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence, label
 from sync.status import normalize_status
 
 if TYPE_CHECKING:
@@ -89,12 +89,14 @@ class DueItem:
         return f"  • № {self.no} «{activity}» — срок {self.due:%d.%m.%Y}{words}, {when}{error}"
 
 
-def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueItem]:
+def due_items(
+    report: SchoolReport, today: date, within_days: int, spec: TemplateSpec
+) -> list[DueItem]:
     """Rows overdue or due within `within_days`, not done and not «Не требуется»; overdue first."""
     items = []
     for row in report.rows:
         key = row.control.key
-        if key in ("done", "none"):
+        if key in (ControlKey.DONE, ControlKey.NONE):
             continue
         due = row.item.due if row.item is not None else None
         if due is None:
@@ -102,7 +104,7 @@ def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueIt
             due = value if isinstance(value, date) and not isinstance(value, datetime) else None
         if due is None:
             continue
-        if key == "error" and _status_done(row.values.get("status")):
+        if key == ControlKey.ERROR and _status_done(row.values.get("status"), spec):
             continue
         if due < today or (due - today).days <= within_days:
             items.append(
@@ -114,15 +116,14 @@ def due_items(report: SchoolReport, today: date, within_days: int) -> list[DueIt
                     deadline_text=row.item.deadline_text if row.item else "",
                     due=due,
                     overdue=due < today,
-                    has_error=key == "error",
+                    has_error=key == ControlKey.ERROR,
                 )
             )
     items.sort(key=lambda i: (not i.overdue, i.due))
     return items
 
 
-def _status_done(status: CellValue) -> bool:
-    spec = load_spec()
+def _status_done(status: CellValue, spec: TemplateSpec) -> bool:
     return normalize_status(status, spec) in (spec.statuses["done"], spec.statuses["not_needed"])
 
 
@@ -147,96 +148,160 @@ def _address(text: str, name: str = "") -> Address:
     return Address(display_name=name, username=local, domain=domain)
 
 
+@dataclass(frozen=True)
+class SchoolNews:
+    """What one school's digest tells it, before it becomes text."""
+
+    report: SchoolReport
+    overdue: list[DueItem]
+    soon: list[DueItem]
+    problems: list[Problem]  # errors first
+    errors: int
+
+    @property
+    def failed(self) -> bool:
+        return self.report.outcome == SchoolOutcome.FAILED
+
+    @property
+    def items(self) -> int:
+        return len(self.overdue) + len(self.soon) + len(self.problems)
+
+    def subject(self) -> str:
+        counted = [
+            (self.overdue, f"просрочено {len(self.overdue)}"),
+            (self.soon, f"скоро срок {len(self.soon)}"),
+            (self.errors, f"ошибок {self.errors}"),
+        ]
+        parts = ["книга не прочитана"] if self.failed else []
+        parts += [text for count, text in counted if count]
+        return f"Дорожная карта: {', '.join(parts)} — {self.report.school.name}"
+
+    def body(self, today: date, reminder_days: int) -> list[str]:
+        report = self.report
+        lines = []
+        if self.failed:
+            lines += ["", f"Вашу книгу не удалось прочитать: {report.message.rstrip('.')}."]
+            if report.synced_at is not None:
+                lines.append(f"Ниже — по последнему удачному чтению {report.synced_at:%d.%m.%Y}.")
+        if self.overdue:
+            lines += ["", f"Просрочено ({len(self.overdue)}):"]
+            lines += [i.line(today) for i in self.overdue]
+        if self.soon:
+            lines += ["", f"Срок в ближайшие {days(reminder_days)} ({len(self.soon)}):"]
+            lines += [i.line(today) for i in self.soon]
+        if self.problems:
+            lines += ["", f"Что исправить в книге ({len(self.problems)}):"]
+            lines += [_problem_line(p) for p in self.problems[:MAX_PROBLEMS]]
+            if len(self.problems) > MAX_PROBLEMS:
+                more = len(self.problems) - MAX_PROBLEMS
+                lines.append(f"  … и ещё {more}: см. примечания в книге.")
+        return lines
+
+
+def _problem_line(p: Problem) -> str:
+    where = f"лист «{p.sheet}», ячейка {p.cell}" if p.cell else f"лист «{p.sheet}»"
+    kind = "ошибка" if p.severity is Severity.ERROR else "предупреждение"
+    return f"  • {where} ({kind}): {p.message}"
+
+
+def school_news(
+    report: SchoolReport, today: date, reminder_days: int, spec: TemplateSpec
+) -> SchoolNews | None:
+    """What a school should hear of: None when it has nothing due, no error and was read."""
+    items = due_items(report, today, reminder_days, spec)
+    errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
+    if not items and not errors and report.outcome != SchoolOutcome.FAILED:
+        return None
+    return SchoolNews(
+        report,
+        [i for i in items if i.overdue],
+        [i for i in items if not i.overdue],
+        sorted(report.problems, key=lambda p: p.severity is not Severity.ERROR),
+        errors,
+    )
+
+
 def school_digest(
-    report: SchoolReport, today: date, settings: SmtpSettings, municipality: str
+    report: SchoolReport,
+    today: date,
+    settings: SmtpSettings,
+    municipality: str,
+    spec: TemplateSpec,
 ) -> Digest | None:
     """The digest for one school, or None when it has nothing due, no error, or no address."""
     school = report.school
     if school.is_coordinator or not school.emails:
         return None
-    failed = report.outcome == "failed"
-    items = due_items(report, today, settings.reminder_days)
-    errors = [p for p in report.problems if p.severity is Severity.ERROR]
-    if not items and not errors and not failed:
+    news = school_news(report, today, settings.reminder_days, spec)
+    if news is None:
         return None
-    overdue = [i for i in items if i.overdue]
-    soon = [i for i in items if not i.overdue]
     lines = [
         "Здравствуйте!",
         "",
         f"Это автоматическое напоминание по дорожной карте ({municipality}) для «{school.name}»"
         f" на {today:%d.%m.%Y}.",
-    ]
-    if failed:
-        lines += ["", f"Вашу книгу не удалось прочитать: {report.message.rstrip('.')}."]
-        if report.synced_at is not None:
-            lines.append(f"Ниже — по последнему удачному чтению {report.synced_at:%d.%m.%Y}.")
-    if overdue:
-        lines += ["", f"Просрочено ({len(overdue)}):"] + [i.line(today) for i in overdue]
-    if soon:
-        lines += ["", f"Срок в ближайшие {days(settings.reminder_days)} ({len(soon)}):"]
-        lines += [i.line(today) for i in soon]
-    problems = sorted(report.problems, key=lambda p: p.severity is not Severity.ERROR)
-    if problems:
-        lines += ["", f"Что исправить в книге ({len(problems)}):"]
-        for p in problems[:MAX_PROBLEMS]:
-            where = f"лист «{p.sheet}», ячейка {p.cell}" if p.cell else f"лист «{p.sheet}»"
-            kind = "ошибка" if p.severity is Severity.ERROR else "предупреждение"
-            lines.append(f"  • {where} ({kind}): {p.message}")
-        if len(problems) > MAX_PROBLEMS:
-            lines.append(f"  … и ещё {len(problems) - MAX_PROBLEMS}: см. примечания в книге.")
-    lines += [
+        *news.body(today, settings.reminder_days),
         "",
         "Отметьте сделанное в своей книге: «Статус», «Дата выполнения», «Подтверждающий документ»."
         " Примечания к ячейкам объясняют каждую ошибку. Свод обновится при следующей"
         " синхронизации (каждую ночь).",
         *_footer(settings),
     ]
-    parts = ["книга не прочитана"] if failed else []
-    if overdue:
-        parts.append(f"просрочено {len(overdue)}")
-    if soon:
-        parts.append(f"скоро срок {len(soon)}")
-    if errors:
-        parts.append(f"ошибок {len(errors)}")
-    subject = f"Дорожная карта: {', '.join(parts)} — {school.name}"
     return Digest(
         school.id,
         tuple(_address(a, school.name) for a in school.emails),
-        subject,
+        news.subject(),
         "\n".join(lines) + "\n",
-        len(items) + len(problems),
+        news.items,
     )
 
 
-def coordinator_digest(
-    result: RunResult,
-    today: date,
-    settings: SmtpSettings,
-    municipality: str,
-    reminded: Sequence[str] = (),
-) -> Digest | None:
-    """The coordinators' summary of the municipality; None without coordinators' addresses."""
-    if not settings.coordinators:
-        return None
+@dataclass(frozen=True)
+class MunicipalNews:
+    """What the coordinators' summary tells them, before it becomes text."""
+
+    schools: int  # schools, not counting the coordinators' own workbooks
+    attention: list[str]  # a line per school with something overdue, soon or wrong
+    overdue: int
+    soon: int
+    errors: int
+    own: list[tuple[str, list[DueItem]]]  # the coordinators' own workbooks: name, items
+    failed: list[SchoolReport]
+    no_address: list[str]
+
+    def body(self, today: date, reminder_days: int, reminded: Sequence[str]) -> list[str]:
+        lines = [
+            "",
+            f"Всего по {plural(self.schools, 'школе', 'школам', 'школам')}: просрочено"
+            f" {self.overdue}, срок в ближайшие {days(reminder_days)} — {self.soon},"
+            f" ошибок заполнения {self.errors}.",
+        ]
+        if self.attention:
+            lines += ["", "Требуют внимания:", *self.attention]
+        for name, items in self.own:
+            lines += ["", f"Мероприятия МОУО («{name}»), просроченные и к сроку:"]
+            lines += [i.line(today) for i in items]
+        if self.failed:
+            lines += ["", "Не прочитаны (в своде — последний удачный снимок):"]
+            lines += [f"  • {r.school.name}: {r.message}" for r in self.failed]
+        if reminded:
+            lines += ["", f"Напоминания отправлены: {len(reminded)} ({', '.join(reminded)})."]
+        if self.no_address:
+            missing = ", ".join(self.no_address)
+            lines += ["", f"Нет адреса для напоминаний (emails в настройках): {missing}"]
+        return lines
+
+
+def municipal_news(
+    result: RunResult, today: date, reminder_days: int, spec: TemplateSpec
+) -> MunicipalNews:
+    """The municipality's totals and the schools that need attention."""
     schools = [r for r in result.reports if not r.school.is_coordinator]
-    c = result.counts
-    lines = [
-        f"Сводка по дорожной карте ({municipality}) на {today:%d.%m.%Y}.",
-        "",
-        f"Синхронизация № {result.run_id}: {RUN_OUTCOME_RU.get(result.outcome, result.outcome)};"
-        f" прочитано {c['synced']}, без изменений {c['unchanged']}, не прочитано {c['failed']},"
-        f" открыто (контроль не записан) {c['locked']}.",
-    ]
-    if result.master:
-        lines.append(f"Свод: {result.master}")
-    if result.message:
-        lines.append(result.message)
     attention = []
     total_overdue = total_soon = total_errors = 0
     for r in schools:
-        s = school_summary(r)
-        soon = sum(1 for i in due_items(r, today, settings.reminder_days) if not i.overdue)
+        s = school_summary(r, spec)
+        soon = sum(1 for i in due_items(r, today, reminder_days, spec) if not i.overdue)
         total_overdue += int(s["overdue"])
         total_soon += soon
         total_errors += int(s["errors"])
@@ -245,35 +310,53 @@ def coordinator_digest(
                 f"  • {r.school.name}: просрочено {s['overdue']}, скоро срок {soon},"
                 f" ошибок {s['errors']}, выполнено {round(100 * s['percent'])}%"
             )
-    lines += [
-        "",
-        f"Всего по {plural(len(schools), 'школе', 'школам', 'школам')}: просрочено"
-        f" {total_overdue}, срок в ближайшие {days(settings.reminder_days)} — {total_soon},"
-        f" ошибок заполнения {total_errors}.",
+    own = [
+        (r.school.name, items)
+        for r in result.reports
+        if r.school.is_coordinator and (items := due_items(r, today, reminder_days, spec))
     ]
-    if attention:
-        lines += ["", "Требуют внимания:", *attention]
-    for own in (r for r in result.reports if r.school.is_coordinator):
-        items = due_items(own, today, settings.reminder_days)
-        if items:
-            lines += ["", f"Мероприятия МОУО («{own.school.name}»), просроченные и к сроку:"]
-            lines += [i.line(today) for i in items]
-    failed = [r for r in result.reports if r.outcome == "failed"]
-    if failed:
-        lines += ["", "Не прочитаны (в своде — последний удачный снимок):"]
-        lines += [f"  • {r.school.name}: {r.message}" for r in failed]
-    no_address = [r.school.name for r in schools if not r.school.emails]
-    if reminded:
-        lines += ["", f"Напоминания отправлены: {len(reminded)} ({', '.join(reminded)})."]
-    if no_address:
-        lines += ["", "Нет адреса для напоминаний (emails в настройках): " + ", ".join(no_address)]
+    return MunicipalNews(
+        len(schools),
+        attention,
+        total_overdue,
+        total_soon,
+        total_errors,
+        own,
+        [r for r in result.reports if r.outcome == SchoolOutcome.FAILED],
+        [r.school.name for r in schools if not r.school.emails],
+    )
+
+
+def coordinator_digest(
+    result: RunResult,
+    today: date,
+    settings: SmtpSettings,
+    municipality: str,
+    spec: TemplateSpec,
+    reminded: Sequence[str] = (),
+) -> Digest | None:
+    """The coordinators' summary of the municipality; None without coordinators' addresses."""
+    if not settings.coordinators:
+        return None
+    news = municipal_news(result, today, settings.reminder_days, spec)
+    lines = [
+        f"Сводка по дорожной карте ({municipality}) на {today:%d.%m.%Y}.",
+        "",
+        f"Синхронизация № {result.run_id}: {label(RunOutcome, result.outcome)};"
+        f" {counts_sentence(result.counts)}.",
+    ]
+    if result.master:
+        lines.append(f"Свод: {result.master}")
+    if result.message:
+        lines.append(result.message)
+    lines += news.body(today, settings.reminder_days, reminded)
     lines += _footer(settings)
     return Digest(
         COORDINATORS,
         tuple(_address(a) for a in settings.coordinators),
         f"Дорожная карта: сводка на {today:%d.%m.%Y} — {municipality}",
         "\n".join(lines) + "\n",
-        len(attention) + len(failed),
+        len(news.attention) + len(news.failed),
     )
 
 
@@ -435,15 +518,18 @@ def send_reminders(
         FolderOutbox(settings.dry_run_dir, today) if settings.dry_run_dir else SmtpOutbox(settings)
     )
     report = ReminderReport()
+    spec = load_spec(config.template)
     digests = [
-        d for r in result.reports if (d := school_digest(r, today, settings, config.municipality))
+        d
+        for r in result.reports
+        if (d := school_digest(r, today, settings, config.municipality, spec))
     ]
     try:
         for digest in digests:
             _deliver(digest, settings.interval_days, box, settings, history, result, now, report)
         names = {r.school.id: r.school.name for r in result.reports}
         summary = coordinator_digest(
-            result, today, settings, config.municipality, [names[k] for k in report.sent]
+            result, today, settings, config.municipality, spec, [names[k] for k in report.sent]
         )
         if summary is not None:
             _deliver(

@@ -13,6 +13,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sync.states import ControlKey, SchoolOutcome
+
 # A value as a spreadsheet cell holds it, after reading.
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
@@ -181,7 +183,7 @@ class Problem:
 class Control:
     """The computed value of the Контроль column and its fill colour."""
 
-    key: str  # "error", "done", "none", "overdue", "soon", "on_time"
+    key: ControlKey
     value: str  # Russian text shown in the cell
     fill: str | None  # RRGGBB, None for no fill
 
@@ -236,7 +238,7 @@ class SchoolReport:
     rows: list[RowReport] = field(default_factory=list)
     passport: dict[str, CellValue] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    outcome: str = "synced"  # synced, unchanged, failed, locked
+    outcome: SchoolOutcome = SchoolOutcome.SYNCED
     message: str = ""  # Russian, why it failed or was skipped
     modified: datetime | None = None
     synced_at: datetime | None = None

@@ -25,9 +25,9 @@ from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.read_ahead import ReadAhead, schools_to_read
 from sync.reader import UnreadableWorkbook, locate
-from sync.report import OUTCOME_RU, RUN_OUTCOME_RU
 from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec, load_spec
+from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
 from sync.validation import check_school
 
 log = logging.getLogger("roadmap_sync")
@@ -47,13 +47,13 @@ class RunResult:
     writes: dict[str, WriteResult] = field(default_factory=dict)
     master: str = ""
     plan_problems: list[Problem] = field(default_factory=list)
-    outcome: str = "ok"  # ok, interrupted, master_failed, crashed, busy (not started: locked)
+    outcome: RunOutcome = RunOutcome.OK
     message: str = ""  # Russian, when the outcome is not ok
 
     @property
     def counts(self) -> dict[str, int]:
         c = Counter(r.outcome for r in self.reports)
-        return {k: c.get(k, 0) for k in ("synced", "unchanged", "failed", "locked")}
+        return {k.value: c.get(k, 0) for k in SchoolOutcome}
 
 
 def backend_for(config: Config) -> Backend:
@@ -117,7 +117,7 @@ def run(
     except LockBusy as e:
         at = now()
         log.warning("Синхронизация не запущена: %s", e)
-        return RunResult(0, today, at, finished=at, outcome="busy", message=str(e))
+        return RunResult(0, today, at, finished=at, outcome=RunOutcome.BUSY, message=str(e))
     with lock, History.open(config.history_path) as history:
         started = now()
         abandoned = history.abandon_running(started, ABORTED_MESSAGE)
@@ -138,7 +138,7 @@ def run(
             with _few_gc_pauses():
                 _run_schools(config, result, history, backend, progress, stop, now)
         except Exception as e:
-            result.outcome = "crashed"
+            result.outcome = RunOutcome.CRASHED
             reason = (
                 str(e) if isinstance(e, ConfigError | PlanFileError) else f"{type(e).__name__}: {e}"
             )
@@ -150,7 +150,7 @@ def run(
             _finish(history, result, now)
             raise
         except BaseException as e:
-            result.outcome = "interrupted"
+            result.outcome = RunOutcome.INTERRUPTED
             result.message = (
                 "Синхронизация прервана (Ctrl+C)."
                 if isinstance(e, KeyboardInterrupt)
@@ -183,15 +183,14 @@ def _finish(history: History, result: RunResult, now: Callable[[], datetime]) ->
     history.finish_run(
         result.run_id, result.finished, result.outcome, result.counts, result.message
     )
-    c = result.counts
     line = (
-        f"Синхронизация № {result.run_id}: {RUN_OUTCOME_RU.get(result.outcome, result.outcome)}"
-        f" — прочитано {c['synced']}, без изменений {c['unchanged']}, не прочитано {c['failed']},"
-        f" открыто {c['locked']}; {(result.finished - result.started).total_seconds():.0f} с."
+        f"Синхронизация № {result.run_id}: {label(RunOutcome, result.outcome)}"
+        f" — {counts_sentence(result.counts, short=True)};"
+        f" {(result.finished - result.started).total_seconds():.0f} с."
     )
     if result.message:
         line += f" {result.message}"
-    if result.outcome in ("ok", "interrupted"):
+    if result.outcome in (RunOutcome.OK, RunOutcome.INTERRUPTED):
         log.info(line)
     else:
         log.error(line)
@@ -227,7 +226,7 @@ def _run_schools(
     backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
-            result.outcome = "interrupted"
+            result.outcome = RunOutcome.INTERRUPTED
             result.message = (
                 f"Синхронизация остановлена по запросу после {i - 1} из {len(schools)} книг;"
                 " следующая синхронизация прочитает все."
@@ -250,9 +249,9 @@ def _run_schools(
         result.reports.append(report)
         if write:
             result.writes[school.id] = write
-        _log_school(result.run_id, report)
+        _log_school(result.run_id, report, spec)
     ahead.close()
-    if result.outcome != "ok":
+    if result.outcome != RunOutcome.OK:
         return
     master = consolidate(
         result.reports,
@@ -269,26 +268,30 @@ def _run_schools(
         result.master = backend.write_master(master)
     except OSError as e:
         # The schools' results are recorded; the next run writes the master again.
-        result.outcome = "master_failed"
+        result.outcome = RunOutcome.MASTER_FAILED
         result.message = f"Свод не записан: {describe(e)}."
 
 
-def _log_school(run_id: int, report: SchoolReport) -> None:
+def _log_school(run_id: int, report: SchoolReport, spec: TemplateSpec) -> None:
     """One line per school per run, for the administrator."""
-    s = school_summary(report)
+    s = school_summary(report, spec)
     details = (
         f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
         f" ошибок {s['errors']}"
     )
     why = f"; {report.message}" if report.message else ""
-    level = logging.WARNING if report.outcome in ("failed", "locked") else logging.INFO
+    level = (
+        logging.WARNING
+        if report.outcome in (SchoolOutcome.FAILED, SchoolOutcome.LOCKED)
+        else logging.INFO
+    )
     log.log(
         level,
         "№ %d: %s «%s» — %s (%s)%s",
         run_id,
         report.school.id,
         report.school.name,
-        OUTCOME_RU.get(report.outcome, report.outcome),
+        label(SchoolOutcome, report.outcome),
         details,
         why,
     )
@@ -309,29 +312,31 @@ def _sync_school(
     last = history.last_read(school.id)
     at = now()
     sheet: SchoolSheet | None = None
-    outcome, message = "synced", ""
+    outcome, message = SchoolOutcome.SYNCED, ""
     fingerprint, stamp, modified = "", state.stamp, state.modified
     snapshot = None  # an unchanged school's stored snapshot: recorded again by its hash only
     if not state.exists:
-        outcome, message = "failed", "файл школы не найден"
+        outcome, message = SchoolOutcome.FAILED, "файл школы не найден"
     elif last is not None and last.stamp and last.stamp == state.stamp:
         # Unchanged since its last successful read: its last snapshot stands, no read at all.
-        sheet, fingerprint, outcome = last.sheet, last.fingerprint, "unchanged"
+        sheet, fingerprint, outcome = last.sheet, last.fingerprint, SchoolOutcome.UNCHANGED
         snapshot = last.snapshot or None
     else:
         try:
             raw = backend.read(school)
             fingerprint, modified = raw.fingerprint, raw.modified or modified
             if last is not None and fingerprint == last.fingerprint:
-                sheet, outcome = last.sheet, "unchanged"
+                sheet, outcome = last.sheet, SchoolOutcome.UNCHANGED
                 snapshot = last.snapshot or None
             else:
                 sheet = locate(raw, spec)
         except (SourceError, UnreadableWorkbook) as e:
-            outcome, message = "failed", str(e)
+            outcome, message = SchoolOutcome.FAILED, str(e)
 
     if sheet is None:
-        history.record_read(run_id, school.id, at, "failed", stamp=stamp, message=message)
+        history.record_read(
+            run_id, school.id, at, SchoolOutcome.FAILED, stamp=stamp, message=message
+        )
         return _failed_report(school, last, plan, spec, today, soon_days, message), None
 
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
@@ -352,8 +357,8 @@ def _sync_school(
         snapshot=snapshot,
     )
     write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
-    if write is not None and write.status == "locked":
-        report.outcome, report.message = "locked", write.message
+    if write is not None and write.status == WriteStatus.LOCKED:
+        report.outcome, report.message = SchoolOutcome.LOCKED, write.message
     elif write is not None and write.message:  # not written, or written with a reservation
         report.message = write.message
     return report, write
@@ -377,7 +382,7 @@ def _paint(
     if last is not None and last == (paint.digest(), stamp):
         return None
     write = backend.write_back(school, paint, fingerprint)
-    if write.status == "written":
+    if write.status == WriteStatus.WRITTEN:
         history.update_stamp(run_id, school.id, write.stamp, write.fingerprint)
         history.record_paint(school.id, paint.digest(), write.stamp, at)
     return write
@@ -394,8 +399,15 @@ def _failed_report(
 ) -> SchoolReport:
     """A school that could not be read keeps its last good snapshot in the master."""
     if last is None:
-        return SchoolReport(school, outcome="failed", message=message)
+        return SchoolReport(school, outcome=SchoolOutcome.FAILED, message=message)
     rows, problems = check_school(last.sheet, school, plan, spec, today, soon_days)
     return SchoolReport(
-        school, rows, dict(last.sheet.passport), problems, "failed", message, last.modified, last.at
+        school,
+        rows,
+        dict(last.sheet.passport),
+        problems,
+        SchoolOutcome.FAILED,
+        message,
+        last.modified,
+        last.at,
     )

@@ -23,8 +23,8 @@ from sync.model import (
     Plan,
     PlanItem,
     Problem,
-    Severity,
 )
+from sync.problems import PLAN_DEADLINE_UNKNOWN, PLAN_DUPLICATE_ROW
 from sync.spec import normalize_header
 
 PLAN_SHEET = "План"
@@ -123,27 +123,14 @@ def plan_problems(plan: Plan) -> list[Problem]:
     for n, item in enumerate(plan.items, start=2):
         if item.deadline.kind is DeadlineKind.UNKNOWN and item.due is None:
             problems.append(
-                Problem(
-                    "plan_deadline_unknown",
-                    Severity.WARNING,
-                    PLAN_SHEET,
-                    f"E{n}",
-                    "deadline_text",
-                    f"Мероприятие {item.no}: не удалось прочитать срок «{item.deadline_text}»; "
-                    "укажите «Срок (дата)» вручную.",
-                    n,
+                PLAN_DEADLINE_UNKNOWN.at(
+                    PLAN_SHEET, f"E{n}", "deadline_text", n, no=item.no, deadline=item.deadline_text
                 )
             )
         if item.key in seen:
             problems.append(
-                Problem(
-                    "plan_duplicate_row",
-                    Severity.ERROR,
-                    PLAN_SHEET,
-                    f"B{n}",
-                    "no",
-                    f"Мероприятие № {item.no} раздела «{item.section}» встречается в плане дважды.",
-                    n,
+                PLAN_DUPLICATE_ROW.at(
+                    PLAN_SHEET, f"B{n}", "no", n, no=item.no, section=item.section
                 )
             )
         seen.add(item.key)

@@ -14,7 +14,8 @@ from datetime import date
 from functools import lru_cache
 
 from sync.cells import a1, is_blank
-from sync.model import CellValue, Problem, RawWorkbook, SchoolSheet, Severity, SheetRow
+from sync.model import CellValue, Problem, RawWorkbook, SchoolSheet, SheetRow
+from sync.problems import PASSPORT_SHEET_MISSING, SHEET_TOO_LONG
 from sync.spec import TemplateSpec, normalize_header
 
 HEADER_SEARCH_ROWS = 15
@@ -41,30 +42,12 @@ def locate(raw: RawWorkbook, spec: TemplateSpec) -> SchoolSheet:
     if passport_grid is None:
         passport: dict[str, CellValue] = {}
         passport_cells: dict[str, str] = {}
-        problems.append(
-            Problem(
-                "passport_missing",
-                Severity.ERROR,
-                spec.passport_sheet,
-                "",
-                "",
-                f"Лист «{spec.passport_sheet}» не найден: верните его "
-                "(не переименовывайте листы) и заполните паспорт школы.",
-            )
-        )
+        problems.append(PASSPORT_SHEET_MISSING.at(spec.passport_sheet, sheet=spec.passport_sheet))
     else:
         passport, passport_cells = _read_passport(passport_grid, spec)
     if name in raw.truncated:
         problems.append(
-            Problem(
-                "sheet_too_long",
-                Severity.ERROR,
-                name,
-                "",
-                "",
-                f"На листе «{name}» заполнены строки до {raw.truncated[name]}-й; прочитаны только"
-                f" первые {len(grid)}. Удалите случайные значения далеко ниже таблицы.",
-            )
+            SHEET_TOO_LONG.at(name, sheet=name, rows=raw.truncated[name], read=len(grid))
         )
     meta_grid = _sheet(raw, spec.meta_sheet)
     return SchoolSheet(

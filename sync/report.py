@@ -8,29 +8,13 @@ from typing import TYPE_CHECKING, Any
 from sync.consolidate import school_summary
 from sync.history import SnapshotEntry
 from sync.model import CellValue, School, SchoolSheet, Severity
-from sync.spec import load_spec
+from sync.spec import TemplateSpec
+from sync.states import RunOutcome, SchoolOutcome, counts_sentence
+from sync.states import label as state_label
 
 if TYPE_CHECKING:
     from sync.config import Config
     from sync.pipeline import RunResult
-
-OUTCOME_RU = {
-    "synced": "прочитана",
-    "unchanged": "без изменений",
-    "failed": "не прочитана",
-    "locked": "открыта, контроль не записан",
-}
-
-# Outcomes of a whole run, as the history, the log and `status` name them.
-RUN_OUTCOME_RU = {
-    "ok": "завершена",
-    "interrupted": "прервана",
-    "master_failed": "свод не записан",
-    "crashed": "остановлена ошибкой",
-    "aborted": "оборвалась",
-    "running": "идёт",
-    "busy": "не запущена: идёт другая",
-}
 
 
 def _fmt(value: CellValue) -> str:
@@ -63,7 +47,7 @@ def local_time(moment: datetime, zone: tzinfo | None) -> datetime:
     return (moment if moment.tzinfo else moment.astimezone()).astimezone(zone)
 
 
-def run_summary(result: RunResult) -> dict[str, Any]:
+def run_summary(result: RunResult, spec: TemplateSpec) -> dict[str, Any]:
     """The run as JSON-ready data."""
     return {
         "run_id": result.run_id,
@@ -81,7 +65,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
                 "name": r.school.name,
                 "outcome": r.outcome,
                 "message": r.message,
-                **school_summary(r),
+                **school_summary(r, spec),
                 "problems": [p.to_json() for p in r.problems],
             }
             for r in result.reports
@@ -89,27 +73,26 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-def run_text(result: RunResult, config: Config) -> str:
+def run_text(result: RunResult, config: Config, spec: TemplateSpec) -> str:
     """A short Russian summary a coordinator can read at a glance."""
-    if result.outcome == "busy":
+    if result.outcome == RunOutcome.BUSY:
         return f"Синхронизация не запущена. {result.message}"
-    c = result.counts
-    verb = "прервана" if result.outcome in ("interrupted", "crashed") else "завершена"
+    interrupted = (RunOutcome.INTERRUPTED, RunOutcome.CRASHED)
+    verb = "прервана" if result.outcome in interrupted else "завершена"
     lines = [
         f"Синхронизация {verb}: "
         f"{local_time(result.finished or result.started, config.zone):%d.%m.%Y %H:%M}"
         f" ({config.timezone}; сегодня считается {result.today:%d.%m.%Y}).",
-        f"Книг: {len(result.reports)} — прочитано {c['synced']}, без изменений {c['unchanged']}, "
-        f"не прочитано {c['failed']}, открыто (контроль не записан) {c['locked']}.",
+        f"Книг: {len(result.reports)} — {counts_sentence(result.counts)}.",
         "",
         f"{'Школа':<40} {'Выполнено':>9} {'Просрочено':>10} {'Ошибок':>6} {'%':>4}  Состояние",
     ]
     for r in result.reports:
-        s = school_summary(r)
+        s = school_summary(r, spec)
         name = r.school.name if len(r.school.name) <= 40 else r.school.name[:39] + "…"
         lines.append(
             f"{name:<40} {s['done']:>9} {s['overdue']:>10} {s['errors']:>6} "
-            f"{round(100 * s['percent']):>3}%  {OUTCOME_RU.get(r.outcome, r.outcome)}"
+            f"{round(100 * s['percent']):>3}%  {state_label(SchoolOutcome, r.outcome)}"
         )
     failed = [r for r in result.reports if r.message]
     if failed:
@@ -126,9 +109,8 @@ def run_text(result: RunResult, config: Config) -> str:
     return "\n".join(lines)
 
 
-def _school_values(sheet: SchoolSheet) -> dict[str, dict[str, str]]:
+def _school_values(sheet: SchoolSheet, spec: TemplateSpec) -> dict[str, dict[str, str]]:
     """Per row (by № and activity), what the school typed."""
-    spec = load_spec()
     school_keys = spec.keys("school")
     out: dict[str, dict[str, str]] = {}
     for row in sheet.rows:
@@ -141,21 +123,25 @@ def _passport_values(sheet: SchoolSheet) -> dict[str, str]:
     return {k: _fmt(v) for k, v in sheet.passport.items()}
 
 
-def history_json(entries: list[SnapshotEntry], zone: tzinfo | None = None) -> list[dict[str, Any]]:
+def history_json(
+    entries: list[SnapshotEntry], spec: TemplateSpec, zone: tzinfo | None = None
+) -> list[dict[str, Any]]:
     """Every snapshot as JSON; times in `zone` (the municipality's), numbers as numbers."""
     return [
         {
             "first_seen": local_time(e.first_seen, zone).isoformat(timespec="seconds"),
             "last_seen": local_time(e.last_seen, zone).isoformat(timespec="seconds"),
             "hash": e.hash,
-            "rows": _school_values(e.sheet),
+            "rows": _school_values(e.sheet, spec),
             "passport": {k: _json_value(v) for k, v in e.sheet.passport.items()},
         }
         for e in entries
     ]
 
 
-def history_text(school: School, entries: list[SnapshotEntry], zone: tzinfo | None = None) -> str:
+def history_text(
+    school: School, entries: list[SnapshotEntry], spec: TemplateSpec, zone: tzinfo | None = None
+) -> str:
     """Each distinct content the school had, the first in full and then what changed.
 
     The school's columns of every row and its passport («Паспорт ОО») are compared; times are
@@ -163,7 +149,6 @@ def history_text(school: School, entries: list[SnapshotEntry], zone: tzinfo | No
     """
     if not entries:
         return f"{school.name}: снимков нет (книга ещё ни разу не была прочитана)."
-    spec = load_spec()
     headers = {c.key: c.header for c in spec.columns}
     labels = {f.key: f.label for f in spec.passport}
     lines = [f"{school.name}: снимков {len(entries)}."]
@@ -177,7 +162,7 @@ def history_text(school: School, entries: list[SnapshotEntry], zone: tzinfo | No
             f"Снимок {n}: впервые {local_time(e.first_seen, zone):%d.%m.%Y %H:%M}, "
             f"последний раз {local_time(e.last_seen, zone):%d.%m.%Y %H:%M}",
         ]
-        current = _school_values(e.sheet)
+        current = _school_values(e.sheet, spec)
         changes = 0
         for label, values in current.items():
             before = previous.get(label, {})

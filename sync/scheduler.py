@@ -35,6 +35,7 @@ from sync.service_config import (
     load_schedule,
     load_smtp,
 )
+from sync.states import RunOutcome
 
 log = logging.getLogger("roadmap_sync.service")
 
@@ -317,14 +318,14 @@ class Service:
 
     def _after_run(self, result: RunResult, history: History) -> None:
         """After the nightly run, with the lock still held: the справка when due, the reminders."""
-        if result.outcome in ("ok", "master_failed"):
+        if result.outcome in (RunOutcome.OK, RunOutcome.MASTER_FAILED):
             from sync.spravka.service import write_if_due
 
             try:
                 write_if_due(self.config, self.smtp, result, history, self.local_now())
             except Exception:
                 log.exception("Справка не записана из-за ошибки; синхронизация не затронута.")
-        if self.smtp is None or result.outcome not in ("ok", "master_failed"):
+        if self.smtp is None or result.outcome not in (RunOutcome.OK, RunOutcome.MASTER_FAILED):
             return
         from sync.mail import send_reminders
 

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 from sync.config import Config
 from sync.history import History, SchoolState
 from sync.lock import lock_path_for, read_holder
-from sync.report import OUTCOME_RU, RUN_OUTCOME_RU
+from sync.model import Severity
 from sync.scheduler import KIND_RU, next_of
 from sync.service_config import load_schedule, load_smtp
+from sync.states import ControlKey, RunOutcome, SchoolOutcome, label
 
 NAME_WIDTH = 40
 
@@ -84,7 +85,7 @@ def collect_status(config: Config, now: datetime, runs: int = 10) -> dict[str, A
             reminded = {k: v.isoformat() for k, v in history.reminders_sent(mode).items()}
     for school in config.all_workbooks():
         state = states.get(school.id, SchoolState(school.id))
-        errors = sum(1 for p in state.problems if p.get("severity") == "error")
+        errors = sum(1 for p in state.problems if p.get("severity") == Severity.ERROR)
         data["schools"].append(
             {
                 "id": school.id,
@@ -96,7 +97,9 @@ def collect_status(config: Config, now: datetime, runs: int = 10) -> dict[str, A
                 "last_message": state.last_message,
                 "errors": errors,
                 "warnings": len(state.problems) - errors,
-                "overdue": sum(1 for v in (state.controls or {}).values() if v == "overdue"),
+                "overdue": sum(
+                    1 for v in (state.controls or {}).values() if v == ControlKey.OVERDUE
+                ),
                 "last_reminder": reminded.get(school.id),
             }
         )
@@ -147,7 +150,7 @@ def status_text(data: dict[str, Any]) -> str:
             f" {'Без изм.':>8} {'Не прочит.':>10} {'Открыто':>7}"
         )
         for r in data["runs"]:
-            outcome = RUN_OUTCOME_RU.get(r["outcome"], r["outcome"])
+            outcome = label(RunOutcome, r["outcome"])
             lines.append(
                 f"  {r['id']:>4}  {_when(r['started']):<16}  {_when(r['finished']):<16}"
                 f"  {outcome:<20} {r['synced']:>7} {r['unchanged']:>8} {r['failed']:>10}"
@@ -163,7 +166,7 @@ def status_text(data: dict[str, Any]) -> str:
         f" {'Предупр.':>8} {'Просрочено':>10}  Последнее чтение",
     ]
     for s in data["schools"]:
-        last = OUTCOME_RU.get(s["last_outcome"] or "", s["last_outcome"] or "не читалась")
+        last = label(SchoolOutcome, s["last_outcome"]) if s["last_outcome"] else "не читалась"
         if s["last_message"]:
             last += f": {s['last_message']}"
         lines.append(

@@ -8,7 +8,8 @@ from datetime import date
 from functools import lru_cache
 
 from sync.model import CellValue, Control
-from sync.spec import TemplateSpec, load_spec
+from sync.spec import TemplateSpec
+from sync.states import ControlKey
 
 _SPACES = re.compile(r"\s+")
 
@@ -33,14 +34,11 @@ def _canonical(value: CellValue, choices: tuple[str, ...]) -> str | None:
     return next((c for c in choices if fold(c) == folded), None) if folded else None
 
 
-def normalize_status(value: CellValue, spec: TemplateSpec | None = None) -> str | None:
-    """The canonical status text, None for an empty cell, the stripped text itself if unknown.
-
-    Without a spec the standard template's statuses are used.
-    """
+def normalize_status(value: CellValue, spec: TemplateSpec) -> str | None:
+    """The canonical status text, None for an empty cell, the stripped text itself if unknown."""
     if value is None or not str(value).strip():
         return None
-    choices = (spec or load_spec()).status_choices
+    choices = spec.status_choices
     return canonical_choice(value, choices) or str(value).strip()
 
 
@@ -56,16 +54,16 @@ def control(
     status = normalize_status(status, spec)
     soon = spec.soon_days if soon_days is None else soon_days
     if has_error:
-        key = "error"
+        key = ControlKey.ERROR
     elif status == spec.statuses["done"]:
-        key = "done"
+        key = ControlKey.DONE
     elif status == spec.statuses["not_needed"] or due is None:
-        key = "none"
+        key = ControlKey.NONE
     elif due < today:
-        key = "overdue"
+        key = ControlKey.OVERDUE
     elif (due - today).days <= soon:
-        key = "soon"
+        key = ControlKey.SOON
     else:
-        key = "on_time"
+        key = ControlKey.ON_TIME
     c = spec.controls[key]
     return Control(key, c.value, c.fill)

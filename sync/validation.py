@@ -27,6 +27,35 @@ from sync.model import (
     SheetRow,
 )
 from sync.plan import clean, clean_no, make_item
+from sync.problems import (
+    DATE_IN_FUTURE,
+    DATE_INVALID,
+    DATE_SUSPICIOUS,
+    DONE_WITHOUT_DATE,
+    DONE_WITHOUT_EVIDENCE,
+    DUPLICATE_ROW,
+    EXTRA_ROW,
+    EXTRA_ROW_WITHOUT_ACTIVITY,
+    META_GONE,
+    META_VALUES_MISSING,
+    PASSPORT_CHOICE,
+    PASSPORT_EMAIL,
+    PASSPORT_LINE_MISSING,
+    PASSPORT_NOT_NUMBER,
+    PASSPORT_REQUIRED,
+    PASSPORT_SHEET_MISSING,
+    PLAN_CELL_CHANGED,
+    PLAN_FILE_CHANGED,
+    PLAN_NUMBER_CHANGED,
+    PLAN_OUTDATED,
+    PLAN_ROW_MISSING,
+    REASON_MISSING,
+    REVIEW_UNKNOWN,
+    TEMPLATE_VERSION,
+    UNKNOWN_STATUS,
+    WRONG_SCHOOL,
+    ProblemType,
+)
 from sync.spec import PassportField, TemplateSpec
 from sync.status import canonical_choice, control, fold, normalize_status
 
@@ -55,7 +84,7 @@ def check_school(
     audience = school.audience if school else _meta_audience(sheet.meta)
     problems = list(sheet.problems)
     if audience is Audience.COORDINATOR:  # the МОУО's workbook has no school passport
-        problems = [p for p in problems if p.code != "passport_missing"]
+        problems = [p for p in problems if p.code != PASSPORT_SHEET_MISSING.code]
     problems += _check_meta(sheet.meta, school, plan, spec, audience)
     if plan is None:
         period = _meta_period(sheet.meta, today)
@@ -122,15 +151,11 @@ def _check_meta(
     spec: TemplateSpec,
     audience: Audience,
 ) -> list[Problem]:
-    def problem(code: str, severity: Severity, message: str) -> Problem:
-        return Problem(code, severity, spec.meta_sheet, "", "", message)
+    def problem(kind: ProblemType, **blanks: object) -> Problem:
+        return kind.at(spec.meta_sheet, **blanks)
 
-    fix = (
-        f"Не переименовывайте и не удаляйте лист «{spec.meta_sheet}»; "
-        "попросите у координатора новый файл и перенесите в него свои данные."
-    )
     if not meta:
-        return [problem("meta_missing", ERROR, f"Служебный лист удалён или повреждён: {fix}")]
+        return [problem(META_GONE, sheet=spec.meta_sheet)]
     out = []
     missing = [k for k in REQUIRED_META if not meta.get(k, "").strip()]
     if "period" not in missing:
@@ -140,39 +165,17 @@ def _check_meta(
             missing.append("period")
     if missing:
         keys = ", ".join(f"«{k}»" for k in missing)
-        out.append(
-            problem(
-                "meta_missing",
-                ERROR,
-                f"Служебный лист удалён или повреждён: нет значений {keys}. {fix}",
-            )
-        )
+        out.append(problem(META_VALUES_MISSING, keys=keys, sheet=spec.meta_sheet))
     school_id = meta.get("school_id", "").strip()
     if school and school_id and school_id != school.id:
         name = meta.get("school_name", "").strip() or school_id
-        out.append(
-            problem("wrong_school", ERROR, f"Это файл школы «{name}», а ожидается «{school.name}».")
-        )
+        out.append(problem(WRONG_SCHOOL, name=name, expected=school.name))
     version = meta.get("template_version", "").strip()
     if version and version != spec.version:
-        out.append(
-            problem(
-                "template_version",
-                ERROR,
-                f"Файл построен по шаблону версии {version}, а действует версия {spec.version}: "
-                "попросите у координатора новый файл.",
-            )
-        )
+        out.append(problem(TEMPLATE_VERSION, version=version, current=spec.version))
     plan_hash = meta.get("plan_hash", "").strip()
     if plan and plan_hash and plan_hash != plan.digest(audience):
-        out.append(
-            problem(
-                "plan_outdated",
-                WARNING,
-                "План в файле отличается от утверждённого МОУО: "
-                "обратитесь к координатору за обновлённым файлом.",
-            )
-        )
+        out.append(problem(PLAN_OUTDATED))
     return out
 
 
@@ -249,6 +252,21 @@ def _cell(row: int, columns: dict[str, int], key: str) -> str:
     return a1(row, columns[key]) if key in columns else ""
 
 
+def _duplicate(
+    sheet_name: str, columns: dict[str, int], n: int, item: PlanItem, first: int
+) -> Problem:
+    """Row `n` repeats the plan row already in row `first`."""
+    return DUPLICATE_ROW.at(
+        sheet_name,
+        _cell(n, columns, "no"),
+        "no",
+        n,
+        no=item.no,
+        activity=item.activity,
+        first=first,
+    )
+
+
 def _match_plan(
     sheet: SchoolSheet, expected: Sequence[PlanItem], spec: TemplateSpec
 ) -> tuple[list[tuple[SheetRow, PlanItem | None]], list[Problem]]:
@@ -264,80 +282,33 @@ def _match_plan(
         matched.append((sheet_row, item))
         if item is None:
             text = clean(values.get("activity"))
-            message = (
-                f"Строка {n}: мероприятия «{text}» нет в плане; "
-                "принято как собственное мероприятие школы."
-                if text
-                else f"Строка {n}: строка заполнена, но мероприятие не указано; "
-                "впишите его в столбец «Мероприятие» или очистите строку."
-            )
+            extra = EXTRA_ROW if text else EXTRA_ROW_WITHOUT_ACTIVITY
             problems.append(
-                Problem(
-                    "extra_row",
-                    WARNING,
-                    sheet_name,
-                    _cell(n, columns, "activity"),
-                    "activity",
-                    message,
-                    n,
+                extra.at(
+                    sheet_name, _cell(n, columns, "activity"), "activity", n, row=n, activity=text
                 )
             )
             continue
         if item in used:
-            problems.append(
-                Problem(
-                    "duplicate_row",
-                    ERROR,
-                    sheet_name,
-                    _cell(n, columns, "no"),
-                    "no",
-                    f"Мероприятие № {item.no} «{item.activity}» уже есть в строке {used[item]}: "
-                    "удалите повторную строку.",
-                    n,
-                )
-            )
+            problems.append(_duplicate(sheet_name, columns, n, item, used[item]))
             continue
         used[item] = n
         if how == "activity" and "no" in columns:
+            header = spec.column("no").header
             problems.append(
-                Problem(
-                    "plan_text_changed",
-                    WARNING,
-                    sheet_name,
-                    _cell(n, columns, "no"),
-                    "no",
-                    f"Номер мероприятия в столбце «{spec.column('no').header}» изменён "
-                    f"(в плане № {item.no}); в свод попадёт номер из утверждённого плана.",
-                    n,
+                PLAN_NUMBER_CHANGED.at(
+                    sheet_name, _cell(n, columns, "no"), "no", n, header=header, no=item.no
                 )
             )
         for key in PLAN_TEXT_KEYS:
             if key in columns and _fold_text(values.get(key)) != _fold_text(getattr(item, key)):
+                header = spec.column(key).header
                 problems.append(
-                    Problem(
-                        "plan_text_changed",
-                        WARNING,
-                        sheet_name,
-                        _cell(n, columns, key),
-                        key,
-                        f"Текст плана в столбце «{spec.column(key).header}» изменён; "
-                        "в свод попадёт текст из утверждённого плана.",
-                        n,
-                    )
+                    PLAN_CELL_CHANGED.at(sheet_name, _cell(n, columns, key), key, n, header=header)
                 )
     for item in expected:
         if item not in used:
-            problems.append(
-                Problem(
-                    "plan_row_missing",
-                    ERROR,
-                    sheet_name,
-                    "",
-                    "",
-                    f"Нет строки плана № {item.no} «{item.activity}»: верните её "
-                    "(скопируйте из утверждённого плана или попросите у координатора новый файл).",
-                )
-            )
+            problems.append(PLAN_ROW_MISSING.at(sheet_name, no=item.no, activity=item.activity))
     return matched, problems
 
 
@@ -365,16 +336,7 @@ def _rebuild_plan(
         key = (_fold_text(item.section), _fold_no(item.no), _fold_text(item.activity))
         if key in seen:
             problems.append(
-                Problem(
-                    "duplicate_row",
-                    ERROR,
-                    _main_name(sheet, spec),
-                    _cell(sheet_row.row, sheet.columns, "no"),
-                    "no",
-                    f"Мероприятие № {item.no} «{item.activity}» уже есть в строке {seen[key]}: "
-                    "удалите повторную строку.",
-                    sheet_row.row,
-                )
+                _duplicate(_main_name(sheet, spec), sheet.columns, sheet_row.row, item, seen[key])
             )
         else:
             seen[key] = sheet_row.row
@@ -397,30 +359,19 @@ def _rebuild_plan(
         for n, (sheet_row, own) in enumerate(matched[issued:], start=issued):
             matched[n] = (sheet_row, None)
             assert own is not None
+            n = sheet_row.row
             problems.append(
-                Problem(
-                    "extra_row",
-                    WARNING,
+                EXTRA_ROW.at(
                     _main_name(sheet, spec),
-                    _cell(sheet_row.row, sheet.columns, "activity"),
+                    _cell(n, sheet.columns, "activity"),
                     "activity",
-                    f"Строка {sheet_row.row}: мероприятия «{own.activity}» нет в плане; "
-                    "принято как собственное мероприятие школы.",
-                    sheet_row.row,
+                    n,
+                    row=n,
+                    activity=own.activity,
                 )
             )
     if plan_hash and issued is None:
-        problems.append(
-            Problem(
-                "plan_text_changed",
-                WARNING,
-                _main_name(sheet, spec),
-                "",
-                "",
-                "Текст плана в файле изменён (мероприятия, номера, ответственные, сроки или "
-                "результаты отличаются от выданных МОУО); в свод попадёт утверждённый план.",
-            )
-        )
+        problems.append(PLAN_FILE_CHANGED.at(_main_name(sheet, spec)))
     return matched, problems
 
 
@@ -480,8 +431,8 @@ def _check_row(
     n, values, columns = sheet_row.row, sheet_row.values, sheet.columns
     sheet_name = _main_name(sheet, spec)
 
-    def problem(code: str, severity: Severity, key: str, message: str) -> Problem:
-        return Problem(code, severity, sheet_name, _cell(n, columns, key), key, message, n)
+    def problem(kind: ProblemType, key: str, **blanks: object) -> Problem:
+        return kind.at(sheet_name, _cell(n, columns, key), key, n, **blanks)
 
     statuses = spec.statuses
     raw_status = values.get("status")
@@ -490,77 +441,35 @@ def _check_row(
         allowed = ", ".join(f"«{c}»" for c in spec.status_choices)
         odd = odd_characters(status)
         yield problem(
-            "unknown_status",
-            ERROR,
-            "status",
-            f"Статус «{status}» не из списка{': ' + odd if odd else ''}. Выберите одно из"
-            f" значений: {allowed}.",
+            UNKNOWN_STATUS, "status", status=status, odd=f": {odd}" if odd else "", allowed=allowed
         )
 
     done_on = values.get("done_on")
     if status == statuses["done"]:
         if is_blank(done_on):
-            yield problem(
-                "done_without_date",
-                ERROR,
-                "done_on",
-                "Мероприятие отмечено как выполненное: укажите «Дату выполнения» (ДД.ММ.ГГГГ).",
-            )
+            yield problem(DONE_WITHOUT_DATE, "done_on")
         if is_blank(values.get("evidence")):
-            yield problem(
-                "done_without_evidence",
-                ERROR,
-                "evidence",
-                "Мероприятие отмечено как выполненное: укажите «Подтверждающий документ» "
-                "(ссылку или реквизиты, например «Приказ № 45 от 12.10.2021»).",
-            )
+            yield problem(DONE_WITHOUT_EVIDENCE, "evidence")
     try:
         day = cell_date(done_on)
     except ValueError:
         meant = undotted_date(done_on)
         hint = f" (возможно, {meant:%d.%m.%Y}?)" if meant else ""
-        yield problem(
-            "date_invalid",
-            ERROR,
-            "done_on",
-            f"«Дата выполнения»: «{typed_text(done_on)}» не дата{hint}; укажите дату в виде"
-            " ДД.ММ.ГГГГ.",
-        )
+        yield problem(DATE_INVALID, "done_on", typed=typed_text(done_on), hint=hint)
         day = None
     if day is not None and day > today:
-        yield problem(
-            "date_in_future",
-            ERROR,
-            "done_on",
-            f"«Дата выполнения» {day:%d.%m.%Y} ещё не наступила: укажите фактическую дату.",
-        )
+        yield problem(DATE_IN_FUTURE, "done_on", day=day)
     elif day is not None and day < _year_before(period.start):
-        yield problem(
-            "date_suspicious",
-            WARNING,
-            "done_on",
-            f"«Дата выполнения» {day:%d.%m.%Y} раньше начала дорожной карты "
-            f"({period.start:%d.%m.%Y}) больше чем на год: проверьте год.",
-        )
+        yield problem(DATE_SUSPICIOUS, "done_on", day=day, start=period.start)
 
     if status in (statuses["failed"], statuses["not_needed"]) and is_blank(values.get("comment")):
-        yield problem(
-            "reason_missing",
-            ERROR,
-            "comment",
-            f"Выбран статус «{status}»: объясните причину в столбце «Комментарий».",
-        )
+        yield problem(REASON_MISSING, "comment", status=status)
 
     review = values.get("review")
     choices = spec.column("review").choices
     if not is_blank(review) and canonical_choice(review, choices) is None:
         allowed = ", ".join(f"«{c}»" for c in choices)
-        yield problem(
-            "review_unknown",
-            WARNING,
-            "review",
-            f"Отметка МОУО «{clean(review)}» не из списка: допустимо {allowed}.",
-        )
+        yield problem(REVIEW_UNKNOWN, "review", review=clean(review), allowed=allowed)
 
 
 def _normalized(values: dict[str, CellValue], spec: TemplateSpec) -> dict[str, CellValue]:
@@ -605,46 +514,30 @@ def bad_emails(value: CellValue) -> list[str]:
 
 
 def _check_passport(sheet: SchoolSheet, spec: TemplateSpec) -> Iterator[Problem]:
-    if any(p.code == "passport_missing" for p in sheet.problems):
+    if any(p.code == PASSPORT_SHEET_MISSING.code for p in sheet.problems):
         return  # the reader already said the whole sheet is gone
     for f in spec.passport:
         cell = sheet.passport_cells.get(f.key, "")
-        for code, severity, message in _passport_field(f, sheet):
-            yield Problem(code, severity, spec.passport_sheet, cell, f.key, message)
+        for kind, blanks in _passport_field(f, sheet):
+            yield kind.at(spec.passport_sheet, cell, f.key, None, label=f.label, **blanks)
 
 
-def _passport_field(f: PassportField, sheet: SchoolSheet) -> Iterator[tuple[str, Severity, str]]:
+def _passport_field(
+    f: PassportField, sheet: SchoolSheet
+) -> Iterator[tuple[ProblemType, dict[str, str]]]:
     value = sheet.passport.get(f.key)
     if f.key not in sheet.passport_cells:
         if f.required:
-            yield (
-                "passport_required",
-                ERROR,
-                f"В паспорте нет строки «{f.label}»: верните её и заполните значение.",
-            )
+            yield PASSPORT_LINE_MISSING, {}
         return
     if is_blank(value):
         if f.required:
-            yield "passport_required", ERROR, f"Паспорт ОО: заполните «{f.label}»."
+            yield PASSPORT_REQUIRED, {}
         return
     if f.type == "integer" and not _whole_number(value):
-        yield (
-            "passport_not_number",
-            ERROR,
-            f"Паспорт ОО: в поле «{f.label}» нужно целое число, а указано «{clean(value)}».",
-        )
+        yield PASSPORT_NOT_NUMBER, {"value": clean(value)}
     if f.type == "email" and (wrong := bad_emails(value)):
-        yield (
-            "passport_email",
-            ERROR,
-            f"Паспорт ОО: «{wrong[0]}» в поле «{f.label}» не похоже на адрес электронной почты;"
-            " нужен адрес вида school@mail.ru.",
-        )
+        yield PASSPORT_EMAIL, {"wrong": wrong[0]}
     if f.choices and canonical_choice(value, f.choices) is None:
         allowed = ", ".join(f"«{c}»" for c in f.choices)
-        yield (
-            "passport_choice",
-            WARNING,
-            f"Паспорт ОО: «{clean(value)}» в поле «{f.label}» не из списка; "
-            f"выберите одно из значений: {allowed}.",
-        )
+        yield PASSPORT_CHOICE, {"value": clean(value), "allowed": allowed}

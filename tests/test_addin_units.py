@@ -114,11 +114,11 @@ def test_messages_list_the_first_problems_with_their_cells() -> None:
 def test_sync_messages() -> None:
     started = datetime(2022, 1, 10, 12, 0)
     busy = RunResult(0, date(2022, 1, 10), started, outcome="busy", message="идёт другая")
-    assert addin.sync_message(busy, True) == "Синхронизация не запущена: идёт другая"
+    assert addin.sync_message(busy, SPEC, True) == "Синхронизация не запущена: идёт другая"
     failed = RunResult(
         3, date(2022, 1, 10), started, outcome="master_failed", message="Свод не записан: x"
     )
-    text = addin.sync_message(failed, False)
+    text = addin.sync_message(failed, SPEC, False)
     assert text.startswith("Синхронизация завершена, но свод не записан (сегодня считается")
     assert text.endswith("Свод не записан: x")
 

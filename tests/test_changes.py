@@ -104,7 +104,7 @@ def test_status_changes_new_and_fixed_problems_and_newly_overdue() -> None:
         [NO_DATE],
     )
     lines = school_changes(now, before, SPEC)
-    got = [(no, change, was, new) for no, _act, change, was, new, _where, _fill in lines]
+    got = [(c.no, c.change, c.was, c.now) for c in lines]
     assert (
         "1",
         CHANGE_STATUS,
@@ -116,7 +116,7 @@ def test_status_changes_new_and_fixed_problems_and_newly_overdue() -> None:
     assert ("2", CHANGE_NEW, "", "Нет даты") in got  # the problem's row found by its sheet row
     assert ("", CHANGE_FIXED, "Нет телефона", "исправлено") in got
     assert len(got) == 5
-    where = {change: w for _no, _a, change, _was, _new, w, _f in lines}
+    where = {c.change: c.where for c in lines}
     assert where[CHANGE_NEW] == f"{SPEC.main_sheet}!I3"
 
 
@@ -134,12 +134,33 @@ def test_nothing_changed_is_said_once() -> None:
 
 def test_first_read_and_removed_rows() -> None:
     now = report([(2, "1", "Приказ", None, "on_time")], [])
-    assert [line[2] for line in school_changes(now, None, SPEC)] == [CHANGE_FIRST]
+    assert [c.change for c in school_changes(now, None, SPEC)] == [CHANGE_FIRST]
     before = SchoolBefore.from_read(
         AT, sheet((2, "1", "Приказ", None), (9, "9", "Своё мероприятие", "В работе")), [], {}, SPEC
     )
     lines = school_changes(now, before, SPEC)
-    assert [(line[0], line[2]) for line in lines] == [("9", CHANGE_REMOVED)]
+    assert [(c.no, c.change) for c in lines] == [("9", CHANGE_REMOVED)]
+
+
+def _fixed_line(stored: dict[str, object]) -> tuple[str, str]:
+    before = SchoolBefore.from_read(
+        AT, sheet((2, "1", "Приказ", None), (3, "2", "Анализ ВПР", None)), [stored], {}, SPEC
+    )
+    now = report([(2, "1", "Приказ", None, "on_time"), (3, "2", "Анализ ВПР", None, "soon")], [])
+    (line,) = school_changes(now, before, SPEC)
+    assert line.change == CHANGE_FIXED
+    return line.no, line.activity
+
+
+def test_a_fixed_problem_finds_its_row_by_the_row_the_history_kept() -> None:
+    stored = NO_DATE.to_json() | {"row": NO_DATE.row, "cell": "Z99"}  # the row, not the cell
+    assert _fixed_line(stored) == ("2", "Анализ ВПР")
+    elsewhere = NO_PHONE.to_json() | {"row": None}  # a passport problem belongs to no row
+    assert _fixed_line(elsewhere) == ("", "")
+
+
+def test_a_problem_stored_before_rows_were_kept_still_finds_its_row() -> None:
+    assert _fixed_line(NO_DATE.to_json()) == ("2", "Анализ ВПР")  # from the main sheet's I3
 
 
 def test_without_a_baseline_the_master_keeps_its_six_sheets() -> None:

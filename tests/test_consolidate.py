@@ -227,7 +227,7 @@ def test_summary_sections_keep_plan_order() -> None:
 
 
 def test_school_summary_counts() -> None:
-    s = school_summary(school_one())
+    s = school_summary(school_one(), SPEC)
     # 4 rows, one «Не требуется»: 1 done of 3.
     assert s == {
         "rows": 4,
@@ -238,8 +238,8 @@ def test_school_summary_counts() -> None:
         "warnings": 1,
         "percent": pytest.approx(1 / 3),
     }
-    assert school_summary(failed_school())["percent"] == 0.0
-    assert school_summary(school_two())["overdue"] == 1
+    assert school_summary(failed_school(), SPEC)["percent"] == 0.0
+    assert school_summary(school_two(), SPEC)["overdue"] == 1
 
 
 def test_schools_sheet() -> None:

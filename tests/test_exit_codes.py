@@ -17,6 +17,7 @@ from sync.config import Config
 from sync.lock import RunLock, lock_path_for
 from sync.model import School, SchoolReport
 from sync.pipeline import RunResult
+from sync.states import WriteStatus
 from tests.helpers import BUILT_AT, TODAY, municipality
 from tests.service_helpers import with_tables
 
@@ -113,7 +114,7 @@ def test_codes_come_from_the_result_whatever_the_backend() -> None:
     assert run_exit_code(_result(reports=[synced])) is RunExit.OK
     assert failure_line(_result(reports=[synced])) == ""
     # A Google spreadsheet whose batchUpdate failed: read, but its controls not written.
-    failed_write = {"g1": WriteResult("failed", message="Google не ответил (503)")}
+    failed_write = {"g1": WriteResult(WriteStatus.FAILED, message="Google не ответил (503)")}
     result = _result(reports=[synced], writes=failed_write)
     assert run_exit_code(result) is RunExit.SCHOOLS
     assert "контроль не записан в книг: 1" in failure_line(result)

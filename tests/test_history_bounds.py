@@ -61,3 +61,16 @@ def test_a_change_far_inside_a_long_cell_is_still_a_new_snapshot(tmp_path: Path)
         second = history.record_read(run_id, "s1", AT, "synced", sheet=_sheet(b))
         assert first != second
         assert len(list(history.snapshots("s1"))) == 2
+
+
+def test_a_reads_problems_keep_their_sheet_row(tmp_path: Path) -> None:
+    with History.open(tmp_path / "h.sqlite") as history:
+        run_id = history.start_run(AT, date(2022, 1, 10))
+        on_row = Problem("done_without_date", Severity.ERROR, "Лист", "I7", "done_on", "нет", 7)
+        whole = Problem("x", Severity.WARNING, "Паспорт", "B4", "phone", "нет")
+        history.record_read(
+            run_id, "s1", AT, "synced", sheet=_sheet("начали"), problems=[on_row, whole]
+        )
+        history.finish_run(run_id, AT, "ok", {"synced": 1})
+        _at, past = history.baseline(run_id + 1)
+    assert [p["row"] for p in past["s1"].problems] == [7, None]

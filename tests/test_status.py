@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -32,8 +33,12 @@ def test_normalize_status(value, expected):
     assert normalize_status(value, SPEC) == expected
 
 
-def test_normalize_status_without_spec_uses_the_standard_template():
-    assert normalize_status("выполнено") == "Выполнено"
+def test_normalize_status_uses_the_statuses_of_the_spec_it_is_given():
+    column = replace(SPEC.column("status"), choices=("Сделано", "В процессе"))
+    other = replace(SPEC, columns=tuple(column if c.key == "status" else c for c in SPEC.columns))
+    assert normalize_status("сделано", other) == "Сделано"
+    assert normalize_status("выполнено", other) == "выполнено"  # not a status of that template
+    assert normalize_status("выполнено", SPEC) == "Выполнено"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec
+from sync.states import WriteStatus
 
 if TYPE_CHECKING:
     from sync.consolidate import Master
@@ -37,7 +38,7 @@ class SourceState:
 
 @dataclass(frozen=True)
 class WriteResult:
-    status: str  # written, unchanged, locked, changed, failed, readonly
+    status: WriteStatus
     stamp: str = ""  # the source's stamp after writing
     fingerprint: str = ""  # content hash after writing, for the next write's check
     message: str = ""  # Russian, when not written (or, when partial, what was left out)

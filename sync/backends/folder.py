@@ -23,6 +23,7 @@ from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, te
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec
+from sync.states import WriteStatus
 
 if TYPE_CHECKING:
     from sync.consolidate import Master
@@ -261,34 +262,40 @@ class FolderBackend:
         try:
             path = link.resolve(strict=True)
         except FileNotFoundError:
-            return WriteResult("failed", message="файл школы не найден — контроль не записан")
+            return WriteResult(
+                WriteStatus.FAILED, message="файл школы не найден — контроль не записан"
+            )
         except (OSError, RuntimeError):
-            return WriteResult("failed", message="ссылка на файл школы никуда не ведёт")
+            return WriteResult(WriteStatus.FAILED, message="ссылка на файл школы никуда не ведёт")
         if is_open(link) or is_open(path):
-            return WriteResult("locked", message=LOCKED_MESSAGE)
+            return WriteResult(WriteStatus.LOCKED, message=LOCKED_MESSAGE)
         why = _not_writable(path)
         if why:
-            return WriteResult("readonly", message=why)
+            return WriteResult(WriteStatus.READONLY, message=why)
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 data = f.read()
         except OSError as e:
-            return WriteResult("failed", message=f"не удалось открыть для записи: {e.strerror}")
+            return WriteResult(
+                WriteStatus.FAILED, message=f"не удалось открыть для записи: {e.strerror}"
+            )
         if hashlib.sha256(data).hexdigest() != fingerprint:
-            return WriteResult("changed", message=CHANGED_MESSAGE)
+            return WriteResult(WriteStatus.CHANGED, message=CHANGED_MESSAGE)
         try:
             patch = patch_workbook(data, paint, NOTE_AUTHOR)
         except PatchError as e:
-            return WriteResult("failed", message=f"контроль не записан: {e}")
+            return WriteResult(WriteStatus.FAILED, message=f"контроль не записан: {e}")
         remarks = "; ".join(patch.remarks)
         if patch.data == data:
-            return WriteResult("written", stamp_of(path), fingerprint, remarks, bool(remarks))
+            return WriteResult(
+                WriteStatus.WRITTEN, stamp_of(path), fingerprint, remarks, bool(remarks)
+            )
         try:
             keep_backup(data, path, self.backups_dir / school.id, self.keep_backups, self.zone)
         except OSError as e:
             return WriteResult(
-                "failed",
+                WriteStatus.FAILED,
                 message=f"не удалось сохранить резервную копию ({_os_message(e)}) —"
                 " контроль не записан, чтобы ничего не потерять",
             )
@@ -306,11 +313,14 @@ class FolderBackend:
         except OSError as e:
             tmp.unlink(missing_ok=True)
             return WriteResult(
-                "failed", message=f"контроль не записан: {_os_message(e)}; файл школы не изменён"
+                WriteStatus.FAILED,
+                message=f"контроль не записан: {_os_message(e)}; файл школы не изменён",
             )
         if why:
             tmp.unlink(missing_ok=True)
-            return WriteResult("locked" if why == LOCKED_MESSAGE else "failed", message=why)
+            return WriteResult(
+                WriteStatus.LOCKED if why == LOCKED_MESSAGE else WriteStatus.FAILED, message=why
+            )
         try:
             # Our file's stamp, taken before the swap: a school's save right after it must not
             # pass for ours in the next run's listing.
@@ -318,12 +328,13 @@ class FolderBackend:
             swap = swap_in(path, tmp, fingerprint)  # it removes tmp, or keeps it on an error
         except OSError as e:
             return WriteResult(
-                "failed", message=f"контроль не записан: {_os_message(e)}; версия школы сохранена"
+                WriteStatus.FAILED,
+                message=f"контроль не записан: {_os_message(e)}; версия школы сохранена",
             )
         if not swap.replaced:
-            return WriteResult("changed", message=SAVED_MEANWHILE_MESSAGE)
+            return WriteResult(WriteStatus.CHANGED, message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()
-        return WriteResult("written", stamp, written, remarks, bool(remarks))
+        return WriteResult(WriteStatus.WRITTEN, stamp, written, remarks, bool(remarks))
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx

@@ -99,6 +99,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.reader import find_header
 from sync.spec import TemplateSpec, load_spec, normalize_header
+from sync.states import WriteStatus
 
 if TYPE_CHECKING:
     from sync.consolidate import Master
@@ -620,15 +621,15 @@ class GoogleBackend:
         """Show the paint: one batchUpdate of what differs, none when nothing would change."""
         sid = self.spreadsheet_id(school)
         if not sid:
-            return WriteResult("failed", message="у школы нет таблицы Google")
+            return WriteResult(WriteStatus.FAILED, message="у школы нет таблицы Google")
         blocked = self.breaker.blocked()
         if blocked:
-            return WriteResult("failed", message=blocked)
+            return WriteResult(WriteStatus.FAILED, message=blocked)
         try:
             basis = self._basis(school, sid, paint, fingerprint)
             if basis is None:
                 return WriteResult(
-                    "changed",
+                    WriteStatus.CHANGED,
                     message="таблицу изменили во время синхронизации — контроль будет"
                     " записан в следующий раз",
                 )
@@ -637,7 +638,9 @@ class GoogleBackend:
             if not requests:
                 found = self._survey.get(school.id)
                 return WriteResult(
-                    "unchanged", stamp=found.stamp if found else "", fingerprint=fingerprint
+                    WriteStatus.UNCHANGED,
+                    stamp=found.stamp if found else "",
+                    fingerprint=fingerprint,
                 )
             try:
                 answer = self.http.request(
@@ -658,7 +661,9 @@ class GoogleBackend:
                     raise
                 return self._read_back(school, sid, paint, shown, masked, e)
         except _GOOGLE_ERRORS as e:
-            return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
+            return WriteResult(
+                WriteStatus.FAILED, message=f"контроль не записан: {self._failed(e)}"
+            )
         self.breaker.succeeded()
         self._reads.pop(school.id, None)
         after = parse_spreadsheet(answer.get("updatedSpreadsheet", {}))
@@ -667,11 +672,11 @@ class GoogleBackend:
         self._store_after(school, after, paint, shown, main_title)
         if after.masked_hash(main_title, paint.control_col, paint.header_row) != masked:
             return WriteResult(
-                "changed",
+                WriteStatus.CHANGED,
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
-        return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        return WriteResult(WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint())
 
     def _read_back(
         self,
@@ -692,17 +697,21 @@ class GoogleBackend:
         try:
             after = self._get(sid)
         except _GOOGLE_ERRORS as e:
-            return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
+            return WriteResult(
+                WriteStatus.FAILED, message=f"контроль не записан: {self._failed(e)}"
+            )
         self._reads.pop(school.id, None)
         self._remember(school, after, self._survey.get(school.id))
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
         if shown.controls == wanted.controls and shown.notes == wanted.notes:
             self.breaker.succeeded()
-            return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+            return WriteResult(
+                WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint()
+            )
         if after.masked_hash(shown.main_title, paint.control_col, paint.header_row) != masked:
             return WriteResult(
-                "changed",
+                WriteStatus.CHANGED,
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
@@ -716,13 +725,13 @@ class GoogleBackend:
             )
         except _GOOGLE_ERRORS as e:
             return WriteResult(
-                "failed",
+                WriteStatus.FAILED,
                 message=f"контроль не записан: {self._failed(e)} Будет записан при следующей"
                 " синхронизации.",
             )
         self.breaker.succeeded()
         self._store_after(school, after, paint, shown, shown.main_title, applied=True)
-        return WriteResult("written", stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        return WriteResult(WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint())
 
     def _basis(
         self, school: School, sid: str, paint: Paint, fingerprint: str

@@ -29,6 +29,7 @@ from sync.consolidate import Master, MasterSheet
 from sync.model import CellValue, Plan, PlanItem, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec, normalize_header
+from sync.states import ControlKey
 
 Request = dict[str, Any]
 
@@ -482,7 +483,7 @@ def conditional_rules(spec: TemplateSpec, sid: int, last: int, soon_days: int) -
     """
     ctl = spec.index("control") - 1
     rules: list[dict[str, Any]] = []
-    for key in ("error", "done", "overdue", "soon"):
+    for key in (ControlKey.ERROR, ControlKey.DONE, ControlKey.OVERDUE, ControlKey.SOON):
         c = spec.controls[key]
         if c.fill:
             condition = {"type": "TEXT_EQ", "values": [{"userEnteredValue": c.value}]}

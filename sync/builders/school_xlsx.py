@@ -15,6 +15,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.model import Period, Plan, PlanItem, School
 from sync.spec import TemplateSpec
+from sync.states import ControlKey
 
 PLAN_FILL = "EDEDED"  # plan columns: grey, locked
 SCHOOL_FILL = "FFFFFF"
@@ -233,7 +234,7 @@ def _conditional_colours(
     """Colours that stay alive between syncs: the written control value, and live dates."""
     ctl = f"{letter['control']}2:{letter['control']}{last_row}"
     # First the values the sync writes, in the control's precedence order.
-    for key in ("error", "done", "overdue", "soon"):
+    for key in (ControlKey.ERROR, ControlKey.DONE, ControlKey.OVERDUE, ControlKey.SOON):
         c = spec.controls[key]
         if c.fill:
             ws.conditional_formatting.add(

@@ -25,6 +25,7 @@ from sync.consolidate import (
 from sync.history import History, sheet_from_json
 from sync.model import CellValue, Plan, SchoolReport
 from sync.spec import TemplateSpec, normalize_header
+from sync.states import SchoolOutcome
 from sync.status import fold, normalize_status
 from sync.validation import check_school
 
@@ -95,7 +96,7 @@ def reports_as_of(
     newest: int | None = None
     for school in config.all_workbooks():
         if school.id not in found:
-            reports.append(SchoolReport(school, outcome="failed", message=NEVER_READ))
+            reports.append(SchoolReport(school, outcome=SchoolOutcome.FAILED, message=NEVER_READ))
             continue
         run_id, at, modified, data = found[school.id]
         newest = max(newest or 0, run_id)
@@ -107,7 +108,7 @@ def reports_as_of(
                 checked,
                 dict(sheet.passport),
                 problems,
-                "unchanged",
+                SchoolOutcome.UNCHANGED,
                 "",
                 datetime.fromisoformat(modified) if modified else None,
                 datetime.fromisoformat(at),

@@ -38,9 +38,10 @@ from starlette.staticfiles import StaticFiles
 
 from sync.config import Config
 from sync.history import History
-from sync.model import School
+from sync.model import School, Severity
 from sync.pipeline import load_context
 from sync.spravka.make import DRAFT_MARK
+from sync.states import ControlKey
 from sync.web.intake import SyncWorker, Verdict, check_upload, repainted_copy, stage
 from sync.web.security import (
     BodyTooLarge,
@@ -444,15 +445,15 @@ class Intake:
             controls = list((st.controls or {}).values()) if st else []
             problems = st.problems if st else ()
             counted = [c for c in controls if c != "not_needed"]
-            done = sum(1 for c in controls if c == "done")
+            done = sum(1 for c in controls if c == ControlKey.DONE)
             rows.append(
                 {
                     "school": school,
                     "rows": len(controls),
                     "done": done,
                     "percent": done / len(counted) if counted else 0.0,
-                    "overdue": sum(1 for c in controls if c == "overdue"),
-                    "errors": sum(1 for p in problems if p.get("severity") == "error"),
+                    "overdue": sum(1 for c in controls if c == ControlKey.OVERDUE),
+                    "errors": sum(1 for p in problems if p.get("severity") == Severity.ERROR),
                     "last_read": st.last_read if st else None,
                     "last_outcome": st.last_outcome if st else "",
                     "last_message": st.last_message if st else "",

@@ -40,6 +40,7 @@ from sync.pipeline import load_context, run
 from sync.reader import UnreadableWorkbook
 from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec
+from sync.states import RunOutcome, SchoolOutcome
 from sync.web.settings import WebSettings
 from sync.web.store import WebStore
 from sync.web.versions import WebBackups, lost_changes, read_cells, sha256_of
@@ -127,8 +128,10 @@ def _declares_dtd(path: Path, infos: list[zipfile.ZipInfo]) -> bool:
     return False
 
 
-def summary_of(school: School, rows: list[Any], problems: list[Any]) -> dict[str, Any]:
-    s = school_summary(SchoolReport(school, rows, {}, problems))
+def summary_of(
+    school: School, rows: list[Any], problems: list[Any], spec: TemplateSpec
+) -> dict[str, Any]:
+    s = school_summary(SchoolReport(school, rows, {}, problems), spec)
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()}
 
 
@@ -165,7 +168,7 @@ def check_upload(
             " школы: её можно скачать по этой ссылке."
         )
     problems = [p.to_json() for p in checked.problems]
-    summary = summary_of(school, checked.rows, checked.problems)
+    summary = summary_of(school, checked.rows, checked.problems, spec)
     errors = len(checked.errors)
     if errors:
         message = (
@@ -401,9 +404,9 @@ class SyncWorker:
         now = datetime.now().astimezone()
         for job in stored:
             report = reports.get(job.school.id)
-            if result.outcome == "busy" or report is None:
+            if result.outcome == RunOutcome.BUSY or report is None:
                 self.store.set_state(job.upload_id, "stored", result.message)
-            elif report.outcome == "failed":
+            elif report.outcome == SchoolOutcome.FAILED:
                 self.store.set_state(job.upload_id, "sync_failed", report.message)
             else:
                 self.store.set_state(job.upload_id, "synced", report.message)
