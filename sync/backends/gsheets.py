@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,13 @@ from gspread.urls import (
     SPREADSHEET_VALUES_BATCH_URL,
 )
 
-from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.backends.base import (
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    TransientSourceError,
+    WriteResult,
+)
 from sync.backends.google_config import (
     SCOPES,
     GoogleSettings,
@@ -96,6 +103,7 @@ from sync.builders.gsheets import (
 )
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
+from sync.oserrors import describe
 from sync.paint import Paint
 from sync.reader import find_header
 from sync.spec import TemplateSpec, load_spec, normalize_header
@@ -133,11 +141,23 @@ def spreadsheet_url(spreadsheet_id: str) -> str:
     return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit"
 
 
-class GoogleMasterError(OSError):
-    """The master spreadsheet could not be written (the pipeline reports an OSError)."""
+SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+def school_link(school: School) -> str:
+    """The spreadsheet the school's configured source names (a link or an id); "" when none."""
+    source = school.source
+    if source.startswith(("http://", "https://")):
+        return source
+    return spreadsheet_url(source) if SPREADSHEET_ID.fullmatch(source) else ""
+
+
+class GoogleMasterError(MasterWriteError):
+    """The master spreadsheet could not be written: the reason, then where, in Russian."""
 
     def __init__(self, message: str, where: str):
-        super().__init__(None, message, where)
+        super().__init__(f"{message} ({where})")
+        self.where = where
 
 
 class GoogleDistributeError(ConfigError):
@@ -239,6 +259,17 @@ class Breaker:
 
 class GoogleBackend:
     """School spreadsheets in a Drive folder, the master a spreadsheet (see the module doc)."""
+
+    master_is_workbook = False
+    takes_sent_copies = False  # the sync reads the school's spreadsheet itself
+
+    @staticmethod
+    def where_to_open(school: School) -> str:
+        """The school's spreadsheet link from the configuration. Raises SourceError."""
+        link = school_link(school)
+        if not link:
+            raise SourceError(f"Для школы «{school.name}» не указана таблица Google в настройках.")
+        return link
 
     def __init__(
         self,
@@ -808,6 +839,8 @@ class GoogleBackend:
         except _GOOGLE_ERRORS as e:
             message, _ = self._explain(e)
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
+        except OSError as e:  # the registry beside the history: as the folder's master would say
+            raise MasterWriteError(describe(e)) from e
         return spreadsheet_url(sid)
 
     def _master_id(self) -> tuple[str, bool]:
@@ -896,14 +929,11 @@ class GoogleBackend:
 
     # -- create (distribute) -------------------------------------------------------------
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         """Create the school's spreadsheet unless it has one (registered or found in the folder).
 
-        `password` is not used: Google protects ranges by account, not by password.
+        No password: Google protects ranges by account.
         """
-        del password
         try:
             return self._create(school, spec, plan, built_at)
         except _GOOGLE_ERRORS as e:

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 import xlwings as xw
 from lxml import etree
 
-from sync.backends.base import Backend, SourceError, SourceState, WriteResult
+from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
 from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.fileio import write_atomically
 from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
+from sync.oserrors import describe
 from sync.paint import (
     NOTE_CELLS_KEY,
     Cell,
@@ -517,6 +518,7 @@ class OpenMasterBackend:
     def __init__(self, inner: Backend, book: OpenBook) -> None:
         self.inner = inner
         self.book = book
+        self.master_is_workbook = True
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         return self.inner.survey(schools)
@@ -532,16 +534,19 @@ class OpenMasterBackend:
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         return self.inner.write_back(school, paint, fingerprint)
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
-        return self.inner.create(school, spec, plan, built_at, password)
+    def location(self, school: School) -> str:
+        return self.inner.location(school)
+
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
+        return self.inner.create(school, spec, plan, built_at)
 
     def write_master(self, master: Master) -> str:
         try:
             self.book.write_master(master)
         except Exception as e:  # COM, AppleScript or our own: the run records it, not a crash
-            raise OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name) from e
+            # Worded as before (an OSError's EIO reason); the cause itself goes to the log.
+            reason = OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name)
+            raise MasterWriteError(describe(reason)) from e
         return self.book.book.fullname
 
 
