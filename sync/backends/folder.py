@@ -24,9 +24,10 @@ from sync.backends.base import (
 )
 from sync.backends.isolated import ReadFailure, shared_pool
 from sync.backends.xlsxpatch import PatchError, patch_workbook
-from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
+from sync.builders.school_xlsx import build_school_workbook
 from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
+from sync.notes import NOTE_AUTHOR
 from sync.oserrors import describe
 from sync.paint import Paint
 from sync.spec import TemplateSpec

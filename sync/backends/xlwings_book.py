@@ -18,7 +18,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -35,6 +35,7 @@ from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.fileio import write_atomically
 from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
+from sync.notes import is_ours, plan_notes
 from sync.oserrors import describe
 from sync.paint import (
     NOTE_CELLS_KEY,
@@ -164,44 +165,6 @@ def _runs(rows: Sequence[int]) -> Iterator[tuple[int, int]]:
         if i == len(rows) or rows[i] != rows[i - 1] + 1:
             yield start, i - 1
             start = i
-
-
-# --- which notes are ours --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NotePlan:
-    """What to do with notes: write these texts, delete our stale ones; the rest is the school's."""
-
-    write: dict[Cell, str]
-    delete: frozenset[Cell]
-    dropped: tuple[Cell, ...] = ()  # problem cells whose note had nowhere to go
-
-
-def plan_notes(
-    wanted: Mapping[Cell, str],
-    occupied: set[Cell],
-    ours: set[Cell],
-    fallback: Callable[[Cell], Cell | None],
-) -> NotePlan:
-    """Place the paint's notes without touching a note the school wrote itself (pure).
-
-    `occupied` are the cells that hold a note now, `ours` those the sync wrote. A note for a cell
-    that holds the school's own note goes to `fallback(cell)` instead (the row's Контроль cell),
-    below whatever is there; with no free fallback it is dropped (the alert still tells).
-    """
-    foreign = occupied - ours
-    write: dict[Cell, str] = {}
-    dropped: list[Cell] = []
-    # A cell's own note first, then what was moved to it from cells the school's notes hold.
-    for cell, text in sorted(wanted.items(), key=lambda item: item[0] in foreign):
-        target = cell if cell not in foreign else fallback(cell)
-        if target is None or target in foreign:
-            dropped.append(cell)
-            continue
-        write[target] = f"{write[target]}\n{text}" if target in write else text
-    delete = frozenset((ours & occupied) - set(write))
-    return NotePlan(write, delete, tuple(dropped))
 
 
 # --- the open workbook -----------------------------------------------------------------------
@@ -382,10 +345,13 @@ class OpenBook:
             found = find_sheet(self.book, sheet_name)
             cell = (found.name, ref) if found is not None else anchor
             wanted[cell] = f"{wanted[cell]}\n{text}" if cell in wanted else text
-        registry_row, ours = note_registry(raw, spec)
-        ours = {c for c in ours if c[0] in sheets}
-        looked = set(wanted) | ours | {f for f in map(fallback, wanted) if f is not None}
+        registry_row, listed = note_registry(raw, spec)
+        listed = {c for c in listed if c[0] in sheets}
+        looked = set(wanted) | listed | {f for f in map(fallback, wanted) if f is not None}
         occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
+        # sync.notes' rule with what xlwings shows of a note: its cell only (the remote engine
+        # reads neither its author nor its text), so the service sheet's list decides.
+        ours = {c for c in occupied if is_ours(cell=c, listed=listed)} | listed
         plan = plan_notes(wanted, occupied, ours, fallback)
         for sheet_name, ref in sorted(plan.delete):
             note = sheets[sheet_name].range(ref).note

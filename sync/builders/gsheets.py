@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sync import notes
 from sync.builders.school_xlsx import (
     EXTRA_ROWS,
     HEADER_FILL,
@@ -27,6 +28,7 @@ from sync.builders.school_xlsx import (
 from sync.cells import EXCEL_EPOCH, a1, column_letter
 from sync.consolidate import Master, MasterSheet
 from sync.model import CellValue, Plan, PlanItem, School
+from sync.notes import NOTE_MARK
 from sync.paint import Paint
 from sync.spec import TemplateSpec, normalize_header
 
@@ -45,9 +47,6 @@ DATE_PATTERN = "dd.mm.yyyy"
 DATETIME_PATTERN = "dd.mm.yyyy hh:mm"
 # Developer metadata keys: who a spreadsheet belongs to, readable without opening its sheets.
 METADATA_PREFIX = "roadmap_sync."
-# Our part of a cell note starts with this line, so that the next sync can tell it from the
-# school's own note in the same cell (Sheets keeps no author for a note).
-NOTE_MARK = "— Проверка roadmap-sync —"
 NOTE_SEPARATOR = "\n\n"
 MAX_CELL_CHARS = 50000  # Sheets' limit for one cell
 WRAP_FROM_WIDTH = 20  # master columns at least this wide hold long text: wrap it
@@ -729,10 +728,8 @@ def main_title_for(paint_sheet: str, titles: Sequence[str]) -> str:
 
 
 def is_ours(note: str) -> bool:
-    """A note the sync wrote: it starts with the mark. Any other note is someone's own, even
-    one that quotes our mark further down (an older version wrote beside the school's words):
-    those are never written over."""
-    return note.startswith(NOTE_MARK)
+    """A note the sync wrote, by sync.notes' rule: Sheets shows only its text (its mark)."""
+    return notes.is_ours(note)
 
 
 def compose_note(school_part: str, ours: str | None) -> str:
