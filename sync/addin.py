@@ -30,18 +30,15 @@ from typing import TYPE_CHECKING
 
 from sync.backends.base import Backend, SourceError
 from sync.backends.folder import FolderBackend
+from sync.backends.inbox import carry_values, deliver, plain_xlsx, read_bytes
+from sync.backends.xlwings_backend import OpenMasterBackend
 from sync.backends.xlwings_book import (
     BookError,
     Cell,
     OpenBook,
-    OpenMasterBackend,
     PaintResult,
     Selection,
     caller_book,
-    carry_values,
-    deliver,
-    plain_xlsx,
-    read_bytes,
 )
 from sync.cells import column_letter
 from sync.config import Config, ConfigError, load_config

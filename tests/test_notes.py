@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from sync import notes
-from sync.builders import gsheets as google_builders
+from sync.builders import gsheets_paint as google_builders
 from sync.notes import NOTE_AUTHOR, NOTE_MARK, is_ours, plan_notes
 
 MAIN = "Дорожная карта"

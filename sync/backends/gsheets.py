@@ -87,24 +87,21 @@ from sync.backends.google_store import (
     SchoolState,
     StateCache,
 )
-from sync.builders.gsheets import (
+from sync.builders.gsheets import METADATA_PREFIX
+from sync.builders.gsheets_master import (
     MASTER_CHUNK_BYTES,
-    METADATA_PREFIX,
     STAGING_PREFIX,
     ExistingSheet,
-    Shown,
     body_bytes,
     existing_sheets,
-    main_title_for,
-    paint_requests,
-    school_requests,
-    shown_after,
     staged_master,
 )
+from sync.builders.gsheets_paint import main_title_for, paint_requests, shown_after
+from sync.builders.gsheets_school import school_requests
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
-from sync.paint import Paint
+from sync.paint import Paint, Shown
 from sync.reader import find_header
 from sync.spec import TemplateSpec, load_spec, normalize_header
 

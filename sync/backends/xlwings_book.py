@@ -6,18 +6,14 @@ module that talks to xlwings. It uses only the part of xlwings' API that both th
 values, fill colours, notes, `App.alert`, `App.macro`, `App.selection` and `Book.save`. So the
 tests drive this very code through the remote engine and check the actions it returns.
 
-The «Отправить» button also needs two file operations, kept here beside it: a macro-enabled
-workbook turned into a plain .xlsx, and its atomic delivery into the inbox folder.
+Beside it: `xlwings_backend` (a sync into the open master) and `inbox` (the «Отправить» files).
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import io
 import json
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,15 +24,11 @@ from typing import TYPE_CHECKING, Any
 import xlwings as xw
 from lxml import etree
 
-from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
-from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
-from sync.fileio import write_atomically
-from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
+from sync.model import CellValue, RawWorkbook, SchoolSheet
 from sync.notes import is_ours, plan_notes
-from sync.oserrors import describe
 from sync.paint import (
     NOTE_CELLS_KEY,
     Cell,
@@ -472,166 +464,3 @@ def _write_table(sheet: xw.Sheet, table: MasterSheet, master: Master) -> None:
                 cells = sheet.range((HEADER_ROW + 1 + first, c + 1), (HEADER_ROW + 1 + last, c + 1))
                 cells.color = _hex(fills[first])
                 start = i
-
-
-class OpenMasterBackend:
-    """A storage backend whose master goes into the master open in Excel, not onto disk.
-
-    Excel on Windows keeps an open workbook's file locked, so a sync started from the open master
-    refreshes it through xlwings and saves it; schools are read and painted by `inner` as always.
-    """
-
-    def __init__(self, inner: Backend, book: OpenBook) -> None:
-        self.inner = inner
-        self.book = book
-        self.master_is_workbook = True
-
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        return self.inner.survey(schools)
-
-    def read(self, school: School) -> RawWorkbook:
-        return self.inner.read(school)
-
-    def read_many(
-        self, schools: Sequence[School]
-    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
-        return self.inner.read_many(schools)
-
-    def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
-        return self.inner.write_back(school, paint, fingerprint)
-
-    def location(self, school: School) -> str:
-        return self.inner.location(school)
-
-    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
-        return self.inner.create(school, spec, plan, built_at)
-
-    def write_master(self, master: Master) -> str:
-        try:
-            self.book.write_master(master)
-        except Exception as e:  # COM, AppleScript or our own: the run records it, not a crash
-            # Worded as before (an OSError's EIO reason); the cause itself goes to the log.
-            reason = OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name)
-            raise MasterWriteError(describe(reason)) from e
-        return self.book.book.fullname
-
-
-# --- the inbox ---------------------------------------------------------------------------------
-
-_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
-_XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
-_MACRO_RELS = ("/vbaProject", "/ui/extensibility", "/vbaProjectSignature")
-
-
-def plain_xlsx(data: bytes) -> bytes:
-    """A macro-enabled workbook (.xlsm) as a plain .xlsx: no VBA, no ribbon, the .xlsx type.
-
-    A workbook that is already plain comes back unchanged. Everything the school typed stays.
-    """
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        names = src.namelist()
-        types = etree.fromstring(src.read("[Content_Types].xml"), SAFE_XML)
-        main = next(
-            (
-                o
-                for o in types.iter(f"{{{_CT_NS}}}Override")
-                if o.get("PartName") == "/xl/workbook.xml"
-            ),
-            None,
-        )
-        if main is None or main.get("ContentType") == _XLSX_MAIN:
-            return data
-        main.set("ContentType", _XLSX_MAIN)
-        dropped: set[str] = set()
-        rels_out: dict[str, bytes] = {}
-        for rels_name in ("_rels/.rels", "xl/_rels/workbook.xml.rels"):
-            if rels_name not in names:
-                continue
-            rels = etree.fromstring(src.read(rels_name), SAFE_XML)
-            base = "" if rels_name.startswith("_rels") else "xl/"
-            for rel in list(rels):
-                if str(rel.get("Type", "")).endswith(_MACRO_RELS):
-                    dropped.add(base + str(rel.get("Target", "")).lstrip("/"))
-                    rels.remove(rel)
-            rels_out[rels_name] = etree.tostring(rels, xml_declaration=True, encoding="UTF-8")
-        dropped |= {n for n in names if n.startswith("customUI/") or n.startswith("xl/vbaProject")}
-        for override in list(types.iter(f"{{{_CT_NS}}}Override")):
-            if str(override.get("PartName", "")).lstrip("/") in dropped:
-                types.remove(override)
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-            for name in names:
-                if name in dropped:
-                    continue
-                if name == "[Content_Types].xml":
-                    body = etree.tostring(types, xml_declaration=True, encoding="UTF-8")
-                else:
-                    body = rels_out.get(name) or src.read(name)
-                dst.writestr(name, body)
-    return out.getvalue()
-
-
-def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_id: str) -> bool:
-    """Put a workbook into the inbox atomically; False when the same bytes are already there.
-
-    The copy it replaces goes to backups_dir/<school id>/ first, named as the sync names its
-    backups, so that nothing the coordinator had in the inbox is lost. Raises BookError.
-    """
-    folder = target.parent
-    if not folder.is_dir():
-        raise BookError(
-            f"Папка приёма «{folder}» недоступна: проверьте сетевую папку или ключ schools_dir "
-            "в настройках."
-        )
-    if is_open(target):
-        raise BookError(
-            f"Книга школы в папке приёма ({target.name}) сейчас открыта у координатора или "
-            "синхронизации; отправьте её немного позже."
-        )
-    try:
-        previous = target.read_bytes() if target.exists() else None
-        if previous == data:
-            return False
-        if previous is not None:
-            try:
-                keep_backup(previous, target, backups_dir / school_id, keep)
-            except OSError as e:
-                raise BookError(
-                    "Не удалось сохранить предыдущую версию книги в папке резервных копий"
-                    f" ({e.strerror or e}): книга не отправлена, чтобы ничего не потерять."
-                    " Обратитесь к координатору."
-                ) from e
-        write_atomically(target, lambda f: f.write(data))
-    except OSError as e:
-        raise BookError(f"Не удалось записать книгу в папку приёма: {e.strerror or e}.") from e
-    return True
-
-
-def read_bytes(data: bytes, name: str) -> RawWorkbook:
-    """A workbook file's values, as the folder backend reads them (in an isolated worker with
-    hard limits); BookError with the Russian reason when it can't."""
-    from sync.backends.isolated import ReadFailure, shared_pool
-
-    try:
-        return shared_pool().read_bytes(data, name)
-    except ReadFailure as e:
-        raise BookError(str(e)) from None
-
-
-def carry_values(data: bytes, cells: Mapping[Cell, CellValue]) -> bytes:
-    """A workbook (.xlsx bytes) with these cells set, as text; everything else as it was."""
-    from openpyxl import load_workbook
-
-    wb = load_workbook(io.BytesIO(data))
-    sheets = {sheet_key(ws.title): ws for ws in wb.worksheets}
-    for (sheet, ref), value in cells.items():
-        ws = sheets.get(sheet_key(sheet))
-        if ws is None:
-            continue
-        cell = ws[ref]
-        cell.value = value
-        if isinstance(value, str):
-            cell.data_type = "s"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
