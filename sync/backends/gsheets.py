@@ -27,10 +27,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import gspread
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.oauth2 import service_account
@@ -65,6 +64,7 @@ from sync.backends.google_grid import (
 )
 from sync.backends.google_http import (
     Clock,
+    GoogleClient,
     GoogleConnectionError,
     GoogleHTTPClient,
     SharedRateLimiter,
@@ -270,7 +270,7 @@ class GoogleBackend:
 
     def __init__(
         self,
-        client: gspread.Client,
+        client: GoogleClient,
         settings: GoogleSettings,
         *,
         account: str,
@@ -282,7 +282,7 @@ class GoogleBackend:
     ):
         self.client = client
         self.config_path = config_path or Path("config.toml")
-        self.http = cast(GoogleHTTPClient, client.http_client)
+        self.http = client.http
         self.settings = settings
         self.account = account
         self.spec = spec
@@ -332,9 +332,8 @@ class GoogleBackend:
         # The wall clock: the quota file's times are compared across processes.
         clock, sleep = clock or time.time, sleep or time.sleep
         limiter = SharedRateLimiter(settings.limiter_path, account, settings.budgets, clock, sleep)
-        client = gspread.Client(credentials, http_client=GoogleHTTPClient)
-        http = cast(GoogleHTTPClient, client.http_client)
-        http.configure(
+        http = GoogleHTTPClient(
+            credentials,
             endpoints=settings.endpoints,
             limiter=limiter,
             policy=settings.retry,
@@ -343,7 +342,7 @@ class GoogleBackend:
             rng=rng,
         )
         return cls(
-            client,
+            GoogleClient(http),
             settings,
             account=account,
             config_path=config.path,
