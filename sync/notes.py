@@ -14,7 +14,7 @@ or deleted; a note of ours meant for such a cell goes elsewhere or is dropped (`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from sync.paint import NOTE_CELLS_KEY, Cell, format_note_cells, parse_note_cells
@@ -26,6 +26,7 @@ __all__ = [
     "NotePlan",
     "format_note_cells",
     "is_ours",
+    "ours_among",
     "parse_note_cells",
     "plan_notes",
 ]
@@ -62,6 +63,26 @@ def is_ours(
         or (bool(author) and author == NOTE_AUTHOR)
         or text.startswith(NOTE_MARK)
     )
+
+
+def ours_among(
+    cells: Iterable[Cell],
+    *,
+    listed: Collection[Cell] = (),
+    texts: Mapping[Cell, str] | None = None,
+    authors: Mapping[Cell, str] | None = None,
+) -> set[Cell]:
+    """The cells among `cells` whose note is ours, by `is_ours` with what the storage knows.
+
+    >>> sorted(ours_among([("Л", "A1"), ("Л", "B2")], listed={("Л", "B2")}))
+    [('Л', 'B2')]
+    """
+    texts, authors = texts or {}, authors or {}
+    return {
+        c
+        for c in cells
+        if is_ours(texts.get(c, ""), author=authors.get(c, ""), cell=c, listed=listed)
+    }
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,19 @@ def test_the_folder_patch_and_the_add_in_call_the_rule() -> None:
     from sync.backends import xlsxpatch, xlwings_book
 
     assert xlsxpatch.is_ours is is_ours
-    assert xlwings_book.is_ours is is_ours
+    assert xlwings_book.ours_among is notes.ours_among
     assert xlwings_book.plan_notes is plan_notes
+
+
+def test_ours_among_applies_the_rule_cell_by_cell() -> None:
+    a, b, c, d = ((MAIN, ref) for ref in ("A1", "B2", "C3", "D4"))
+    found = notes.ours_among(
+        [a, b, c, d],
+        listed={a},
+        texts={b: f"{NOTE_MARK}\nx", c: "моё"},
+        authors={c: "Школа", d: NOTE_AUTHOR},
+    )
+    assert found == {a, b, d}
 
 
 def test_a_note_not_ours_is_never_written_over_or_deleted() -> None:

@@ -28,7 +28,7 @@ from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.model import CellValue, RawWorkbook, SchoolSheet
-from sync.notes import is_ours, plan_notes
+from sync.notes import ours_among, plan_notes
 from sync.paint import (
     NOTE_CELLS_KEY,
     Cell,
@@ -343,7 +343,7 @@ class OpenBook:
         occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
         # sync.notes' rule with what xlwings shows of a note: its cell only (the remote engine
         # reads neither its author nor its text), so the service sheet's list decides.
-        ours = {c for c in occupied if is_ours(cell=c, listed=listed)} | listed
+        ours = ours_among(occupied, listed=listed)
         plan = plan_notes(wanted, occupied, ours, fallback)
         for sheet_name, ref in sorted(plan.delete):
             note = sheets[sheet_name].range(ref).note
