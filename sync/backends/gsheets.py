@@ -24,7 +24,7 @@ import random
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,6 +254,16 @@ class Breaker:
             self.failures, self.opened_at, self.message = 0, None, ""
 
 
+@dataclass
+class RunState:
+    """What one run knows of the folder and its reads. A run's `survey` starts a new one; a
+    `read` or `write_back` without it (a single command) lists the folder when it must."""
+
+    listing: dict[str, DriveFile] | None = None  # the folder's files by id, listed once
+    surveyed: dict[str, DriveFile] = field(default_factory=dict)  # school id -> its file
+    reads: dict[str, ReadSpreadsheet] = field(default_factory=dict)  # until written back
+
+
 class GoogleBackend:
     """School spreadsheets in a Drive folder, the master a spreadsheet (see the module doc)."""
 
@@ -295,9 +305,7 @@ class GoogleBackend:
             raise ConfigError(str(e)) from None
         self.state = StateCache(settings.state_path)
         self.breaker = Breaker(clock)
-        self._listing: dict[str, DriveFile] | None = None  # this run's folder listing
-        self._survey: dict[str, DriveFile] = {}  # school id -> its file, as surveyed
-        self._reads: dict[str, ReadSpreadsheet] = {}  # this run's reads, until written back
+        self.run = RunState()  # this run's: `survey`, the first call of every run, starts anew
         self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
         self.master_chunk = MASTER_CHUNK_BYTES
         self.master_bodies: list[int] = []  # the last master's request sizes (bytes)
@@ -447,15 +455,15 @@ class GoogleBackend:
         return DriveFile.parse(answer)
 
     def _listing_now(self) -> dict[str, DriveFile]:
-        if self._listing is None:
-            self._listing = self.list_folder()
-        return self._listing
+        if self.run.listing is None:
+            self.run.listing = self.list_folder()
+        return self.run.listing
 
     # -- survey --------------------------------------------------------------------------
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         """One listing of the folder: which schools' spreadsheets exist, changed or not."""
-        self._listing, self._reads, self._survey = None, {}, {}
+        self.run = RunState()
         states: dict[str, SourceState] = {}
         try:
             listing = self._listing_now()
@@ -489,7 +497,7 @@ class GoogleBackend:
             if found is None or found.trashed:
                 states[school.id] = SourceState(exists=False)
                 continue
-            self._survey[school.id] = found
+            self.run.surveyed[school.id] = found
             states[school.id] = SourceState(
                 exists=True,
                 stamp=found.stamp,
@@ -586,8 +594,8 @@ class GoogleBackend:
         except _GOOGLE_ERRORS as e:
             raise self._source_error(e) from None
         self.breaker.succeeded()
-        self._reads[school.id] = parsed
-        found = self._survey.get(school.id)
+        self.run.reads[school.id] = parsed
+        found = self.run.surveyed.get(school.id)
         self._remember(school, parsed, found)
         modified = self._school_modified(school, found) if found else None
         return RawWorkbook(parsed.values, modified, parsed.fingerprint())
@@ -662,7 +670,7 @@ class GoogleBackend:
             sheet_ids, shown, masked = basis
             requests = paint_requests(paint, sheet_ids, shown)
             if not requests:
-                found = self._survey.get(school.id)
+                found = self.run.surveyed.get(school.id)
                 return WriteResult(
                     "unchanged", stamp=found.stamp if found else "", fingerprint=fingerprint
                 )
@@ -687,7 +695,7 @@ class GoogleBackend:
         except _GOOGLE_ERRORS as e:
             return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
         self.breaker.succeeded()
-        self._reads.pop(school.id, None)
+        self.run.reads.pop(school.id, None)
         after = parse_spreadsheet(answer.get("updatedSpreadsheet", {}))
         after.spreadsheet_id = sid
         main_title = shown.main_title
@@ -720,8 +728,8 @@ class GoogleBackend:
             after = self._get(sid)
         except _GOOGLE_ERRORS as e:
             return WriteResult("failed", message=f"контроль не записан: {self._failed(e)}")
-        self._reads.pop(school.id, None)
-        self._remember(school, after, self._survey.get(school.id))
+        self.run.reads.pop(school.id, None)
+        self._remember(school, after, self.run.surveyed.get(school.id))
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
         if shown.controls == wanted.controls and shown.notes == wanted.notes:
@@ -758,7 +766,7 @@ class GoogleBackend:
 
         None when the spreadsheet no longer holds the content the paint was made from.
         """
-        read = self._reads.get(school.id)
+        read = self.run.reads.get(school.id)
         if read is None or read.fingerprint() != fingerprint:
             state = self.state.get(school.id, sid)
             if (
@@ -770,7 +778,7 @@ class GoogleBackend:
             ):
                 return dict(state.sheet_ids), state.shown, state.masked
             read = self._get(sid)  # the cache is gone or stale: one read to know what it shows
-            self._remember(school, read, self._survey.get(school.id))
+            self._remember(school, read, self.run.surveyed.get(school.id))
             if read.fingerprint() != fingerprint:
                 return None
         shown = read.shown(paint)
