@@ -8,7 +8,7 @@ failure it reports is one of the neutral errors below, its text in Russian.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -34,6 +34,17 @@ class TransientSourceError(SourceError):
 class MasterWriteError(Exception):
     """The master could not be written this run; str() is Russian. The schools' results stand,
     and the next run writes the master again."""
+
+
+def read_each(
+    read: Callable[[School], RawWorkbook], schools: Sequence[School]
+) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+    """`read_many` one school at a time: each school with its workbook or its SourceError."""
+    for school in schools:
+        try:
+            yield school, read(school)
+        except SourceError as e:
+            yield school, e
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from sync.backends.base import (
     SourceState,
     TransientSourceError,
     WriteResult,
+    read_each,
 )
 from sync.backends.google_config import (
     SCOPES,
@@ -575,11 +576,7 @@ class GoogleBackend:
         self, schools: Sequence[School]
     ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
         """One at a time: the API's quota, not the CPU, is what limits reading."""
-        for school in schools:
-            try:
-                yield school, self.read(school)
-            except SourceError as e:
-                yield school, e
+        return read_each(self.read, schools)
 
     def read(self, school: School) -> RawWorkbook:
         """The whole spreadsheet in one request, as grids; SourceError (Russian) if it can't."""

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sync.backends.base import MasterWriteError, SourceError, SourceState, WriteResult
+from sync.backends.base import (
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    WriteResult,
+    read_each,
+)
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.spec import TemplateSpec
@@ -83,11 +89,7 @@ class MemoryBackend:
     def read_many(
         self, schools: Sequence[School]
     ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
-        for school in schools:
-            try:
-                yield school, self.read(school)
-            except SourceError as e:
-                yield school, e
+        return read_each(self.read, schools)
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         raw = self.books.get(school.id)
