@@ -91,7 +91,7 @@ def failure_line(result: RunResult, shown: int = 3) -> str:
     if unread:
         parts.append(f"не прочитано книг: {len(unread)}")
     if unwritten:
-        parts.append(f"контроль не записан (или записан не весь) в книг: {len(unwritten)}")
+        parts.append(f"контроль не записан в книг: {len(unwritten)}")
     troubled = unread + [r for r in unwritten if r not in unread]
     names = "; ".join(
         f"{r.school.name} — {r.message}" if r.message else r.school.name for r in troubled[:shown]
