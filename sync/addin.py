@@ -30,18 +30,15 @@ from typing import TYPE_CHECKING
 
 from sync.backends.base import Backend, SourceError
 from sync.backends.folder import FolderBackend
+from sync.backends.inbox import carry_values, deliver, plain_xlsx, read_bytes
+from sync.backends.xlwings_backend import OpenMasterBackend
 from sync.backends.xlwings_book import (
     BookError,
     Cell,
     OpenBook,
-    OpenMasterBackend,
     PaintResult,
     Selection,
     caller_book,
-    carry_values,
-    deliver,
-    plain_xlsx,
-    read_bytes,
 )
 from sync.cells import column_letter
 from sync.config import Config, ConfigError, load_config
@@ -58,7 +55,7 @@ from sync.model import (
     Severity,
 )
 from sync.paint import paint_school
-from sync.pipeline import RunResult, backend_for, load_context, run
+from sync.pipeline import RunResult, backend_class, backend_for, load_context, run
 from sync.plan import PlanFileError, clean, clean_no
 from sync.reader import UnreadableWorkbook, locate
 from sync.spec import TemplateSpec, load_spec
@@ -419,7 +416,7 @@ def _paint_notes(shown: PaintResult) -> list[str]:
 
 def _send(target: xw.Book, host: str, config: Config | None, today: date | None) -> ButtonResult:
     config = config if config is not None else require_config()
-    if config.storage != "folder":
+    if not backend_class(config).takes_sent_copies:
         raise AddinError(
             "Отправлять книгу не нужно: книги школ хранятся в Google Таблицах, и синхронизация "
             "читает вашу таблицу сама."
@@ -577,7 +574,7 @@ def _sync_now(target: xw.Book, config: Config | None, today: date | None) -> But
     config = config if config is not None else require_config()
     book = OpenBook(target)
     backend: Backend = backend_for(config)
-    in_place = config.storage == "folder" and book.is_master()
+    in_place = backend.master_is_workbook and book.is_master()
     if in_place:
         backend = OpenMasterBackend(backend, book)
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
@@ -662,17 +659,10 @@ def school_named(config: Config, name: str) -> School:
 
 def school_target(config: Config, school: School) -> str:
     """What to open for a school: its workbook's path, or its Google spreadsheet's address."""
-    source = school.source
-    if config.storage == "gsheets" or source.startswith(("http://", "https://")):
-        if source.startswith(("http://", "https://")):
-            return source
-        if re.fullmatch(r"[A-Za-z0-9_-]{20,}", source):
-            return f"https://docs.google.com/spreadsheets/d/{source}/edit"
-        raise AddinError(f"Для школы «{school.name}» не указана таблица Google в настройках.")
-    path = Path(source)
-    if not path.is_file():
-        raise AddinError(f"Книга школы «{school.name}» не найдена: {path}.")
-    return str(path)
+    try:
+        return backend_class(config).where_to_open(school)
+    except SourceError as e:
+        raise AddinError(str(e)) from None
 
 
 def open_target(target: str) -> None:

@@ -215,11 +215,10 @@ def distribute_command(config_path: Path) -> None:
     config = load_config(config_path)
     backend = backend_for(config)
     created, kept = distribute(config, backend)
-    where = getattr(backend, "location", lambda school: school.source)
     for school in created:
-        click.echo(f"создана   {where(school)}")
+        click.echo(f"создана   {backend.location(school)}")
     for school in kept:
-        click.echo(f"уже есть  {where(school)} (не изменена)")
+        click.echo(f"уже есть  {backend.location(school)} (не изменена)")
     click.echo(f"Создано книг: {len(created)}, оставлено без изменений: {len(kept)}.")
 
 

@@ -21,6 +21,6 @@ def distribute(
     created: list[School] = []
     kept: list[School] = []
     for school in config.all_workbooks():
-        made = backend.create(school, spec, plan, built_at, config.protection_password)
+        made = backend.create(school, spec, plan, built_at)
         (created if made else kept).append(school)
     return created, kept

@@ -117,3 +117,17 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         control_labels=tuple(c.value for c in spec.controls.values()),
         meta=dict(sheet.meta),
     )
+
+
+@dataclass
+class Shown:
+    """What a school spreadsheet shows now, as far as the sync writes it.
+
+    controls: sheet row -> (value, fill) in the main sheet's Контроль column;
+    notes: (sheet title, A1) -> the cell's whole note (the school's part and ours).
+    """
+
+    main_title: str
+    control_col: int | None
+    controls: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from sync.backends.base import Backend, SourceError, SourceState, WriteResult
+from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
 from sync.config import Config, ConfigError
 from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
 from sync.history import History, LastRead
 from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
-from sync.oserrors import describe
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.read_ahead import ReadAhead, schools_to_read
@@ -29,6 +29,10 @@ from sync.service_config import lock_wait_of
 from sync.spec import TemplateSpec, load_spec
 from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
 from sync.validation import check_school
+
+if TYPE_CHECKING:
+    from sync.backends.folder import FolderBackend
+    from sync.backends.gsheets import GoogleBackend
 
 log = logging.getLogger("roadmap_sync")
 
@@ -56,6 +60,17 @@ class RunResult:
         return {k.value: c.get(k, 0) for k in SchoolOutcome}
 
 
+def backend_class(config: Config) -> type[FolderBackend] | type[GoogleBackend]:
+    """The class of the storage the configuration names (its static helpers need no connection)."""
+    if config.storage == "gsheets":
+        from sync.backends.gsheets import GoogleBackend
+
+        return GoogleBackend
+    from sync.backends.folder import FolderBackend
+
+    return FolderBackend
+
+
 def backend_for(config: Config) -> Backend:
     """The storage the configuration names."""
     if config.storage == "gsheets":
@@ -70,6 +85,7 @@ def backend_for(config: Config) -> Backend:
         config.keep_backups,
         skip_sheets=(load_spec(config.template).instructions_sheet,),
         zone=config.zone,
+        password=config.protection_password,
     )
 
 
@@ -266,10 +282,10 @@ def _run_schools(
     )
     try:
         result.master = backend.write_master(master)
-    except OSError as e:
+    except MasterWriteError as e:
         # The schools' results are recorded; the next run writes the master again.
         result.outcome = RunOutcome.MASTER_FAILED
-        result.message = f"Свод не записан: {describe(e)}."
+        result.message = f"Свод не записан: {e}."
 
 
 def _log_school(run_id: int, report: SchoolReport, spec: TemplateSpec) -> None:

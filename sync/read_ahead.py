@@ -41,6 +41,7 @@ class ReadAhead:
 
     def __init__(self, backend: Backend, schools: Sequence[School]):
         self.backend = backend
+        self.master_is_workbook = backend.master_is_workbook
         self._pending = {s.id for s in schools}
         self._results: Iterator[tuple[School, RawWorkbook | SourceError]] | None = (
             backend.read_many(schools) if schools else None
@@ -86,7 +87,8 @@ class ReadAhead:
     def write_master(self, master: Master) -> str:
         return self.backend.write_master(master)
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
-        return self.backend.create(school, spec, plan, built_at, password)
+    def location(self, school: School) -> str:
+        return self.backend.location(school)
+
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
+        return self.backend.create(school, spec, plan, built_at)

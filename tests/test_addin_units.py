@@ -11,21 +11,18 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import addin
+from sync.backends.inbox import carry_values, deliver, plain_xlsx
 from sync.backends.xlwings_book import (
     BookError,
-    NotePlan,
     Selection,
     _raw_grid,
-    carry_values,
-    deliver,
     excel_text,
     format_note_cells,
     parse_note_cells,
-    plain_xlsx,
-    plan_notes,
 )
 from sync.consolidate import HEADER_ROW
 from sync.model import Control, Problem, RowReport, Severity
+from sync.notes import NotePlan, plan_notes
 from sync.pipeline import RunResult
 from sync.spec import load_spec
 from tests.test_pipeline import setup

@@ -11,7 +11,6 @@ import socket
 from datetime import date
 from typing import Any
 
-import gspread
 import pytest
 import requests
 from google.auth.exceptions import RefreshError
@@ -145,10 +144,8 @@ def client(fake: FakeGoogle, key: dict[str, Any] | None = None, **policy: Any) -
     """Real gspread + google-auth, pointed at the fake, on its virtual clock."""
     key = key or fake.add_service_account(SERVICE_ACCOUNT)
     credentials = service_account.Credentials.from_service_account_info(key, scopes=list(SCOPES))
-    gc = gspread.Client(credentials, http_client=GoogleHTTPClient)
-    http = gc.http_client
-    assert isinstance(http, GoogleHTTPClient)
-    return http.configure(
+    return GoogleHTTPClient(
+        credentials,
         endpoints=Endpoints(fake.url, fake.url, f"{fake.url}/token"),
         limiter=RateLimiter(Budgets(1000, 1000, 1000), fake.clock.time, fake.clock.sleep),
         policy=RetryPolicy(**policy),

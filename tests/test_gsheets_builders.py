@@ -12,26 +12,19 @@ from sync.builders.gsheets import (
     INSTRUCTIONS_SHEET_ID,
     MAIN_SHEET_ID,
     META_SHEET_ID,
-    NOTE_MARK,
     PASSPORT_SHEET_ID,
-    STAGING_PREFIX,
-    ExistingSheet,
-    Shown,
-    body_bytes,
-    compose_note,
     hex_of,
-    paint_requests,
     rgb,
-    school_layout,
-    school_requests,
     serial,
-    shown_after,
-    staged_master,
 )
+from sync.builders.gsheets_master import STAGING_PREFIX, ExistingSheet, body_bytes, staged_master
+from sync.builders.gsheets_paint import compose_note, paint_requests, shown_after
+from sync.builders.gsheets_school import school_layout, school_requests
 from sync.builders.school_xlsx import build_school_workbook, meta_values
 from sync.consolidate import Master, MasterSheet
 from sync.model import Control, School
-from sync.paint import Paint
+from sync.notes import NOTE_MARK
+from sync.paint import Paint, Shown
 from sync.spec import load_spec
 from tests.factories import SCHOOL, small_plan
 from tests.fakes.google.sheets_api import HANDLERS

@@ -14,7 +14,7 @@ import pytest
 
 from sync.backends.folder import FolderBackend
 from sync.builders.fill import fill_workbook
-from sync.builders.gsheets import NOTE_MARK, hex_of
+from sync.builders.gsheets import hex_of
 from sync.consolidate import (
     OVERDUE_SHEET,
     PASSPORTS_SHEET,
@@ -25,6 +25,7 @@ from sync.consolidate import (
 )
 from sync.distribute import distribute
 from sync.model import Audience, CellValue
+from sync.notes import NOTE_MARK
 from sync.pipeline import run
 from sync.plan import load_plan
 from sync.reader import locate

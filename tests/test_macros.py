@@ -161,12 +161,13 @@ def test_the_school_workbook_is_still_the_schools_workbook(built: dict[str, Any]
     spec, plan = load_context(config)
     school = config.schools[0]
     plain = built["root"] / "s1.xlsx"
-    FolderBackend(config.master_path, config.backups_dir).create(
+    FolderBackend(
+        config.master_path, config.backups_dir, password=config.protection_password
+    ).create(
         school.__class__(school.id, school.name, school.category, source=str(plain)),
         spec,
         plan,
         BUILT_AT,
-        config.protection_password,
     )
 
     def problems(path: Path) -> list[tuple[str, str]]:

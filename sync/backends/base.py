@@ -1,8 +1,14 @@
-"""The storage backend protocol: the narrow surface the core needs from any storage."""
+"""The storage backend protocol: the narrow surface the core needs from any storage.
+
+Everything the pipeline, the command line, the web intake and the add-in rely on is here:
+a backend is complete when constructed (storage-specific options go to its constructor), a run
+calls `survey` first and then `read`/`write_back` per school and `write_master` once, and every
+failure it reports is one of the neutral errors below, its text in Russian.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +32,22 @@ class TransientSourceError(SourceError):
     transient = True
 
 
+class MasterWriteError(Exception):
+    """The master could not be written this run; str() is Russian. The schools' results stand,
+    and the next run writes the master again."""
+
+
+def read_each(
+    read: Callable[[School], RawWorkbook], schools: Sequence[School]
+) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
+    """`read_many` one school at a time: each school with its workbook or its SourceError."""
+    for school in schools:
+        try:
+            yield school, read(school)
+        except SourceError as e:
+            yield school, e
+
+
 @dataclass(frozen=True)
 class SourceState:
     """What one cheap listing says of a school's source, before reading it."""
@@ -46,10 +68,23 @@ class WriteResult:
 
 
 class Backend(Protocol):
-    """One storage: a folder of workbooks today, Google Sheets next."""
+    """One storage: a folder of workbooks or Google Sheets.
+
+    Each backend class also offers `where_to_open(school)` (a static method): what a person opens
+    for a school, from the configuration alone (no connection), raising SourceError when nothing.
+    """
+
+    # The master is a workbook file Excel opens (and, on Windows, locks): the add-in refreshes
+    # an open master in place instead.
+    master_is_workbook: bool
+
+    def location(self, school: School) -> str:
+        """Where a person finds the school's source (a path or a link); "" when it has none."""
+        ...
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        """One listing of every school's source."""
+        """One listing of every school's source: the first call of every run (a backend may
+        reset its per-run state here; `read` and `write_back` rely on it)."""
         ...
 
     def read(self, school: School) -> RawWorkbook:
@@ -67,11 +102,9 @@ class Backend(Protocol):
         ...
 
     def write_master(self, master: Master) -> str:
-        """Write the consolidated master; returns where it went."""
+        """Write the consolidated master; returns where it went. Raises MasterWriteError."""
         ...
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         """Create a school's workbook; False when one already exists (it is never overwritten)."""
         ...

@@ -15,12 +15,20 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.backends.base import (
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    TransientSourceError,
+    WriteResult,
+)
 from sync.backends.isolated import ReadFailure, shared_pool
 from sync.backends.xlsxpatch import PatchError, patch_workbook
-from sync.builders.school_xlsx import NOTE_AUTHOR, build_school_workbook
+from sync.builders.school_xlsx import build_school_workbook
 from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
+from sync.notes import NOTE_AUTHOR
+from sync.oserrors import describe
 from sync.paint import Paint
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
@@ -177,6 +185,9 @@ def _source_result(result: RawWorkbook | ReadFailure) -> RawWorkbook | SourceErr
 class FolderBackend:
     """School workbooks in a folder, the master as an .xlsx file, backups beside."""
 
+    master_is_workbook = True
+    takes_sent_copies = True  # a school's «Отправить» copies its workbook into the folder
+
     def __init__(
         self,
         master_path: Path,
@@ -184,12 +195,29 @@ class FolderBackend:
         keep_backups: int = 10,
         skip_sheets: Collection[str] = (),
         zone: tzinfo | None = None,
+        password: str = "",
     ):
         self.master_path = Path(master_path)
         self.backups_dir = Path(backups_dir)
         self.keep_backups = keep_backups
         self.skip_sheets = tuple(skip_sheets)  # sheets the core never needs (the instructions)
         self.zone = zone  # the municipality's: backup names carry its local time
+        self.password = password  # protects the sheets of the workbooks `create` builds
+
+    def location(self, school: School) -> str:
+        """The school's workbook path."""
+        return school.source
+
+    @staticmethod
+    def where_to_open(school: School) -> str:
+        """The school's workbook (or the link its source names). Raises SourceError."""
+        source = school.source
+        if source.startswith(("http://", "https://")):
+            return source
+        path = Path(source)
+        if not path.is_file():
+            raise SourceError(f"Книга школы «{school.name}» не найдена: {path}.")
+        return str(path)
 
     def remove_stale_temps(self, schools: Sequence[School]) -> list[Path]:
         """Temp files a killed run left in the schools', the master's and the backups' folders."""
@@ -344,16 +372,17 @@ class FolderBackend:
             # The coordinator has it open: leave theirs alone, write a dated copy beside it.
             stamp = datetime.now().strftime("%Y-%m-%d %H-%M")
             target = target.with_name(f"{target.stem} ({stamp}){target.suffix}")
-        write_master_xlsx(master, target)
+        try:
+            write_master_xlsx(master, target)
+        except OSError as e:
+            raise MasterWriteError(describe(e)) from e
         return str(target)
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         path = Path(school.source)
         if path.exists():
             return False
-        wb = build_school_workbook(spec, plan, school, built_at=built_at, password=password)
+        wb = build_school_workbook(spec, plan, school, built_at=built_at, password=self.password)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_name(path)
         try:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sync.builders.gsheets import Shown, hex_of, is_ours, main_title_for
+from sync.builders.gsheets import hex_of
+from sync.builders.gsheets_paint import is_ours, main_title_for
 from sync.cells import EXCEL_EPOCH, a1
 from sync.model import CellValue
-from sync.paint import Paint
+from sync.paint import Paint, Shown
 
 # What one read asks for: every sheet's values, date formats, fills and notes, and who the
 # spreadsheet belongs to. One spreadsheets.get with this mask is the whole read of a school.

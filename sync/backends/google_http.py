@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import gspread
 import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
@@ -303,6 +304,14 @@ class RequestStats:
         return sum(self.sent.values())
 
 
+class GoogleClient(gspread.Client):
+    """gspread's client over a GoogleHTTPClient built beforehand (gspread would build its own)."""
+
+    def __init__(self, http: GoogleHTTPClient) -> None:
+        self.http_client = http
+        self.http = http  # typed: our client, for the quota, retries and statistics
+
+
 class GoogleConnectionError(Exception):
     """Google did not answer after every try (timeouts, refused connections); retrying later may."""
 
@@ -310,37 +319,30 @@ class GoogleConnectionError(Exception):
 class GoogleHTTPClient(HTTPClient):
     """gspread's HTTP client with our endpoints, quota limiter and bounded retries.
 
-    gspread builds it as `http_client(auth, session)`; pass the settings with `configure`.
+    Built complete, with its settings: `GoogleClient(http)` hands it to gspread.
     """
 
-    def __init__(self, auth: Credentials, session: Session | None = None) -> None:
-        super().__init__(auth, session)
-        self.endpoints = Endpoints()
-        self.limiter = RateLimiter(Budgets())
-        self.policy = RetryPolicy()
-        self.stats = RequestStats()
-        self.sleep: Sleep = time.sleep
-        self.rng = random.Random()
-
-    def configure(
+    def __init__(
         self,
+        auth: Credentials,
+        session: Session | None = None,
         *,
-        endpoints: Endpoints,
-        limiter: RateLimiter,
-        policy: RetryPolicy,
-        sleep: Sleep,
-        timeout: float | tuple[float, float] | None,
+        endpoints: Endpoints | None = None,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+        timeout: float | tuple[float, float] | None = None,
         rng: random.Random | None = None,
-    ) -> GoogleHTTPClient:
-        """Set where to go, how fast, how often to retry and how long to wait for an answer."""
-        self.endpoints = endpoints
-        self.limiter = limiter
-        self.policy = policy
+    ) -> None:
+        """Where to go, how fast, how often to retry and how long to wait for an answer."""
+        super().__init__(auth, session)
+        self.endpoints = endpoints or Endpoints()
+        self.limiter = limiter or RateLimiter(Budgets())
+        self.policy = policy or RetryPolicy()
+        self.stats = RequestStats()
         self.sleep = sleep
         self.timeout = timeout
-        if rng is not None:
-            self.rng = rng
-        return self
+        self.rng = rng or random.Random()
 
     def request(
         self,

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sync.builders.gsheets import Shown
+from sync.paint import Shown
 
 try:  # POSIX: serialise writers of the registry (distribute and a nightly run at once)
     import fcntl

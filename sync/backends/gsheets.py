@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import gspread
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.oauth2 import service_account
@@ -42,7 +42,14 @@ from gspread.urls import (
     SPREADSHEET_VALUES_BATCH_URL,
 )
 
-from sync.backends.base import SourceError, SourceState, TransientSourceError, WriteResult
+from sync.backends.base import (
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    TransientSourceError,
+    WriteResult,
+    read_each,
+)
 from sync.backends.google_config import (
     SCOPES,
     GoogleSettings,
@@ -58,6 +65,7 @@ from sync.backends.google_grid import (
 )
 from sync.backends.google_http import (
     Clock,
+    GoogleClient,
     GoogleConnectionError,
     GoogleHTTPClient,
     SharedRateLimiter,
@@ -80,23 +88,21 @@ from sync.backends.google_store import (
     SchoolState,
     StateCache,
 )
-from sync.builders.gsheets import (
+from sync.builders.gsheets import METADATA_PREFIX
+from sync.builders.gsheets_master import (
     MASTER_CHUNK_BYTES,
-    METADATA_PREFIX,
     STAGING_PREFIX,
     ExistingSheet,
-    Shown,
     body_bytes,
     existing_sheets,
-    main_title_for,
-    paint_requests,
-    school_requests,
-    shown_after,
     staged_master,
 )
+from sync.builders.gsheets_paint import main_title_for, paint_requests, shown_after
+from sync.builders.gsheets_school import school_requests
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
-from sync.paint import Paint
+from sync.oserrors import describe
+from sync.paint import Paint, Shown
 from sync.reader import find_header
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
@@ -134,11 +140,23 @@ def spreadsheet_url(spreadsheet_id: str) -> str:
     return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit"
 
 
-class GoogleMasterError(OSError):
-    """The master spreadsheet could not be written (the pipeline reports an OSError)."""
+SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+def school_link(school: School) -> str:
+    """The spreadsheet the school's configured source names (a link or an id); "" when none."""
+    source = school.source
+    if source.startswith(("http://", "https://")):
+        return source
+    return spreadsheet_url(source) if SPREADSHEET_ID.fullmatch(source) else ""
+
+
+class GoogleMasterError(MasterWriteError):
+    """The master spreadsheet could not be written: the reason, then where, in Russian."""
 
     def __init__(self, message: str, where: str):
-        super().__init__(None, message, where)
+        super().__init__(f"{message} ({where})")
+        self.where = where
 
 
 class GoogleDistributeError(ConfigError):
@@ -238,12 +256,33 @@ class Breaker:
             self.failures, self.opened_at, self.message = 0, None, ""
 
 
+@dataclass
+class RunState:
+    """What one run knows of the folder and its reads. A run's `survey` starts a new one; a
+    `read` or `write_back` without it (a single command) lists the folder when it must."""
+
+    listing: dict[str, DriveFile] | None = None  # the folder's files by id, listed once
+    surveyed: dict[str, DriveFile] = field(default_factory=dict)  # school id -> its file
+    reads: dict[str, ReadSpreadsheet] = field(default_factory=dict)  # until written back
+
+
 class GoogleBackend:
     """School spreadsheets in a Drive folder, the master a spreadsheet (see the module doc)."""
 
+    master_is_workbook = False
+    takes_sent_copies = False  # the sync reads the school's spreadsheet itself
+
+    @staticmethod
+    def where_to_open(school: School) -> str:
+        """The school's spreadsheet link from the configuration. Raises SourceError."""
+        link = school_link(school)
+        if not link:
+            raise SourceError(f"Для школы «{school.name}» не указана таблица Google в настройках.")
+        return link
+
     def __init__(
         self,
-        client: gspread.Client,
+        client: GoogleClient,
         settings: GoogleSettings,
         *,
         account: str,
@@ -255,7 +294,7 @@ class GoogleBackend:
     ):
         self.client = client
         self.config_path = config_path or Path("config.toml")
-        self.http = cast(GoogleHTTPClient, client.http_client)
+        self.http = client.http
         self.settings = settings
         self.account = account
         self.spec = spec
@@ -268,9 +307,7 @@ class GoogleBackend:
             raise ConfigError(str(e)) from None
         self.state = StateCache(settings.state_path)
         self.breaker = Breaker(clock)
-        self._listing: dict[str, DriveFile] | None = None  # this run's folder listing
-        self._survey: dict[str, DriveFile] = {}  # school id -> its file, as surveyed
-        self._reads: dict[str, ReadSpreadsheet] = {}  # this run's reads, until written back
+        self.run = RunState()  # this run's: `survey`, the first call of every run, starts anew
         self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
         self.master_chunk = MASTER_CHUNK_BYTES
         self.master_bodies: list[int] = []  # the last master's request sizes (bytes)
@@ -305,9 +342,8 @@ class GoogleBackend:
         # The wall clock: the quota file's times are compared across processes.
         clock, sleep = clock or time.time, sleep or time.sleep
         limiter = SharedRateLimiter(settings.limiter_path, account, settings.budgets, clock, sleep)
-        client = gspread.Client(credentials, http_client=GoogleHTTPClient)
-        http = cast(GoogleHTTPClient, client.http_client)
-        http.configure(
+        http = GoogleHTTPClient(
+            credentials,
             endpoints=settings.endpoints,
             limiter=limiter,
             policy=settings.retry,
@@ -316,7 +352,7 @@ class GoogleBackend:
             rng=rng,
         )
         return cls(
-            client,
+            GoogleClient(http),
             settings,
             account=account,
             config_path=config.path,
@@ -421,15 +457,15 @@ class GoogleBackend:
         return DriveFile.parse(answer)
 
     def _listing_now(self) -> dict[str, DriveFile]:
-        if self._listing is None:
-            self._listing = self.list_folder()
-        return self._listing
+        if self.run.listing is None:
+            self.run.listing = self.list_folder()
+        return self.run.listing
 
     # -- survey --------------------------------------------------------------------------
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         """One listing of the folder: which schools' spreadsheets exist, changed or not."""
-        self._listing, self._reads, self._survey = None, {}, {}
+        self.run = RunState()
         states: dict[str, SourceState] = {}
         try:
             listing = self._listing_now()
@@ -463,7 +499,7 @@ class GoogleBackend:
             if found is None or found.trashed:
                 states[school.id] = SourceState(exists=False)
                 continue
-            self._survey[school.id] = found
+            self.run.surveyed[school.id] = found
             states[school.id] = SourceState(
                 exists=True,
                 stamp=found.stamp,
@@ -541,11 +577,7 @@ class GoogleBackend:
         self, schools: Sequence[School]
     ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
         """One at a time: the API's quota, not the CPU, is what limits reading."""
-        for school in schools:
-            try:
-                yield school, self.read(school)
-            except SourceError as e:
-                yield school, e
+        return read_each(self.read, schools)
 
     def read(self, school: School) -> RawWorkbook:
         """The whole spreadsheet in one request, as grids; SourceError (Russian) if it can't."""
@@ -560,8 +592,8 @@ class GoogleBackend:
         except _GOOGLE_ERRORS as e:
             raise self._source_error(e) from None
         self.breaker.succeeded()
-        self._reads[school.id] = parsed
-        found = self._survey.get(school.id)
+        self.run.reads[school.id] = parsed
+        found = self.run.surveyed.get(school.id)
         self._remember(school, parsed, found)
         modified = self._school_modified(school, found) if found else None
         return RawWorkbook(parsed.values, modified, parsed.fingerprint())
@@ -636,7 +668,7 @@ class GoogleBackend:
             sheet_ids, shown, masked = basis
             requests = paint_requests(paint, sheet_ids, shown)
             if not requests:
-                found = self._survey.get(school.id)
+                found = self.run.surveyed.get(school.id)
                 return WriteResult(
                     WriteStatus.UNCHANGED,
                     stamp=found.stamp if found else "",
@@ -665,7 +697,7 @@ class GoogleBackend:
                 WriteStatus.FAILED, message=f"контроль не записан: {self._failed(e)}"
             )
         self.breaker.succeeded()
-        self._reads.pop(school.id, None)
+        self.run.reads.pop(school.id, None)
         after = parse_spreadsheet(answer.get("updatedSpreadsheet", {}))
         after.spreadsheet_id = sid
         main_title = shown.main_title
@@ -700,8 +732,8 @@ class GoogleBackend:
             return WriteResult(
                 WriteStatus.FAILED, message=f"контроль не записан: {self._failed(e)}"
             )
-        self._reads.pop(school.id, None)
-        self._remember(school, after, self._survey.get(school.id))
+        self.run.reads.pop(school.id, None)
+        self._remember(school, after, self.run.surveyed.get(school.id))
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
         if shown.controls == wanted.controls and shown.notes == wanted.notes:
@@ -740,7 +772,7 @@ class GoogleBackend:
 
         None when the spreadsheet no longer holds the content the paint was made from.
         """
-        read = self._reads.get(school.id)
+        read = self.run.reads.get(school.id)
         if read is None or read.fingerprint() != fingerprint:
             state = self.state.get(school.id, sid)
             if (
@@ -752,7 +784,7 @@ class GoogleBackend:
             ):
                 return dict(state.sheet_ids), state.shown, state.masked
             read = self._get(sid)  # the cache is gone or stale: one read to know what it shows
-            self._remember(school, read, self._survey.get(school.id))
+            self._remember(school, read, self.run.surveyed.get(school.id))
             if read.fingerprint() != fingerprint:
                 return None
         shown = read.shown(paint)
@@ -817,6 +849,8 @@ class GoogleBackend:
         except _GOOGLE_ERRORS as e:
             message, _ = self._explain(e)
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
+        except OSError as e:  # the registry beside the history: as the folder's master would say
+            raise MasterWriteError(describe(e)) from e
         return spreadsheet_url(sid)
 
     def _master_id(self) -> tuple[str, bool]:
@@ -905,14 +939,11 @@ class GoogleBackend:
 
     # -- create (distribute) -------------------------------------------------------------
 
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
+    def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         """Create the school's spreadsheet unless it has one (registered or found in the folder).
 
-        `password` is not used: Google protects ranges by account, not by password.
+        No password: Google protects ranges by account.
         """
-        del password
         try:
             return self._create(school, spec, plan, built_at)
         except _GOOGLE_ERRORS as e:

@@ -25,6 +25,7 @@ from functools import lru_cache
 from lxml import etree
 
 from sync.cells import a1, column_letter
+from sync.notes import is_ours
 from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
 from sync.spec import normalize_header
 
@@ -1269,7 +1270,7 @@ def _write_notes(
             continue
         n = notes_of(part)
         for ref, (who, text) in n.existing().items():
-            if who == author or (part.title, ref) in listed:
+            if who == author or is_ours(text, author=who, cell=(part.title, ref), listed=listed):
                 ours.setdefault(part.part, set()).add(ref)
                 shown[(part.part, ref)] = text
             else:

@@ -6,19 +6,15 @@ module that talks to xlwings. It uses only the part of xlwings' API that both th
 values, fill colours, notes, `App.alert`, `App.macro`, `App.selection` and `Book.save`. So the
 tests drive this very code through the remote engine and check the actions it returns.
 
-The «Отправить» button also needs two file operations, kept here beside it: a macro-enabled
-workbook turned into a plain .xlsx, and its atomic delivery into the inbox folder.
+Beside it: `xlwings_backend` (a sync into the open master) and `inbox` (the «Отправить» files).
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import io
 import json
 import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -28,13 +24,11 @@ from typing import TYPE_CHECKING, Any
 import xlwings as xw
 from lxml import etree
 
-from sync.backends.base import Backend, SourceError, SourceState, WriteResult
-from sync.backends.folder import is_open, keep_backup
 from sync.backends.xlsxio import MAX_ROWS
 from sync.cells import a1
 from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
-from sync.fileio import write_atomically
-from sync.model import CellValue, Plan, RawWorkbook, School, SchoolSheet
+from sync.model import CellValue, RawWorkbook, SchoolSheet
+from sync.notes import ours_among, plan_notes
 from sync.paint import (
     NOTE_CELLS_KEY,
     Cell,
@@ -163,44 +157,6 @@ def _runs(rows: Sequence[int]) -> Iterator[tuple[int, int]]:
         if i == len(rows) or rows[i] != rows[i - 1] + 1:
             yield start, i - 1
             start = i
-
-
-# --- which notes are ours --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NotePlan:
-    """What to do with notes: write these texts, delete our stale ones; the rest is the school's."""
-
-    write: dict[Cell, str]
-    delete: frozenset[Cell]
-    dropped: tuple[Cell, ...] = ()  # problem cells whose note had nowhere to go
-
-
-def plan_notes(
-    wanted: Mapping[Cell, str],
-    occupied: set[Cell],
-    ours: set[Cell],
-    fallback: Callable[[Cell], Cell | None],
-) -> NotePlan:
-    """Place the paint's notes without touching a note the school wrote itself (pure).
-
-    `occupied` are the cells that hold a note now, `ours` those the sync wrote. A note for a cell
-    that holds the school's own note goes to `fallback(cell)` instead (the row's Контроль cell),
-    below whatever is there; with no free fallback it is dropped (the alert still tells).
-    """
-    foreign = occupied - ours
-    write: dict[Cell, str] = {}
-    dropped: list[Cell] = []
-    # A cell's own note first, then what was moved to it from cells the school's notes hold.
-    for cell, text in sorted(wanted.items(), key=lambda item: item[0] in foreign):
-        target = cell if cell not in foreign else fallback(cell)
-        if target is None or target in foreign:
-            dropped.append(cell)
-            continue
-        write[target] = f"{write[target]}\n{text}" if target in write else text
-    delete = frozenset((ours & occupied) - set(write))
-    return NotePlan(write, delete, tuple(dropped))
 
 
 # --- the open workbook -----------------------------------------------------------------------
@@ -381,10 +337,13 @@ class OpenBook:
             found = find_sheet(self.book, sheet_name)
             cell = (found.name, ref) if found is not None else anchor
             wanted[cell] = f"{wanted[cell]}\n{text}" if cell in wanted else text
-        registry_row, ours = note_registry(raw, spec)
-        ours = {c for c in ours if c[0] in sheets}
-        looked = set(wanted) | ours | {f for f in map(fallback, wanted) if f is not None}
+        registry_row, listed = note_registry(raw, spec)
+        listed = {c for c in listed if c[0] in sheets}
+        looked = set(wanted) | listed | {f for f in map(fallback, wanted) if f is not None}
         occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
+        # sync.notes' rule with what xlwings shows of a note: its cell only (the remote engine
+        # reads neither its author nor its text), so the service sheet's list decides.
+        ours = ours_among(occupied, listed=listed)
         plan = plan_notes(wanted, occupied, ours, fallback)
         for sheet_name, ref in sorted(plan.delete):
             note = sheets[sheet_name].range(ref).note
@@ -505,162 +464,3 @@ def _write_table(sheet: xw.Sheet, table: MasterSheet, master: Master) -> None:
                 cells = sheet.range((HEADER_ROW + 1 + first, c + 1), (HEADER_ROW + 1 + last, c + 1))
                 cells.color = _hex(fills[first])
                 start = i
-
-
-class OpenMasterBackend:
-    """A storage backend whose master goes into the master open in Excel, not onto disk.
-
-    Excel on Windows keeps an open workbook's file locked, so a sync started from the open master
-    refreshes it through xlwings and saves it; schools are read and painted by `inner` as always.
-    """
-
-    def __init__(self, inner: Backend, book: OpenBook) -> None:
-        self.inner = inner
-        self.book = book
-
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        return self.inner.survey(schools)
-
-    def read(self, school: School) -> RawWorkbook:
-        return self.inner.read(school)
-
-    def read_many(
-        self, schools: Sequence[School]
-    ) -> Iterator[tuple[School, RawWorkbook | SourceError]]:
-        return self.inner.read_many(schools)
-
-    def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
-        return self.inner.write_back(school, paint, fingerprint)
-
-    def create(
-        self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime, password: str
-    ) -> bool:
-        return self.inner.create(school, spec, plan, built_at, password)
-
-    def write_master(self, master: Master) -> str:
-        try:
-            self.book.write_master(master)
-        except Exception as e:  # COM, AppleScript or our own: the run records it, not a crash
-            raise OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name) from e
-        return self.book.book.fullname
-
-
-# --- the inbox ---------------------------------------------------------------------------------
-
-_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
-_XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
-_MACRO_RELS = ("/vbaProject", "/ui/extensibility", "/vbaProjectSignature")
-
-
-def plain_xlsx(data: bytes) -> bytes:
-    """A macro-enabled workbook (.xlsm) as a plain .xlsx: no VBA, no ribbon, the .xlsx type.
-
-    A workbook that is already plain comes back unchanged. Everything the school typed stays.
-    """
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        names = src.namelist()
-        types = etree.fromstring(src.read("[Content_Types].xml"), SAFE_XML)
-        main = next(
-            (
-                o
-                for o in types.iter(f"{{{_CT_NS}}}Override")
-                if o.get("PartName") == "/xl/workbook.xml"
-            ),
-            None,
-        )
-        if main is None or main.get("ContentType") == _XLSX_MAIN:
-            return data
-        main.set("ContentType", _XLSX_MAIN)
-        dropped: set[str] = set()
-        rels_out: dict[str, bytes] = {}
-        for rels_name in ("_rels/.rels", "xl/_rels/workbook.xml.rels"):
-            if rels_name not in names:
-                continue
-            rels = etree.fromstring(src.read(rels_name), SAFE_XML)
-            base = "" if rels_name.startswith("_rels") else "xl/"
-            for rel in list(rels):
-                if str(rel.get("Type", "")).endswith(_MACRO_RELS):
-                    dropped.add(base + str(rel.get("Target", "")).lstrip("/"))
-                    rels.remove(rel)
-            rels_out[rels_name] = etree.tostring(rels, xml_declaration=True, encoding="UTF-8")
-        dropped |= {n for n in names if n.startswith("customUI/") or n.startswith("xl/vbaProject")}
-        for override in list(types.iter(f"{{{_CT_NS}}}Override")):
-            if str(override.get("PartName", "")).lstrip("/") in dropped:
-                types.remove(override)
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-            for name in names:
-                if name in dropped:
-                    continue
-                if name == "[Content_Types].xml":
-                    body = etree.tostring(types, xml_declaration=True, encoding="UTF-8")
-                else:
-                    body = rels_out.get(name) or src.read(name)
-                dst.writestr(name, body)
-    return out.getvalue()
-
-
-def deliver(data: bytes, target: Path, *, backups_dir: Path, keep: int, school_id: str) -> bool:
-    """Put a workbook into the inbox atomically; False when the same bytes are already there.
-
-    The copy it replaces goes to backups_dir/<school id>/ first, named as the sync names its
-    backups, so that nothing the coordinator had in the inbox is lost. Raises BookError.
-    """
-    folder = target.parent
-    if not folder.is_dir():
-        raise BookError(
-            f"Папка приёма «{folder}» недоступна: проверьте сетевую папку или ключ schools_dir "
-            "в настройках."
-        )
-    if is_open(target):
-        raise BookError(
-            f"Книга школы в папке приёма ({target.name}) сейчас открыта у координатора или "
-            "синхронизации; отправьте её немного позже."
-        )
-    try:
-        previous = target.read_bytes() if target.exists() else None
-        if previous == data:
-            return False
-        if previous is not None:
-            try:
-                keep_backup(previous, target, backups_dir / school_id, keep)
-            except OSError as e:
-                raise BookError(
-                    "Не удалось сохранить предыдущую версию книги в папке резервных копий"
-                    f" ({e.strerror or e}): книга не отправлена, чтобы ничего не потерять."
-                    " Обратитесь к координатору."
-                ) from e
-        write_atomically(target, lambda f: f.write(data))
-    except OSError as e:
-        raise BookError(f"Не удалось записать книгу в папку приёма: {e.strerror or e}.") from e
-    return True
-
-
-def read_bytes(data: bytes, name: str) -> RawWorkbook:
-    """A workbook file's values, as the folder backend reads them (in an isolated worker with
-    hard limits); BookError with the Russian reason when it can't."""
-    from sync.backends.isolated import ReadFailure, shared_pool
-
-    try:
-        return shared_pool().read_bytes(data, name)
-    except ReadFailure as e:
-        raise BookError(str(e)) from None
-
-
-def carry_values(data: bytes, cells: Mapping[Cell, CellValue]) -> bytes:
-    """A workbook (.xlsx bytes) with these cells set, as text; everything else as it was."""
-    from openpyxl import load_workbook
-
-    wb = load_workbook(io.BytesIO(data))
-    sheets = {sheet_key(ws.title): ws for ws in wb.worksheets}
-    for (sheet, ref), value in cells.items():
-        ws = sheets.get(sheet_key(sheet))
-        if ws is None:
-            continue
-        cell = ws[ref]
-        cell.value = value
-        if isinstance(value, str):
-            cell.data_type = "s"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()

@@ -22,7 +22,6 @@ SCHOOL_FILL = "FFFFFF"
 HEADER_FILL = "D9E1F2"
 EXTRA_ROWS = 15  # empty unlocked rows below the plan for the school's own activities
 DATE_FORMAT = "DD.MM.YYYY"
-NOTE_AUTHOR = "roadmap-sync"
 # One font family for every cell, headers included (a cell without a font of its own is drawn in
 # the workbook's default font; LibreOffice has no Calibri and would fall back to a serif).
 FONT = "Arial"
