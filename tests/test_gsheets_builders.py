@@ -33,8 +33,8 @@ from sync.consolidate import Master, MasterSheet
 from sync.model import Control, School
 from sync.paint import Paint
 from sync.spec import load_spec
-from tests.factories import SCHOOL, small_plan
 from tests.fakes.google.sheets_api import HANDLERS
+from tests.fixtures import SCHOOL, small_plan
 
 SPEC = load_spec()
 PLAN = small_plan()

@@ -17,10 +17,8 @@ from sync.mail import COORDINATORS, days, plural, send_reminders
 from sync.pipeline import RunResult, run
 from sync.scheduler import Service
 from sync.service_config import load_smtp
-from tests.helpers import TODAY
-from tests.service_helpers import FakeClock, utc, with_tables
+from tests.fixtures import TODAY, FakeClock, setup, utc, with_tables
 from tests.smtp_server import Mailbox, make_certificate, smtp_server
-from tests.test_pipeline import setup
 
 NOW = datetime(2022, 1, 10, 2, 5).astimezone()
 PASSWORD = "Пароль-не-для-журнала-42"
