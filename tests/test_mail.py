@@ -284,7 +284,7 @@ def test_no_mail_unless_the_configuration_asks(synced: tuple[Config, RunResult])
     ],
 )
 def test_smtp_mistakes_name_the_key(tmp_path: Path, extra: str, words: str) -> None:
-    from tests.helpers import municipality
+    from tests.fixtures import municipality
 
     config = with_tables(municipality(tmp_path), "[smtp]\nenabled = true\n" + extra)
     with pytest.raises(ConfigError) as e:
@@ -293,7 +293,7 @@ def test_smtp_mistakes_name_the_key(tmp_path: Path, extra: str, words: str) -> N
 
 
 def test_coordinators_default_to_the_coordinator_emails(tmp_path: Path) -> None:
-    from tests.helpers import municipality
+    from tests.fixtures import municipality
 
     config = municipality(tmp_path)
     text = config.path.read_text(encoding="utf-8").replace(
