@@ -27,6 +27,7 @@ DOMAIN = (
     "paint",
     "reader",
     "cells",
+    "text",
     "pasted",
     "importer.types",
     "importer.headers",

@@ -24,10 +24,11 @@ from sync.builders.school_xlsx import (
     meta_values,
     row_height,
 )
-from sync.cells import EXCEL_EPOCH, a1, column_letter
+from sync.cells import EXCEL_EPOCH, a1, column_letter, parse_a1
 from sync.consolidate import Master, MasterSheet
 from sync.model import CellValue, Plan, PlanItem, School
 from sync.paint import Paint
+from sync.plan import plan_values
 from sync.spec import TemplateSpec, normalize_header
 
 Request = dict[str, Any]
@@ -305,18 +306,6 @@ def school_requests(
     return requests
 
 
-def _plan_values(item: PlanItem) -> dict[str, CellValue]:
-    return {
-        "no": item.no,
-        "section": item.section,
-        "activity": item.activity,
-        "responsible": item.responsible,
-        "deadline_text": item.deadline_text,
-        "due": item.due,
-        "planned_result": item.planned_result,
-    }
-
-
 def _main_sheet(
     spec: TemplateSpec,
     items: Sequence[PlanItem],
@@ -359,7 +348,7 @@ def _main_sheet(
             )
     rows = [{"values": [text_cell(c.header) for c in cols]}]
     for item in items:
-        values = _plan_values(item)
+        values = plan_values(item)
         rows.append({"values": [_plan_cell(values.get(c.key)) for c in cols]})
     out.append(
         {
@@ -375,7 +364,7 @@ def _main_sheet(
         out.append(_dimension(sid, "COLUMNS", c, c + 1, width_px(col.width)))
     out.append(_dimension(sid, "ROWS", 0, 1, height_px(32)))
     heights = [
-        height_px(row_height((str(_plan_values(i).get(c.key) or ""), c.width) for c in cols))
+        height_px(row_height((str(plan_values(i).get(c.key) or ""), c.width) for c in cols))
         for i in items
     ]
     start = 0
@@ -847,19 +836,6 @@ def shown_after(paint: Paint, shown: Shown, titles: Sequence[str]) -> Shown:
         else:
             notes.pop(key, None)
     return Shown(shown.main_title, paint.control_col, controls, notes)
-
-
-def parse_a1(ref: str) -> tuple[int, int]:
-    """'AB12' -> (12, 28), 1-based.
-
-    >>> parse_a1("AB12")
-    (12, 28)
-    """
-    letters = ref.rstrip("0123456789")
-    col = 0
-    for ch in letters.upper():
-        col = col * 26 + ord(ch) - 64
-    return int(ref[len(letters) :]), col
 
 
 # --- the master spreadsheet -----------------------------------------------------------------

@@ -41,32 +41,10 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
             if k in result.columns
         )
     )
-    lines.append(f"Мероприятий: {len(result.items)}")
-    if result.items:
-        lines.append("По разделам:")
-        for section, count in result.sections.items():
-            lines.append(f"  {section or NO_SECTION}: {count}")
-        schools = sum(1 for i in result.items if i.audience is Audience.SCHOOLS)
-        lines.append(f"Для школ (ОО): {schools}; только для МОУО: {len(result.items) - schools}")
+    lines.extend(_item_lines(result))
     if result.recognised:
-        lines.append(
-            "Текст распознан с изображения (Tesseract): перед рассылкой сверьте план с документом."
-        )
-        check = result.to_check
-        if check:
-            lines.append(
-                f"Проверьте ({len(check)}) — распознано неуверенно (меньше "
-                f"{CONFIDENCE_THRESHOLD:.0f}%), в плане отмечено в столбце «{CHECK_COLUMN}»:"
-            )
-            lines.extend(f"  {label(i.section, i.no)}: {c:.0f}%" for i, c in check)
-        elif result.items:
-            lines.append(f"Все строки распознаны уверенно (не меньше {CONFIDENCE_THRESHOLD:.0f}%).")
-    unread = result.unread_deadlines
-    if unread:
-        lines.append(f"Сроки не прочитаны ({len(unread)}), укажите «Срок (дата)» в плане вручную:")
-        lines.extend(f"  {label(i.section, i.no)}: «{i.deadline_text}»" for i in unread)
-    elif result.items:
-        lines.append("Все сроки прочитаны.")
+        lines.extend(_ocr_lines(result))
+    lines.extend(_deadline_lines(result))
     for title, entries in (
         ("Строки, в которых импорт не уверен", result.unsure),
         ("Не размещено (в план не попало)", result.unplaced),
@@ -78,6 +56,43 @@ def summary(result: ImportResult, output: Path | None = None) -> str:
     if output is not None:
         lines.append(f"План записан: {output}")
     return "\n".join(lines)
+
+
+def _item_lines(result: ImportResult) -> list[str]:
+    lines = [f"Мероприятий: {len(result.items)}"]
+    if result.items:
+        lines.append("По разделам:")
+        for section, count in result.sections.items():
+            lines.append(f"  {section or NO_SECTION}: {count}")
+        schools = sum(1 for i in result.items if i.audience is Audience.SCHOOLS)
+        lines.append(f"Для школ (ОО): {schools}; только для МОУО: {len(result.items) - schools}")
+    return lines
+
+
+def _ocr_lines(result: ImportResult) -> list[str]:
+    lines = [
+        "Текст распознан с изображения (Tesseract): перед рассылкой сверьте план с документом."
+    ]
+    check = result.to_check
+    if check:
+        lines.append(
+            f"Проверьте ({len(check)}) — распознано неуверенно (меньше "
+            f"{CONFIDENCE_THRESHOLD:.0f}%), в плане отмечено в столбце «{CHECK_COLUMN}»:"
+        )
+        lines.extend(f"  {label(i.section, i.no)}: {c:.0f}%" for i, c in check)
+    elif result.items:
+        lines.append(f"Все строки распознаны уверенно (не меньше {CONFIDENCE_THRESHOLD:.0f}%).")
+    return lines
+
+
+def _deadline_lines(result: ImportResult) -> list[str]:
+    unread = result.unread_deadlines
+    if unread:
+        return [
+            f"Сроки не прочитаны ({len(unread)}), укажите «Срок (дата)» в плане вручную:",
+            *(f"  {label(i.section, i.no)}: «{i.deadline_text}»" for i in unread),
+        ]
+    return ["Все сроки прочитаны."] if result.items else []
 
 
 _PLAN_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
