@@ -2,19 +2,22 @@
 
 - a small municipality on disk, filled as schools fill it (`municipality`, `setup`, ...);
 - test data laid out as the template spec orders it (`small_plan`, `raw_school_workbook`, ...);
-- for the service tests: a controllable clock, a stand-in sync, config tables (`FakeClock`, ...).
+- for the service tests: a controllable clock, a stand-in sync, config tables (`FakeClock`, ...);
+- for the web intake: uploads over HTTP, a page's text, a school's edit (`upload`, `edit`, ...).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
@@ -22,9 +25,13 @@ from sync.config import Config, load_config
 from sync.consolidate import HEADER_ROW
 from sync.distribute import distribute
 from sync.model import CellValue, Period, Plan, RawWorkbook, School
-from sync.pipeline import RunResult
+from sync.pipeline import RunResult, load_context
 from sync.plan import make_item
 from sync.spec import TemplateSpec, load_spec
+from sync.workbook_check import read_school_workbook
+
+if TYPE_CHECKING:
+    from tests.web_server import Running
 
 # --- a municipality on disk ------------------------------------------------------------------
 
@@ -316,3 +323,54 @@ class FakeSync:
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+# --- the web intake: uploads over HTTP, what a page says, a school edits its workbook ----------
+
+
+def csrf_of(client: httpx.Client, url: str) -> str:
+    page = client.get(url)
+    assert page.status_code == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def upload(
+    client: httpx.Client, url: str, data: bytes, name: str = "книга.xlsx", **extra: str
+) -> httpx.Response:
+    csrf = extra.pop("csrf", None) or csrf_of(client, url)
+    return client.post(
+        f"{url}/upload",
+        data={"csrf": csrf},
+        files={"workbook": (name, data, "application/octet-stream")},
+        headers=extra,
+        follow_redirects=True,
+    )
+
+
+def school_path(config: Config, sid: str) -> Path:
+    return Path(next(s.source for s in config.schools if s.id == sid))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#34;", '"')
+
+
+def edit(data: bytes, key: str, index: int, text: str, r: Running, out: Path) -> str:
+    """Type `text` into column `key` of the `index`-th row of a workbook; returns the cell."""
+    spec, _plan = load_context(r.config)
+    src = out.with_suffix(".src.xlsx")
+    src.write_bytes(data)
+    _raw, sheet = read_school_workbook(src, spec)
+    row = sheet.rows[index].row
+    col = sheet.columns[key]
+    wb = load_workbook(src)
+    ws = wb[sheet.sheet_name or spec.main_sheet]
+    ws.cell(row, col).value = text
+    wb.save(out)
+    return f"{ws.title}!{ws.cell(row, col).coordinate}"
