@@ -10,7 +10,23 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["fold", "single_spaces"]
+__all__ = ["MONTHS_GENITIVE", "fold", "single_spaces"]
+
+# Month names as a date is written in words: «5 октября 2021 года».
+MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
 
 _SPACES = re.compile(r"\s+")
 

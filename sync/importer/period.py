@@ -8,29 +8,11 @@ from datetime import date
 
 from sync.model import Period
 from sync.plan import clean
+from sync.text import MONTHS_GENITIVE
 
 __all__ = ["NO_PERIOD", "detect_period", "order_date", "school_year_of_dates"]
 
-_MONTHS = {
-    m: n
-    for n, m in enumerate(
-        (
-            "января",
-            "февраля",
-            "марта",
-            "апреля",
-            "мая",
-            "июня",
-            "июля",
-            "августа",
-            "сентября",
-            "октября",
-            "ноября",
-            "декабря",
-        ),
-        start=1,
-    )
-}
+_MONTHS = {m: n for n, m in enumerate(MONTHS_GENITIVE, start=1)}
 _ACADEMIC_YEAR = re.compile(r"(20\d\d)\s*[-–—/]\s*(20\d\d)\s*(?:уч\.|учебн)", re.IGNORECASE)
 _YEARS = re.compile(r"\bна\s+(20\d\d)\s*[-–—]\s*(20\d\d)\s*(?:годы|года|гг)", re.IGNORECASE)
 _ONE_YEAR = re.compile(r"\bна\s+(20\d\d)\s*(?:год\b|г\.)", re.IGNORECASE)
