@@ -29,6 +29,33 @@ def column_letter(col: int) -> str:
     return letters
 
 
+def column_index(letters: str) -> int:
+    """Column letters -> 1-based index (either case); the inverse of column_letter.
+
+    >>> column_index("A"), column_index("ab"), column_index("AAA")
+    (1, 28, 703)
+    """
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+_A1 = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]+)")
+
+
+def parse_a1(ref: str) -> tuple[int, int]:
+    """An A1 reference ("M5", "$AB$12", " ab12 ") -> 1-based (row, column); ValueError otherwise.
+
+    >>> parse_a1("AB12"), parse_a1("$M$5")
+    ((12, 28), (5, 13))
+    """
+    m = _A1.fullmatch(ref.strip())
+    if not m:
+        raise ValueError(ref)
+    return int(m.group(2)), column_index(m.group(1))
+
+
 def a1(row: int, col: int) -> str:
     """1-based row and column -> an A1 reference.
 

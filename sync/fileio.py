@@ -35,15 +35,16 @@ def temp_name(path: Path, prefix: str = TEMP_PREFIX) -> Path:
     return path.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o666) -> None:
     """Write through a temporary file in the same folder, flushed to disk, then os.replace.
 
     os.open applies the umask, so the file gets the folder's usual permissions (mkstemp would
-    make it 0600, unreadable to the schools and the coordinator sharing the folder).
+    make it 0600, unreadable to the schools and the coordinator sharing the folder); a secret
+    passes mode=0o600 (the umask can only take permissions away, so it stays the owner's).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sync.consolidate import school_summary
+from sync.fileio import write_atomically
 from sync.history import History
 from sync.model import CellValue, Problem, SchoolReport, Severity
 from sync.service_config import SmtpSettings
@@ -415,7 +416,8 @@ class FolderOutbox:
         while path.exists():
             path = self.folder / f"{self.today:%Y-%m-%d}_{safe}_{n}.eml"
             n += 1
-        path.write_bytes(msg.as_bytes(policy=SMTP))
+        data = msg.as_bytes(policy=SMTP)
+        write_atomically(path, lambda f: f.write(data))
 
     def close(self) -> None:
         pass

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sync.cells import a1
+from sync.cells import a1, parse_a1
 from sync.model import Control, Problem, SchoolReport, SchoolSheet, Severity
 from sync.spec import TemplateSpec
 
@@ -36,10 +36,9 @@ def parse_note_cells(text: object) -> set[Cell]:
     return cells
 
 
-def ref_order(ref: str) -> tuple[int, str]:
+def ref_order(ref: str) -> tuple[int, int]:
     """Sort key of an A1 reference in reading order: row, then column."""
-    letters, digits = re.match(r"([A-Z]+)([0-9]+)", ref).groups()  # type: ignore[union-attr]
-    return int(digits), letters.rjust(3)
+    return parse_a1(ref)
 
 
 def format_note_cells(cells: Iterable[Cell]) -> str:

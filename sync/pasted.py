@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from sync.importer import _NUMBER, TableRow, _is_header, _meanings
+from sync.importer.headers import NUMBER, is_header, meanings
+from sync.importer.types import TableRow
 
 LAYOUTS = {
     "pipes": "столбцы разделены знаком «|»",
@@ -39,7 +40,7 @@ def relayout(text: str) -> tuple[str, str] | None:
 
 
 def _header_like(cells: list[str]) -> bool:
-    return _is_header(TableRow(tuple(cells)))
+    return is_header(TableRow(tuple(cells)))
 
 
 # --- | pipes | -------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def spaces(text: str) -> str | None:
             if (
                 len(found) == 1
                 and found[0][0] < starts[1] - 1
-                and not _NUMBER.fullmatch(found[0][1].strip())
+                and not NUMBER.fullmatch(found[0][1].strip())
             ):
                 # one text alone from the left edge: a section title (in the № column)
                 out.append(found[0][1] + "\t" * (len(starts) - 1))
@@ -120,12 +121,7 @@ def one_per_line(text: str) -> str | None:
     for i in range(len(lines)):
         for k in range(6, 2, -1):  # the longest run of header names starting here
             names = lines[i : i + k]
-            if (
-                len(names) == k
-                and all(names)
-                and _header_like(names)
-                and len(_meanings(names)) == k
-            ):
+            if len(names) == k and all(names) and _header_like(names) and len(meanings(names)) == k:
                 header_at, width = i, k
                 break
         if header_at is not None:
@@ -133,7 +129,7 @@ def one_per_line(text: str) -> str | None:
     if header_at is None or width is None:
         return None
     names = lines[header_at : header_at + width]
-    numbered = _meanings(names).get("no") == 0
+    numbered = meanings(names).get("no") == 0
     out = [*lines[:header_at], "\t".join(names)]
     body = [line for line in lines[header_at + width :] if line]
     if not numbered:
@@ -144,7 +140,7 @@ def one_per_line(text: str) -> str | None:
     records: list[list[str]] = []
     before: list[str] = []
     for line in body:
-        if _NUMBER.fullmatch(line):
+        if NUMBER.fullmatch(line):
             records.append([line])
         elif records:
             records[-1].append(line)

@@ -26,6 +26,7 @@ from sync.model import (
 )
 from sync.problems import PLAN_DEADLINE_UNKNOWN, PLAN_DUPLICATE_ROW
 from sync.spec import normalize_header
+from sync.text import fold
 
 PLAN_SHEET = "План"
 
@@ -68,7 +69,7 @@ def audience_for(responsible: str) -> Audience:
     >>> audience_for("МОУО, экспертный совет")
     <Audience.COORDINATOR: 'coordinator'>
     """
-    text = re.sub(r"\s+", " ", responsible.replace("ё", "е")).lower()
+    text = fold(responsible)
     text = re.sub(r"\bмоуо\b", " ", text)
     return Audience.SCHOOLS if _SCHOOL_WORDS.search(text) else Audience.COORDINATOR
 
@@ -238,23 +239,34 @@ def read_delimited(text: str, *, tab: bool) -> list[list[CellValue]]:
     return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
 
 
+def plan_values(item: PlanItem) -> dict[str, CellValue]:
+    """A plan row's cells by column key (the template's plan-filled keys; «due» a date or None).
+
+    The one PlanItem -> columns mapping: the school workbook builders (.xlsx and Google) and the
+    plan file all lay a row out from it.
+    """
+    return {
+        "no": item.no,
+        "section": item.section,
+        "activity": item.activity,
+        "responsible": item.responsible,
+        "deadline_text": item.deadline_text,
+        "due": item.due,
+        "planned_result": item.planned_result,
+    }
+
+
 def plan_rows(items: Iterable[PlanItem]) -> list[list[str]]:
     """The plan as rows of text, with the header, for writing a plan file."""
     keys = list(PLAN_COLUMNS)
     out = [[PLAN_COLUMNS[k][0] for k in keys]]
     for i in items:
-        out.append(
-            [
-                i.section,
-                i.no,
-                i.activity,
-                i.responsible,
-                i.deadline_text,
-                i.due.strftime("%d.%m.%Y") if i.due else "",
-                i.planned_result,
-                AUDIENCE_TEXT[i.audience],
-            ]
-        )
+        texts = {
+            **plan_values(i),
+            "due": i.due.strftime("%d.%m.%Y") if i.due else "",
+            "audience": AUDIENCE_TEXT[i.audience],
+        }
+        out.append([str(texts[k]) for k in keys])
     return out
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
 from sync.resources import resource_dir
+from sync.text import fold
 
 TEMPLATE_DIR = resource_dir("templates")
 DEFAULT_TEMPLATE = TEMPLATE_DIR / "roadmap.toml"
-
-
-_SPACES = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=1 << 16, typed=True)
@@ -23,9 +20,7 @@ def normalize_header(text: object) -> str:
 
     Cached: a thousand schools' workbooks repeat the same few hundred texts.
     """
-    s = str(text or "").replace("\u00a0", " ").replace("ё", "е").replace("Ё", "Е").lower()
-    s = _SPACES.sub(" ", s).strip()
-    return s.rstrip(":.").strip()
+    return fold(text or "").rstrip(":.").strip()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
@@ -10,15 +9,7 @@ from functools import lru_cache
 from sync.model import CellValue, Control
 from sync.spec import TemplateSpec
 from sync.states import ControlKey
-
-_SPACES = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=1 << 16, typed=True)
-def fold(text: object) -> str:
-    """Fold a value for comparing choices: case, 'ё', runs of (non-breaking) spaces (cached)."""
-    s = str(text).replace("\u00a0", " ").replace("ё", "е").replace("Ё", "Е").lower()
-    return _SPACES.sub(" ", s).strip()
+from sync.text import fold as fold  # the folding rule lives in sync.text; callers import it here
 
 
 def canonical_choice(value: CellValue, choices: Iterable[str]) -> str | None:

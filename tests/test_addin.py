@@ -37,8 +37,7 @@ from sync.pipeline import load_context, run
 from sync.reader import locate
 from sync.spec import load_spec
 from sync.validation import check_school
-from tests.helpers import TODAY
-from tests.test_pipeline import setup
+from tests.fixtures import TODAY, setup
 
 SPEC = load_spec()
 HOST = "roadmap-sync.xlam"

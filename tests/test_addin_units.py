@@ -25,7 +25,7 @@ from sync.model import Control, Problem, RowReport, Severity
 from sync.notes import NotePlan, plan_notes
 from sync.pipeline import RunResult
 from sync.spec import load_spec
-from tests.test_pipeline import setup
+from tests.fixtures import setup
 
 SPEC = load_spec()
 M = "Дорожная карта"

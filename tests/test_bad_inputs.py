@@ -17,7 +17,7 @@ from sync.distribute import distribute
 from sync.pipeline import run
 from sync.reader import UnreadableWorkbook, locate
 from sync.spec import load_spec
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 
 SPEC = load_spec()
 

@@ -36,8 +36,7 @@ from sync.model import (
 )
 from sync.pipeline import run
 from sync.spec import load_spec
-from tests.helpers import TODAY
-from tests.test_pipeline import setup, sheet_rows
+from tests.fixtures import TODAY, setup, sheet_rows
 
 SPEC = load_spec()
 SCHOOL = School("s1", "МОУ СОШ № 1")

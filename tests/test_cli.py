@@ -14,7 +14,7 @@ from sync.builders.fill import fill_workbook
 from sync.cli import main
 from sync.distribute import distribute
 from sync.spec import load_spec
-from tests.helpers import BUILT_AT, PASSPORT, ROOT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, ROOT, TODAY, municipality
 
 SPEC = load_spec()
 CYRILLIC = re.compile("[а-яА-Я]")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sync.cli import main
-from tests.helpers import ROOT, municipality
+from tests.fixtures import ROOT, municipality
 
 # Technical words the user types or sees as they are (formats, programs, signals, log levels).
 ALLOWED = {

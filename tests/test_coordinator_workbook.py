@@ -12,7 +12,7 @@ from sync.distribute import distribute
 from sync.model import Severity
 from sync.pipeline import run
 from sync.spec import load_spec
-from tests.helpers import municipality
+from tests.fixtures import municipality
 
 SPEC = load_spec()
 TODAY = date(2022, 1, 10)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from sync.cli import main
 from sync.env_file import EnvFileError, load_env_file, parse_env
-from tests.helpers import municipality
+from tests.fixtures import municipality
 
 
 def test_values_are_taken_literally() -> None:

@@ -18,8 +18,7 @@ from sync.lock import RunLock, lock_path_for
 from sync.model import School, SchoolReport
 from sync.pipeline import RunResult
 from sync.states import WriteStatus
-from tests.helpers import BUILT_AT, TODAY, municipality
-from tests.service_helpers import with_tables
+from tests.fixtures import BUILT_AT, TODAY, municipality, with_tables
 
 CYRILLIC = re.compile("[а-яА-Я]")
 

@@ -30,8 +30,7 @@ from tests.fakes.google.municipality import (
     school_email,
     school_types,
 )
-from tests.helpers import BUILT_AT, PASSPORT, TODAY
-from tests.test_gsheets_e2e import SPEC
+from tests.fixtures import BUILT_AT, PASSPORT, SPEC, TODAY
 
 __all__ = ["fake_google"]
 

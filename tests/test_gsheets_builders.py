@@ -26,8 +26,8 @@ from sync.model import Control, School
 from sync.notes import NOTE_MARK
 from sync.paint import Paint, Shown
 from sync.spec import load_spec
-from tests.factories import SCHOOL, small_plan
 from tests.fakes.google.sheets_api import HANDLERS
+from tests.fixtures import SCHOOL, small_plan
 
 SPEC = load_spec()
 PLAN = small_plan()

@@ -42,7 +42,7 @@ from tests.fakes.google.municipality import (
     school_email,
     school_types,
 )
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 
 __all__ = ["fake_google"]
 

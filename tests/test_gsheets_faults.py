@@ -22,7 +22,7 @@ from tests.fakes.google.municipality import (
     school_email,
     school_types,
 )
-from tests.helpers import BUILT_AT, PASSPORT, TODAY
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY
 
 __all__ = ["fake_google"]
 

@@ -15,7 +15,7 @@ from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault
 from tests.fakes.google.municipality import fake_google
 from tests.fakes.google.server import MAX_BODY
-from tests.helpers import TODAY
+from tests.fixtures import TODAY
 from tests.test_gsheets_faults import fill_all, town_with
 
 __all__ = ["fake_google"]

@@ -17,7 +17,7 @@ from tests.fakes.google.municipality import (
     google_town,
     header_columns,
 )
-from tests.helpers import BUILT_AT, TODAY
+from tests.fixtures import BUILT_AT, TODAY
 from tests.test_gsheets_faults import SPEC, fill_all, many, statuses
 
 __all__ = ["fake_google"]

@@ -28,7 +28,7 @@ from sync.builders.fill import fill_workbook
 from sync.distribute import distribute
 from sync.spec import load_spec, normalize_header
 from tests import hostile
-from tests.helpers import BUILT_AT, PASSPORT, ROOT, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, ROOT, municipality
 
 SPEC = load_spec()
 MAIN, PASSPORT_SHEET, META = SPEC.main_sheet, SPEC.passport_sheet, SPEC.meta_sheet

@@ -17,7 +17,7 @@ from sync.plan import load_plan
 from sync.reader import locate
 from sync.spec import load_spec
 from sync.validation import check_school
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 from tests.libreoffice import CSV_ALL_SHEETS, XLSX_FILTER, convert
 
 SPEC = load_spec()

@@ -25,8 +25,7 @@ from sync.history import History
 from sync.lock import LockBusy, LockHolder, RunLock, lock_path_for, pid_alive, read_holder
 from sync.model import School
 from sync.pipeline import RunResult, run
-from tests.helpers import ROOT, TODAY
-from tests.test_pipeline import setup
+from tests.fixtures import ROOT, TODAY, setup
 
 
 class SlowBackend:

@@ -29,7 +29,7 @@ from sync.cli_addin import MACROS_DIR, build_addin_command, macros_build
 from sync.pipeline import load_context
 from sync.reader import locate
 from sync.validation import check_school
-from tests.helpers import BUILT_AT, TODAY, municipality
+from tests.fixtures import BUILT_AT, TODAY, municipality
 from tests.libreoffice import soffice
 
 CUSTOMUI = "{http://schemas.microsoft.com/office/2006/01/customui}"

@@ -17,10 +17,8 @@ from sync.mail import COORDINATORS, days, plural, send_reminders
 from sync.pipeline import RunResult, run
 from sync.scheduler import Service
 from sync.service_config import load_smtp
-from tests.helpers import TODAY
-from tests.service_helpers import FakeClock, utc, with_tables
+from tests.fixtures import TODAY, FakeClock, setup, utc, with_tables
 from tests.smtp_server import Mailbox, make_certificate, smtp_server
-from tests.test_pipeline import setup
 
 NOW = datetime(2022, 1, 10, 2, 5).astimezone()
 PASSWORD = "Пароль-не-для-журнала-42"
@@ -286,7 +284,7 @@ def test_no_mail_unless_the_configuration_asks(synced: tuple[Config, RunResult])
     ],
 )
 def test_smtp_mistakes_name_the_key(tmp_path: Path, extra: str, words: str) -> None:
-    from tests.helpers import municipality
+    from tests.fixtures import municipality
 
     config = with_tables(municipality(tmp_path), "[smtp]\nenabled = true\n" + extra)
     with pytest.raises(ConfigError) as e:
@@ -295,7 +293,7 @@ def test_smtp_mistakes_name_the_key(tmp_path: Path, extra: str, words: str) -> N
 
 
 def test_coordinators_default_to_the_coordinator_emails(tmp_path: Path) -> None:
-    from tests.helpers import municipality
+    from tests.fixtures import municipality
 
     config = municipality(tmp_path)
     text = config.path.read_text(encoding="utf-8").replace(

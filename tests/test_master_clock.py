@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sync.consolidate import HEADER_ROW
 from sync.distribute import distribute
 from sync.pipeline import run
-from tests.helpers import municipality
+from tests.fixtures import municipality
 
 
 def test_master_shows_the_municipality_clock(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.config import ConfigError, load_config
-from tests.helpers import municipality
+from tests.fixtures import municipality
 
 
 def with_master(tmp_path: Path, text: str) -> Path:

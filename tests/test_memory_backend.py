@@ -11,8 +11,7 @@ from sync.backends.folder import FolderBackend
 from sync.backends.memory import LOCKED_MESSAGE, MemoryBackend
 from sync.config import Config
 from sync.pipeline import run
-from tests.helpers import TODAY
-from tests.test_pipeline import setup
+from tests.fixtures import TODAY, setup
 
 
 def seeded(tmp_path: Path) -> tuple[Config, MemoryBackend]:

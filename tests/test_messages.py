@@ -19,7 +19,7 @@ from sync.builders.fill import fill_workbook
 from sync.cli_common import RunExit
 from sync.distribute import distribute
 from sync.spec import load_spec
-from tests.helpers import BUILT_AT, PASSPORT, ROOT, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, ROOT, municipality
 
 SPEC = load_spec()
 CLI = "from sync.cli import main; main()"

@@ -23,8 +23,7 @@ from sync.config import Config
 from sync.distribute import distribute
 from sync.lock import RunLock, lock_path_for
 from sync.spec import load_spec
-from tests.helpers import BUILT_AT, PASSPORT, municipality
-from tests.service_helpers import with_tables
+from tests.fixtures import BUILT_AT, PASSPORT, municipality, with_tables
 
 SPEC = load_spec()
 CHITA = ZoneInfo("Asia/Chita")

@@ -16,7 +16,7 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
-from tests.helpers import ROOT
+from tests.fixtures import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
-from sync.config import Config
-from sync.consolidate import HEADER_ROW
-from sync.distribute import distribute
 from sync.history import History
 from sync.model import Audience
 from sync.pipeline import run
 from sync.plan import load_plan
 from sync.spec import load_spec
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import TODAY, setup, sheet_rows
 
 SPEC = load_spec()
 
@@ -33,51 +30,6 @@ def school_cells(path: str) -> dict[tuple[int, int], object]:
     ps = wb[SPEC.passport_sheet]
     out.update({(-r, 2): ps.cell(r, 2).value for r in range(1, ps.max_row + 1)})
     return out
-
-
-def sheet_rows(path: str, sheet: str) -> list[list[object]]:
-    ws = load_workbook(path)[sheet]
-    return [[c.value for c in row] for row in ws.iter_rows(min_row=HEADER_ROW)]
-
-
-def setup(tmp_path: Path) -> Config:
-    config = municipality(tmp_path)
-    distribute(config, built_at=BUILT_AT)
-    s1, s2, s3 = (Path(s.source) for s in config.schools)
-    # s1: a careful school. Rows 3 and 4 (due 30.09.2021) done; 5 (due 30.11.2021) in work.
-    fill_workbook(
-        s1,
-        SPEC,
-        {
-            "3": {
-                "status": "Выполнено",
-                "done_on": datetime(2021, 9, 20),
-                "evidence": "Приказ № 45 от 20.09.2021",
-                "executor": "Иванова Н. П.",
-            },
-            "4": {
-                "status": "выполнено ",
-                "done_on": datetime(2021, 9, 28),
-                "evidence": '=HYPERLINK("http://x.example","отчёт")',
-            },
-            "5": {"status": "В работе", "comment": "=1+1"},
-        },
-        PASSPORT,
-    )
-    # s2: mistakes. Done without a date, an unknown status, Не требуется without a reason.
-    fill_workbook(
-        s2,
-        SPEC,
-        {
-            "3": {"status": "Выполнено", "evidence": "Справка"},
-            "4": {"status": "Сделано"},
-            "6": {"status": "Не требуется"},
-        },
-        PASSPORT | {"phone": None},
-    )
-    # s3: nothing filled but the passport.
-    fill_workbook(s3, SPEC, {}, PASSPORT)
-    return config
 
 
 def test_end_to_end(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from sync.consolidate import Master, consolidate
 from sync.demo import make_demo
 from sync.distribute import distribute
 from sync.pipeline import load_context, run
-from tests.helpers import municipality
+from tests.fixtures import municipality
 from tests.libreoffice import convert
 
 TODAY = date(2022, 1, 10)

@@ -8,7 +8,7 @@ from sync.cells import a1, cell_date
 from sync.model import RawWorkbook, School, Severity
 from sync.reader import UnreadableWorkbook, header_key, locate
 from sync.spec import load_spec
-from tests.factories import SCHOOL, VALID_PASSPORT, raw_school_workbook, small_plan
+from tests.fixtures import SCHOOL, VALID_PASSPORT, raw_school_workbook, small_plan
 
 SPEC = load_spec()
 META = [["template_version", "1.0"], ["school_id", "sch-07"], ["school_name", "СОШ № 7"]]

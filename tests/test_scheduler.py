@@ -24,8 +24,7 @@ from sync.scheduler import (
     wall_instant,
 )
 from sync.service_config import ExtraRuns, ScheduleSettings, load_schedule
-from tests.helpers import municipality
-from tests.service_helpers import FakeClock, FakeSync, utc, with_tables
+from tests.fixtures import FakeClock, FakeSync, municipality, utc, with_tables
 
 CHITA, KALININGRAD = ZoneInfo("Asia/Chita"), ZoneInfo("Europe/Kaliningrad")
 

@@ -15,7 +15,7 @@ from sync.plan import load_plan
 from sync.reader import locate
 from sync.spec import load_spec
 from sync.validation import check_school
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 
 
 def test_built_workbook_follows_the_spec(tmp_path: Path) -> None:

@@ -26,9 +26,7 @@ from sync.lock import LockHolder, lock_path_for
 from sync.model import School
 from sync.scheduler import Service, stop_on_signals
 from sync.service_log import service_logging
-from tests.helpers import ROOT, TODAY
-from tests.service_helpers import FakeClock, utc, with_tables
-from tests.test_pipeline import setup, sheet_rows
+from tests.fixtures import ROOT, TODAY, FakeClock, setup, sheet_rows, utc, with_tables
 
 CYRILLIC = re.compile("[а-яА-Я]")
 

@@ -19,8 +19,7 @@ import pytest
 
 from sync.cli_service import serve_command, status_command
 from sync.history import History
-from tests.helpers import ROOT
-from tests.test_pipeline import setup
+from tests.fixtures import ROOT, setup
 
 DEPLOY = ROOT / "deploy"
 UNIT = DEPLOY / "roadmap-sync.service"

@@ -9,7 +9,7 @@ import pytest
 from sync.config import ConfigError, load_config
 from sync.model import Severity
 from sync.validation import bad_emails
-from tests.helpers import municipality
+from tests.fixtures import municipality
 from tests.test_validation import VALID_PASSPORT, check, codes, only
 
 

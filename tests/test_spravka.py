@@ -36,8 +36,8 @@ from sync.spravka.render import SMALL_TABLE_CM, SpravkaError, table_height_cm
 from sync.spravka.service import write_if_due
 from sync.spravka.settings import load_report_settings
 from sync.spravka.template import DEFAULT_TEMPLATE, build_default_template
+from tests.fixtures import utc, with_tables
 from tests.libreoffice import convert
-from tests.service_helpers import utc, with_tables
 from tests.smtp_server import smtp_server
 
 NOW = datetime(2022, 1, 10, 9, 0).astimezone()

@@ -7,7 +7,7 @@ from sync.model import Plan, RawWorkbook, School, Severity
 from sync.reader import locate
 from sync.spec import load_spec
 from sync.validation import academic_year, check_school
-from tests.factories import (
+from tests.fixtures import (
     OTHER_SCHOOL,
     PERIOD,
     SCHOOL,

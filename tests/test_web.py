@@ -24,6 +24,7 @@ from sync.config import Config
 from sync.history import History
 from sync.web.security import redact
 from sync.web.store import WebStore
+from tests.fixtures import csrf_of, digest, school_path, text_of, upload
 from tests.web_server import Running, demo_with_web, serve, set_status
 
 SCHOOL = "school0001"  # the demo gives it a wrong status («Сделано»): one error
@@ -50,39 +51,6 @@ def running(town: Config) -> Iterator[Running]:
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=60) as c:
         yield c
-
-
-def csrf_of(client: httpx.Client, url: str) -> str:
-    page = client.get(url)
-    assert page.status_code == 200
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found
-    return found.group(1)
-
-
-def upload(
-    client: httpx.Client, url: str, data: bytes, name: str = "книга.xlsx", **extra: str
-) -> httpx.Response:
-    csrf = extra.pop("csrf", None) or csrf_of(client, url)
-    return client.post(
-        f"{url}/upload",
-        data={"csrf": csrf},
-        files={"workbook": (name, data, "application/octet-stream")},
-        headers=extra,
-        follow_redirects=True,
-    )
-
-
-def school_path(config: Config, sid: str) -> Path:
-    return Path(next(s.source for s in config.schools if s.id == sid))
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#34;", '"')
 
 
 class Untouched:

@@ -144,7 +144,7 @@ def test_a_school_is_told_its_upload_lacks_a_later_edit(
     stored, and the page says which version it replaced and which cells it lacks."""
     import httpx
 
-    from tests.test_web_fixes import edit
+    from tests.fixtures import edit
 
     town = demo_with_web(tmp_path / "demo", 3)
     with serve(town) as running:

@@ -19,15 +19,14 @@ from openpyxl import load_workbook
 from sync.config import load_config
 from sync.demo import DEMO_TODAY
 from sync.model import School
-from sync.pipeline import load_context, run
+from sync.pipeline import run
 from sync.spravka.make import make_spravka
 from sync.spravka.settings import load_report_settings
 from sync.web.intake import SyncWorker
 from sync.web.settings import load_web
 from sync.web.store import WebStore
 from sync.web.versions import WebBackups, lost_changes
-from sync.workbook_check import read_school_workbook
-from tests.test_web import school_path, text_of, upload
+from tests.fixtures import edit, school_path, text_of, upload
 from tests.web_server import Running, demo_with_web, serve
 
 SCHOOL = "school0002"  # no errors in the demo
@@ -48,21 +47,6 @@ def state_of(r: Running, upload_id: int) -> Any:
 
 def last_upload_id(r: Running, sid: str = SCHOOL) -> int:
     return r.intake.store.uploads_of(sid, 1)[0].id
-
-
-def edit(data: bytes, key: str, index: int, text: str, r: Running, out: Path) -> str:
-    """Type `text` into column `key` of the `index`-th row of a workbook; returns the cell."""
-    spec, _plan = load_context(r.config)
-    src = out.with_suffix(".src.xlsx")
-    src.write_bytes(data)
-    _raw, sheet = read_school_workbook(src, spec)
-    row = sheet.rows[index].row
-    col = sheet.columns[key]
-    wb = load_workbook(src)
-    ws = wb[sheet.sheet_name or spec.main_sheet]
-    ws.cell(row, col).value = text
-    wb.save(out)
-    return f"{ws.title}!{ws.cell(row, col).coordinate}"
 
 
 def cell_text(path: Path, ref: str) -> Any:

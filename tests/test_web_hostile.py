@@ -27,7 +27,7 @@ from sync.config import Config
 from sync.web.links import issue_links
 from sync.web.settings import load_web
 from sync.web.store import WebStore
-from tests.test_web import digest, school_path, text_of, upload
+from tests.fixtures import digest, school_path, text_of, upload
 from tests.web_server import demo_with_web
 
 ROOT = Path(__file__).resolve().parents[1]

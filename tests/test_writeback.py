@@ -28,7 +28,7 @@ from sync.pipeline import load_context, run
 from sync.reader import locate
 from sync.spec import load_spec
 from sync.validation import check_school
-from tests.helpers import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 from tests.libreoffice import XLSX_FILTER, convert
 
 SPEC = load_spec()

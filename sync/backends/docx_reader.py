@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sync.importer import Block, TableRow
+from sync.importer.types import Block, TableRow
 
 
 def read_docx(path: Path) -> list[Block]:

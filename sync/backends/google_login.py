@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from google.oauth2.credentials import Credentials as UserCredentials
 from sync.backends.google_config import USER_SCOPES, GoogleSettings
 from sync.backends.google_http import endpoint_problem, is_loopback
 from sync.config import Config, ConfigError
+from sync.fileio import write_atomically
 
 TOKEN_KIND = "roadmap-sync/google-user"
 ABOUT_FIELDS = "user(emailAddress,displayName)"
@@ -103,19 +103,8 @@ def read_token(settings: GoogleSettings, config_path: Path) -> UserToken:
 
 def write_token(path: Path, token: UserToken) -> None:
     """Atomically, readable and writable by the owner only (0600), whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # mkstemp makes the file 0600 whatever the umask; os.replace keeps that mode.
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(token.to_json(), f, ensure_ascii=False, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps(token.to_json(), ensure_ascii=False, indent=2)
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")), mode=0o600)
 
 
 def user_credentials(token: UserToken, token_uri: str) -> UserCredentials:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sync.fileio import write_atomically
 from sync.paint import Shown
 
 try:  # POSIX: serialise writers of the registry (distribute and a nightly run at once)
@@ -151,17 +150,8 @@ class Registry:
                 for k, v in sorted(self.schools.items())
             },
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, ensure_ascii=False, indent=2)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        write_atomically(self.path, lambda f: f.write(text.encode("utf-8")))
 
 
 class RegistryError(Exception):

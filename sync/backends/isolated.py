@@ -36,6 +36,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from sync.cells import column_index
+from sync.cells import column_letter as column_letters
 from sync.model import RawWorkbook
 
 # Compound-file header: an encrypted .xlsx (a password to open) or a legacy .xls.
@@ -197,18 +199,7 @@ _CELL_REF = re.compile(rb"\$?([A-Za-z]{1,3})\$?(\d+)")
 
 
 def _column_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ch - 64
-    return n
-
-
-def column_letters(n: int) -> str:
-    s = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        s = chr(65 + rem) + s
-    return s
+    return column_index(letters.decode("ascii"))
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sync.importer import Block, TableRow, _is_header
+from sync.importer.headers import is_header
+from sync.importer.types import Block, TableRow
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def assemble(items: list[tuple[int, float, str | PageRow]]) -> list[Block]:
             kept.append(item)
             continue
         texts = _texts(item)
-        if header is None or texts == header or _is_header(TableRow(tuple(texts))):
+        if header is None or texts == header or is_header(TableRow(tuple(texts))):
             header = header or texts  # the header, or its repeat on a new page
             kept.append(item)
             continue

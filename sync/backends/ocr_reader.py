@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.backends.layout import Line, PageRow, assemble
-from sync.importer import Block
+from sync.importer.types import Block
 
 DPI = 300
 SINGLE_LINE = 60  # pixels at 300 dpi: ink no taller than this is one line of text

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.backends.layout import Line, PageRow, assemble
-from sync.importer import Block
+from sync.importer.types import Block
 
 # A page with fewer characters than this in its text layer is treated as a scanned image.
 MIN_CHARS_PER_PAGE = 20

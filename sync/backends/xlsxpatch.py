@@ -24,7 +24,8 @@ from functools import lru_cache
 
 from lxml import etree
 
-from sync.cells import a1, column_letter
+from sync.cells import a1, column_letter, parse_a1
+from sync.cells import column_index as col_index
 from sync.notes import is_ours
 from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
 from sync.spec import normalize_header
@@ -99,24 +100,10 @@ def to_bytes(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
-def col_index(letters: str) -> int:
-    """'A' -> 1, 'AB' -> 28."""
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-_REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]+)")
-
-
 @lru_cache(maxsize=1 << 16)
 def split_ref(ref: str) -> tuple[int, int]:
-    """'M5' -> (row 5, column 13)."""
-    m = _REF.fullmatch(ref.strip().upper())
-    if not m:
-        raise ValueError(ref)
-    return int(m.group(2)), col_index(m.group(1))
+    """'M5' -> (row 5, column 13) (sync.cells.parse_a1, cached for the sheet XML's many refs)."""
+    return parse_a1(ref)
 
 
 # --- the zip: copy unchanged members raw, write changed ones -------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from sync import notes
 from sync.builders.gsheets import NOTE_SEPARATOR, Request, _runs, cell_range, rgb, text_cell
-from sync.cells import a1
+from sync.cells import a1, parse_a1
 from sync.notes import NOTE_MARK
 from sync.paint import Paint, Shown
 from sync.spec import normalize_header
@@ -146,16 +146,3 @@ def shown_after(paint: Paint, shown: Shown, titles: Sequence[str]) -> Shown:
         else:
             notes.pop(key, None)
     return Shown(shown.main_title, paint.control_col, controls, notes)
-
-
-def parse_a1(ref: str) -> tuple[int, int]:
-    """'AB12' -> (12, 28), 1-based.
-
-    >>> parse_a1("AB12")
-    (12, 28)
-    """
-    letters = ref.rstrip("0123456789")
-    col = 0
-    for ch in letters.upper():
-        col = col * 26 + ord(ch) - 64
-    return int(ref[len(letters) :]), col

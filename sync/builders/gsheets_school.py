@@ -36,6 +36,7 @@ from sync.builders.school_xlsx import (
 )
 from sync.cells import column_letter
 from sync.model import CellValue, Plan, PlanItem, School
+from sync.plan import plan_values
 from sync.spec import TemplateSpec
 
 # --- the school spreadsheet ----------------------------------------------------------------
@@ -141,18 +142,6 @@ def school_requests(
     return requests
 
 
-def _plan_values(item: PlanItem) -> dict[str, CellValue]:
-    return {
-        "no": item.no,
-        "section": item.section,
-        "activity": item.activity,
-        "responsible": item.responsible,
-        "deadline_text": item.deadline_text,
-        "due": item.due,
-        "planned_result": item.planned_result,
-    }
-
-
 def _main_sheet(
     spec: TemplateSpec,
     items: Sequence[PlanItem],
@@ -195,7 +184,7 @@ def _main_sheet(
             )
     rows = [{"values": [text_cell(c.header) for c in cols]}]
     for item in items:
-        values = _plan_values(item)
+        values = plan_values(item)
         rows.append({"values": [_plan_cell(values.get(c.key)) for c in cols]})
     out.append(
         {
@@ -211,7 +200,7 @@ def _main_sheet(
         out.append(_dimension(sid, "COLUMNS", c, c + 1, width_px(col.width)))
     out.append(_dimension(sid, "ROWS", 0, 1, height_px(32)))
     heights = [
-        height_px(row_height((str(_plan_values(i).get(c.key) or ""), c.width) for c in cols))
+        height_px(row_height((str(plan_values(i).get(c.key) or ""), c.width) for c in cols))
         for i in items
     ]
     start = 0

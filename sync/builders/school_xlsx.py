@@ -14,6 +14,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.model import Period, Plan, PlanItem, School
+from sync.plan import plan_values
 from sync.spec import TemplateSpec
 from sync.states import ControlKey
 
@@ -151,15 +152,7 @@ def _build_main(
     ws.row_dimensions[1].height = 32
 
     for r, item in enumerate(items, start=2):
-        values: dict[str, object] = {
-            "no": item.no,
-            "section": item.section,
-            "activity": item.activity,
-            "responsible": item.responsible,
-            "deadline_text": item.deadline_text,
-            "due": item.due,
-            "planned_result": item.planned_result,
-        }
+        values: dict[str, object] = dict(plan_values(item))
         for c, col in enumerate(cols, start=1):
             if col.key in values:
                 _text(ws, r, c, values[col.key])

@@ -27,24 +27,11 @@ from sync.model import CellValue, Plan, SchoolReport
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import SchoolOutcome
 from sync.status import fold, normalize_status
+from sync.text import MONTHS_GENITIVE
 from sync.validation import check_school
 
 from .record import PastSpravka
 
-MONTHS_GENITIVE = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
 NEVER_READ = "книга ещё не прочитана синхронизацией"
 NO_SECTION = "Все мероприятия (разделы в плане не указаны)"
 

@@ -11,8 +11,6 @@ sync's `keep_backups` slots (config backups folder) are not used by the intake a
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 
+from sync.fileio import write_atomically
 from sync.model import CellValue, SchoolSheet
 from sync.spec import TemplateSpec
 from sync.workbook_check import read_school_workbook
@@ -81,13 +80,7 @@ class WebBackups:
         folder = self.folder(school_id)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{now.astimezone():{STAMP}}-{origin}-{sha[:16]}.xlsx"
-        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomically(path, lambda f: f.write(data))
         self.expire(school_id, now)
         return path
 

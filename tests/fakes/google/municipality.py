@@ -18,7 +18,7 @@ from sync.backends.gsheets import GoogleBackend
 from sync.config import Config, load_config
 from sync.spec import TemplateSpec, normalize_header
 from tests.fakes.google.server import FakeGoogle, session_fake
-from tests.helpers import KALAR_PLAN, SCHOOLS
+from tests.fixtures import KALAR_PLAN, SCHOOLS
 
 SERVICE_ACCOUNT = "roadmap-sync@roadmap-test.iam.gserviceaccount.com"
 COORDINATOR = "coordinator@obrazovanie.example.ru"
