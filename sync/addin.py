@@ -34,7 +34,6 @@ from sync.backends.inbox import carry_values, deliver, plain_xlsx, read_bytes
 from sync.backends.xlwings_backend import OpenMasterBackend
 from sync.backends.xlwings_book import (
     BookError,
-    Cell,
     OpenBook,
     PaintResult,
     Selection,
@@ -54,7 +53,7 @@ from sync.model import (
     SchoolSheet,
     Severity,
 )
-from sync.paint import paint_school
+from sync.paint import Cell, paint_school
 from sync.pipeline import RunResult, backend_class, backend_for, load_context, run
 from sync.plan import PlanFileError, clean, clean_no
 from sync.reader import UnreadableWorkbook, locate

@@ -134,7 +134,7 @@ class SectionReader:
         return value
 
     def text_value(self, key: str, default: Any = ..., *, required: bool = True) -> str:
-        value = self.get(key, str, default, required=required)
+        value: str = self.get(key, str, default, required=required)
         if required and isinstance(value, str) and not value.strip():
             raise self.fail(key, "значение не может быть пустым.")
         return value

@@ -405,11 +405,12 @@ def _nearest(item: _Item, period: Period, after: date | None) -> Span:
         raise _Unreadable(item.kind)  # "31 февраля" exists in no year
     if after is not None:
         return next((s for s in spans if s[0] >= after), spans[-1])
-    for fits in (
+    fits_rules: tuple[Callable[[Span], bool], ...] = (
         lambda s: period.start <= s[0] <= period.end,  # starts inside the period
         lambda s: s[0] <= period.end and s[1] >= period.start,  # overlaps it
         lambda s: s[0] >= period.start,  # comes after it
-    ):
+    )
+    for fits in fits_rules:
         for span in spans:
             if fits(span):
                 return span

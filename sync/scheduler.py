@@ -192,7 +192,7 @@ class ZonedJob(schedule.Job):
 
     def run(self) -> Any:
         self.due = self.next_run
-        return super().run()
+        return super().run()  # type: ignore[no-untyped-call]  # schedule's Job.run is unannotated
 
     def __repr__(self) -> str:
         when = self.next_run.astimezone(self.zone) if self.next_run else None

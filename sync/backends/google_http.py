@@ -271,7 +271,7 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random, *, throttled: bool = False) -> float:
         """Seconds before try `attempt + 1`: half the capped exponential, plus up to as much."""
         base = self.quota_base if throttled else self.base
-        ceiling = min(max(self.max_backoff, base), base * 2 ** (attempt - 1))
+        ceiling = min(max(self.max_backoff, base), base * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -212,7 +212,7 @@ def login(
 
     client = load_client(settings, config)
 
-    class Flow(InstalledAppFlow):
+    class Flow(InstalledAppFlow):  # type: ignore[misc]  # google_auth_oauthlib ships no type hints
         def authorization_url(self, **kwargs: Any) -> tuple[str, str]:
             url, state = super().authorization_url(**kwargs)
             show_url(url)

@@ -1141,9 +1141,12 @@ class GoogleBackend:
 
 def _credentials(key: ServiceAccountKey) -> service_account.Credentials:
     try:
-        return service_account.Credentials.from_service_account_info(
-            dict(key.info), scopes=list(SCOPES)
+        credentials: service_account.Credentials = (
+            service_account.Credentials.from_service_account_info(
+                dict(key.info), scopes=list(SCOPES)
+            )
         )
+        return credentials
     except (ValueError, KeyError):
         # The library's message may quote the key: say what is wrong without it.
         raise ConfigError(

@@ -912,7 +912,8 @@ class ReaderPool:
                 w.process.join(5)
                 return _Dead(_death(w, limits))
             if reply[0] == "ok":
-                return reply[1]
+                book: RawWorkbook = reply[1]
+                return book
             if reply[3]:  # the worker exits after this reply: replace it, never send it more
                 return _Dead(ReadFailure(reply[1], reply[2]))
             return ReadFailure(reply[1], reply[2])

@@ -97,7 +97,8 @@ def parse_xml(body: bytes) -> etree._Element:
 
 
 def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return data
 
 
 @lru_cache(maxsize=1 << 16)
@@ -671,7 +672,8 @@ def cell_text(c: etree._Element, sst: SharedStrings | list[str]) -> str | None:
             return sst[int(v.text)]
         except (ValueError, IndexError):
             return ""
-    return v.text
+    text: str = v.text
+    return text
 
 
 def _range(ref: str) -> tuple[int, int, int, int] | None:

@@ -112,7 +112,8 @@ def _raw_grid(raw: Any) -> list[list[CellValue]]:
             return value.replace(tzinfo=None)
         if isinstance(value, str) and _CLIENT_TIMESTAMP.fullmatch(value):
             return datetime.fromisoformat(value[:-1])
-        return value
+        cell: CellValue = value  # Excel hands back only str, float, bool and datetime
+        return cell
 
     return [[clean(v) for v in row] for row in raw]
 

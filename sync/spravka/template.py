@@ -125,7 +125,7 @@ def _table(
     Columns in `left` hold text (left-aligned); the others numbers and dates (centred).
     """
     rows = 1 + (3 if loop else 1) + (1 if total else 0)
-    table = doc.add_table(rows=rows, cols=len(headers))
+    table: Table = doc.add_table(rows=rows, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
