@@ -49,8 +49,8 @@ import gspread.http_client  # noqa: E402
 from google.oauth2 import service_account  # noqa: E402
 from gspread.http_client import BackOffHTTPClient  # noqa: E402
 
-from sync.backends.google_config import SCOPES  # noqa: E402
-from sync.backends.google_http import Budgets, Endpoints, RateLimiter  # noqa: E402
+from sync.backends.google.config import SCOPES  # noqa: E402
+from sync.backends.google.http import Budgets, Endpoints, RateLimiter  # noqa: E402
 from sync.demo import demo_passport, school_fill  # noqa: E402
 from sync.distribute import distribute  # noqa: E402
 from sync.model import Audience, RawWorkbook  # noqa: E402

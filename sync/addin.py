@@ -2,7 +2,7 @@
 
 Each button calls the same core functions as the CLI and the scheduler (`locate`, `check_school`,
 `paint_school`, `pipeline.run`); this module only moves data between the open workbook
-(sync.backends.xlwings_book) and the core, and says what happened in a short Russian message.
+(sync.backends.excel.book) and the core, and says what happened in a short Russian message.
 
 For a school's workbook: `check` («Проверить»), `refresh_statuses` («Обновить статусы»), `send`
 («Отправить»). For the coordinator's master: `sync_now` («Синхронизировать»), `open_school`
@@ -29,16 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync.backends.base import Backend, SourceError
-from sync.backends.folder import FolderBackend
-from sync.backends.inbox import carry_values, deliver, plain_xlsx, read_bytes
-from sync.backends.xlwings_backend import OpenMasterBackend
-from sync.backends.xlwings_book import (
+from sync.backends.excel.backend import OpenMasterBackend
+from sync.backends.excel.book import (
     BookError,
     OpenBook,
     PaintResult,
     Selection,
     caller_book,
 )
+from sync.backends.excel.inbox import carry_values, deliver, plain_xlsx, read_bytes
+from sync.backends.folder import FolderBackend
 from sync.cells import column_letter
 from sync.config import Config, ConfigError, load_config
 from sync.consolidate import COORDINATOR_COLUMN, HEADER_ROW, SUMMARY_SHEET, school_summary

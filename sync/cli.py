@@ -80,7 +80,7 @@ def main() -> None:
     if not root.handlers:
         # Commands print their own Russian summaries and errors; without a handler Python's
         # last-resort one would print library warnings with tracebacks. `serve` installs its
-        # own file and console handlers (sync.service_log).
+        # own file and console handlers (sync.service.log).
         root.addHandler(logging.NullHandler())
 
 
@@ -250,7 +250,7 @@ def _run_and_report(config: Config, today: date | None, quiet: bool, as_json: bo
     """One sync with a progress bar when someone watches; prints the summary, returns exit code."""
     from sync.pipeline import run
     from sync.report import run_summary, run_text
-    from sync.scheduler import stop_on_signals
+    from sync.service.scheduler import stop_on_signals
     from sync.spec import load_spec
 
     progress, done = _progress(quiet or as_json, len(config.all_workbooks()))

@@ -1,5 +1,5 @@
 """`roadmap-sync google-login`: sign in once as the coordinator (a thin shell over
-sync.backends.google_login); sync.cli registers it on the main group."""
+sync.backends.google.login); sync.cli registers it on the main group."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def google_login_command(config_path: Path, port: int, no_browser: bool) -> None
     получает доступ только к файлам, которые сама создаёт в вашем Google Диске (drive.file).
     Ключ входа сохраняется рядом с настройками, доступный только владельцу файла.
     """
-    from sync.backends.google_config import load_settings
-    from sync.backends.google_login import login
+    from sync.backends.google.config import load_settings
+    from sync.backends.google.login import login
 
     config = load_config(config_path)
     if config.storage != "gsheets":

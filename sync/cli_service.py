@@ -1,5 +1,5 @@
-"""The service's commands, `serve` and `status`: thin shells over sync.scheduler and
-sync.service_status. They are standalone click commands; sync.cli registers them on the main group.
+"""The service's commands, `serve` and `status`: thin shells over sync.service.scheduler and
+sync.service.status. They are standalone click commands; sync.cli registers them on the main group.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sync.cli_common import (
 )
 from sync.cli_ru import OPTIONS_METAVAR, IntRange
 from sync.config import load_config
-from sync.service_log import LEVELS
+from sync.service.log import LEVELS
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -85,9 +85,9 @@ def serve_command(
     службу после текущей школы; синхронизация отмечается как прерванная, следующая прочитает всё.
     """
     from sync.env_file import load_env_file
-    from sync.scheduler import AlreadyServing, Service, stop_on_signals
-    from sync.service_config import load_schedule
-    from sync.service_log import service_logging
+    from sync.service.config import load_schedule
+    from sync.service.log import service_logging
+    from sync.service.scheduler import AlreadyServing, Service, stop_on_signals
 
     env_found = load_env_file(env_file)[1] if env_file is not None else True
     config = load_config(config_path)
@@ -139,7 +139,7 @@ def status_command(config_path: Path, as_json: bool, runs: int) -> None:
     """Показать последние синхронизации и состояние каждой школы: когда менялась, когда прочитана,
     сколько в ней ошибок и просроченных мероприятий, идёт ли синхронизация сейчас.
     """
-    from sync.service_status import collect_status, status_text
+    from sync.service.status import collect_status, status_text
 
     config = load_config(config_path)
     data = collect_status(config, datetime.now(UTC), runs)

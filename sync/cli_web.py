@@ -138,7 +138,7 @@ def links_command(
     Без параметров выдаёт ссылку каждой школе, у которой её ещё нет, и печатает новые ссылки.
     Ссылка показывается только при выдаче: хранится лишь её отпечаток (sha256).
     """
-    from sync.service_config import load_smtp
+    from sync.service.config import load_smtp
     from sync.web.links import COORDINATOR, email_links, export_links, issue_links
     from sync.web.settings import load_web
     from sync.web.store import WebStore

@@ -19,20 +19,20 @@ from sync.backends.base import Backend, MasterWriteError, SourceError, SourceSta
 from sync.config import Config, ConfigError
 from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
 from sync.history import History, LastRead
-from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.read_ahead import ReadAhead, schools_to_read
 from sync.reader import UnreadableWorkbook, locate
-from sync.service_config import lock_wait_of
+from sync.service.config import lock_wait_of
+from sync.service.lock import LockBusy, RunLock, lock_path_for
 from sync.spec import TemplateSpec, load_spec
 from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
 from sync.validation import check_school
 
 if TYPE_CHECKING:
     from sync.backends.folder import FolderBackend
-    from sync.backends.gsheets import GoogleBackend
+    from sync.backends.google.backend import GoogleBackend
 
 log = logging.getLogger("roadmap_sync")
 
@@ -63,7 +63,7 @@ class RunResult:
 def backend_class(config: Config) -> type[FolderBackend] | type[GoogleBackend]:
     """The class of the storage the configuration names (its static helpers need no connection)."""
     if config.storage == "gsheets":
-        from sync.backends.gsheets import GoogleBackend
+        from sync.backends.google.backend import GoogleBackend
 
         return GoogleBackend
     from sync.backends.folder import FolderBackend
@@ -74,7 +74,7 @@ def backend_class(config: Config) -> type[FolderBackend] | type[GoogleBackend]:
 def backend_for(config: Config) -> Backend:
     """The storage the configuration names."""
     if config.storage == "gsheets":
-        from sync.backends.gsheets import GoogleBackend
+        from sync.backends.google.backend import GoogleBackend
 
         return GoogleBackend.from_config(config)
     from sync.backends.folder import FolderBackend

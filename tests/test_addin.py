@@ -25,16 +25,16 @@ from openpyxl import load_workbook
 from openpyxl.comments import Comment
 
 from sync import addin
+from sync.backends.excel.book import NOTE_CELLS_KEY, parse_note_cells
 from sync.backends.folder import FolderBackend
-from sync.backends.xlwings_book import NOTE_CELLS_KEY, parse_note_cells
 from sync.builders.fill import fill_workbook
 from sync.config import Config
 from sync.consolidate import HEADER_ROW
-from sync.lock import RunLock, lock_path_for
 from sync.model import SchoolReport
 from sync.paint import paint_school
 from sync.pipeline import load_context, run
 from sync.reader import locate
+from sync.service.lock import RunLock, lock_path_for
 from sync.spec import load_spec
 from sync.validation import check_school
 from tests.fixtures import TODAY, setup

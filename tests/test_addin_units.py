@@ -11,8 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import addin
-from sync.backends.inbox import carry_values, deliver, plain_xlsx
-from sync.backends.xlwings_book import (
+from sync.backends.excel.book import (
     BookError,
     Selection,
     _raw_grid,
@@ -20,6 +19,7 @@ from sync.backends.xlwings_book import (
     format_note_cells,
     parse_note_cells,
 )
+from sync.backends.excel.inbox import carry_values, deliver, plain_xlsx
 from sync.consolidate import HEADER_ROW
 from sync.model import Control, Problem, RowReport, Severity
 from sync.notes import NotePlan, plan_notes

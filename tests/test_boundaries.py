@@ -28,7 +28,7 @@ DOMAIN = (
     "reader",
     "cells",
     "text",
-    "pasted",
+    "importer.pasted",
     "importer.types",
     "importer.headers",
     "importer.period",

@@ -177,7 +177,7 @@ def test_toml_mistakes_are_explained(toml: str, line: int, words: str) -> None:
 
 def test_the_example_configuration_is_commented_in_russian_and_correct() -> None:
     from sync.config import load_config
-    from sync.service_config import load_schedule
+    from sync.service.config import load_schedule
 
     path = ROOT / "config" / "example.toml"
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -14,9 +14,9 @@ from sync.backends.base import WriteResult
 from sync.cli import main
 from sync.cli_common import RunExit, failure_line, run_exit_code
 from sync.config import Config
-from sync.lock import RunLock, lock_path_for
 from sync.model import School, SchoolReport
 from sync.pipeline import RunResult
+from sync.service.lock import RunLock, lock_path_for
 from sync.states import WriteStatus
 from tests.fixtures import BUILT_AT, TODAY, municipality, with_tables
 

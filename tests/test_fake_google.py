@@ -17,8 +17,8 @@ from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 
-from sync.backends.google_config import SCOPES
-from sync.backends.google_http import (
+from sync.backends.google.config import SCOPES
+from sync.backends.google.http import (
     Budgets,
     Endpoints,
     GoogleHTTPClient,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.backends.google_config import KEY_ENV, load_key, load_settings
-from sync.backends.gsheets import GoogleBackend
+from sync.backends.google.backend import GoogleBackend
+from sync.backends.google.config import KEY_ENV, load_key, load_settings
 from sync.config import ConfigError, load_config
 from sync.pipeline import backend_for
 from tests.fakes.google import FakeGoogle
@@ -108,7 +108,7 @@ def test_every_documented_key_is_known() -> None:
     import re
     import tomllib
 
-    from sync.backends.google_config import KNOWN_KEYS
+    from sync.backends.google.config import KNOWN_KEYS
 
     root = Path(__file__).resolve().parents[1]
     text = (root / "config" / "example-gsheets.toml").read_text(encoding="utf-8")

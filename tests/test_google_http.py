@@ -12,7 +12,7 @@ import requests
 from gspread.exceptions import APIError
 from gspread.urls import DRIVE_FILES_API_V3_URL, SPREADSHEET_BATCH_UPDATE_URL, SPREADSHEET_URL
 
-from sync.backends.google_http import (
+from sync.backends.google.http import (
     DRIVE,
     READ,
     WRITE,

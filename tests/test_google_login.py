@@ -16,8 +16,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from sync.backends.google_config import USER_SCOPES, load_settings
-from sync.backends.google_login import GoogleLoginError, login, read_token
+from sync.backends.google.config import USER_SCOPES, load_settings
+from sync.backends.google.login import GoogleLoginError, login, read_token
 from sync.cli import main
 from sync.distribute import distribute
 from sync.pipeline import run
@@ -226,7 +226,7 @@ def test_service_account_in_a_personal_drive_gets_googles_403_explained(
 def test_the_configured_token_endpoint_is_kept(tmp_path: Path, fake_google: FakeGoogle) -> None:
     """google-auth's own loader of an authorized-user file puts Google's endpoint in; ours
     builds the credentials with the configured one."""
-    from sync.backends.google_login import user_credentials
+    from sync.backends.google.login import user_credentials
 
     town = user_town(tmp_path, fake_google)
     settings = load_settings(town.config)

@@ -8,7 +8,7 @@ from typing import Any
 
 from openpyxl.utils import get_column_letter
 
-from sync.builders.gsheets import (
+from sync.builders.google.common import (
     INSTRUCTIONS_SHEET_ID,
     MAIN_SHEET_ID,
     META_SHEET_ID,
@@ -17,9 +17,9 @@ from sync.builders.gsheets import (
     rgb,
     serial,
 )
-from sync.builders.gsheets_master import STAGING_PREFIX, ExistingSheet, body_bytes, staged_master
-from sync.builders.gsheets_paint import compose_note, paint_requests, shown_after
-from sync.builders.gsheets_school import school_layout, school_requests
+from sync.builders.google.master import STAGING_PREFIX, ExistingSheet, body_bytes, staged_master
+from sync.builders.google.paint import compose_note, paint_requests, shown_after
+from sync.builders.google.school import school_layout, school_requests
 from sync.builders.school_xlsx import build_school_workbook, meta_values
 from sync.consolidate import Master, MasterSheet
 from sync.model import Control, School

@@ -14,7 +14,7 @@ import pytest
 
 from sync.backends.folder import FolderBackend
 from sync.builders.fill import fill_workbook
-from sync.builders.gsheets import hex_of
+from sync.builders.google.common import hex_of
 from sync.consolidate import (
     OVERDUE_SHEET,
     PASSPORTS_SHEET,

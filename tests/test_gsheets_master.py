@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from sync.builders.gsheets_master import STAGING_PREFIX
+from sync.builders.google.master import STAGING_PREFIX
 from sync.consolidate import OVERVIEW_SHEET
 from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault

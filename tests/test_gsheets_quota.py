@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sync.backends.google_http import Budgets, RateLimiter, SharedRateLimiter
+from sync.backends.google.http import Budgets, RateLimiter, SharedRateLimiter
 from sync.distribute import distribute
 from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sync.backends.ocr_reader import find_tables
 from sync.importer import (
     CHECK_COLUMN,
     CONFIDENCE_THRESHOLD,
@@ -27,6 +26,7 @@ from sync.importer import (
     import_plan_command,
     summary,
 )
+from sync.importer.ocr_reader import find_tables
 from sync.plan import load_plan
 from tests.libreoffice import convert
 from tests.seed_docs import write_order_docx

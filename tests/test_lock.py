@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from sync import lock as lockmod
 from sync.backends.folder import FolderBackend
 from sync.config import Config
 from sync.history import History
-from sync.lock import LockBusy, LockHolder, RunLock, lock_path_for, pid_alive, read_holder
 from sync.model import School
 from sync.pipeline import RunResult, run
+from sync.service import lock as lockmod
+from sync.service.lock import LockBusy, LockHolder, RunLock, lock_path_for, pid_alive, read_holder
 from tests.fixtures import ROOT, TODAY, setup
 
 
@@ -133,7 +133,7 @@ import sys, time
 from datetime import datetime
 from pathlib import Path
 from sync.history import History
-from sync.lock import RunLock
+from sync.service.lock import RunLock
 lock = RunLock(sys.argv[1], command="held").acquire()
 with History.open(Path(sys.argv[2])) as history:
     history.start_run(datetime.now().astimezone(), datetime.now().date())

@@ -23,7 +23,7 @@ from lxml import etree
 from oletools.olevba import VBA_Parser, decompress_stream
 
 from sync import addin
-from sync.backends import xlwings_book
+from sync.backends.excel import book as xlwings_book
 from sync.backends.folder import FolderBackend
 from sync.cli_addin import MACROS_DIR, build_addin_command, macros_build
 from sync.pipeline import load_context

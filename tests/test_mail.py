@@ -13,10 +13,10 @@ import pytest
 
 from sync.config import Config, ConfigError, load_config
 from sync.history import History
-from sync.mail import COORDINATORS, days, plural, send_reminders
 from sync.pipeline import RunResult, run
-from sync.scheduler import Service
-from sync.service_config import load_smtp
+from sync.service.config import load_smtp
+from sync.service.mail import COORDINATORS, days, plural, send_reminders
+from sync.service.scheduler import Service
 from tests.fixtures import TODAY, FakeClock, setup, utc, with_tables
 from tests.smtp_server import Mailbox, make_certificate, smtp_server
 
@@ -163,7 +163,7 @@ def test_dry_run_writes_eml_files_and_sends_nothing(
     with History.open(config.history_path) as history:
         assert history.last_reminder("s1", "dry-run") == TODAY
         assert history.last_reminder("s1", "smtp") is None
-    from sync.service_status import collect_status
+    from sync.service.status import collect_status
 
     status = collect_status(config, NOW)
     assert status["reminders"] == "dry-run"

@@ -87,8 +87,8 @@ def test_a_master_refused_is_master_failed_with_the_backends_reason(tmp_path: Pa
     [
         "sync.backends.memory.MemoryBackend",
         "sync.backends.folder.FolderBackend",
-        "sync.backends.gsheets.GoogleBackend",
-        "sync.backends.xlwings_backend.OpenMasterBackend",
+        "sync.backends.google.backend.GoogleBackend",
+        "sync.backends.excel.backend.OpenMasterBackend",
         "sync.read_ahead.ReadAhead",
     ],
 )

@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from sync import notes
-from sync.builders import gsheets_paint as google_builders
+from sync.builders.google import paint as google_builders
 from sync.notes import NOTE_AUTHOR, NOTE_MARK, is_ours, plan_notes
 
 MAIN = "Дорожная карта"
@@ -47,7 +47,8 @@ def test_google_asks_the_same_rule() -> None:
 
 
 def test_the_folder_patch_and_the_add_in_call_the_rule() -> None:
-    from sync.backends import xlsxpatch, xlwings_book
+    from sync.backends import xlsxpatch
+    from sync.backends.excel import book as xlwings_book
 
     assert xlsxpatch.is_ours is is_ours
     assert xlwings_book.ours_among is notes.ours_among

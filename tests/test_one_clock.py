@@ -21,7 +21,7 @@ from sync.builders.fill import fill_workbook
 from sync.cli import main
 from sync.config import Config
 from sync.distribute import distribute
-from sync.lock import RunLock, lock_path_for
+from sync.service.lock import RunLock, lock_path_for
 from sync.spec import load_spec
 from tests.fixtures import BUILT_AT, PASSPORT, municipality, with_tables
 

@@ -13,7 +13,8 @@ import pytest
 
 from sync.config import ConfigError
 from sync.history import History
-from sync.scheduler import (
+from sync.service.config import ExtraRuns, ScheduleSettings, load_schedule
+from sync.service.scheduler import (
     EXTRA,
     NIGHTLY,
     ExtraRule,
@@ -23,7 +24,6 @@ from sync.scheduler import (
     next_fire,
     wall_instant,
 )
-from sync.service_config import ExtraRuns, ScheduleSettings, load_schedule
 from tests.fixtures import FakeClock, FakeSync, municipality, utc, with_tables
 
 CHITA, KALININGRAD = ZoneInfo("Asia/Chita"), ZoneInfo("Europe/Kaliningrad")

@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from sync.cli_service import serve_command, status_command
 from sync.config import Config
 from sync.history import History
-from sync.lock import LockHolder, lock_path_for
 from sync.model import School
-from sync.scheduler import Service, stop_on_signals
-from sync.service_log import service_logging
+from sync.service.lock import LockHolder, lock_path_for
+from sync.service.log import service_logging
+from sync.service.scheduler import Service, stop_on_signals
 from tests.fixtures import ROOT, TODAY, FakeClock, setup, sheet_rows, utc, with_tables
 
 CYRILLIC = re.compile("[а-яА-Я]")
@@ -281,7 +281,7 @@ def test_status_while_a_run_holds_the_lock_and_after_it_was_killed(tmp_path: Pat
 
 def test_the_example_configuration_documents_a_safe_service() -> None:
     from sync.config import load_config
-    from sync.service_config import load_schedule, load_smtp
+    from sync.service.config import load_schedule, load_smtp
 
     example = load_config(ROOT / "config" / "example.toml")
     settings = load_schedule(example)
@@ -292,8 +292,8 @@ def test_the_example_configuration_documents_a_safe_service() -> None:
 
 
 def test_a_second_serve_for_the_same_history_refuses(tmp_path: Path) -> None:
-    from sync.lock import read_holder, service_lock_path_for
-    from sync.scheduler import AlreadyServing
+    from sync.service.lock import read_holder, service_lock_path_for
+    from sync.service.scheduler import AlreadyServing
 
     config = with_tables(setup(tmp_path), "[schedule]\ncatch_up = false")
     first = Service(config)  # the real clock; it sleeps on its stop event

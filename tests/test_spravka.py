@@ -26,8 +26,8 @@ from sync.consolidate import HEADER_ROW
 from sync.demo import DEMO_TODAY, make_demo
 from sync.history import History
 from sync.pipeline import load_context, run
-from sync.scheduler import NIGHTLY, Service
-from sync.service_config import load_smtp
+from sync.service.config import load_smtp
+from sync.service.scheduler import NIGHTLY, Service
 from sync.spec import load_spec
 from sync.spravka.data import gather, ru_date
 from sync.spravka.make import make_spravka

@@ -11,7 +11,7 @@ import pytest
 
 from sync import status
 from sync.backends import xlsxpatch
-from sync.builders import gsheets_paint
+from sync.builders.google import paint as gsheets_paint
 from sync.cells import a1, column_index, column_letter, parse_a1
 from sync.fileio import write_atomically
 from sync.paint import format_note_cells, ref_order

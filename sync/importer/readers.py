@@ -71,11 +71,11 @@ def _value_text(value: CellValue) -> str:
 
 def import_text(text: str, period: Period | None = None, source: str = "текст") -> ImportResult:
     """Text taken out of a document: tables as tab-separated lines, or pasted without tabs
-    (pipes, one cell per line, columns aligned with spaces: sync.pasted)."""
+    (pipes, one cell per line, columns aligned with spaces: sync.importer.pasted)."""
     result = recognise(text_blocks(text), period, source)
     if result.found_table:
         return result
-    from sync.pasted import LAYOUTS, relayout
+    from sync.importer.pasted import LAYOUTS, relayout
 
     found = relayout(text)
     if found is None:
@@ -97,14 +97,14 @@ def import_grid(
 
 def import_docx(path: Path, period: Period | None = None) -> ImportResult:
     """A Word document: the order's paragraphs and the roadmap table(s) below them."""
-    from sync.backends.docx_reader import read_docx
+    from sync.importer.docx_reader import read_docx
 
     return recognise(read_docx(Path(path)), period, Path(path).name)
 
 
 def import_xlsx(path: Path, period: Period | None = None) -> ImportResult:
     """An Excel workbook: the first visible sheet that holds a roadmap table."""
-    from sync.backends.docx_reader import read_xlsx
+    from sync.importer.docx_reader import read_xlsx
 
     path = Path(path)
     sheets = read_xlsx(path)
@@ -127,7 +127,7 @@ _KINDS = {
 
 def import_pdf(path: Path, period: Period | None = None) -> ImportResult:
     """A PDF: its text layer (tables from ruling lines), or OCR when it is a scan."""
-    from sync.backends.pdf_reader import layout_text, page_images_cover, read_pdf
+    from sync.importer.pdf_reader import layout_text, page_images_cover, read_pdf
 
     path = Path(path)
     blocks = read_pdf(path)
@@ -155,7 +155,7 @@ def import_pdf(path: Path, period: Period | None = None) -> ImportResult:
 
 def import_scan(path: Path, period: Period | None = None) -> ImportResult:
     """A scanned PDF or an image: table cells from the ruling lines, text through Tesseract."""
-    from sync.backends.ocr_reader import OcrUnavailable, read_scan
+    from sync.importer.ocr_reader import OcrUnavailable, read_scan
 
     path = Path(path)
     try:

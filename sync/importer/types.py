@@ -1,6 +1,6 @@
 """The importer's types: what readers produce (blocks) and what the recogniser returns.
 
-Readers (sync.backends.docx_reader, pdf_reader, ocr_reader, layout, sync.pasted) depend on this
+Readers (sync.importer.docx_reader, pdf_reader, ocr_reader, layout, pasted) depend on this
 module only, never on the recogniser, so the importer can call them without an import cycle.
 """
 

@@ -1,10 +1,10 @@
 """The service's side: before each reporting date the справка is written and mailed, once.
 
-Called by the nightly run (sync.scheduler) with the run lock held. Within `[report] days_before`
-days before a reporting date (`[report] dates`, 15 January and 10 June by default) the first
-complete nightly run writes the справка as of that day into `[report] folder` and mails it to the
-coordinators (`[smtp] coordinators`, or the coordinator's e-mails) through the reminders' outbox.
-A mail that could not go is tried again the next night, with the same file.
+Called by the nightly run (sync.service.scheduler) with the run lock held. Within
+`[report] days_before` days before a reporting date (`[report] dates`, 15 January and 10 June by
+default) the first complete nightly run writes the справка as of that day into `[report] folder`
+and mails it to the coordinators (`[smtp] coordinators`, or the coordinator's e-mails) through
+the reminders' outbox. A mail that could not go is tried again the next night, with the same file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING
 
 from sync.config import Config
 from sync.history import History
-from sync.mail import Digest, FolderOutbox, Outbox, OutboxError, SmtpOutbox, _address, compose
-from sync.service_config import SmtpSettings
+from sync.service.config import SmtpSettings
+from sync.service.mail import (
+    Digest,
+    FolderOutbox,
+    Outbox,
+    OutboxError,
+    SmtpOutbox,
+    _address,
+    compose,
+)
 
 from .data import ru_date
 from .make import make_spravka

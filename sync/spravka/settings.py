@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from sync.config import Config
-from sync.service_config import MonthDay, parse_day
+from sync.service.config import MonthDay, parse_day
 
 # The plans' «2 раза в год»: half-year reports by 15 January and 10 June.
 DEFAULT_DATES: tuple[MonthDay, ...] = ((1, 15), (6, 10))

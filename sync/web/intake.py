@@ -33,12 +33,12 @@ from sync.backends.isolated import OLE2_MAGIC
 from sync.config import Config
 from sync.consolidate import school_summary
 from sync.fileio import write_atomically
-from sync.lock import LockBusy, RunLock, lock_path_for
 from sync.model import Plan, School, SchoolReport
 from sync.paint import paint_school
 from sync.pipeline import load_context, run
 from sync.reader import UnreadableWorkbook
-from sync.service_config import lock_wait_of
+from sync.service.config import lock_wait_of
+from sync.service.lock import LockBusy, RunLock, lock_path_for
 from sync.spec import TemplateSpec
 from sync.states import RunOutcome, SchoolOutcome
 from sync.web.settings import WebSettings

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sync.config import Config
 from sync.fileio import write_atomically
-from sync.mail import Digest, OutboxError, _address, compose
-from sync.service_config import SmtpSettings
+from sync.service.config import SmtpSettings
+from sync.service.mail import Digest, OutboxError, _address, compose
 from sync.web.settings import WebSettings
 from sync.web.store import WebStore
 
@@ -128,7 +128,7 @@ def email_links(
     links: list[IssuedLink], config: Config, settings: SmtpSettings, now: datetime
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Send each link to its school's addresses through the configured SMTP (or dry-run)."""
-    from sync.mail import FolderOutbox, Outbox, SmtpOutbox
+    from sync.service.mail import FolderOutbox, Outbox, SmtpOutbox
 
     box: Outbox = (
         FolderOutbox(settings.dry_run_dir, config.today(now))

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from sync.backends.google_config import USER_SCOPES
-from sync.backends.google_login import UserToken, write_token
-from sync.backends.gsheets import GoogleBackend
+from sync.backends.google.backend import GoogleBackend
+from sync.backends.google.config import USER_SCOPES
+from sync.backends.google.login import UserToken, write_token
 from sync.config import Config, load_config
 from sync.spec import TemplateSpec, normalize_header
 from tests.fakes.google.server import FakeGoogle, session_fake

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sync.builders.gsheets import hex_of
-from sync.builders.gsheets_paint import is_ours, main_title_for
+from sync.builders.google.common import hex_of
+from sync.builders.google.paint import is_ours, main_title_for
 from sync.cells import EXCEL_EPOCH, a1
 from sync.model import CellValue
 from sync.paint import Paint, Shown

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sync.builders.gsheets import (
+from sync.builders.google.common import (
     BORDERS,
     DATE_PATTERN,
     INSTRUCTIONS_SHEET_ID,

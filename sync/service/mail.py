@@ -31,7 +31,7 @@ from sync.consolidate import school_summary
 from sync.fileio import write_atomically
 from sync.history import History
 from sync.model import CellValue, Problem, SchoolReport, Severity
-from sync.service_config import SmtpSettings
+from sync.service.config import SmtpSettings
 from sync.spec import TemplateSpec, load_spec
 from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence, label
 from sync.status import normalize_status

@@ -1,7 +1,7 @@
 """Google Sheets batchUpdate requests: the shared constants and conversions (pure).
 
-The builders are `gsheets_school` (a school's spreadsheet), `gsheets_paint` (what the sync writes
-back) and `gsheets_master` (the master).
+The builders are `school` (a school's spreadsheet), `paint` (what the sync writes
+back) and `master` (the master).
 
 Everything here takes data and returns request dicts for `spreadsheets.batchUpdate` (and value
 ranges for `values.batchUpdate`); nothing talks to Google. The school spreadsheet is the same

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sync import notes
-from sync.builders.gsheets import NOTE_SEPARATOR, Request, _runs, cell_range, rgb, text_cell
+from sync.builders.google.common import NOTE_SEPARATOR, Request, _runs, cell_range, rgb, text_cell
 from sync.cells import a1, parse_a1
 from sync.notes import NOTE_MARK
 from sync.paint import Paint, Shown

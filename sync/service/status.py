@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 from sync.config import Config
 from sync.history import History, SchoolState
-from sync.lock import lock_path_for, read_holder
 from sync.model import Severity
-from sync.scheduler import KIND_RU, next_of
-from sync.service_config import load_schedule, load_smtp
+from sync.service.config import load_schedule, load_smtp
+from sync.service.lock import lock_path_for, read_holder
+from sync.service.scheduler import KIND_RU, next_of
 from sync.states import ControlKey, RunOutcome, SchoolOutcome, label
 
 NAME_WIDTH = 40

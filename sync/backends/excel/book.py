@@ -6,7 +6,7 @@ module that talks to xlwings. It uses only the part of xlwings' API that both th
 values, fill colours, notes, `App.alert`, `App.macro`, `App.selection` and `Book.save`. So the
 tests drive this very code through the remote engine and check the actions it returns.
 
-Beside it: `xlwings_backend` (a sync into the open master) and `inbox` (the «Отправить» files).
+Beside it: `backend` (a sync into the open master) and `inbox` (the «Отправить» files).
 """
 
 from __future__ import annotations

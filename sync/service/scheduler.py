@@ -25,16 +25,16 @@ import schedule
 
 from sync.config import Config, ConfigError, load_config
 from sync.history import History
-from sync.lock import LockBusy, RunLock, service_lock_path_for
 from sync.pipeline import RunResult, run
 from sync.plan import PlanFileError
-from sync.service_config import (
+from sync.service.config import (
     ExtraRuns,
     ScheduleSettings,
     SmtpSettings,
     load_schedule,
     load_smtp,
 )
+from sync.service.lock import LockBusy, RunLock, service_lock_path_for
 from sync.states import RunOutcome
 
 log = logging.getLogger("roadmap_sync.service")
@@ -327,7 +327,7 @@ class Service:
                 log.exception("Справка не записана из-за ошибки; синхронизация не затронута.")
         if self.smtp is None or result.outcome not in (RunOutcome.OK, RunOutcome.MASTER_FAILED):
             return
-        from sync.mail import send_reminders
+        from sync.service.mail import send_reminders
 
         try:
             send_reminders(self.config, self.smtp, result, history, self.local_now())

@@ -50,20 +50,20 @@ from sync.backends.base import (
     WriteResult,
     read_each,
 )
-from sync.backends.google_config import (
+from sync.backends.google.config import (
     SCOPES,
     GoogleSettings,
     ServiceAccountKey,
     load_key,
     load_settings,
 )
-from sync.backends.google_grid import (
+from sync.backends.google.grid import (
     READ_FIELDS,
     UPDATED_FIELDS,
     ReadSpreadsheet,
     parse_spreadsheet,
 )
-from sync.backends.google_http import (
+from sync.backends.google.http import (
     Clock,
     GoogleClient,
     GoogleConnectionError,
@@ -72,14 +72,14 @@ from sync.backends.google_http import (
     Sleep,
     explain,
 )
-from sync.backends.google_login import (
+from sync.backends.google.login import (
     GoogleLoginError,
     is_revoked,
     login_again,
     read_token,
     user_credentials,
 )
-from sync.backends.google_store import (
+from sync.backends.google.store import (
     FORMATTED,
     NEW,
     READY,
@@ -88,8 +88,8 @@ from sync.backends.google_store import (
     SchoolState,
     StateCache,
 )
-from sync.builders.gsheets import METADATA_PREFIX
-from sync.builders.gsheets_master import (
+from sync.builders.google.common import METADATA_PREFIX
+from sync.builders.google.master import (
     MASTER_CHUNK_BYTES,
     STAGING_PREFIX,
     ExistingSheet,
@@ -97,8 +97,8 @@ from sync.builders.gsheets_master import (
     existing_sheets,
     staged_master,
 )
-from sync.builders.gsheets_paint import main_title_for, paint_requests, shown_after
-from sync.builders.gsheets_school import school_requests
+from sync.builders.google.paint import main_title_for, paint_requests, shown_after
+from sync.builders.google.school import school_requests
 from sync.config import Config, ConfigError
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.backends.google_http import (
+from sync.backends.google.http import (
     GOOGLE_APIS,
     GOOGLE_SHEETS,
     GOOGLE_TOKEN_URI,

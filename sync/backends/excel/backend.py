@@ -1,5 +1,5 @@
 """The storage backend a sync started from the master open in Excel uses: the master goes into
-the open workbook (through `sync.backends.xlwings_book`), everything else to the configured one."""
+the open workbook (through `sync.backends.excel.book`), everything else to the configured one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
-from sync.backends.xlwings_book import OpenBook
+from sync.backends.excel.book import OpenBook
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint

@@ -23,8 +23,8 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from sync.backends.google_config import USER_SCOPES, GoogleSettings
-from sync.backends.google_http import endpoint_problem, is_loopback
+from sync.backends.google.config import USER_SCOPES, GoogleSettings
+from sync.backends.google.http import endpoint_problem, is_loopback
 from sync.config import Config, ConfigError
 from sync.fileio import write_atomically
 

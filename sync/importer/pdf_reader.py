@@ -1,7 +1,7 @@
 """Read a PDF that has a text layer into blocks for sync.importer, tables from ruling lines.
 
 pdfplumber finds each page's tables from the lines drawn around the cells; a cell's text is the
-characters whose centres lie inside it, joined line by line (sync.backends.layout). A table that
+characters whose centres lie inside it, joined line by line (sync.importer.layout). A table that
 runs over several pages is one table: the header row repeated on a new page stays a row (the
 importer drops it) and a row the page break cut in two is joined back (the part on the new page
 has an empty first cell). Text outside the tables is prose, in page order, for the period.
@@ -14,7 +14,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from sync.backends.layout import Line, PageRow, assemble
+from sync.importer.layout import Line, PageRow, assemble
 from sync.importer.types import Block
 
 # A page with fewer characters than this in its text layer is treated as a scanned image.

@@ -37,8 +37,8 @@ from gspread.exceptions import APIError
 from gspread.http_client import FileType, HTTPClient, ParamsType
 from requests import Response, Session
 
-from sync.lock import _os_unlock as os_unlock
-from sync.lock import _try_os_lock as try_os_lock
+from sync.service.lock import _os_unlock as os_unlock
+from sync.service.lock import _try_os_lock as try_os_lock
 
 log = logging.getLogger("roadmap_sync.google")
 

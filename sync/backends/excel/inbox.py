@@ -10,8 +10,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from sync.backends.excel.book import SAFE_XML, BookError, sheet_key
 from sync.backends.folder import is_open, keep_backup
-from sync.backends.xlwings_book import SAFE_XML, BookError, sheet_key
 from sync.fileio import write_atomically
 from sync.model import CellValue, RawWorkbook
 from sync.paint import Cell

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sync.builders.gsheets import (
+from sync.builders.google.common import (
     DATE_PATTERN,
     DATETIME_PATTERN,
     MASTER_HEADER_FILL,

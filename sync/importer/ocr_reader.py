@@ -7,7 +7,7 @@ inked over nearly the whole band, so a cell merged across the table (a section t
 no vertical lines inside its band. The lines are then painted out and every cell is cropped to
 its own image; all the cells of the document go through one Tesseract process (a list of images,
 TSV output with a confidence for every word), and so does the text around the tables (the order's
-prose, for the period). Cells become lines (sync.backends.layout) with the words' confidence,
+prose, for the period). Cells become lines (sync.importer.layout) with the words' confidence,
 rows are assembled exactly as for a PDF with a text layer.
 
 Tesseract is an outside program (Debian: tesseract-ocr, tesseract-ocr-rus); without it the
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.backends.layout import Line, PageRow, assemble
+from sync.importer.layout import Line, PageRow, assemble
 from sync.importer.types import Block
 
 DPI = 300

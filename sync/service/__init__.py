@@ -1,0 +1,1 @@
+"""The nightly service: the run lock, the schedule loop, its settings, logs, status and mail."""
