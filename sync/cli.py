@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
@@ -23,6 +23,7 @@ from sync.cli_common import (  # noqa: E402
     EXIT_UNREADABLE,
     RunExit,
     config_option,
+    date_option,
     failure_line,
     friendly_errors,
     run_exit_code,
@@ -31,17 +32,6 @@ from sync.config import Config, ConfigError, load_config  # noqa: E402
 from sync.history import HistoryError  # noqa: E402
 from sync.model import SEVERITY_RU, Period, Severity  # noqa: E402
 from sync.plan import PlanFileError  # noqa: E402
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            pass
-    raise click.BadParameter(f"«{value}» — ожидается дата вида 2022-01-15 или 15.01.2022.")
 
 
 def _period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Period | None:
@@ -57,7 +47,7 @@ def _period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 today_option = click.option(
     "--today",
-    callback=_date,
+    callback=date_option,
     metavar="ДАТА",
     help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
     " поясе муниципалитета.",
@@ -136,7 +126,7 @@ def _config_beside(file: Path) -> Config | None:
 )
 @click.option(
     "--today",
-    callback=_date,
+    callback=date_option,
     metavar="ДАТА",
     help="Считать сегодняшним днём эту дату (ГГГГ-ММ-ДД); по умолчанию — сегодня в часовом"
     " поясе муниципалитета, а без настроек — по часам компьютера (команда скажет, какой день"

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from enum import IntEnum
 from functools import wraps
 from pathlib import Path
@@ -150,3 +151,15 @@ def friendly_errors(func: F) -> F:
             _flush_stdout()
 
     return wrapper  # type: ignore[return-value]
+
+
+def date_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    """Click callback for a date option: 2022-01-15 or 15.01.2022, else a Russian error."""
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            pass
+    raise click.BadParameter(f"«{value}» — ожидается дата вида 2022-01-15 или 15.01.2022.")

@@ -8,21 +8,16 @@ from pathlib import Path
 
 import click
 
-from sync.cli_common import EXIT_OK, EXIT_UNREADABLE, config_option, friendly_errors
+from sync.cli_common import (
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    config_option,
+    date_option,
+    friendly_errors,
+)
 from sync.config import load_config
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            pass
-    raise click.BadParameter(f"«{value}» — ожидается дата вида 2022-01-15 или 15.01.2022.")
 
 
 @click.command("report", context_settings=CONTEXT)
@@ -30,7 +25,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 @click.option(
     "--as-of",
     "as_of",
-    callback=_date,
+    callback=date_option,
     metavar="ДАТА",
     help="Справка на эту дату (ГГГГ-ММ-ДД): по последнему прочтению каждой книги не позднее её;"
     " по умолчанию — сегодня в часовом поясе муниципалитета.",
