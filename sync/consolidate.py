@@ -28,6 +28,17 @@ from sync.model import (
     SchoolSheet,
     Severity,
 )
+from sync.review import (
+    COMMENT_HEADER,
+    KEY_HEADER,
+    MARK_HEADER,
+    REVIEW_STATE_RU,
+    STATE_HEADER,
+    ReviewPlan,
+    RowKey,
+    encode_key,
+    row_digest,
+)
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import ControlKey, SchoolOutcome
 from sync.status import fold, normalize_status
@@ -62,22 +73,43 @@ LegendEntry = tuple[str | None, str]
 
 # Columns of Мероприятия and Просрочено after "Школа": (column key, header); headers of plan
 # columns follow the template spec except the short "№".
+# What a coordinator reads first comes first (a printed page across holds it): the activity, its
+# deadline, the school's status, Контроль and the review columns; the long texts follow.
 _ROW_KEYS = (
+    "no",
+    "activity",
+    "deadline_text",
+    "due",
+    "status",
+    "control",
+    "review",
+    "review_comment",
+    "review_state",
+    "done_on",
+    "evidence",
+    "executor",
+    "comment",
+    "section",
+    "responsible",
+    "planned_result",
+    "row_key",
+)
+_PLAN_ATTRS = (
     "no",
     "section",
     "activity",
     "responsible",
     "deadline_text",
     "due",
-    "status",
-    "done_on",
-    "evidence",
-    "executor",
-    "comment",
-    "control",
-    "review",
+    "planned_result",
 )
-_PLAN_ATTRS = ("no", "section", "activity", "responsible", "deadline_text", "due")
+_REVIEW_HEADERS = {
+    "review": MARK_HEADER,
+    "review_comment": COMMENT_HEADER,
+    "review_state": STATE_HEADER,
+    "row_key": KEY_HEADER,
+}
+REVIEW_SHEET = "На проверке"
 
 
 @dataclass
@@ -97,6 +129,10 @@ class MasterSheet:
     data_bar_column: int | None = None  # a 0..1 column shown with a data bar
     low_below: float | None = None  # values of data_bar_column below this are red
     chart_of: str | None = None  # the sheet whose chart_column this sheet charts (Обзор)
+    # Protected against edits except `editable` columns of data rows (col index -> dropdown
+    # choices, () for free text): the coordinator's review marks on «Мероприятия».
+    editable: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    hidden_columns: tuple[int, ...] = ()  # col indexes kept in the file but not shown or printed
 
 
 @dataclass
@@ -146,8 +182,12 @@ def consolidate(
     as_of: datetime | None = None,
     zone: tzinfo | None = None,
     low_percent: float = LOW_PERCENT,
+    review: ReviewPlan | None = None,
 ) -> Master:
     """Build every master sheet from this run's school reports and the plan.
+
+    `review` (this run's review decisions, see sync.review) fills the review columns of
+    «Мероприятия»; without it they show the marks as read from the schools' workbooks.
 
     With `previous` (what the master of the previous day was built from) the master also gets
     «Изменения». Times are shown in `zone` (the municipality's), «по состоянию на» is `as_of`.
@@ -166,8 +206,8 @@ def consolidate(
         _overview_sheet(reports, spec, today, moment, schools),
         _summary_sheet(reports, plan, spec),
         schools,
-        _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False),
-        _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True),
+        _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False, review=review),
+        _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True, review=review),
         _problems_sheet(reports, spec),
         _passports_sheet(reports, spec),
     ]
@@ -416,26 +456,50 @@ def _row_headers(spec: TemplateSpec) -> list[str]:
 
 
 def _header(spec: TemplateSpec, key: str) -> str:
+    if key in _REVIEW_HEADERS:
+        return _REVIEW_HEADERS[key]
     try:
         return spec.column(key).header
     except KeyError:
         return key
 
 
-def _row_values(report: SchoolReport, row: RowReport) -> list[CellValue]:
+def row_key(school_id: str, row: RowReport) -> RowKey:
+    """A school's row across runs (see sync.review)."""
+    if row.item is not None:
+        return RowKey(school_id, row.item.section, row.item.no)
+    return RowKey.own(school_id, row.values.get("activity"))
+
+
+def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None) -> list[CellValue]:
+    key = row_key(report.school.id, row)
+    seen = review.rows.get(key) if review is not None else None
     line: list[CellValue] = [report.school.name or report.school.id]
-    for key in _ROW_KEYS:
-        if key == "control":
+    for k in _ROW_KEYS:
+        if k == "control":
             line.append(row.control.value)
-        elif row.item is not None and key in _PLAN_ATTRS:
-            line.append(getattr(row.item, key))
+        elif k == "review" and seen is not None:
+            line.append(seen.mark_text)
+        elif k == "review_comment":
+            line.append(seen.comment if seen is not None else None)
+        elif k == "review_state":
+            line.append(REVIEW_STATE_RU[seen.state] if seen is not None else None)
+        elif k == "row_key":
+            line.append(encode_key(key, row_digest(row.values)))
+        elif row.item is not None and k in _PLAN_ATTRS:
+            line.append(getattr(row.item, k))
         else:
-            line.append(row.values.get(key))
+            line.append(row.values.get(k))
     return line
 
 
 def _rows_sheet(
-    name: str, reports: Sequence[SchoolReport], spec: TemplateSpec, *, only_overdue: bool
+    name: str,
+    reports: Sequence[SchoolReport],
+    spec: TemplateSpec,
+    *,
+    only_overdue: bool,
+    review: ReviewPlan | None = None,
 ) -> MasterSheet:
     control_col = 1 + _ROW_KEYS.index("control")
     rows: list[list[CellValue]] = []
@@ -446,13 +510,17 @@ def _rows_sheet(
                 continue
             if row.control.fill:
                 fills[(len(rows), control_col)] = row.control.fill
-            rows.append(_row_values(report, row))
+            rows.append(_row_values(report, row, review))
     widths: list[float] = [30]
     for key in _ROW_KEYS:
         try:
             widths.append(spec.column(key).width)
         except KeyError:
             widths.append(14)
+    try:
+        marks = spec.column("review").choices
+    except KeyError:
+        marks = ()
     return MasterSheet(
         name=name,
         headers=_row_headers(spec),
@@ -465,6 +533,12 @@ def _rows_sheet(
         },
         frozen_columns=2,
         legend=control_legend(spec),
+        editable=(
+            {}
+            if only_overdue  # marks are typed on «Мероприятия» only
+            else {1 + _ROW_KEYS.index("review"): marks, 1 + _ROW_KEYS.index("review_comment"): ()}
+        ),
+        hidden_columns=(1 + _ROW_KEYS.index("row_key"),),
     )
 
 

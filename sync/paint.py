@@ -61,6 +61,12 @@ class Paint:
     control_labels: tuple[str, ...] = ()  # every value the sync ever writes there
     meta: dict[str, str] = field(default_factory=dict)  # the hidden sheet as read (key -> value)
     stamps: dict[str, str] = field(default_factory=dict)  # hidden-sheet keys to set (key -> value)
+    # The coordinator's marks shown in the school's «Отметка МОУО» (sheet row -> text, "" clears);
+    # their comments are our notes on those cells (in `notes`). Written only where the column is
+    # confirmed ours by `review_header`, like Контроль.
+    review_col: int | None = None  # 1-based
+    review_header: str = ""
+    reviews: tuple[tuple[int, str], ...] = ()
 
     def digest(self) -> str:
         blob = json.dumps(
@@ -69,6 +75,8 @@ class Paint:
                 self.control_col,
                 [(r, c.value, c.fill) for r, c in self.controls],
                 sorted([list(k), v] for k, v in self.notes.items()),
+                self.review_col,
+                list(self.reviews),
             ],
             ensure_ascii=False,
         )

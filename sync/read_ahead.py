@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sync.backends.base import Backend, SourceError, SourceState, WriteResult
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class ReadAhead:
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         return self.backend.write_back(school, paint, fingerprint)
+
+    def read_marks(self) -> MasterMarks:
+        return self.backend.read_marks()
 
     def write_master(self, master: Master) -> str:
         return self.backend.write_master(master)

@@ -101,6 +101,8 @@ def _load(path: Path) -> TemplateSpec:
     sheets = raw["sheets"]
     controls_raw = dict(raw["controls"])
     soon_days = int(controls_raw.pop("soon_days", 14))
+    # Templates made before review marks lack «На доработке»: it gets the standard look.
+    controls_raw.setdefault("rework", {"value": "На доработке", "fill": "D9D2E9"})
     return TemplateSpec(
         version=str(raw["version"]),
         main_sheet=sheets["main"],

@@ -55,6 +55,7 @@ class ControlKey(StrEnum):
     """The Контроль column's rule that applied to a row (see templates/roadmap.toml)."""
 
     ERROR = "error"
+    REWORK = "rework"  # the coordinator's «На доработке»: not done until reviewed again
     DONE = "done"
     NONE = "none"  # «Не требуется», or no due date
     OVERDUE = "overdue"

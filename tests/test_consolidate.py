@@ -201,7 +201,7 @@ def test_school_extra_activities_stay_out_of_summary() -> None:
     assert len(svod.rows) == len(PLAN.items)
     assert all("Своё мероприятие" not in str(r[2]) for r in svod.rows)
     rows = master(school_one()).sheet("Мероприятия")
-    assert any(r[3] == "Своё мероприятие школы" for r in rows.rows)
+    assert any(r[2] == "Своё мероприятие школы" for r in rows.rows)
 
 
 def test_summary_coordinator_column_without_its_workbook() -> None:
@@ -294,18 +294,22 @@ def test_rows_sheet_takes_plan_text_from_the_plan() -> None:
     assert sheet.headers == [
         "Школа",
         "№",
-        "Раздел",
         "Мероприятие",
-        "Ответственные исполнители",
         "Сроки исполнения",
         "Срок (дата)",
         "Статус",
+        "Контроль",
+        "Отметка МОУО",
+        "Комментарий МОУО",
+        "Проверка",
         "Дата выполнения",
         "Подтверждающий документ",
         "Ответственный в ОО",
         "Комментарий",
-        "Контроль",
-        "Отметка МОУО",
+        "Раздел",
+        "Ответственные исполнители",
+        "Планируемый результат",
+        "Ключ строки",
     ]
     rows = as_dicts(sheet)
     assert len(rows) == 4  # the failed school has no rows here
@@ -318,18 +322,18 @@ def test_rows_sheet_takes_plan_text_from_the_plan() -> None:
         "Своё мероприятие школы",
         "Не требуется",
     )
-    assert sheet.fills[(0, 12)] == "C6EFCE"
-    assert sheet.number_formats == {6: "DD.MM.YYYY", 8: "DD.MM.YYYY"}
+    assert sheet.fills[(0, 6)] == "C6EFCE"
+    assert sheet.number_formats == {4: "DD.MM.YYYY", 10: "DD.MM.YYYY"}
 
 
 def test_overdue_sheet_is_the_overdue_subset() -> None:
     m = master(school_one(), school_two(), failed_school())
     overdue = m.sheet("Просрочено")
     assert overdue.headers == m.sheet("Мероприятия").headers
-    assert [(r[0], r[3], r[12]) for r in overdue.rows] == [
+    assert [(r[0], r[2], r[6]) for r in overdue.rows] == [
         ("МКОУ ООШ с. Берёзовка", A1.activity, "Просрочено")
     ]
-    assert overdue.fills == {(0, 12): "FFC7CE"}
+    assert overdue.fills == {(0, 6): "FFC7CE"}
 
 
 def test_problems_sheet_puts_errors_first() -> None:

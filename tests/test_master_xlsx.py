@@ -126,7 +126,7 @@ def test_sheets_and_headers(master: Master, written: Path) -> None:
 def test_school_text_stays_text(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     ws = wb["Мероприятия"]
-    evidence = [r[9] for r in ws.iter_rows(min_row=H + 1) if r[0].value == HOSTILE[1]]
+    evidence = [r[11] for r in ws.iter_rows(min_row=H + 1) if r[0].value == HOSTILE[1]]
     evidence = evidence[: len(HOSTILE)]
     assert sorted(c.value for c in evidence) == sorted(HOSTILE)
     for c in evidence:
@@ -140,10 +140,10 @@ def test_school_text_stays_text(written: Path) -> None:
     assert wb["Ошибки"][at("E", 4)].data_type == "s"
     assert "+7 999" in [c.value for c in wb["Паспорта"][H + 4]]
     # A control character cannot be stored in xlsx: it is dropped, the rest kept.
-    assert "ab" in [c.value for c in ws["L"]]
+    assert "ab" in [c.value for c in ws["N"]]
 
     grids = calamine_sheets(written)
-    texts = [r[9] for r in grids["Мероприятия"][H:]]
+    texts = [r[11] for r in grids["Мероприятия"][H:]]
     for text in HOSTILE:
         assert text in texts
     assert all(isinstance(v, str) for v in texts)
@@ -267,9 +267,9 @@ def test_dates_and_percent(written: Path) -> None:
     assert schools[at("H", 2)].value == datetime(2022, 2, 28, 17, 5)
     assert schools[at("H", 2)].number_format == "DD.MM.YYYY HH:MM"
     rows = wb["Мероприятия"]
-    assert rows[at("G", 2)].number_format == "DD.MM.YYYY"
-    assert rows[at("I", 2)].value == datetime(2021, 9, 20)
-    assert rows[at("I", 2)].number_format == "DD.MM.YYYY"
+    assert rows[at("E", 2)].number_format == "DD.MM.YYYY"
+    assert rows[at("K", 2)].value == datetime(2021, 9, 20)
+    assert rows[at("K", 2)].number_format == "DD.MM.YYYY"
 
     grids = calamine_sheets(written)
     assert grids["Свод"][H][3] in (date(2021, 10, 1), datetime(2021, 10, 1))
@@ -347,9 +347,9 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
     out = convert(written, CSV_ALL_SHEETS, tmp_path / "csv", tmp_path / "lo-profile")
     with (out / f"{written.stem}-Мероприятия.csv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    shown = {r[9] for r in rows[H:]}
+    shown = {r[11] for r in rows[H:]}
     assert set(HOSTILE) <= shown
-    assert rows[H][6] == "01.10.2021"  # DD.MM.YYYY
+    assert rows[H][4] == "01.10.2021"  # DD.MM.YYYY
     with (out / f"{written.stem}-Школы.csv").open(encoding="utf-8") as f:
         schools = list(csv.reader(f))
     assert schools[H][6] == "33%"

@@ -2,7 +2,8 @@
 
 Everything the pipeline, the command line, the web intake and the add-in rely on is here:
 a backend is complete when constructed (storage-specific options go to its constructor), a run
-calls `survey` first and then `read`/`write_back` per school and `write_master` once, and every
+calls `survey` first, `read_marks` (the master's review marks), then `read`/`write_back` per
+school and `write_master` once, and every
 failure it reports is one of the neutral errors below, its text in Russian.
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
 
@@ -30,6 +32,11 @@ class SourceError(Exception):
 
 class TransientSourceError(SourceError):
     transient = True
+
+
+class MasterReadError(Exception):
+    """The saved master exists but its review marks cannot be read; str() is Russian. The run
+    does not rewrite the master then (the coordinator's marks in it would be lost)."""
 
 
 class MasterWriteError(Exception):
@@ -99,6 +106,11 @@ class Backend(Protocol):
 
     def write_back(self, school: School, paint: Paint, fingerprint: str) -> WriteResult:
         """Show the paint in the school's source, unless it changed since it was read."""
+        ...
+
+    def read_marks(self) -> MasterMarks:
+        """The coordinator's review marks in the master as last saved (before it is rewritten);
+        empty when there is no master yet. Raises MasterReadError."""
         ...
 
     def write_master(self, master: Master) -> str:

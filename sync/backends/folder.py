@@ -30,6 +30,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.notes import NOTE_AUTHOR
 from sync.oserrors import describe
 from sync.paint import Paint
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
 
@@ -363,6 +364,9 @@ class FolderBackend:
             return WriteResult(WriteStatus.CHANGED, message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()
         return WriteResult(WriteStatus.WRITTEN, stamp, written, remarks, bool(remarks))
+
+    def read_marks(self) -> MasterMarks:
+        return MasterMarks()  # review marks: not read from this storage yet
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx

@@ -24,6 +24,7 @@ from sync.backends.base import (
 )
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
 
@@ -108,6 +109,9 @@ class MemoryBackend:
         return WriteResult(
             WriteStatus.WRITTEN, stamp=f"v{self._versions[school.id]}", fingerprint=fingerprint
         )
+
+    def read_marks(self) -> MasterMarks:
+        return MasterMarks()  # review marks: not read from this storage yet
 
     def write_master(self, master: Master) -> str:
         if self.master_error:

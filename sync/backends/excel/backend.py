@@ -13,6 +13,7 @@ from sync.backends.excel.book import OpenBook
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class OpenMasterBackend:
 
     def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         return self.inner.create(school, spec, plan, built_at)
+
+    def read_marks(self) -> MasterMarks:
+        return MasterMarks()  # review marks: not read from this storage yet
 
     def write_master(self, master: Master) -> str:
         try:

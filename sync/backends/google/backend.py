@@ -104,6 +104,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
 from sync.reader import find_header
+from sync.review import MasterMarks
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -828,6 +829,9 @@ class GoogleBackend:
         )
 
     # -- master --------------------------------------------------------------------------
+
+    def read_marks(self) -> MasterMarks:
+        return MasterMarks()  # review marks: not read from this storage yet
 
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, the new sheets built beside the old in bodies under
