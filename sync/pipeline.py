@@ -292,7 +292,7 @@ def _run_schools(
         result.reports.append(report)
         if write:
             result.writes[school.id] = write
-        _log_school(result.run_id, report, spec)
+        _log_school(result.run_id, report, spec, result.review)
     ahead.close()
     _finish_review(review, result, history, now)
     if result.outcome != RunOutcome.OK:
@@ -323,9 +323,11 @@ def _run_schools(
         result.message = f"Свод не записан: {e}."
 
 
-def _log_school(run_id: int, report: SchoolReport, spec: TemplateSpec) -> None:
+def _log_school(
+    run_id: int, report: SchoolReport, spec: TemplateSpec, review: ReviewPlan | None = None
+) -> None:
     """One line per school per run, for the administrator."""
-    s = school_summary(report, spec)
+    s = school_summary(report, spec, review)
     details = (
         f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
         f" ошибок {s['errors']}"
