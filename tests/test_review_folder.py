@@ -295,3 +295,41 @@ def test_a_hostile_master_gives_data_and_russian_problems(tmp_path: Path) -> Non
     assert "5" not in got
     assert master_line(config.master_path, S2, "3")["Отметка МОУО"] in ("", None)
     json.dumps(result.review.problems, ensure_ascii=False)  # plain strings
+
+
+def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sync.cli import main
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Нет приказа"}},
+    )
+    run(config, today=TODAY)
+    fill_workbook(Path(config.schools[0].source), SPEC, {"4": {"evidence": "Приказ № 47"}})
+    run(config, today=TODAY)
+    type_into_master(config.master_path, {(S1, "4"): {"Отметка МОУО": "Принято"}}, by="Сидоров")
+    run(config, today=TODAY)
+    cli = CliRunner()
+    args = ["history", "s1", "--config", str(config.path)]
+
+    text = cli.invoke(main, [*args, "--row", "4"])
+    assert text.exit_code == 0, text.output
+    lines = text.output.strip().splitlines()
+    assert lines[0] == f"{S1}, строка 4: отметки МОУО (2)."
+    assert "«На доработке»; Петрова А. А. (свод" in lines[1]
+    assert "комментарий: «Нет приказа»" in lines[1] and "строка изменена после отметки" in lines[1]
+    assert "«Принято»; Сидоров (свод" in lines[2] and "изменена" not in lines[2]
+
+    as_json = cli.invoke(main, [*args, "--marks", "--json"])
+    data = json.loads(as_json.output)
+    assert [(d["row"]["no"], d["mark"], d["by"], d["changed_after"]) for d in data] == [
+        ("4", "rework", "Петрова А. А.", True),
+        ("4", "accepted", "Сидоров", False),
+    ]
+    assert data[0]["comment"] == "Нет приказа" and data[0]["source"] == "master"
+    # The plain history ends with the trail too.
+    assert "отметки МОУО (2)" in cli.invoke(main, args).output
