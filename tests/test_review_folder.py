@@ -333,3 +333,37 @@ def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None
     assert data[0]["comment"] == "Нет приказа" and data[0]["source"] == "master"
     # The plain history ends with the trail too.
     assert "отметки МОУО (2)" in cli.invoke(main, args).output
+
+
+def test_reminders_list_rework_rows_with_the_comment_and_count_rows_on_review(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from sync.service.config import SmtpSettings
+    from sync.service.mail import coordinator_digest, school_digest
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Приложите приказ"}},
+    )
+    result = run(config, today=TODAY)
+    settings = SmtpSettings(
+        "127.0.0.1", 25, "none", "sync@example.ru", coordinators=("mouo@example.ru",)
+    )
+    s1 = next(r for r in result.reports if r.school.id == "s1")
+    s1 = replace(s1, school=replace(s1.school, emails=("s1@example.ru",)))
+    digest = school_digest(s1, TODAY, settings, "Тестовый округ", SPEC, result.review)
+    assert digest is not None and "на доработке 1" in digest.subject
+    body = digest.body
+    assert "МОУО вернул на доработку (1):" in body
+    assert "№ 4 «Сбор дополнительных сведений" in body
+    assert "Петрова А. А." in body and "«Приложите приказ»" in body
+    summary = coordinator_digest(result, TODAY, settings, "Тестовый округ", SPEC)
+    assert summary is not None
+    # s2's row 3 is «Выполнено» and not reviewed; s1's row 3 too (row 4 is on rework).
+    assert "На проверке у МОУО: 2 (лист «На проверке» в своде); на доработке у школ: 1." in (
+        summary.body
+    )
