@@ -367,3 +367,37 @@ def test_reminders_list_rework_rows_with_the_comment_and_count_rows_on_review(
     assert "На проверке у МОУО: 2 (лист «На проверке» в своде); на доработке у школ: 1." in (
         summary.body
     )
+
+
+def test_the_spravka_counts_from_the_recorded_review_state(tmp_path: Path) -> None:
+    from sync.pipeline import load_context
+    from sync.spravka.data import gather
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "3"): {"Отметка МОУО": "Принято"}, (S1, "4"): {"Отметка МОУО": "На доработке"}},
+    )
+    run(config, today=TODAY)
+    spec, plan = load_context(config)
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(config, h, plan, spec, TODAY)
+    assert (spravka.accepted, spravka.rework, spravka.on_review) == (1, 1, 1)  # s2's row 3 waits
+    overview = {r["Показатель"]: r["Значение"] for r in master_rows(config.master_path, "Обзор")}
+    assert overview["На проверке у МОУО"] == spravka.on_review  # the master agrees
+    assert overview["На доработке"] == spravka.rework
+    s1_line = next(s for s in spravka.schools if s.name == S1)
+    assert s1_line.done == 1  # the row on rework is not done
+
+    # The school changes the accepted row: its cell still says «Принято», the справка does not.
+    fill_workbook(Path(config.schools[0].source), SPEC, {"3": {"evidence": "Приказ № 99"}})
+    run(config, today=TODAY)
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(config, h, plan, spec, TODAY)
+    assert (spravka.accepted, spravka.rework, spravka.on_review) == (0, 1, 2)
+
+    strict = with_tables(config, "[review]\ndone_requires_acceptance = true\n")
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(strict, h, plan, spec, TODAY)
+    assert spravka.total.done == 0  # nothing accepted as it is now
