@@ -209,3 +209,39 @@ def test_memory_an_unreadable_master_is_not_rewritten(tmp_path: Path) -> None:
     memory.master_read_error = ""
     again = run(config, today=TODAY, backend=memory)
     assert [m.mark for m in again.review.new_marks] == [Mark.ACCEPTED]
+
+
+def test_paint_without_the_review_column_puts_the_mark_in_the_control_note(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from sync.cells import a1
+    from sync.consolidate import row_key
+    from sync.model import SchoolReport
+    from sync.paint import paint_school
+    from sync.pipeline import load_context
+    from sync.reader import locate
+    from sync.review import RowReview
+    from sync.validation import check_school
+
+    config = setup(tmp_path)
+    spec, plan = load_context(config)
+    school = config.schools[0]
+    sheet = locate(FolderBackend.read_file(Path(school.source)), spec)
+    rows, problems = check_school(sheet, school, plan, spec, TODAY)
+    report = SchoolReport(school, rows, {}, problems)
+    seen = RowReview(ReviewState.REWORK, Mark.REWORK, "Нет приказа", "Петрова", NOW)
+    reviews = {row_key(school.id, rows[0]): seen}
+
+    with_column = paint_school(report, sheet, spec, reviews)
+    review_cell = (with_column.main_sheet, a1(rows[0].sheet_row, sheet.columns["review"]))
+    assert with_column.reviews[0] == (rows[0].sheet_row, "На доработке")
+    assert "Нет приказа" in with_column.notes[review_cell]
+    assert with_column.digest() != paint_school(report, sheet, spec).digest()
+
+    columns = {k: v for k, v in sheet.columns.items() if k != "review"}
+    without = paint_school(report, replace(sheet, columns=columns), spec, reviews)
+    control_cell = (without.main_sheet, a1(rows[0].sheet_row, sheet.columns["control"]))
+    assert not without.reviews and without.review_col is None
+    assert "Нет приказа" in without.notes[control_cell]
