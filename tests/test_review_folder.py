@@ -294,7 +294,12 @@ def test_a_hostile_master_gives_data_and_russian_problems(tmp_path: Path) -> Non
     # The unknown mark changed nothing; the broken key's mark was not applied.
     assert "5" not in got
     assert master_line(config.master_path, S2, "3")["Отметка МОУО"] in ("", None)
-    json.dumps(result.review.problems, ensure_ascii=False)  # plain strings
+    from sync.report import run_summary, run_text
+
+    assert "Отметки МОУО — замечания (" in run_text(result, config, SPEC)  # what `run` prints
+    summary = run_summary(result, SPEC)["review"]
+    assert summary["problems"] == result.review.problems and summary["new_marks"] == 2
+    json.dumps(summary, ensure_ascii=False)  # plain data
 
 
 def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None:
