@@ -41,11 +41,13 @@ from sync.review import (
     ReviewState,
     RowKey,
     RowNow,
+    RowReview,
     cell_text,
     index_lines,
     orphan_marks,
     review_school,
     row_digest,
+    shown_token,
 )
 from sync.service.config import lock_wait_of
 from sync.service.lock import LockBusy, RunLock, lock_path_for
@@ -482,6 +484,18 @@ def _failed_report(
 # --- review marks ----------------------------------------------------------------------------
 
 
+NOT_REVIEWED = RowReview(ReviewState.NOT_REVIEWED)
+_UNTOUCHED = shown_token(None, "")
+
+
+def _touched(line: MasterMark | None) -> bool:
+    """Whether a master line may carry something new (a line that shows and holds no mark and
+    no comment cannot)."""
+    if line is None:
+        return False
+    return bool(line.mark or line.comment or line.raw_mark or line.shown != _UNTOUCHED)
+
+
 @dataclass
 class RunReview:
     """The run's review state: the master's lines, the recorded marks, what was decided."""
@@ -506,9 +520,14 @@ class RunReview:
         """Decide one school's rows, record its new marks, and give «На доработке» rows their
         control. `fresh`: the workbook was read this run (its «Отметка МОУО» cells count)."""
         now_rows = []
-        for r in rows:
-            key = row_key(school.id, r)
-            self.seen.add(key)
+        keys = [row_key(school.id, r) for r in rows]
+        self.seen.update(keys)
+        if not fresh and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys):
+            # The common case of a quiet night: nothing marked, nothing typed, nothing read.
+            for k in keys:
+                self.plan.rows[k] = NOT_REVIEWED
+            return rows
+        for r, key in zip(rows, keys, strict=True):
             no = r.item.no if r.item is not None else r.values.get("no")
             now_rows.append(
                 RowNow(
@@ -546,8 +565,8 @@ class RunReview:
                 },
             )
         out = []
-        for r in rows:
-            if part.state(row_key(school.id, r)) is ReviewState.REWORK:
+        for r, key in zip(rows, keys, strict=True):
+            if part.state(key) is ReviewState.REWORK:
                 r = replace(r, control=rework_control(r.control, spec))
             out.append(r)
         return out
