@@ -544,12 +544,12 @@ def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None)
     for k in _ROW_KEYS:
         if k == "control":
             line.append(row.control.value)
-        elif k == "review" and seen is not None:
-            line.append(seen.mark_text)
+        elif k == "review" and seen is not None:  # empty: None, no cell text to store
+            line.append(seen.mark_text or None)
         elif k == "review_comment":
-            line.append(seen.comment if seen is not None else None)
+            line.append(seen.comment or None if seen is not None else None)
         elif k == "review_state":
-            line.append(REVIEW_STATE_RU[seen.state] if seen is not None else None)
+            line.append(REVIEW_STATE_RU[seen.state] or None if seen is not None else None)
         elif k == "row_key":
             shown = seen if seen is not None else None
             mark = shown.mark if shown is not None else mark_of(row.values.get("review"))[0]
