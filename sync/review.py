@@ -381,9 +381,10 @@ def decide_row(
                 f" а в своде — «{_text_of(new.mark) or 'пусто'}»: принята отметка из свода."
             )
     elif cell_changed and (last is None or last.mark != cell_mark):
-        keep = last.comment if last is not None and cell_mark == last.mark else ""
+        # A mark typed into the school's cell has no comment: the master's comment was about
+        # the mark it replaces.
         new = RecordedMark(
-            row.key, cell_mark, keep, IN_WORKBOOK, now, row.digest, SOURCE_WORKBOOK, run_id
+            row.key, cell_mark, "", IN_WORKBOOK, now, row.digest, SOURCE_WORKBOOK, run_id
         )
     current = new or last
     return review_of(current, row.digest), new, problems
