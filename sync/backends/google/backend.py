@@ -43,6 +43,7 @@ from gspread.urls import (
 )
 
 from sync.backends.base import (
+    MasterReadError,
     MasterWriteError,
     SourceError,
     SourceState,
@@ -62,6 +63,7 @@ from sync.backends.google.grid import (
     UPDATED_FIELDS,
     ReadSpreadsheet,
     parse_spreadsheet,
+    review_column,
 )
 from sync.backends.google.http import (
     Clock,
@@ -88,7 +90,7 @@ from sync.backends.google.store import (
     SchoolState,
     StateCache,
 )
-from sync.builders.google.common import METADATA_PREFIX
+from sync.builders.google.common import METADATA_PREFIX, quote_sheet
 from sync.builders.google.master import (
     MASTER_CHUNK_BYTES,
     STAGING_PREFIX,
@@ -100,11 +102,13 @@ from sync.builders.google.master import (
 from sync.builders.google.paint import main_title_for, paint_requests, shown_after
 from sync.builders.google.school import school_requests
 from sync.config import Config, ConfigError
+from sync.consolidate import ROWS_SHEET
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
 from sync.reader import find_header
 from sync.review import MasterMarks
+from sync.review_grid import marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -133,6 +137,13 @@ MASTER_GET_FIELDS = (
 _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
 # Answers after which a request may or may not have been applied (a 429 or 503 was not).
 AMBIGUOUS_STATUS = (500, 502, 504)
+MARKS_UNREAD = (
+    "Отметки МОУО в Google-таблице свода не прочитаны, свод не перезаписан (отметки не потеряются)"
+)
+MASTER_INVITATION = (
+    "Свод дорожной карты: обновляется каждую ночь. Отметки «Принято» и «На доработке» ставьте"
+    " в листе «Мероприятия», в столбцах «Отметка МОУО» и «Комментарий МОУО»."
+)
 MASTER_TIMEOUT = 300.0  # seconds: a thousand schools' master is a large request
 
 
@@ -179,6 +190,7 @@ class DriveFile:
     trashed: bool
     by_me: bool
     app: dict[str, str]
+    by: str = ""  # the last modifying user's address (or name), as Drive tells it
 
     @classmethod
     def parse(cls, f: dict[str, Any]) -> DriveFile:
@@ -193,6 +205,7 @@ class DriveFile:
             trashed=bool(f.get("trashed", False)),
             by_me=bool(user.get("me", False)),
             app={str(k): str(v) for k, v in (f.get("appProperties") or {}).items()},
+            by=str(user.get("emailAddress") or user.get("displayName") or ""),
         )
 
     @property
@@ -628,7 +641,8 @@ class GoogleBackend:
         main = next((s for s in parsed.sheets if s.title == main_title), None)
         header = find_header(main.grid, self.spec) if main else None
         header_row, control_col = (header[0], header[1].get("control")) if header else (1, None)
-        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {})
+        review_col = review_column(main.grid, header_row) if main else None
+        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {}, review_col=review_col)
         old = self.state.get(school.id, parsed.spreadsheet_id)
         modified = old.modified if old else ""
         if found is not None and not found.by_me:
@@ -737,7 +751,11 @@ class GoogleBackend:
         self._remember(school, after, self.run.surveyed.get(school.id))
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
-        if shown.controls == wanted.controls and shown.notes == wanted.notes:
+        if (shown.controls, shown.notes, shown.reviews) == (
+            wanted.controls,
+            wanted.notes,
+            wanted.reviews,
+        ):
             self.breaker.succeeded()
             return WriteResult(
                 WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint()
@@ -781,6 +799,7 @@ class GoogleBackend:
                 and state.fingerprint == fingerprint
                 and state.control_col == paint.control_col
                 and state.header_row == paint.header_row
+                and (not paint.review_col or state.shown.review_col == paint.review_col)
                 and state.main_title == main_title_for(paint.main_sheet, list(state.sheet_ids))
             ):
                 return dict(state.sheet_ids), state.shown, state.masked
@@ -831,7 +850,60 @@ class GoogleBackend:
     # -- master --------------------------------------------------------------------------
 
     def read_marks(self) -> MasterMarks:
-        return MasterMarks()  # review marks: not read from this storage yet
+        """The coordinators' marks in the master spreadsheet's «Мероприятия», as it is now.
+
+        Two requests: Drive files.get (who changed it last, when) and one values.batchGet of the
+        sheet (formatted values: what the coordinator sees). No master yet, or one without the
+        review columns (written before them): no marks. Raises MasterReadError when Google does
+        not answer: the run then leaves the master as it is, marks and all.
+        """
+        sid = self.settings.master_spreadsheet_id or self.registry.master
+        if not sid:
+            return MasterMarks()
+        where = spreadsheet_url(sid)
+        if self.breaker.terminal:
+            raise MasterReadError(f"{MARKS_UNREAD}: {self.breaker.message} ({where})")
+        try:
+            found = self._file(sid)
+            if found is None or found.trashed:
+                return MasterMarks()  # gone: write_master makes a new one (nothing to keep)
+            answer = self._marks_values(sid)
+        except _GOOGLE_ERRORS as e:
+            self._stop_if_signed_out(e)
+            raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
+        if answer is None:
+            return MasterMarks()
+        grid = (answer.get("valueRanges") or [{}])[0].get("values", [])
+        return MasterMarks(
+            marks_from_grid(grid, self._mark_choices()),
+            by=found.by,
+            at=found.modified_at(self.zone),
+            source="Google-таблица свода",
+        )
+
+    def _marks_values(self, sid: str) -> dict[str, Any] | None:
+        """«Мероприятия» of the master as values; None when the master has no such sheet
+        (Google refuses a range on a missing sheet with a 400 "Unable to parse range")."""
+        try:
+            answer: dict[str, Any] = self.http.request(
+                "get",
+                SPREADSHEET_VALUES_BATCH_URL % sid,
+                params={
+                    "ranges": quote_sheet(ROWS_SHEET[:100]),
+                    "valueRenderOption": "FORMATTED_VALUE",
+                },
+            ).json()
+        except APIError as e:
+            if e.code == 400 and "Unable to parse range" in str(e):
+                return None
+            raise
+        return answer
+
+    def _mark_choices(self) -> tuple[str, ...]:
+        try:
+            return self.spec.column("review").choices
+        except KeyError:
+            return ()
 
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, the new sheets built beside the old in bodies under
@@ -866,8 +938,9 @@ class GoogleBackend:
     def _create_master(self) -> str:
         created = self._create_file(self.settings.master_name, {APP_ROLE: "master"})
         self.registry.record_master(created)
+        # Writers: they type their review marks into the master (the rest of it is protected).
         for email in self.settings.coordinators:
-            self._share(created, email, "reader", "Свод дорожной карты: обновляется каждую ночь.")
+            self._share(created, email, "writer", MASTER_INVITATION)
         return created
 
     def _write_master(self, sid: str, master: Master, fresh: bool) -> None:
@@ -884,7 +957,9 @@ class GoogleBackend:
             for s in existing
             if fresh and s.title not in wanted and not s.title.startswith(STAGING_PREFIX)
         ]
-        plan = staged_master(master, existing, drop=drop, chunk_bytes=self.master_chunk)
+        plan = staged_master(
+            master, existing, drop=drop, chunk_bytes=self.master_chunk, editors=[self.account]
+        )
         self.master_bodies = []
         for i, batch in enumerate(plan.build):
             if i > 0:  # these only set cells: repeating one changes nothing
