@@ -1,0 +1,423 @@
+"""Review marks on Google (issue 13): the master protected except «Отметка МОУО» and
+«Комментарий МОУО», the coordinator's marks read back from it, and each mark with its comment
+shown in the school's spreadsheet. Against the fake over real HTTP; the coordinator marks through
+the Sheets API with real google-auth credentials of their own, as an add-on or a script would."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2.credentials import Credentials
+
+from sync.backends.base import MasterReadError
+from sync.backends.google.backend import GoogleBackend
+from sync.cells import a1
+from sync.consolidate import OVERDUE_SHEET, ROWS_SHEET, consolidate, row_key
+from sync.model import SchoolReport
+from sync.notes import NOTE_MARK
+from sync.paint import Paint, paint_school
+from sync.pipeline import load_context, run
+from sync.reader import locate
+from sync.review import (
+    COMMENT_HEADER,
+    KEY_HEADER,
+    MARK_HEADER,
+    Mark,
+    ReviewPlan,
+    ReviewState,
+    RowKey,
+    RowReview,
+    decode_key,
+)
+from sync.spec import load_spec
+from sync.validation import check_school
+from tests.fakes.google import FakeGoogle, Fault, PersonError
+from tests.fakes.google.municipality import (
+    COORDINATOR,
+    GoogleTown,
+    fake_google,
+    school_email,
+)
+from tests.fakes.google.server import ROLE_RANK
+from tests.fakes.google.sheets_model import col_letters
+from tests.fixtures import TODAY
+from tests.test_gsheets_e2e import row_of, setup
+
+__all__ = ["fake_google"]
+
+SPEC = load_spec()
+MAIN = SPEC.main_sheet
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+
+
+def coordinator_session(fake: FakeGoogle) -> AuthorizedSession:
+    """The coordinator's own Sheets API access (OAuth, their account): real google-auth."""
+    client = fake.add_oauth_client()["installed"]
+    refresh = fake.sign_in(client["client_id"], COORDINATOR, [SHEETS_SCOPE])
+    credentials = Credentials(  # type: ignore[no-untyped-call]
+        None,
+        refresh_token=refresh,
+        token_uri=f"{fake.url}/token",
+        client_id=client["client_id"],
+        client_secret=client["client_secret"],
+        scopes=[SHEETS_SCOPE],
+    )
+    return AuthorizedSession(credentials)
+
+
+def update(
+    session: AuthorizedSession,
+    fake: FakeGoogle,
+    sid: str,
+    ref: str,
+    value: Any,
+    option: str = "USER_ENTERED",
+) -> Any:
+    """values.update of one cell of «Мероприятия», as a coordinator's script sends it."""
+    rng = quote(f"'{ROWS_SHEET}'!{ref}", safe="")
+    return session.put(
+        f"{fake.url}/v4/spreadsheets/{sid}/values/{rng}",
+        params={"valueInputOption": option},
+        json={"values": [[value]]},
+        timeout=10,
+    )
+
+
+def first_run(tmp_path: Path, fake: FakeGoogle) -> tuple[GoogleTown, str]:
+    town = setup(tmp_path, fake)
+    result = run(town.config, today=TODAY, backend=town.backend())
+    assert result.outcome == "ok", result.message
+    return town, town.master_id()
+
+
+def columns(fake: FakeGoogle, master: str) -> dict[str, int]:
+    """Header -> 0-based column of the master's «Мероприятия» (its header is row 1)."""
+    return {str(h): c for c, h in enumerate(fake.grid(master, ROWS_SHEET)[0])}
+
+
+def line_of(fake: FakeGoogle, master: str, school: str, no: str) -> int:
+    """The 1-based row of a school's plan row № on «Мероприятия»."""
+    grid = fake.grid(master, ROWS_SHEET)
+    cols = columns(fake, master)
+    for r, line in enumerate(grid[1:], start=2):
+        if line[0] == school and str(line[cols["№"]]) == no:
+            return r
+    raise AssertionError(f"{school} {no} not in the master")
+
+
+# --- the master: protected except the coordinator's two columns ----------------------------------
+
+
+def test_the_master_lets_coordinators_edit_only_the_review_columns(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    cols = columns(fake, master)
+    mark_c, comment_c, key_c = cols[MARK_HEADER], cols[COMMENT_HEADER], cols[KEY_HEADER]
+    assert comment_c == mark_c + 1
+    rows_sheet = fake.sheet(master, ROWS_SHEET)
+    n = len(fake.grid(master, ROWS_SHEET))
+    [protection] = rows_sheet.protected_ranges
+    assert set(protection["range"]) == {"sheetId"}  # the whole sheet
+    assert protection["editors"]["users"] == [town.backend().account]
+    assert [
+        (u["startRowIndex"], u["endRowIndex"], u["startColumnIndex"], u["endColumnIndex"])
+        for u in protection["unprotectedRanges"]
+    ] == [(1, n, mark_c, comment_c + 1)]
+    # The key column is hidden; the mark cells offer the template's choices, strictly.
+    assert rows_sheet.col_meta[key_c]["hiddenByUser"] is True
+    rule = fake.cell(master, ROWS_SHEET, f"{col_letters(mark_c)}2")["dataValidation"]
+    assert [v["userEnteredValue"] for v in rule["condition"]["values"]] == [
+        "Принято",
+        "На доработке",
+    ]
+    assert rule["strict"] is True
+    assert "dataValidation" not in fake.cell(master, ROWS_SHEET, f"{col_letters(comment_c)}2")
+    # Every other sheet is protected whole, nothing left open.
+    for sheet in fake.spreadsheet(master).ordered():
+        if sheet.properties["title"] == ROWS_SHEET:
+            continue
+        [p] = sheet.protected_ranges
+        assert set(p["range"]) == {"sheetId"} and not p.get("unprotectedRanges")
+
+    # The coordinator (a writer of the master, not an editor of the protection).
+    session = coordinator_session(fake)
+    r = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    assert update(session, fake, master, f"{col_letters(mark_c)}{r}", "Принято").ok
+    assert update(session, fake, master, f"{col_letters(comment_c)}{r}", "Проверено").ok
+    refused = update(session, fake, master, f"{col_letters(cols['Статус'])}{r}", "Выполнено")
+    assert refused.status_code == 400
+    assert "protected cell" in refused.json()["error"]["message"]
+    refused = update(session, fake, master, f"{col_letters(key_c)}{r}", "мусор")
+    assert refused.status_code == 400
+    # Nor the header, nor another sheet; in the browser the same (and the dropdown holds).
+    header = update(session, fake, master, f"{col_letters(mark_c)}1", "x")
+    assert header.status_code == 400
+    with pytest.raises(PersonError, match="protected"):
+        fake.type(master, OVERDUE_SHEET, {"A2": "x"}, user=COORDINATOR)
+    with pytest.raises(PersonError, match="list"):
+        fake.type(master, ROWS_SHEET, {f"{col_letters(mark_c)}{r}": "Ок"}, user=COORDINATOR)
+    fake.type(master, ROWS_SHEET, {f"{col_letters(mark_c)}{r}": "На доработке"}, user=COORDINATOR)
+
+
+def test_protections_are_replaced_with_the_sheets_every_run(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    first = {
+        s.properties["title"]: [p["protectedRangeId"] for p in s.protected_ranges]
+        for s in fake.spreadsheet(master).ordered()
+    }
+    for _ in range(2):
+        fake.clock.advance(3600)
+        assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
+    sheets = fake.spreadsheet(master).ordered()
+    assert [s.properties["title"] for s in sheets] == list(first)
+    for s in sheets:
+        assert len(s.protected_ranges) == 1  # nothing piles up
+        assert s.protected_ranges[0]["protectedRangeId"] not in first[s.properties["title"]]
+    # The coordinator can still mark on the rewritten sheet (the open range moved with it).
+    cols = columns(fake, master)
+    r = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    assert update(
+        coordinator_session(fake), fake, master, f"{col_letters(cols[MARK_HEADER])}{r}", "Принято"
+    ).ok
+
+
+def test_a_new_master_is_shared_with_the_coordinators_as_writers(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    second = "deputy@obrazovanie.example.ru"
+    town = setup(tmp_path, fake, google={"coordinators": [COORDINATOR, second]})
+    sid = town.backend()._create_master()
+    assert fake.role(sid, second) == ROLE_RANK["writer"]  # they type their marks in it
+
+
+# --- read_marks ------------------------------------------------------------------------------
+
+
+def test_read_marks_reads_what_the_coordinator_typed_with_its_key(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    cols = columns(fake, master)
+    grid = fake.grid(master, ROWS_SHEET)
+    r3 = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    r4 = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "4")
+    m, c = col_letters(cols[MARK_HEADER]), col_letters(cols[COMMENT_HEADER])
+    session = coordinator_session(fake)
+    fake.clock.advance(600)
+    assert update(session, fake, master, f"{m}{r3}", "Принято").ok
+    assert update(session, fake, master, f"{m}{r4}", "На доработке").ok
+    # A comment that looks like a formula, sent as a script would (RAW keeps it text).
+    assert update(session, fake, master, f"{c}{r4}", "=исправьте дату", "RAW").ok
+    # A value the dropdown would refuse in the browser still gets in through the API.
+    r5 = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "5")
+    assert update(session, fake, master, f"{m}{r5}", "ок").ok
+
+    backend = town.backend()
+    backend.survey(town.config.all_workbooks())
+    mark = fake.mark()
+    marks = backend.read_marks()
+    ops = [rec.op for rec in fake.since(mark)]
+    assert sorted(ops) == ["files.get", "values.batchGet"]  # two requests, whatever the size
+    by_line = {m.key: m for m in marks.marks}
+    assert len(marks.marks) == len(grid) - 1  # every line of every school, with its key
+    key3, digest3 = decode_key(grid[r3 - 1][cols[KEY_HEADER]]) or (None, "")
+    assert key3 == RowKey("s1", key3.section, "3") if key3 else False
+    got = by_line[key3]
+    assert (got.mark, got.comment, got.raw_mark, got.shown_digest) == (
+        Mark.ACCEPTED,
+        "",
+        "",
+        digest3,
+    )
+    key4, _ = decode_key(grid[r4 - 1][cols[KEY_HEADER]]) or (None, "")
+    assert key4 is not None
+    assert (by_line[key4].mark, by_line[key4].comment) == (Mark.REWORK, "=исправьте дату")
+    key5, _ = decode_key(grid[r5 - 1][cols[KEY_HEADER]]) or (None, "")
+    assert key5 is not None
+    assert (by_line[key5].mark, by_line[key5].raw_mark) == (None, "ок")
+    # Who and when: Drive's last modifying user and time of the master.
+    assert marks.by == COORDINATOR
+    assert marks.at is not None and marks.at.utcoffset() is not None
+    assert marks.at.timestamp() == pytest.approx(fake.clock.time(), abs=5)
+    assert marks.source
+
+
+def test_read_marks_without_a_master_asks_nothing(tmp_path: Path, fake_google: FakeGoogle) -> None:
+    fake = fake_google
+    town = setup(tmp_path, fake)
+    backend = town.backend()
+    mark = fake.mark()
+    assert backend.read_marks().marks == ()
+    assert fake.since(mark) == []
+
+
+def test_read_marks_of_a_trashed_or_older_master_is_empty(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    # A master from before the review columns (or one the coordinator renamed the sheet of).
+    fake.rename_sheet(master, ROWS_SHEET, "Мероприятия (старые)", user=COORDINATOR)
+    assert town.backend().read_marks().marks == ()
+    fake.trash(master, COORDINATOR)
+    assert town.backend().read_marks().marks == ()
+
+
+def test_an_unreadable_master_stops_its_rewrite_and_keeps_the_marks(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    backend = town.backend()
+    down = fake.inject(Fault(status=503, target=master, path="values:batchGet", times=100))
+    with pytest.raises(MasterReadError) as caught:
+        backend.read_marks()
+    text = str(caught.value)
+    assert "Отметки МОУО" in text and "не перезаписан" in text and master in text
+    # No access any more (the master moved to another drive): the same, in Russian.
+    down.times = 0
+    fake.inject(Fault(status=403, target=master, path="values:batchGet", times=100))
+    with pytest.raises(MasterReadError, match="не прочитаны"):
+        town.backend().read_marks()
+
+
+def test_read_marks_waits_out_google_s_quota(tmp_path: Path, fake_google: FakeGoogle) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    cols = columns(fake, master)
+    r = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    fake.type(
+        master, ROWS_SHEET, {f"{col_letters(cols[MARK_HEADER])}{r}": "Принято"}, user=COORDINATOR
+    )
+    busy = fake.inject(Fault(status=429, target=master, path="values:batchGet", times=2))
+    start = fake.clock.time()
+    marks = town.backend().read_marks()
+    assert [m.mark for m in marks.marks if m.mark is not None] == [Mark.ACCEPTED]
+    assert fake.clock.time() > start  # it waited (on the virtual clock) and tried again
+    assert busy.hits == 2 and busy.times == 0
+
+
+# --- the school's spreadsheet: the mark, and the comment as our note ----------------------------
+
+
+def school_paint(town: GoogleTown, backend: GoogleBackend, school_id: str) -> tuple[Paint, str]:
+    """The nightly paint of a school, read through the backend, and the read's fingerprint."""
+    spec, plan = load_context(town.config)
+    school = next(s for s in town.config.all_workbooks() if s.id == school_id)
+    backend.survey(town.config.all_workbooks())
+    raw = backend.read(school)
+    sheet = locate(raw, spec)
+    rows, problems = check_school(sheet, school, plan, spec, TODAY, town.config.soon_days)
+    paint = paint_school(SchoolReport(school, rows, dict(sheet.passport), problems), sheet, spec)
+    review_col = sheet.columns["review"]
+    return dataclasses.replace(
+        paint, review_col=review_col, review_header=MARK_HEADER
+    ), raw.fingerprint
+
+
+def test_write_back_shows_the_mark_and_the_comment_note(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, _ = first_run(tmp_path, fake)
+    s1 = town.spreadsheet_id("s1")
+    school = next(s for s in town.config.schools if s.id == "s1")
+    rows = row_of(fake, s1)
+    r3, r4 = rows["3"], rows["4"]
+    own = a1(r4, SPEC.index("comment"))
+    # The school's own note on its row stays whatever we write.
+    fake.write_note(s1, MAIN, own, "Наша заметка", user=school_email("s1"))
+    backend = town.backend()
+    paint, fingerprint = school_paint(town, backend, "s1")
+    col = paint.review_col
+    assert col is not None
+    comment = "=СУММ(1;2) — приложите приказ"
+    paint = dataclasses.replace(
+        paint,
+        reviews=((r3, "Принято"), (r4, "На доработке")),
+        notes={**paint.notes, (MAIN, a1(r4, col)): f"Комментарий МОУО: {comment}"},
+    )
+    mark = fake.mark()
+    result = backend.write_back(school, paint, fingerprint)
+    assert result.status == "written", result.message
+    assert [rec.op for rec in fake.since(mark)] == ["batchUpdate"]  # with Контроль, at once
+    cell3 = fake.cell(s1, MAIN, a1(r3, col))
+    cell4 = fake.cell(s1, MAIN, a1(r4, col))
+    assert cell3["userEnteredValue"] == {"stringValue": "Принято"}
+    assert cell4["userEnteredValue"] == {"stringValue": "На доработке"}
+    assert cell4["note"] == f"{NOTE_MARK}\nКомментарий МОУО: {comment}"
+    assert fake.cell(s1, MAIN, own)["note"] == "Наша заметка"
+    # The same paint again: the school already sees it, nothing is sent.
+    mark = fake.mark()
+    assert backend.write_back(school, paint, result.fingerprint).status == "unchanged"
+    assert [rec.op for rec in fake.since(mark) if rec.target == s1] == []
+    # The mark taken back: the cell cleared, our note gone; the school's note stays.
+    cleared = dataclasses.replace(
+        paint, reviews=((r3, "Принято"), (r4, "")), notes=dict(paint_school_notes(paint, r4, col))
+    )
+    assert backend.write_back(school, cleared, result.fingerprint).status == "written"
+    assert "userEnteredValue" not in fake.cell(s1, MAIN, a1(r4, col))
+    assert not fake.cell(s1, MAIN, a1(r4, col)).get("note")
+    assert fake.cell(s1, MAIN, own)["note"] == "Наша заметка"
+    assert fake.cell(s1, MAIN, a1(r3, col))["userEnteredValue"] == {"stringValue": "Принято"}
+
+
+def paint_school_notes(paint: Paint, row: int, col: int) -> dict[tuple[str, str], str]:
+    return {k: v for k, v in paint.notes.items() if k != (MAIN, a1(row, col))}
+
+
+def test_a_review_column_that_is_not_ours_is_not_written(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, _ = first_run(tmp_path, fake)
+    s1 = town.spreadsheet_id("s1")
+    school = next(s for s in town.config.schools if s.id == "s1")
+    r3 = row_of(fake, s1)["3"]
+    backend = town.backend()
+    paint, fingerprint = school_paint(town, backend, "s1")
+    assert paint.review_col is not None
+    # The paint names the school's «Комментарий» column: its header is not «Отметка МОУО».
+    wrong = SPEC.index("comment")
+    before = fake.cell(s1, MAIN, a1(r3, wrong)).get("userEnteredValue")
+    paint = dataclasses.replace(paint, review_col=wrong, reviews=((r3, "Принято"),))
+    backend.write_back(school, paint, fingerprint)
+    assert fake.cell(s1, MAIN, a1(r3, wrong)).get("userEnteredValue") == before
+
+
+def test_the_master_shows_marks_again_and_a_formula_looking_comment_stays_text(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town = setup(tmp_path, fake)
+    result = run(town.config, today=TODAY, backend=town.backend())
+    spec, plan = load_context(town.config)
+    report = next(r for r in result.reports if r.school.id == "s1")
+    row = next(r for r in report.rows if r.item is not None and r.item.no == "4")
+    key = row_key("s1", row)
+    review = ReviewPlan(rows={key: RowReview(ReviewState.REWORK, Mark.REWORK, "=1+1 и ещё раз")})
+    master = consolidate(result.reports, plan, spec, TODAY, "Тестовый округ", review=review)
+    backend = town.backend()
+    backend.write_master(master)
+    sid = town.master_id()
+    cols = columns(fake, sid)
+    r = line_of(fake, sid, "МОУ СОШ № 1 с. Чара", "4")
+    cell = fake.cell(sid, ROWS_SHEET, f"{col_letters(cols[COMMENT_HEADER])}{r}")
+    assert cell["userEnteredValue"] == {"stringValue": "=1+1 и ещё раз"}
+    mark = fake.cell(sid, ROWS_SHEET, f"{col_letters(cols[MARK_HEADER])}{r}")
+    assert mark["userEnteredValue"] == {"stringValue": "На доработке"}
+    # And it reads back as it was shown: the same key, the same mark and comment.
+    [again] = [m for m in backend.read_marks().marks if m.key == key]
+    assert (again.mark, again.comment) == (Mark.REWORK, "=1+1 и ещё раз")
