@@ -153,7 +153,7 @@ def sync_now(
     Started from the open master, the master is refreshed in place through xlwings and saved:
     Excel on Windows locks an open workbook's file, so the sync could not replace it.
     """
-    return _press("sync_now", book, lambda b: _sync_now(b, config, today))
+    return _press("sync_now", book, lambda b: _sync_now(b, host, config, today))
 
 
 def open_school(
@@ -569,17 +569,32 @@ def review_marks(
 # --- «Синхронизировать» ---------------------------------------------------------------------------
 
 
-def _sync_now(target: xw.Book, config: Config | None, today: date | None) -> ButtonResult:
+def _sync_now(
+    target: xw.Book, host: str, config: Config | None, today: date | None
+) -> ButtonResult:
     config = config if config is not None else require_config()
-    book = OpenBook(target)
+    # host and password: the master's protected sheets are lifted around their refresh.
+    book = OpenBook(target, host=host, password=config.protection_password)
+    spec = load_spec(config.template)
     backend: Backend = backend_for(config)
     in_place = backend.master_is_workbook and book.is_master()
+    opened: OpenMasterBackend | None = None
     if in_place:
-        backend = OpenMasterBackend(backend, book)
+        # Its review marks are read from the open book: typed and not saved yet included.
+        backend = opened = OpenMasterBackend(backend, book, _mark_choices(spec))
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
     result = run(config, today=today, backend=backend, lock_wait=0, command="excel")
-    spec = load_spec(config.template)
-    return ButtonResult(result.outcome == RunOutcome.OK, sync_message(result, spec, in_place))
+    message = sync_message(result, spec, in_place)
+    if opened is not None and opened.warnings:
+        message = "\n\n".join([message, *opened.warnings])
+    return ButtonResult(result.outcome == RunOutcome.OK, message)
+
+
+def _mark_choices(spec: TemplateSpec) -> tuple[str, ...]:
+    try:
+        return spec.column("review").choices
+    except KeyError:
+        return ()
 
 
 OUTCOME_TEXT = {
