@@ -342,9 +342,18 @@ def demo_command(
 @click.argument("school_id", metavar="ШКОЛА")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Все снимки в JSON.")
+@click.option(
+    "--marks",
+    is_flag=True,
+    help="Только отметки МОУО «Принято» / «На доработке» (история проверки).",
+)
+@click.option("--row", "row", default="", metavar="№", help="Отметки одной строки (по № п/п).")
 @friendly_errors
-def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
-    """Показать, что школа вносила в свою книгу: каждый сохранённый снимок и что в нём менялось."""
+def history_command(
+    school_id: str, config_path: Path, as_json: bool, marks: bool, row: str
+) -> None:
+    """Показать, что школа вносила в свою книгу: каждый сохранённый снимок и что в нём менялось,
+    и отметки МОУО (кто, когда, какая, комментарий, откуда)."""
     from sync.history import History
     from sync.report import history_json, history_text
     from sync.spec import load_spec
@@ -357,6 +366,11 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
     if not config.history_path.exists():
         click.echo("История пуста: синхронизация ещё не запускалась.", err=True)
         sys.exit(EXIT_INVALID)
+    if marks or row:
+        from sync.cli_review import show_trail
+
+        show_trail(config, known[school_id], row, as_json)
+        return
     with History.open(config.history_path) as history:
         entries = list(history.snapshots(school_id))
     if as_json:
@@ -368,6 +382,10 @@ def history_command(school_id: str, config_path: Path, as_json: bool) -> None:
         click.echo(text)
     else:
         click.echo(history_text(known[school_id], entries, load_spec(config.template), config.zone))
+        from sync.cli_review import show_trail
+
+        click.echo("")
+        show_trail(config, known[school_id], "", False)
 
 
 @main.command("import-plan")

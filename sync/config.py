@@ -40,6 +40,7 @@ class Config:
     coordinator: School | None
     template: Path | None = None
     low_percent: float = 0.5  # [master] low_percent: «% выполнения» below it is red
+    done_requires_acceptance: bool = False  # [review]: only rows the МОУО accepted count as done
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole parsed TOML
     text: str = field(default="", repr=False)  # the file's text, for line numbers
 
@@ -366,6 +367,7 @@ def load_config(path: Path) -> Config:
     low_percent = master.get("low_percent", int, 50)
     if not 0 <= low_percent <= 100:
         raise master.fail("low_percent", "укажите процент от 0 до 100.")
+    requires_acceptance = root.sub("review").get("done_requires_acceptance", bool, False)
     return Config(
         path=path,
         municipality=name,
@@ -384,6 +386,7 @@ def load_config(path: Path) -> Config:
         coordinator=coordinator,
         template=template.path_value("spec") if "spec" in template.data else None,
         low_percent=low_percent / 100,
+        done_requires_acceptance=requires_acceptance,
         raw=data,
         text=text,
     )

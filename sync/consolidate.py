@@ -35,9 +35,12 @@ from sync.review import (
     REVIEW_STATE_RU,
     STATE_HEADER,
     ReviewPlan,
+    ReviewState,
     RowKey,
     encode_key,
+    mark_of,
     row_digest,
+    shown_token,
 )
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import ControlKey, SchoolOutcome
@@ -51,6 +54,7 @@ OVERDUE_SHEET = "Просрочено"
 PROBLEMS_SHEET = "Ошибки"
 PASSPORTS_SHEET = "Паспорта"
 CHANGES_SHEET = "Изменения"
+REVIEW_SHEET = "На проверке"
 
 COORDINATOR_COLUMN = "МОУО"
 NO_DATA = "нет данных"
@@ -109,7 +113,6 @@ _REVIEW_HEADERS = {
     "review_state": STATE_HEADER,
     "row_key": KEY_HEADER,
 }
-REVIEW_SHEET = "На проверке"
 
 
 @dataclass
@@ -151,16 +154,44 @@ class Master:
         raise KeyError(name)
 
 
-def school_summary(report: SchoolReport, spec: TemplateSpec) -> dict[str, int | float]:
-    """Counts for one school: rows, done, overdue, soon, errors, warnings and percent done.
+def counts_as_done(school_id: str, row: RowReport, review: ReviewPlan | None) -> bool:
+    """Whether a row counts as done: control «Выполнено» (never «На доработке»), and, with
+    [review] done_requires_acceptance, accepted by the МОУО."""
+    if row.control.key != ControlKey.DONE:
+        return False
+    return review is None or review.counts_as_done(row_key(school_id, row))
+
+
+def awaits_review(
+    school_id: str, row: RowReport, review: ReviewPlan | None, spec: TemplateSpec
+) -> bool:
+    """A row with status «Выполнено» the МОУО has not accepted as it is now (its to-do list)."""
+    if normalize_status(row.values.get("status"), spec) != spec.statuses["done"]:
+        return False
+    state = review.state(row_key(school_id, row)) if review is not None else None
+    return state in (
+        None,
+        ReviewState.NOT_REVIEWED,
+        ReviewState.CHANGED_AFTER_ACCEPT,
+        ReviewState.FIXED_AWAITING,
+    )
+
+
+def school_summary(
+    report: SchoolReport, spec: TemplateSpec, review: ReviewPlan | None = None
+) -> dict[str, int | float]:
+    """Counts for one school: rows, done, overdue, soon, errors, warnings and percent done;
+    with this run's `review`, also the rows on review and on rework.
 
     percent = done / (rows whose status is not the spec's «Не требуется»), 0.0 when there are none.
+    «На доработке» is never done; with done_requires_acceptance only accepted rows are.
     """
     skip = normalize_header(spec.statuses["not_needed"])
     counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
-    done = sum(1 for r in report.rows if r.control.key == ControlKey.DONE)
+    sid = report.school.id
+    done = sum(1 for r in report.rows if counts_as_done(sid, r, review))
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
-    return {
+    counts: dict[str, int | float] = {
         "rows": len(report.rows),
         "done": done,
         "overdue": sum(1 for r in report.rows if r.control.key == ControlKey.OVERDUE),
@@ -169,6 +200,10 @@ def school_summary(report: SchoolReport, spec: TemplateSpec) -> dict[str, int | 
         "warnings": len(report.problems) - errors,
         "percent": done / len(counted) if counted else 0.0,
     }
+    if review is not None:
+        counts["on_review"] = sum(1 for r in report.rows if awaits_review(sid, r, review, spec))
+        counts["rework"] = sum(1 for r in report.rows if r.control.key == ControlKey.REWORK)
+    return counts
 
 
 def consolidate(
@@ -201,12 +236,13 @@ def consolidate(
         subtitle += f" ({zone})"
     if zone is not None:
         reports = [_in_zone(r, zone) for r in reports]
-    schools = _schools_sheet(reports, spec, low_percent)
+    schools = _schools_sheet(reports, spec, low_percent, review)
     sheets = [
-        _overview_sheet(reports, spec, today, moment, schools),
-        _summary_sheet(reports, plan, spec),
+        _overview_sheet(reports, spec, today, moment, schools, review),
+        _summary_sheet(reports, plan, spec, review),
         schools,
         _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False, review=review),
+        review_sheet(reports, spec, review),
         _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True, review=review),
         _problems_sheet(reports, spec),
         _passports_sheet(reports, spec),
@@ -237,9 +273,10 @@ def _overview_sheet(
     today: date,
     moment: datetime | None,
     schools: MasterSheet,
+    review: ReviewPlan | None = None,
 ) -> MasterSheet:
     """«Обзор»: the headline numbers a head of department asks for, and the chart."""
-    sums = [school_summary(r, spec) for r in reports]
+    sums = [school_summary(r, spec, review) for r in reports]
     real = [r for r in reports if not r.school.is_coordinator]
     since = moment if moment is not None else datetime.combine(today, datetime.min.time())
     since = since - timedelta(days=UNREAD_DAYS)
@@ -273,6 +310,22 @@ def _overview_sheet(
             f"книга не читается {UNREAD_DAYS} дней и дольше или ещё ни разу; причины — «Школы»",
         ],
     ]
+    rule = DONE_RULE_ACCEPTED if review and review.done_requires_acceptance else DONE_RULE_STATUS
+    if review is not None:
+        rows[2][2] = f"{rows[2][2]}; {rule}" if rows[2][2] else rule
+        on_review = sum(int(s["on_review"]) for s in sums)
+        rows += [
+            [
+                "На проверке у МОУО",
+                on_review,
+                f"«Выполнено», ещё не принято; список — лист «{REVIEW_SHEET}»",
+            ],
+            [
+                "На доработке",
+                sum(int(s["rework"]) for s in sums),
+                "МОУО вернул строку школе; не считается выполненным",
+            ],
+        ]
     fills = {}
     if overdue:
         fills[(3, 1)] = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
@@ -290,6 +343,7 @@ def _overview_sheet(
             (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "есть просрочка"),
             (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "есть ошибки"),
             (WARNING_FILL, "не все школы прочитаны"),
+            *([(None, f"выполнено: {rule}")] if review is not None else []),
         ],
         chart_of=schools.name if schools.rows else None,
     )
@@ -316,23 +370,28 @@ def control_legend(spec: TemplateSpec) -> list[LegendEntry]:
     return [(c.fill, c.value) for c in spec.controls.values() if c.fill and c.value]
 
 
-def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSpec) -> MasterSheet:
+def _summary_sheet(
+    reports: Sequence[SchoolReport],
+    plan: Plan,
+    spec: TemplateSpec,
+    review: ReviewPlan | None = None,
+) -> MasterSheet:
     # Schools in the order given, the coordinator's workbook last.
     ordered = [r for r in reports if not r.school.is_coordinator]
     ordered += [r for r in reports if r.school.is_coordinator]
     names = _column_names(ordered)
     # Per column: whether it is the coordinator's, and its rows by plan key (None: no workbook).
-    columns: list[tuple[bool, dict[tuple[str, str], RowReport] | None]] = []
+    columns: list[tuple[bool, str, dict[tuple[str, str], RowReport] | None]] = []
     for report in ordered:
         found: dict[tuple[str, str], RowReport] = {}
         for school_row in report.rows:
             if school_row.item is not None:
                 found.setdefault(school_row.item.key, school_row)
-        columns.append((report.school.is_coordinator, found))
+        columns.append((report.school.is_coordinator, report.school.id, found))
     has_coordinator_items = any(i.audience is Audience.COORDINATOR for i in plan.items)
     if has_coordinator_items and not any(r.school.is_coordinator for r in ordered):
         names.append(COORDINATOR_COLUMN)  # "нет данных" until the coordinator's workbook is read
-        columns.append((True, None))
+        columns.append((True, "", None))
 
     headers = ["№ п/п", "Раздел", "Мероприятие", "Срок (дата)", *names, "Выполнено", "Просрочено"]
     rows: list[list[CellValue]] = []
@@ -346,7 +405,7 @@ def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSp
             item.due or item.deadline_text,
         ]
         done = overdue = 0
-        for c, (is_coordinator, found_rows) in enumerate(columns):
+        for c, (is_coordinator, school_id, found_rows) in enumerate(columns):
             row = found_rows.get(item.key) if found_rows is not None else None
             if is_coordinator != (item.audience is Audience.COORDINATOR):
                 line.append(None)
@@ -356,7 +415,7 @@ def _summary_sheet(reports: Sequence[SchoolReport], plan: Plan, spec: TemplateSp
                 line.append(row.control.value)
                 if row.control.fill:
                     fills[(r, 4 + c)] = row.control.fill
-                done += row.control.key == ControlKey.DONE
+                done += counts_as_done(school_id, row, review)
                 overdue += row.control.key == ControlKey.OVERDUE
         line += [done, overdue]
         rows.append(line)
@@ -393,14 +452,17 @@ def _sync_text(report: SchoolReport) -> str:
 
 
 def _schools_sheet(
-    reports: Sequence[SchoolReport], spec: TemplateSpec, low_percent: float = LOW_PERCENT
+    reports: Sequence[SchoolReport],
+    spec: TemplateSpec,
+    low_percent: float = LOW_PERCENT,
+    review: ReviewPlan | None = None,
 ) -> MasterSheet:
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, report in enumerate(reports):
-        s = school_summary(report, spec)
+        s = school_summary(report, spec, review)
         rows.append(
             [
                 report.school.name or report.school.id,
@@ -485,7 +547,10 @@ def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None)
         elif k == "review_state":
             line.append(REVIEW_STATE_RU[seen.state] if seen is not None else None)
         elif k == "row_key":
-            line.append(encode_key(key, row_digest(row.values)))
+            shown = seen if seen is not None else None
+            mark = shown.mark if shown is not None else mark_of(row.values.get("review"))[0]
+            comment = shown.comment if shown is not None else ""
+            line.append(encode_key(key, row_digest(row.values), shown_token(mark, comment)))
         elif row.item is not None and k in _PLAN_ATTRS:
             line.append(getattr(row.item, k))
         else:
@@ -502,6 +567,8 @@ def _rows_sheet(
     review: ReviewPlan | None = None,
 ) -> MasterSheet:
     control_col = 1 + _ROW_KEYS.index("control")
+    state_col = 1 + _ROW_KEYS.index("review_state")
+    state_fills = review_fills(spec)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for report in reports:
@@ -510,6 +577,10 @@ def _rows_sheet(
                 continue
             if row.control.fill:
                 fills[(len(rows), control_col)] = row.control.fill
+            if review is not None:
+                fill = state_fills.get(review.state(row_key(report.school.id, row)))
+                if fill:
+                    fills[(len(rows), state_col)] = fill
             rows.append(_row_values(report, row, review))
     widths: list[float] = [30]
     for key in _ROW_KEYS:
@@ -532,13 +603,116 @@ def _rows_sheet(
             1 + _ROW_KEYS.index("done_on"): DATE_FORMAT,
         },
         frozen_columns=2,
-        legend=control_legend(spec),
+        legend=control_legend(spec) + _review_legend(spec),
         editable=(
             {}
             if only_overdue  # marks are typed on «Мероприятия» only
             else {1 + _ROW_KEYS.index("review"): marks, 1 + _ROW_KEYS.index("review_comment"): ()}
         ),
         hidden_columns=(1 + _ROW_KEYS.index("row_key"),),
+    )
+
+
+DONE_RULE_STATUS = "считаются строки «Выполнено», кроме отправленных МОУО на доработку"
+DONE_RULE_ACCEPTED = (
+    "считаются только строки, принятые МОУО («Принято»): [review] done_requires_acceptance"
+)
+NOT_REVIEWED_TEXT = "Не проверено"
+
+
+def review_fills(spec: TemplateSpec) -> dict[ReviewState, str]:
+    """The colour of each review state in «Проверка» (none for a row not reviewed)."""
+    return {
+        ReviewState.ACCEPTED: _fill(spec, ControlKey.DONE, DONE_FILL),
+        ReviewState.REWORK: _fill(spec, ControlKey.REWORK, "D9D2E9"),
+        ReviewState.CHANGED_AFTER_ACCEPT: WARNING_FILL,
+        ReviewState.FIXED_AWAITING: WARNING_FILL,
+    }
+
+
+def _review_legend(spec: TemplateSpec) -> list[LegendEntry]:
+    fills = review_fills(spec)
+    return [
+        (fills[ReviewState.CHANGED_AFTER_ACCEPT], "«Проверка»: изменено после отметки МОУО"),
+        (None, f"отметки МОУО ставятся в «{MARK_HEADER}» и «{COMMENT_HEADER}» этого листа"),
+    ]
+
+
+def review_sheet(
+    reports: Sequence[SchoolReport], spec: TemplateSpec, review: ReviewPlan | None
+) -> MasterSheet:
+    """«На проверке»: the coordinator's to-do list — rows marked «Выполнено» and not accepted
+    as they are now, oldest first (by «Дата выполнения», then when the workbook changed)."""
+    found: list[tuple[SchoolReport, RowReport, ReviewState]] = []
+    for report in reports:
+        for row in report.rows:
+            if awaits_review(report.school.id, row, review, spec):
+                key = row_key(report.school.id, row)
+                found.append(
+                    (report, row, review.state(key) if review else ReviewState.NOT_REVIEWED)
+                )
+
+    def oldest(item: tuple[SchoolReport, RowReport, ReviewState]) -> tuple[Any, ...]:
+        report, row, _ = item
+        day = row.values.get("done_on")
+        when = report.modified.replace(tzinfo=None) if report.modified else datetime.max
+        return (not isinstance(day, date), day if isinstance(day, date) else date.max, when)
+
+    found.sort(key=oldest)
+    fills_of = review_fills(spec)
+    rows: list[list[CellValue]] = []
+    fills: dict[tuple[int, int], str] = {}
+    for report, row, state in found:
+        seen = review.rows.get(row_key(report.school.id, row)) if review else None
+        item = row.item
+        if state in fills_of:
+            fills[(len(rows), 7)] = fills_of[state]
+        rows.append(
+            [
+                report.school.name or report.school.id,
+                item.no if item is not None else row.values.get("no"),
+                item.activity if item is not None else row.values.get("activity"),
+                item.due if item is not None else row.values.get("due"),
+                row.values.get("done_on"),
+                row.values.get("evidence"),
+                row.values.get("comment"),
+                REVIEW_STATE_RU[state] or NOT_REVIEWED_TEXT,
+                seen.mark_text if seen is not None else None,
+                seen.comment if seen is not None else None,
+                report.modified.replace(tzinfo=None) if report.modified else None,
+            ]
+        )
+    if not rows:
+        rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", "", None])
+    return MasterSheet(
+        name=REVIEW_SHEET,
+        headers=[
+            "Школа",
+            "№",
+            _header(spec, "activity"),
+            _header(spec, "due"),
+            _header(spec, "done_on"),
+            _header(spec, "evidence"),
+            _header(spec, "comment"),
+            STATE_HEADER,
+            "Прежняя отметка",
+            "Прежний комментарий МОУО",
+            "Книга изменена",
+        ],
+        rows=rows,
+        fills=fills,
+        widths=[30, 7, 48, 12, 12, 30, 30, 18, 14, 30, 17],
+        number_formats={3: DATE_FORMAT, 4: DATE_FORMAT, 10: DATETIME_FORMAT},
+        frozen_columns=2,
+        legend=[
+            (None, "строки со статусом «Выполнено», ещё не принятые МОУО; сначала самые давние"),
+            (fills_of[ReviewState.CHANGED_AFTER_ACCEPT], "изменено после отметки МОУО"),
+            (
+                None,
+                f"отметку ставьте на листе «{ROWS_SHEET}» в «{MARK_HEADER}»"
+                f" («Принято» или «На доработке») и «{COMMENT_HEADER}»",
+            ),
+        ],
     )
 
 

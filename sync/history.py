@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
+from sync.review import Mark, RecordedMark, RowKey
 from sync.states import RunOutcome
 
 SCHEMA = """
@@ -70,6 +71,27 @@ CREATE TABLE IF NOT EXISTS reminders (
     message_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reminders_recipient ON reminders(recipient, mode, today);
+CREATE TABLE IF NOT EXISTS review_marks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    school_id TEXT NOT NULL,
+    section TEXT NOT NULL,
+    no TEXT NOT NULL,
+    mark TEXT,
+    comment TEXT NOT NULL DEFAULT '',
+    by TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    row_digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    run_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS review_marks_row ON review_marks(school_id, section, no, id);
+CREATE TABLE IF NOT EXISTS review_cells (
+    school_id TEXT NOT NULL,
+    section TEXT NOT NULL,
+    no TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (school_id, section, no)
+);
 """
 
 # Runs that did not finish their work: the next due time still needs a run.
@@ -591,4 +613,82 @@ class History:
             self.conn.execute(
                 "INSERT OR REPLACE INTO paints(school_id, digest, stamp, at) VALUES (?, ?, ?, ?)",
                 (school_id, digest, stamp, at.isoformat(timespec="seconds")),
+            )
+
+    # review marks: the trail is appended to, never overwritten
+    def record_marks(self, marks: list[RecordedMark]) -> None:
+        """Append new marks to the review trail."""
+        if not marks:
+            return
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO review_marks(school_id, section, no, mark, comment, by, at,"
+                " row_digest, source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        m.key.school_id,
+                        m.key.section,
+                        m.key.no,
+                        m.mark.value if m.mark is not None else None,
+                        bound_text(m.comment),
+                        bound_text(m.by, 200),
+                        m.at.isoformat(timespec="seconds"),
+                        m.row_digest,
+                        m.source,
+                        m.run_id,
+                    )
+                    for m in marks
+                ],
+            )
+
+    def _marks(self, where: str, args: tuple[Any, ...]) -> list[RecordedMark]:
+        rows = self.conn.execute(
+            "SELECT school_id, section, no, mark, comment, by, at, row_digest, source, run_id"
+            f" FROM review_marks {where}",
+            args,
+        ).fetchall()
+        out = []
+        for school_id, section, no, mark, comment, by, at, digest, source, run_id in rows:
+            try:
+                kind: Mark | None = Mark(mark) if mark is not None else None
+            except ValueError:  # a newer version's mark: shown as no mark
+                kind = None
+            out.append(
+                RecordedMark(
+                    RowKey(school_id, section, no),
+                    kind,
+                    comment,
+                    by,
+                    datetime.fromisoformat(at),
+                    digest,
+                    source,
+                    run_id,
+                )
+            )
+        return out
+
+    def last_marks(self) -> dict[RowKey, RecordedMark]:
+        """Per row, its newest recorded mark (one query for the whole municipality)."""
+        marks = self._marks(
+            "WHERE id IN (SELECT MAX(id) FROM review_marks GROUP BY school_id, section, no)", ()
+        )
+        return {m.key: m for m in marks}
+
+    def review_trail(self, school_id: str) -> list[RecordedMark]:
+        """Every mark recorded for a school's rows, oldest first."""
+        return self._marks("WHERE school_id = ? ORDER BY id", (school_id,))
+
+    def review_cells(self) -> dict[RowKey, str]:
+        """What each school's «Отметка МОУО» cell shows, as far as the sync knows."""
+        rows = self.conn.execute("SELECT school_id, section, no, text FROM review_cells")
+        return {RowKey(s, sec, no): text for s, sec, no, text in rows}
+
+    def set_review_cells(self, school_id: str, cells: dict[RowKey, str]) -> None:
+        """Remember what a school's «Отметка МОУО» cells show now (read or written by us)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM review_cells WHERE school_id = ?", (school_id,))
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO review_cells(school_id, section, no, text)"
+                " VALUES (?, ?, ?, ?)",
+                [(k.school_id, k.section, k.no, bound_text(t, 200)) for k, t in cells.items()],
             )

@@ -8,9 +8,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from sync.cells import a1, parse_a1
-from sync.model import Control, Problem, SchoolReport, SchoolSheet, Severity
+from sync.consolidate import row_key
+from sync.model import Control, Problem, RowReport, SchoolReport, SchoolSheet, Severity
+from sync.review import REVIEW_STATE_RU, ReviewState, RowKey, RowReview, cell_text, mark_of
 from sync.spec import TemplateSpec
 
 # The service sheet's key listing the cells that hold the sync's notes, one `Sheet!A1` a line.
@@ -91,11 +94,67 @@ def _note_text(problems: list[Problem]) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
-def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -> Paint:
+NOTE_COMMENT = 1000  # a coordinator's comment longer than this is cut in the school's note
+
+
+def review_note(seen: RowReview, zone: tzinfo | None = None) -> str:
+    """Our note on a school's «Отметка МОУО» cell: the mark, who and when, the comment, and
+    where the row stands when it changed since.
+
+    >>> from datetime import datetime
+    >>> from sync.review import Mark
+    >>> seen = RowReview(ReviewState.FIXED_AWAITING, Mark.REWORK, "нет приказа", "Иванова",
+    ...                  datetime(2026, 12, 1, 10, 5))
+    >>> print(review_note(seen))
+    Отметка МОУО: «На доработке» — Иванова, 01.12.2026 10:05
+    Комментарий МОУО: нет приказа
+    Проверка: Исправлено, ждёт проверки
+    """
+    lines = []
+    if seen.mark is not None:
+        at = seen.marked_at
+        if at is not None and zone is not None and at.tzinfo is not None:
+            at = at.astimezone(zone)
+        who = ", ".join(p for p in (seen.marked_by, f"{at:%d.%m.%Y %H:%M}" if at else "") if p)
+        lines.append(f"Отметка МОУО: «{seen.mark_text}»" + (f" — {who}" if who else ""))
+    comment = seen.comment.strip()
+    if comment:
+        if len(comment) > NOTE_COMMENT:
+            comment = comment[:NOTE_COMMENT] + "… (полностью — в своде)"
+        lines.append(f"Комментарий МОУО: {comment}")
+    if seen.state in (ReviewState.CHANGED_AFTER_ACCEPT, ReviewState.FIXED_AWAITING):
+        lines.append(f"Проверка: {REVIEW_STATE_RU[seen.state]}")
+    return "\n".join(lines)
+
+
+def _review_cell(
+    row: RowReport, key: RowKey, reviews: dict[RowKey, RowReview]
+) -> tuple[str, RowReview | None] | None:
+    """The text the row's «Отметка МОУО» should show; None to leave the cell as it is (the
+    school typed something that is not a mark: the validation's note says so)."""
+    seen = reviews.get(key)
+    now = row.values.get("review")
+    _mark, is_mark = mark_of(now)
+    if not is_mark:
+        return None
+    want = seen.mark_text if seen is not None else ""
+    if not want and not cell_text(now):
+        return None
+    return want, seen
+
+
+def paint_school(
+    report: SchoolReport,
+    sheet: SchoolSheet,
+    spec: TemplateSpec,
+    reviews: dict[RowKey, RowReview] | None = None,
+    zone: tzinfo | None = None,
+) -> Paint:
     """The control column and a note on every cell with a problem.
 
     Problems without a cell (a missing plan row, a wrong school) go into one note on the
-    Контроль header, so the school sees them where it looks.
+    Контроль header, so the school sees them where it looks. With `reviews` (this run's review
+    decisions) the «Отметка МОУО» cells get the marks and our notes carry the comments.
     """
     main = sheet.sheet_name or spec.main_sheet
     control_col = sheet.columns.get("control")
@@ -113,6 +172,19 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         key = (main, anchor)
         text = _note_text(loose)
         notes[key] = f"{notes[key]}\n{text}" if key in notes else text
+    review_col = sheet.columns.get("review")
+    shown: list[tuple[int, str]] = []
+    if reviews is not None and review_col is not None:
+        for row in report.rows:
+            found = _review_cell(row, row_key(report.school.id, row), reviews)
+            if found is None:
+                continue
+            text, seen = found
+            shown.append((row.sheet_row, text))
+            note = review_note(seen, zone) if seen is not None else ""
+            if note:
+                key = (main, a1(row.sheet_row, review_col))
+                notes[key] = f"{notes[key]}\n{note}" if key in notes else note
     return Paint(
         main,
         control_col,
@@ -123,6 +195,9 @@ def paint_school(report: SchoolReport, sheet: SchoolSheet, spec: TemplateSpec) -
         control_header=spec.column("control").header,
         control_labels=tuple(c.value for c in spec.controls.values()),
         meta=dict(sheet.meta),
+        review_col=review_col if shown else None,
+        review_header=spec.column("review").header,
+        reviews=tuple(shown),
     )
 
 

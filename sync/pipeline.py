@@ -11,23 +11,47 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
-from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
+from sync.backends.base import (
+    Backend,
+    MasterReadError,
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    WriteResult,
+)
 from sync.config import Config, ConfigError
-from sync.consolidate import Baseline, SchoolBefore, consolidate, school_summary
+from sync.consolidate import Baseline, SchoolBefore, consolidate, row_key, school_summary
 from sync.history import History, LastRead
-from sync.model import Plan, Problem, School, SchoolReport, SchoolSheet
+from sync.model import Plan, Problem, RowReport, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
 from sync.plan import PlanFileError, load_plan, plan_problems
 from sync.read_ahead import ReadAhead, schools_to_read
 from sync.reader import UnreadableWorkbook, locate
+from sync.review import (
+    SOURCE_GOOGLE,
+    SOURCE_MASTER,
+    MasterMark,
+    MasterMarks,
+    RecordedMark,
+    ReviewPlan,
+    ReviewState,
+    RowKey,
+    RowNow,
+    cell_text,
+    index_lines,
+    orphan_marks,
+    review_school,
+    row_digest,
+)
 from sync.service.config import lock_wait_of
 from sync.service.lock import LockBusy, RunLock, lock_path_for
 from sync.spec import TemplateSpec, load_spec
 from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
+from sync.status import rework_control
 from sync.validation import check_school
 
 if TYPE_CHECKING:
@@ -53,6 +77,7 @@ class RunResult:
     plan_problems: list[Problem] = field(default_factory=list)
     outcome: RunOutcome = RunOutcome.OK
     message: str = ""  # Russian, when the outcome is not ok
+    review: ReviewPlan = field(default_factory=ReviewPlan)  # the coordinator's marks this run
 
     @property
     def counts(self) -> dict[str, int]:
@@ -238,6 +263,7 @@ def _run_schools(
     )
     del past
     states = backend.survey(schools)
+    review = _read_review(config, backend, history, result, now)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
     backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     for i, school in enumerate(schools, start=1):
@@ -261,13 +287,21 @@ def _run_schools(
             config.soon_days,
             result.run_id,
             now,
+            review,
         )
         result.reports.append(report)
         if write:
             result.writes[school.id] = write
-        _log_school(result.run_id, report, spec)
+        _log_school(result.run_id, report, spec, result.review)
     ahead.close()
+    _finish_review(review, result, history, now)
     if result.outcome != RunOutcome.OK:
+        return
+    if review.master_error:
+        # The saved master holds marks we could not read: rewriting it would lose them.
+        result.outcome = RunOutcome.MASTER_FAILED
+        result.message = f"Свод не записан: {review.master_error}"
+        log.error("Свод не перезаписан, чтобы не потерять отметки МОУО: %s", review.master_error)
         return
     master = consolidate(
         result.reports,
@@ -279,6 +313,7 @@ def _run_schools(
         as_of=now(),
         zone=config.zone,
         low_percent=config.low_percent,
+        review=result.review,
     )
     try:
         result.master = backend.write_master(master)
@@ -288,9 +323,11 @@ def _run_schools(
         result.message = f"Свод не записан: {e}."
 
 
-def _log_school(run_id: int, report: SchoolReport, spec: TemplateSpec) -> None:
+def _log_school(
+    run_id: int, report: SchoolReport, spec: TemplateSpec, review: ReviewPlan | None = None
+) -> None:
     """One line per school per run, for the administrator."""
-    s = school_summary(report, spec)
+    s = school_summary(report, spec, review)
     details = (
         f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
         f" ошибок {s['errors']}"
@@ -324,6 +361,7 @@ def _sync_school(
     soon_days: int,
     run_id: int,
     now: Callable[[], datetime],
+    review: RunReview | None = None,
 ) -> tuple[SchoolReport, WriteResult | None]:
     last = history.last_read(school.id)
     at = now()
@@ -353,9 +391,14 @@ def _sync_school(
         history.record_read(
             run_id, school.id, at, SchoolOutcome.FAILED, stamp=stamp, message=message
         )
-        return _failed_report(school, last, plan, spec, today, soon_days, message), None
+        failed = _failed_report(school, last, plan, spec, today, soon_days, message)
+        if review is not None:
+            failed.rows = review.decide(school, failed.rows, fresh=False, spec=spec, at=at)
+        return failed, None
 
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
+    if review is not None:
+        rows = review.decide(school, rows, outcome == SchoolOutcome.SYNCED, spec, at)
     report = SchoolReport(
         school, rows, dict(sheet.passport), problems, outcome, message, modified, at
     )
@@ -372,7 +415,9 @@ def _sync_school(
         controls={r.sheet_row: r.control.key for r in rows},
         snapshot=snapshot,
     )
-    write = _paint(school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at)
+    write = _paint(
+        school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at, review
+    )
     if write is not None and write.status == WriteStatus.LOCKED:
         report.outcome, report.message = SchoolOutcome.LOCKED, write.message
     elif write is not None and write.message:  # not written, or written with a reservation
@@ -391,9 +436,11 @@ def _paint(
     fingerprint: str,
     stamp: str,
     at: datetime,
+    review: RunReview | None = None,
 ) -> WriteResult | None:
     """Write the controls and notes back, unless the school's sheet already shows them."""
-    paint = paint_school(report, sheet, spec)
+    reviews = review.plan.rows if review is not None else None
+    paint = paint_school(report, sheet, spec, reviews, review.zone if review else None)
     last = history.last_paint(school.id)
     if last is not None and last == (paint.digest(), stamp):
         return None
@@ -401,6 +448,9 @@ def _paint(
     if write.status == WriteStatus.WRITTEN:
         history.update_stamp(run_id, school.id, write.stamp, write.fingerprint)
         history.record_paint(school.id, paint.digest(), write.stamp, at)
+        if review is not None and paint.review_col is not None:
+            by_row = {r.sheet_row: row_key(school.id, r) for r in report.rows}
+            review.wrote(school.id, {by_row[n]: text for n, text in paint.reviews})
     return write
 
 
@@ -427,3 +477,141 @@ def _failed_report(
         last.modified,
         last.at,
     )
+
+
+# --- review marks ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunReview:
+    """The run's review state: the master's lines, the recorded marks, what was decided."""
+
+    plan: ReviewPlan
+    lines: dict[RowKey, MasterMark]
+    recorded: dict[RowKey, RecordedMark]
+    known: dict[RowKey, str]  # what each school's «Отметка МОУО» showed, as far as we know
+    marks: MasterMarks
+    history: History
+    run_id: int
+    source: str
+    zone: tzinfo | None
+    now: Callable[[], datetime]
+    master_error: str = ""  # Russian: the saved master could not be read
+    seen: set[RowKey] = field(default_factory=set)
+    _by_school: dict[str, dict[RowKey, str]] = field(default_factory=dict)
+
+    def decide(
+        self, school: School, rows: list[RowReport], fresh: bool, spec: TemplateSpec, at: datetime
+    ) -> list[RowReport]:
+        """Decide one school's rows, record its new marks, and give «На доработке» rows their
+        control. `fresh`: the workbook was read this run (its «Отметка МОУО» cells count)."""
+        now_rows = []
+        for r in rows:
+            key = row_key(school.id, r)
+            self.seen.add(key)
+            no = r.item.no if r.item is not None else r.values.get("no")
+            now_rows.append(
+                RowNow(
+                    key,
+                    row_digest(r.values),
+                    r.values.get("review"),
+                    fresh,
+                    f"«{school.name or school.id}», № {cell_text(no) or '—'}",
+                )
+            )
+        part = review_school(
+            now_rows,
+            self.recorded,
+            self.lines,
+            self.known,
+            self.marks,
+            now=at,
+            run_id=self.run_id,
+            master_source=self.source,
+            done_requires_acceptance=self.plan.done_requires_acceptance,
+        )
+        self.history.record_marks(part.new_marks)
+        for m in part.new_marks:
+            self.recorded[m.key] = m
+        self.plan.merge(part)
+        if fresh:
+            self._remember(school.id, {n.key: cell_text(n.cell) for n in now_rows})
+        out = []
+        for r in rows:
+            if part.state(row_key(school.id, r)) is ReviewState.REWORK:
+                r = replace(r, control=rework_control(r.control, spec))
+            out.append(r)
+        return out
+
+    def wrote(self, school_id: str, cells: dict[RowKey, str]) -> None:
+        """Our write-back put these texts into the school's «Отметка МОУО» cells."""
+        self._remember(school_id, cells)
+
+    def _remember(self, school_id: str, cells: dict[RowKey, str]) -> None:
+        if not self._by_school and self.known:
+            for k, t in self.known.items():
+                self._by_school.setdefault(k.school_id, {})[k] = t
+        mine = self._by_school.setdefault(school_id, {})
+        merged = mine | cells
+        if merged != mine:
+            self.known.update(cells)
+            self._by_school[school_id] = merged
+            self.history.set_review_cells(school_id, merged)
+
+
+def _read_review(
+    config: Config,
+    backend: Backend,
+    history: History,
+    result: RunResult,
+    now: Callable[[], datetime],
+) -> RunReview:
+    """The master's marks as last saved, read before anything is rewritten."""
+    error = ""
+    try:
+        marks = backend.read_marks()
+    except MasterReadError as e:
+        marks, error = MasterMarks(), str(e)
+        log.error("Отметки МОУО в своде не прочитаны: %s", e)
+    lines, problems = index_lines(marks)
+    plan = ReviewPlan(
+        problems=[*marks.problems, *problems],
+        done_requires_acceptance=config.done_requires_acceptance,
+    )
+    result.review = plan
+    known = history.review_cells()
+    return RunReview(
+        plan,
+        lines,
+        history.last_marks(),
+        known,
+        marks,
+        history,
+        result.run_id,
+        SOURCE_GOOGLE if config.storage == "gsheets" else SOURCE_MASTER,
+        config.zone,
+        now,
+        error,
+    )
+
+
+def _finish_review(
+    review: RunReview, result: RunResult, history: History, now: Callable[[], datetime]
+) -> None:
+    """Marks on master lines whose row is gone go to the trail; every problem to the log."""
+    kept, problems = orphan_marks(
+        review.lines,
+        review.seen,
+        review.recorded,
+        review.marks,
+        now=now(),
+        run_id=result.run_id,
+        master_source=review.source,
+    )
+    history.record_marks(kept)
+    review.plan.new_marks += kept
+    review.plan.problems += problems
+    for line in review.plan.problems:
+        log.warning("Отметки МОУО: %s", line)
+    if review.plan.new_marks:
+        log.info("Отметок МОУО записано в историю: %d.", len(review.plan.new_marks))

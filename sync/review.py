@@ -87,28 +87,64 @@ def row_digest(values: dict[str, CellValue]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def encode_key(key: RowKey, digest: str) -> str:
-    """The master's hidden key cell: the row and the digest of the values the master shows.
+def shown_token(mark: Mark | None, comment: str) -> str:
+    """A short hash of the mark and comment a master line shows (kept in its key cell).
+
+    A line whose cells still hash to it was not touched by the coordinator: an old master (one
+    left open while a newer one went beside it) cannot undo marks recorded since.
+
+    >>> shown_token(Mark.ACCEPTED, " да ") == shown_token(Mark.ACCEPTED, "да")
+    True
+    >>> shown_token(None, "") == shown_token(Mark.REWORK, "")
+    False
+    """
+    blob = json.dumps([mark.value if mark else "", comment.strip()], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def encode_key(key: RowKey, digest: str, shown: str = "") -> str:
+    """The master's hidden key cell: the row and the digest of the values the master shows
+    (and, when given, the `shown_token` of the mark and comment it shows).
 
     >>> k = RowKey("s1", "1. Раздел", "1.2")
     >>> decode_key(encode_key(k, "abc")) == (k, "abc")
     True
-    >>> decode_key("мусор") is None
-    True
+    >>> decode_key(encode_key(k, "abc", "t0")) == (k, "abc"), decode_shown(encode_key(k, "d", "t0"))
+    (True, 't0')
+    >>> decode_key("мусор") is None, decode_shown(encode_key(k, "abc"))
+    (True, None)
     """
-    return json.dumps([key.school_id, key.section, key.no, digest], ensure_ascii=False)
+    parts = [key.school_id, key.section, key.no, digest] + ([shown] if shown else [])
+    return json.dumps(parts, ensure_ascii=False)
+
+
+def _key_parts(text: CellValue) -> list[str] | None:
+    if not isinstance(text, str) or not text.startswith("[") or len(text) > 4096:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not (isinstance(value, list) and len(value) in (4, 5)):
+        return None
+    if not all(isinstance(v, str) for v in value):
+        return None
+    return value
 
 
 def decode_key(text: CellValue) -> tuple[RowKey, str] | None:
     """The inverse of encode_key; None for anything else (a coordinator's edit, an empty cell)."""
-    try:
-        value = json.loads(str(text))
-    except (TypeError, ValueError):
+    value = _key_parts(text)
+    if value is None:
         return None
-    if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, str) for v in value)):
-        return None
-    school_id, section, no, digest = value
+    school_id, section, no, digest = value[:4]
     return RowKey(school_id, section, no), digest
+
+
+def decode_shown(text: CellValue) -> str | None:
+    """The `shown_token` a key cell carries; None when it carries none (an older master)."""
+    value = _key_parts(text)
+    return value[4] if value is not None and len(value) == 5 else None
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,8 @@ class MasterMark:
     mark: Mark | None  # None: the mark cell is empty
     comment: str = ""
     raw_mark: str = ""  # the cell's text when it is not one of the choices (reported, not used)
+    shown: str | None = None  # the key cell's shown_token; None: compare with the recorded mark
+    line: int = 0  # the master's row number (1-based), for messages; 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -130,6 +168,7 @@ class MasterMarks:
     by: str = ""  # who saved the master last, when the storage knows (xlsx core props, Drive)
     at: datetime | None = None  # when it was saved
     source: str = ""  # Russian: where they were read («свод», «Google-таблица свода»)
+    problems: tuple[str, ...] = ()  # Russian: lines that could not be read as marks
 
 
 @dataclass(frozen=True)
@@ -168,3 +207,359 @@ class ReviewPlan:
     rows: dict[RowKey, RowReview] = field(default_factory=dict)
     new_marks: list[RecordedMark] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # Russian, for the run's log and report
+    # [review] done_requires_acceptance: only accepted rows count as done
+    done_requires_acceptance: bool = False
+
+    def state(self, key: RowKey) -> ReviewState:
+        seen = self.rows.get(key)
+        return seen.state if seen is not None else ReviewState.NOT_REVIEWED
+
+    def counts_as_done(self, key: RowKey) -> bool:
+        """Whether a row whose control is «Выполнено» counts as done in every total.
+
+        >>> seen = RowReview(ReviewState.ACCEPTED, Mark.ACCEPTED)
+        >>> plan = ReviewPlan({RowKey("s", "", "1"): seen})
+        >>> plan.counts_as_done(RowKey("s", "", "2"))
+        True
+        >>> plan.done_requires_acceptance = True
+        >>> plan.counts_as_done(RowKey("s", "", "1")), plan.counts_as_done(RowKey("s", "", "2"))
+        (True, False)
+        """
+        state = self.state(key)
+        if state is ReviewState.REWORK:
+            return False
+        return state is ReviewState.ACCEPTED or not self.done_requires_acceptance
+
+    def merge(self, other: ReviewPlan) -> None:
+        """Add one school's decisions to the run's."""
+        self.rows.update(other.rows)
+        self.new_marks += other.new_marks
+        self.problems += other.problems
+
+
+# --- deciding: which marks are new, and where each row stands ---------------------------------
+
+SOURCE_MASTER, SOURCE_WORKBOOK, SOURCE_GOOGLE = "master", "workbook", "google"
+SOURCE_RU = {
+    SOURCE_MASTER: "свод",
+    SOURCE_WORKBOOK: "книга школы",
+    SOURCE_GOOGLE: "Google-таблица свода",
+}
+IN_WORKBOOK = "в книге школы"  # who, for a mark typed into the school's own «Отметка МОУО»
+# A comment longer than this (a paste gone wrong) is cut: an Excel cell holds 32 767 characters.
+MAX_COMMENT = 32_000
+_MARK_BY_TEXT = {fold(text): mark for mark, text in MARK_RU.items()}
+
+
+def mark_of(value: CellValue) -> tuple[Mark | None, bool]:
+    """The mark a cell's text means, tolerating case and spaces, and whether it is one at all.
+
+    >>> mark_of(" принято "), mark_of(None), mark_of("Ок")
+    ((<Mark.ACCEPTED: 'accepted'>, True), (None, True), (None, False))
+    """
+    folded = fold(value) if value is not None else ""
+    if not folded:
+        return None, True
+    mark = _MARK_BY_TEXT.get(folded)
+    return mark, mark is not None
+
+
+def cell_text(value: CellValue) -> str:
+    """A comment cell's value as plain text (a number or date typed there, too)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class RowNow:
+    """One school row as this run sees it, for the review decision."""
+
+    key: RowKey
+    digest: str  # row_digest of its values now
+    cell: CellValue = None  # the school's «Отметка МОУО» as read this run
+    cell_read: bool = False  # False: not read afresh (unchanged or unreadable): nothing new there
+    label: str = ""  # Russian: the school and the row, for messages
+
+
+def _text_of(mark: Mark | None) -> str:
+    return MARK_RU[mark] if mark is not None else ""
+
+
+def _same(a: RecordedMark | None, mark: Mark | None, comment: str) -> bool:
+    was = (a.mark, a.comment.strip()) if a is not None else (None, "")
+    return was == (mark, comment.strip())
+
+
+def line_changed(line: MasterMark, last: RecordedMark | None) -> bool:
+    """Whether the coordinator changed a master line's mark or comment since it was written.
+
+    With the key cell's shown_token the line is compared with what that master showed; without
+    it (an older master, a storage that keeps none) with the last recorded mark.
+    """
+    if line.raw_mark:
+        return False
+    if line.shown is not None:
+        return shown_token(line.mark, line.comment) != line.shown
+    return not _same(last, line.mark, line.comment)
+
+
+def decide_row(
+    row: RowNow,
+    last: RecordedMark | None,
+    line: MasterMark | None,
+    known_cell: str | None,
+    marks: MasterMarks,
+    *,
+    now: datetime,
+    run_id: int = 0,
+    master_source: str = SOURCE_MASTER,
+) -> tuple[RowReview, RecordedMark | None, list[str]]:
+    """One row: its new mark, if any, and its review state (pure).
+
+    A master line the coordinator changed is a new mark about the row as the master showed it;
+    else a school cell that differs from what it last showed (what we wrote or read) is a new
+    mark about the row now; an emptied cell removes the mark. When both changed the master wins
+    and the school's cell is reported.
+
+    >>> k, t = RowKey("s", "", "1"), datetime(2026, 12, 1, 9, 0)
+    >>> now = RowNow(k, "d2", "Принято", cell_read=True)
+    >>> seen, new, _ = decide_row(now, None, None, None, MasterMarks(), now=t)
+    >>> seen.state.value, new.source, new.by
+    ('accepted', 'workbook', 'в книге школы')
+    >>> line = MasterMark(k, "d1", Mark.ACCEPTED, "", shown=shown_token(None, ""))
+    >>> by = MasterMarks(by="Иванова")
+    >>> seen, new, _ = decide_row(RowNow(k, "d2"), None, line, None, by, now=t)
+    >>> seen.state.value, new.row_digest, new.by
+    ('changed_after_accept', 'd1', 'Иванова')
+    """
+    problems: list[str] = []
+    where = f"{row.label}: " if row.label else ""
+    new: RecordedMark | None = None
+    if line is not None and line.raw_mark:
+        allowed = " или ".join(f"«{t}»" for t in MARK_RU.values())
+        at = f" (строка {line.line})" if line.line else ""
+        problems.append(
+            f"{where}в своде{at} в «{MARK_HEADER}» написано «{line.raw_mark[:100]}» — это не"
+            f" отметка (ожидается {allowed}); отметка строки не изменена."
+        )
+    if line is not None and line_changed(line, last) and not _same(last, line.mark, line.comment):
+        comment = line.comment.strip()
+        new = RecordedMark(
+            row.key,
+            line.mark,
+            comment,
+            marks.by,
+            marks.at or now,
+            line.shown_digest,
+            master_source,
+            run_id,
+        )
+    cell_mark: Mark | None = None
+    cell_changed = False
+    if row.cell_read:
+        cell_mark, known = mark_of(row.cell)
+        before = known_cell if known_cell is not None else _text_of(last.mark if last else None)
+        cell_changed = known and fold(cell_text(row.cell)) != fold(before)
+    if cell_changed and new is not None:
+        if cell_mark != new.mark:
+            problems.append(
+                f"{where}в книге школы в «{MARK_HEADER}» стоит «{_text_of(cell_mark) or 'пусто'}»,"
+                f" а в своде — «{_text_of(new.mark) or 'пусто'}»: принята отметка из свода."
+            )
+    elif cell_changed and (last is None or last.mark != cell_mark):
+        keep = last.comment if last is not None and cell_mark == last.mark else ""
+        new = RecordedMark(
+            row.key, cell_mark, keep, IN_WORKBOOK, now, row.digest, SOURCE_WORKBOOK, run_id
+        )
+    current = new or last
+    return review_of(current, row.digest), new, problems
+
+
+def review_of(mark: RecordedMark | None, digest_now: str) -> RowReview:
+    """Where a row stands: its last mark against its values now.
+
+    >>> k, t = RowKey("s", "", "1"), datetime(2026, 1, 1)
+    >>> m = RecordedMark(k, Mark.REWORK, "нет приказа", "И.", t, "d1", "master")
+    >>> review_of(m, "d1").state.value, review_of(m, "d2").state.value
+    ('rework', 'fixed_awaiting')
+    >>> review_of(None, "d1").state.value
+    'not_reviewed'
+    """
+    if mark is None:
+        return RowReview(ReviewState.NOT_REVIEWED)
+    if mark.mark is None:
+        return RowReview(ReviewState.NOT_REVIEWED, None, mark.comment, mark.by, mark.at)
+    same = mark.row_digest == digest_now
+    if mark.mark is Mark.ACCEPTED:
+        state = ReviewState.ACCEPTED if same else ReviewState.CHANGED_AFTER_ACCEPT
+    else:
+        state = ReviewState.REWORK if same else ReviewState.FIXED_AWAITING
+    return RowReview(state, mark.mark, mark.comment, mark.by, mark.at)
+
+
+def index_lines(marks: MasterMarks) -> tuple[dict[RowKey, MasterMark], list[str]]:
+    """The master's lines by row; a row repeated with other contents is reported, first kept."""
+    found: dict[RowKey, MasterMark] = {}
+    problems: list[str] = []
+    for line in marks.marks:
+        first = found.get(line.key)
+        if first is None:
+            found[line.key] = line
+        elif (first.mark, first.comment, first.raw_mark) != (
+            line.mark,
+            line.comment,
+            line.raw_mark,
+        ):
+            problems.append(
+                f"В своде строка {line.line} повторяет строку {first.line} (та же строка школы"
+                f" «{line.key.school_id}», № {line.key.no or '—'}) с другой отметкой;"
+                f" взята строка {first.line}."
+            )
+    return found, problems
+
+
+def review_school(
+    rows: list[RowNow],
+    recorded: dict[RowKey, RecordedMark],
+    lines: dict[RowKey, MasterMark],
+    known_cells: dict[RowKey, str],
+    marks: MasterMarks,
+    *,
+    now: datetime,
+    run_id: int = 0,
+    master_source: str = SOURCE_MASTER,
+    done_requires_acceptance: bool = False,
+) -> ReviewPlan:
+    """Every row of one school: the new marks to record and what each row shows (pure)."""
+    plan = ReviewPlan(done_requires_acceptance=done_requires_acceptance)
+    for row in rows:
+        seen, new, problems = decide_row(
+            row,
+            recorded.get(row.key),
+            lines.get(row.key),
+            known_cells.get(row.key),
+            marks,
+            now=now,
+            run_id=run_id,
+            master_source=master_source,
+        )
+        plan.rows[row.key] = seen
+        if new is not None:
+            plan.new_marks.append(new)
+        plan.problems += problems
+    return plan
+
+
+def orphan_marks(
+    lines: dict[RowKey, MasterMark],
+    seen: set[RowKey],
+    recorded: dict[RowKey, RecordedMark],
+    marks: MasterMarks,
+    *,
+    now: datetime,
+    run_id: int = 0,
+    master_source: str = SOURCE_MASTER,
+) -> tuple[list[RecordedMark], list[str]]:
+    """Marks typed on master lines whose school row is gone: kept in the trail, and reported."""
+    kept: list[RecordedMark] = []
+    problems: list[str] = []
+    for key, line in lines.items():
+        last = recorded.get(key)
+        if key in seen or not line_changed(line, last) or _same(last, line.mark, line.comment):
+            continue
+        kept.append(
+            RecordedMark(
+                key,
+                line.mark,
+                line.comment.strip(),
+                marks.by,
+                marks.at or now,
+                line.shown_digest,
+                master_source,
+                run_id,
+            )
+        )
+        problems.append(
+            f"В своде (строка {line.line}) отметка «{_text_of(line.mark) or 'пусто'}» для строки"
+            f" школы «{key.school_id}», № {key.no or '—'}, которой больше нет в книге школы;"
+            " отметка сохранена в истории."
+        )
+    return kept, problems
+
+
+# --- reading a master's «Мероприятия» grid (every storage that keeps the master as a grid) -----
+
+_HEADER_SCAN = 30  # the header row is looked for in the first rows
+
+
+def _header_row(grid: list[list[CellValue]]) -> tuple[int, dict[str, int]] | None:
+    for r, row in enumerate(grid[:_HEADER_SCAN]):
+        names = {cell_text(v): c for c, v in enumerate(row) if cell_text(v)}
+        if KEY_HEADER in names and MARK_HEADER in names:
+            return r, names
+    return None
+
+
+def marks_from_grid(
+    grid: list[list[CellValue]], sheet: str = "Мероприятия"
+) -> tuple[list[MasterMark], list[str]]:
+    """The review lines of a master sheet given as a grid: columns found by their headers.
+
+    Lines without a readable key that carry a mark or a comment are reported with their text
+    (so a typed mark is never silently dropped); the others (blank lines, notes) are skipped.
+    """
+    found = _header_row(grid)
+    if found is None:
+        return [], [
+            f"В своде на листе «{sheet}» нет столбцов «{MARK_HEADER}» и «{KEY_HEADER}»:"
+            " отметки не прочитаны."
+        ]
+    top, names = found
+    mark_col, key_col = names[MARK_HEADER], names[KEY_HEADER]
+    comment_col = names.get(COMMENT_HEADER)
+    school_col, no_col = names.get("Школа"), names.get("№")
+    out: list[MasterMark] = []
+    problems: list[str] = []
+
+    def at(row: list[CellValue], col: int | None) -> CellValue:
+        return row[col] if col is not None and col < len(row) else None
+
+    for r in range(top + 1, len(grid)):
+        row = grid[r]
+        line = r + 1
+        raw = cell_text(at(row, mark_col))
+        comment = cell_text(at(row, comment_col))
+        decoded = decode_key(at(row, key_col))
+        if decoded is None:
+            if raw or comment:
+                school, no = cell_text(at(row, school_col)), cell_text(at(row, no_col))
+                problems.append(
+                    f"В своде, лист «{sheet}», строка {line} ({school or 'школа не указана'},"
+                    f" № {no or '—'}): служебный столбец «{KEY_HEADER}» изменён или стёрт —"
+                    f" отметка «{raw[:100]}» и комментарий «{comment[:200]}» не прочитаны;"
+                    " поставьте их заново в новом своде."
+                )
+            continue
+        if len(comment) > MAX_COMMENT:
+            problems.append(
+                f"В своде, лист «{sheet}», строка {line}: комментарий длиной {len(comment)}"
+                f" знаков сокращён до {MAX_COMMENT}."
+            )
+            comment = comment[:MAX_COMMENT]
+        mark, known = mark_of(raw)
+        key, digest = decoded
+        out.append(
+            MasterMark(
+                key,
+                digest,
+                mark,
+                comment,
+                "" if known else raw,
+                decode_shown(at(row, key_col)),
+                line,
+            )
+        )
+    return out, problems

@@ -58,3 +58,11 @@ def control(
         key = ControlKey.ON_TIME
     c = spec.controls[key]
     return Control(key, c.value, c.fill)
+
+
+def rework_control(current: Control, spec: TemplateSpec) -> Control:
+    """A row the coordinator sent back («На доработке»): its own control, an error still first."""
+    if current.key == ControlKey.ERROR:
+        return current
+    c = spec.controls[ControlKey.REWORK]
+    return Control(ControlKey.REWORK, c.value, c.fill)

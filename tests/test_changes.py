@@ -162,12 +162,12 @@ def test_a_problem_stored_before_rows_were_kept_still_finds_its_row() -> None:
     assert _fixed_line(NO_DATE.to_json()) == ("2", "Анализ ВПР")  # from the main sheet's I3
 
 
-def test_without_a_baseline_the_master_keeps_its_six_sheets() -> None:
+def test_without_a_baseline_the_master_has_no_changes_sheet() -> None:
     from tests.test_consolidate import PLAN
 
     now = report([(2, "1", "Приказ", None, "on_time")], [])
     names = [s.name for s in consolidate([now], PLAN, SPEC, date(2022, 1, 10)).sheets]
-    assert CHANGES_SHEET not in names and len(names) == 7
+    assert CHANGES_SHEET not in names and len(names) == 8
     with_changes = consolidate([now], PLAN, SPEC, date(2022, 1, 10), previous=Baseline(None))
     assert [s.name for s in with_changes.sheets][:4] == ["Обзор", "Свод", "Школы", CHANGES_SHEET]
 

@@ -141,6 +141,7 @@ def test_sheets_in_order_and_title() -> None:
         "Свод",
         "Школы",
         "Мероприятия",
+        "На проверке",
         "Просрочено",
         "Ошибки",
         "Паспорта",
@@ -360,7 +361,7 @@ def test_passports_sheet() -> None:
 
 def test_no_reports_still_gives_every_sheet() -> None:
     m = master()
-    assert len(m.sheets) == 7
+    assert len(m.sheets) == 8
     assert m.sheet("Школы").rows == []
     assert len(m.sheet("Свод").rows) == len(PLAN.items)
     with pytest.raises(KeyError):

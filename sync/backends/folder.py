@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync.backends.base import (
+    MasterReadError,
     MasterWriteError,
     SourceError,
     SourceState,
@@ -366,7 +367,20 @@ class FolderBackend:
         return WriteResult(WriteStatus.WRITTEN, stamp, written, remarks, bool(remarks))
 
     def read_marks(self) -> MasterMarks:
-        return MasterMarks()  # review marks: not read from this storage yet
+        """The coordinator's marks in the master as saved on disk: the file, also while it is
+        open in Excel (what is typed and not saved yet is read next time; the new master then
+        goes beside it). No master yet: no marks. Raises MasterReadError."""
+        from sync.backends.xlsxmarks import read_master_marks
+
+        path = self.master_path
+        try:
+            data = path.read_bytes()
+            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        except FileNotFoundError:
+            return MasterMarks()
+        except OSError as e:
+            raise MasterReadError(f"файл свода «{path.name}» не читается: {describe(e)}") from None
+        return read_master_marks(data, path.name, modified)
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx

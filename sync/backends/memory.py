@@ -16,15 +16,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sync.backends.base import (
+    MasterReadError,
     MasterWriteError,
     SourceError,
     SourceState,
     WriteResult,
     read_each,
 )
-from sync.model import Plan, RawWorkbook, School
+from sync.model import CellValue, Plan, RawWorkbook, School
 from sync.paint import Paint
-from sync.review import MasterMarks
+from sync.review import MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
 
@@ -49,6 +50,9 @@ class MemoryBackend:
     books: dict[str, RawWorkbook] = field(default_factory=dict)  # school id -> its workbook
     open_for_editing: set[str] = field(default_factory=set)  # school ids: write_back refuses
     master_error: str = ""  # when set, write_master refuses with this Russian reason
+    master_read_error: str = ""  # when set, read_marks refuses (the saved master is unreadable)
+    master_saved_by: str = ""  # who saved the master last (what a file's properties tell)
+    master_saved_at: datetime | None = None
     paints: dict[str, list[Paint]] = field(default_factory=dict)  # school id -> paints written
     masters: list[Master] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
@@ -110,8 +114,33 @@ class MemoryBackend:
             WriteStatus.WRITTEN, stamp=f"v{self._versions[school.id]}", fingerprint=fingerprint
         )
 
+    def type_into_master(self, school: str, no: str, header: str, value: CellValue) -> None:
+        """The coordinator types into the last master's «Мероприятия»: the line of the school
+        (its name as the master shows it) and №, the column by its header."""
+        from sync.consolidate import ROWS_SHEET
+
+        sheet = self.masters[-1].sheet(ROWS_SHEET)
+        col, no_col = sheet.headers.index(header), sheet.headers.index("№")
+        for line in sheet.rows:
+            if line[0] == school and str(line[no_col]) == no:
+                line[col] = value
+                return
+        raise KeyError((school, no))
+
     def read_marks(self) -> MasterMarks:
-        return MasterMarks()  # review marks: not read from this storage yet
+        """The marks in the last master written (its «Мероприятия» as values, as a file has)."""
+        from sync.consolidate import ROWS_SHEET
+
+        if self.master_read_error:
+            raise MasterReadError(self.master_read_error)
+        if not self.masters:
+            return MasterMarks()
+        sheet = self.masters[-1].sheet(ROWS_SHEET)
+        grid: list[list[CellValue]] = [list(sheet.headers), *(list(r) for r in sheet.rows)]
+        marks, problems = marks_from_grid(grid, ROWS_SHEET)
+        return MasterMarks(
+            tuple(marks), self.master_saved_by, self.master_saved_at, "свод", tuple(problems)
+        )
 
     def write_master(self, master: Master) -> str:
         if self.master_error:

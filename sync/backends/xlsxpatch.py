@@ -101,6 +101,37 @@ def to_bytes(root: etree._Element) -> bytes:
     return data
 
 
+# Excel's limit on a cell's text; a longer text is cut (with «…») so Excel still opens the file.
+MAX_CELL_CHARS = 32767
+
+# Characters XML 1.0 cannot carry; OOXML writes them as _xHHHH_ (and a literal "_xHHHH_" typed
+# as text gets its underscore escaped as _x005F_), which every spreadsheet reader decodes.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPE_LIKE = re.compile("_(x[0-9A-Fa-f]{4}_)")
+_ESCAPED = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
+def ooxml_text(value: str) -> str:
+    r"""Text as an OOXML string element carries it: illegal XML characters escaped.
+
+    >>> ooxml_text("a\x01b_x0041_")
+    'a_x0001_b_x005F_x0041_'
+    """
+    value = _ESCAPE_LIKE.sub(r"_x005F_\1", value)
+    return _XML_ILLEGAL.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
+
+
+def ooxml_unescape(value: str) -> str:
+    r"""The inverse of ooxml_text, as spreadsheet readers decode a string element.
+
+    >>> ooxml_unescape(ooxml_text("a\x01b_x0041_")) == "a\x01b_x0041_"
+    True
+    """
+    if "_x" not in value:
+        return value
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
 @lru_cache(maxsize=1 << 16)
 def split_ref(ref: str) -> tuple[int, int]:
     """'M5' -> (row 5, column 13) (sync.cells.parse_a1, cached for the sheet XML's many refs)."""
@@ -457,7 +488,7 @@ def _rich_text(element: etree._Element) -> str:
         if parent is not None and parent.tag == RPH:
             continue
         parts.append(t.text or "")
-    return "".join(parts)
+    return ooxml_unescape("".join(parts))
 
 
 class ContentTypes:
@@ -626,7 +657,7 @@ class Sheet:
             c.set("t", "inlineStr")
             inline = etree.Element(_q("is"))
             t = etree.SubElement(inline, _q("t"))
-            t.text = value
+            t.text = ooxml_text(value)
             if value != value.strip():
                 t.set(XML_SPACE, "preserve")
             ext = c.find(_q("extLst"))
@@ -967,7 +998,7 @@ class Notes:
             clist = etree.SubElement(root, _q("commentList"))
         comment = etree.SubElement(clist, _q("comment"), ref=ref, authorId=str(author_id))
         t = etree.SubElement(etree.SubElement(comment, _q("text")), _q("t"))
-        t.text = text
+        t.text = ooxml_text(text)
         t.set(XML_SPACE, "preserve")
         self._add_shape(ref, text)
         self.dirty = True
@@ -1035,6 +1066,8 @@ class PatchResult:
     remarks: list[str] = field(default_factory=list)  # Russian: what was not written and why
     controls_written: int = 0
     control_refused: bool = False  # the «Контроль» column could not be confirmed as ours
+    reviews_written: int = 0
+    review_refused: bool = False  # the «Отметка МОУО» column could not be confirmed as ours
 
 
 @dataclass
@@ -1216,6 +1249,8 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
                 " разъедините ячейки в столбце «Контроль»."
             )
 
+    if paint.reviews:
+        _write_reviews(main, paint, result)
     _write_notes(
         pkg, paint, author, sheets, main, column.col, meta_part, meta_rows, sheet_for, result
     )
@@ -1224,6 +1259,55 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
     styles.save()
     result.data = pkg.build()
     return result
+
+
+def _write_reviews(main: Sheet, paint: Paint, result: PatchResult) -> None:
+    """The coordinator's marks into the school's «Отметка МОУО»: text only, the cell's own style
+    and the column's validation kept; only where the header confirms the column is ours."""
+    header = paint.review_header or "Отметка МОУО"
+    col = paint.review_col
+    actual = main.text(paint.header_row, col) if col else None
+    if col is None or _header(actual) != _header(header):
+        result.review_refused = True
+        where = (
+            f"заголовок столбца {column_letter(col)} — «{actual}»"
+            if col and actual
+            else f"столбец «{header}» не найден"
+        )
+        result.remarks.append(
+            f"«{header}» не записана, чтобы не испортить данные школы: {where}."
+            f" Верните столбец «{header}» из шаблона."
+        )
+        return
+    merged: list[str] = []
+    cut: list[str] = []
+    for row, text in paint.reviews:
+        if row <= paint.header_row:
+            continue
+        m = main.covering(row, col)
+        if m is not None:
+            merged.append(_range_text(m))
+            continue
+        existing = main.cell(row, col)
+        if existing is None and not text:
+            continue  # nothing to clear
+        if len(text) > MAX_CELL_CHARS:
+            text = text[: MAX_CELL_CHARS - 1] + "…"
+            cut.append(a1(row, col))
+        # A new cell takes the row's or the column's style, as the template laid it out.
+        style = None if existing is not None else (main.style_of(row, col) or None)
+        main.set_text(row, col, text or None, style)
+        result.reviews_written += 1
+    if merged:
+        ranges = ", ".join(dict.fromkeys(merged))
+        result.remarks.append(
+            f"ячейки {ranges} объединены — в них «{header}» не записана;"
+            f" разъедините ячейки в столбце «{header}»."
+        )
+    if cut:
+        result.remarks.append(
+            f"текст отметки в {', '.join(cut[:5])} длиннее {MAX_CELL_CHARS} знаков и обрезан."
+        )
 
 
 def _write_notes(

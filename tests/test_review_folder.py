@@ -1,0 +1,335 @@
+"""Review marks on the folder path, through the real `run()` and real .xlsx files (issue 13).
+
+The coordinator types into the saved master with openpyxl (as Excel saves it), schools edit
+their workbooks as a person would (sync.builders.fill), and every check reads the files back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from sync.builders.fill import fill_workbook
+from sync.cli_common import RunExit, run_exit_code
+from sync.config import Config
+from sync.consolidate import HEADER_ROW, REVIEW_SHEET, ROWS_SHEET, SCHOOLS_SHEET
+from sync.history import History
+from sync.pipeline import run
+from sync.review import KEY_HEADER, Mark
+from tests.fixtures import SPEC, TODAY, setup, with_tables
+
+S1 = "МОУ СОШ № 1 с. Чара"
+S2 = "МОУ СОШ № 2 с. Куанда"
+
+
+def master_rows(path: Path | str, sheet: str = ROWS_SHEET) -> list[dict[str, object]]:
+    ws = load_workbook(path)[sheet]
+    header = [c.value for c in ws[HEADER_ROW]]
+    return [
+        dict(zip(header, (c.value for c in row), strict=False))
+        for row in ws.iter_rows(min_row=HEADER_ROW + 1)
+        if row[0].value
+    ]
+
+
+def master_line(path: Path | str, school: str, no: str) -> dict[str, object]:
+    return next(r for r in master_rows(path) if r["Школа"] == school and str(r["№"]) == no)
+
+
+def type_into_master(
+    path: Path,
+    marks: dict[tuple[str, str], dict[str, object]],
+    by: str = "Петрова А. А.",
+) -> None:
+    """The coordinator opens the master, types into «Мероприятия» and saves (as Excel does)."""
+    wb = load_workbook(path)
+    ws = wb[ROWS_SHEET]
+    header = [c.value for c in ws[HEADER_ROW]]
+    for row in ws.iter_rows(min_row=HEADER_ROW + 1):
+        typed = marks.get((str(row[0].value), str(row[1].value)))
+        for name, value in (typed or {}).items():
+            row[header.index(name)].value = value
+    wb.properties.lastModifiedBy = by
+    wb.save(path)
+
+
+def school_cell(config: Config, sid: str, no: str, header: str) -> tuple[object, str]:
+    """A school's cell by its row's № and its column's header: the value and its note."""
+    source = next(s.source for s in config.all_workbooks() if s.id == sid)
+    ws = load_workbook(source)[SPEC.main_sheet]
+    col = next(c.column for c in ws[1] if c.value == header)
+    for r in range(2, ws.max_row + 1):
+        if str(ws.cell(r, 1).value).strip() == no:
+            cell = ws.cell(r, col)
+            return cell.value, cell.comment.text if cell.comment else ""
+    raise KeyError(no)
+
+
+def schools_line(path: Path | str, school: str) -> dict[str, object]:
+    return next(r for r in master_rows(path, SCHOOLS_SHEET) if r["Школа"] == school)
+
+
+def test_a_mark_in_the_master_reaches_the_school_the_new_master_and_the_history(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {
+            (S1, "3"): {"Отметка МОУО": "принято"},
+            (S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Нет приказа"},
+        },
+    )
+    second = run(config, today=TODAY)
+    assert second.outcome == "ok" and not second.review.problems
+    assert second.writes["s1"].status == "written"
+
+    # The school's «Отметка МОУО» shows the marks; the comment is our note with who and when.
+    value, note = school_cell(config, "s1", "3", "Отметка МОУО")
+    assert value == "Принято" and "Петрова А. А." in note
+    value, note = school_cell(config, "s1", "4", "Отметка МОУО")
+    assert value == "На доработке" and "Комментарий МОУО: Нет приказа" in note
+    # «На доработке» has its own control value, not «Выполнено».
+    assert school_cell(config, "s1", "4", "Контроль")[0] == "На доработке"
+    assert school_cell(config, "s1", "3", "Контроль")[0] == "Выполнено"
+
+    # The new master shows them again, with the state.
+    line = master_line(config.master_path, S1, "4")
+    assert line["Отметка МОУО"] == "На доработке" and line["Комментарий МОУО"] == "Нет приказа"
+    assert line["Проверка"] == "На доработке" and line["Контроль"] == "На доработке"
+    assert master_line(config.master_path, S1, "3")["Проверка"] == "Принято"
+    # Rework is not done: s1 had rows 3 and 4 done, now one.
+    assert schools_line(config.master_path, S1)["Выполнено"] == 1
+
+    with History.open(config.history_path) as h:
+        trail = h.review_trail("s1")
+    assert [(m.key.no, m.mark, m.by, m.source) for m in trail] == [
+        ("3", Mark.ACCEPTED, "Петрова А. А.", "master"),
+        ("4", Mark.REWORK, "Петрова А. А.", "master"),
+    ]
+    assert trail[1].comment == "Нет приказа" and trail[1].run_id == second.run_id
+
+    # Nothing new: the next run records nothing and writes nothing into s1.
+    third = run(config, today=TODAY)
+    assert not third.review.new_marks and "s1" not in third.writes
+    assert master_line(config.master_path, S1, "4")["Отметка МОУО"] == "На доработке"
+
+
+def test_a_school_that_changes_rows_after_the_marks_goes_back_on_review(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {
+            (S1, "3"): {"Отметка МОУО": "Принято"},
+            (S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Нет ссылки"},
+        },
+    )
+    run(config, today=TODAY)
+    assert not any(r["Школа"] == S1 for r in master_rows(config.master_path, REVIEW_SHEET))
+
+    # The school edits both rows: the accepted one and the one sent back.
+    fill_workbook(
+        Path(config.schools[0].source),
+        SPEC,
+        {
+            "3": {"evidence": "Приказ № 46 от 21.09.2021"},
+            "4": {"evidence": "https://school1.example/order.pdf"},
+        },
+    )
+    third = run(config, today=TODAY)
+    assert not third.review.new_marks  # the marks stand; the rows changed under them
+    assert master_line(config.master_path, S1, "3")["Проверка"] == "Изменено после проверки"
+    assert master_line(config.master_path, S1, "4")["Проверка"] == "Исправлено, ждёт проверки"
+    # The marks stay in the school's cells; the notes say where the rows stand now.
+    value, note = school_cell(config, "s1", "3", "Отметка МОУО")
+    assert value == "Принято" and "Изменено после проверки" in note
+    value, note = school_cell(config, "s1", "4", "Отметка МОУО")
+    assert value == "На доработке" and "Исправлено, ждёт проверки" in note
+    # A fixed row is no longer «На доработке» in «Контроль».
+    assert school_cell(config, "s1", "4", "Контроль")[0] == "Выполнено"
+    # Both are back on the coordinator's list.
+    todo = [
+        (r["№"], r["Проверка"])
+        for r in master_rows(config.master_path, REVIEW_SHEET)
+        if r["Школа"] == S1
+    ]
+    assert sorted(todo) == [("3", "Изменено после проверки"), ("4", "Исправлено, ждёт проверки")]
+
+
+def test_a_mark_typed_in_the_school_workbook_and_an_emptied_one(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    s2 = Path(config.schools[1].source)
+    fill_workbook(s2, SPEC, {"3": {"review": "На доработке"}})
+    second = run(config, today=TODAY)
+    assert [(m.key.no, m.mark, m.by, m.source) for m in second.review.new_marks] == [
+        ("3", Mark.REWORK, "в книге школы", "workbook")
+    ]
+    assert master_line(config.master_path, S2, "3")["Отметка МОУО"] == "На доработке"
+    fill_workbook(s2, SPEC, {"3": {"review": None}})
+    third = run(config, today=TODAY)
+    assert [(m.key.no, m.mark) for m in third.review.new_marks] == [("3", None)]
+    assert master_line(config.master_path, S2, "3")["Отметка МОУО"] in ("", None)
+    with History.open(config.history_path) as h:
+        assert [m.mark for m in h.review_trail("s2")] == [
+            Mark.REWORK,
+            None,
+        ]  # kept, not overwritten
+
+
+def test_the_master_wins_when_both_changed_and_the_school_cell_is_reported(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    fill_workbook(Path(config.schools[0].source), SPEC, {"3": {"review": "На доработке"}})
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    second = run(config, today=TODAY)
+    assert [(m.mark, m.source) for m in second.review.new_marks] == [(Mark.ACCEPTED, "master")]
+    assert any("принята отметка из свода" in p for p in second.review.problems)
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+
+
+def test_a_mark_typed_while_the_master_is_open_is_not_lost(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    # The coordinator has the master open in Excel, types a mark and saves; the sync runs.
+    lock = config.master_path.with_name("~$" + config.master_path.name)
+    lock.write_text("coordinator")
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    saved = config.master_path.read_bytes()
+    second = run(config, today=TODAY)
+    assert second.outcome == "ok" and [m.mark for m in second.review.new_marks] == [Mark.ACCEPTED]
+    beside = Path(second.master)
+    assert beside != config.master_path and beside.parent == config.master_path.parent
+    assert config.master_path.read_bytes() == saved  # the open master is left alone
+    assert master_line(beside, S1, "3")["Отметка МОУО"] == "Принято"
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+    # A mark arriving from the school meanwhile is not undone by the old, still open master.
+    fill_workbook(Path(config.schools[1].source), SPEC, {"3": {"review": "Принято"}})
+    third = run(config, today=TODAY)
+    assert [(m.key.school_id, m.mark) for m in third.review.new_marks] == [("s2", Mark.ACCEPTED)]
+    lock.unlink()
+    fourth = run(config, today=TODAY)
+    assert not fourth.review.new_marks and Path(fourth.master) == config.master_path
+    assert master_line(config.master_path, S2, "3")["Отметка МОУО"] == "Принято"
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
+
+
+def test_an_unreadable_master_is_not_rewritten_and_its_marks_wait(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    good = config.master_path.read_bytes()
+    config.master_path.write_bytes(good[: len(good) // 2])  # a copy cut short
+    cut = config.master_path.read_bytes()
+    failed = run(config, today=TODAY)
+    assert failed.outcome == "master_failed" and run_exit_code(failed) == RunExit.INCOMPLETE
+    assert "Свод не записан" in failed.message and "не читается" in failed.message
+    assert config.master_path.read_bytes() == cut  # not rewritten
+    assert failed.counts["synced"] + failed.counts["unchanged"] == 4  # the schools are recorded
+    config.master_path.write_bytes(good)  # restored from a copy: the mark is still there
+    again = run(config, today=TODAY)
+    assert again.outcome == "ok" and [m.mark for m in again.review.new_marks] == [Mark.ACCEPTED]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+
+
+def test_done_requires_acceptance_counts_only_accepted_rows(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    run(config, today=TODAY)
+    assert schools_line(config.master_path, S1)["Выполнено"] == 2  # rows 3 and 4
+    strict = with_tables(config, "[review]\ndone_requires_acceptance = true\n")
+    assert strict.done_requires_acceptance
+    result = run(strict, today=TODAY)
+    assert schools_line(strict.master_path, S1)["Выполнено"] == 1  # only the accepted one
+    # Row 4 still shows «Выполнено» to the school; it is only not counted.
+    assert school_cell(strict, "s1", "4", "Контроль")[0] == "Выполнено"
+    overview = {r["Показатель"]: r for r in master_rows(strict.master_path, "Обзор")}
+    assert "принятые МОУО" in str(overview["Выполнено"]["Пояснение"])
+    assert result.outcome == "ok"
+
+
+def test_a_hostile_master_gives_data_and_russian_problems(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    long = "Очень длинно. " * 2200  # 30 800 characters
+    wb = load_workbook(config.master_path)
+    ws = wb[ROWS_SHEET]
+    header = [c.value for c in ws[HEADER_ROW]]
+    mark, comment, key = (header.index(h) for h in ("Отметка МОУО", "Комментарий МОУО", KEY_HEADER))
+    lines = {(str(r[0].value), str(r[1].value)): r for r in ws.iter_rows(min_row=HEADER_ROW + 1)}
+    lines[(S1, "3")][mark].value = "На доработке"
+    formula = '=HYPERLINK("http://evil.example","жми")'
+    lines[(S1, "3")][comment].value = formula
+    lines[(S1, "3")][comment].data_type = "s"  # typed as text: Excel keeps it as it was typed
+    lines[(S1, "4")][mark].value = "Принято"
+    lines[(S1, "4")][comment].value = long
+    lines[(S2, "3")][mark].value = "Принято"
+    lines[(S2, "3")][key].value = "испорчено"
+    lines[(S1, "5")][mark].value = "Ок"
+    wb.save(config.master_path)
+
+    result = run(config, today=TODAY)
+    assert result.outcome == "ok"
+    problems = "\n".join(result.review.problems)
+    assert "«Ключ строки» изменён или стёрт" in problems and "Куанда" in problems
+    assert "«Ок» — это не отметка" in problems
+    got = {m.key.no: m for m in result.review.new_marks if m.key.school_id == "s1"}
+    assert got["4"].comment == long.strip()  # a long comment is kept whole (it fits a cell)
+    # The formula typed as a comment is data: kept as text in the history, the new master (a
+    # text cell, not a formula) and the school's note.
+    assert got["3"].comment == formula
+    ws = load_workbook(config.master_path)[ROWS_SHEET]
+    cell = next(r[comment] for r in ws.iter_rows(min_row=HEADER_ROW + 1) if str(r[1].value) == "3")
+    assert cell.value == formula and cell.data_type == "s"
+    assert formula in school_cell(config, "s1", "3", "Отметка МОУО")[1]
+    value, note = school_cell(config, "s1", "4", "Отметка МОУО")
+    assert value == "Принято" and len(note) < 1300 and "полностью — в своде" in note
+    # The unknown mark changed nothing; the broken key's mark was not applied.
+    assert "5" not in got
+    assert master_line(config.master_path, S2, "3")["Отметка МОУО"] in ("", None)
+    json.dumps(result.review.problems, ensure_ascii=False)  # plain strings
+
+
+def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sync.cli import main
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Нет приказа"}},
+    )
+    run(config, today=TODAY)
+    fill_workbook(Path(config.schools[0].source), SPEC, {"4": {"evidence": "Приказ № 47"}})
+    run(config, today=TODAY)
+    type_into_master(config.master_path, {(S1, "4"): {"Отметка МОУО": "Принято"}}, by="Сидоров")
+    run(config, today=TODAY)
+    cli = CliRunner()
+    args = ["history", "s1", "--config", str(config.path)]
+
+    text = cli.invoke(main, [*args, "--row", "4"])
+    assert text.exit_code == 0, text.output
+    lines = text.output.strip().splitlines()
+    assert lines[0] == f"{S1}, строка 4: отметки МОУО (2)."
+    assert "«На доработке»; Петрова А. А. (свод" in lines[1]
+    assert "комментарий: «Нет приказа»" in lines[1] and "строка изменена после отметки" in lines[1]
+    assert "«Принято»; Сидоров (свод" in lines[2] and "изменена" not in lines[2]
+
+    as_json = cli.invoke(main, [*args, "--marks", "--json"])
+    data = json.loads(as_json.output)
+    assert [(d["row"]["no"], d["mark"], d["by"], d["changed_after"]) for d in data] == [
+        ("4", "rework", "Петрова А. А.", True),
+        ("4", "accepted", "Сидоров", False),
+    ]
+    assert data[0]["comment"] == "Нет приказа" and data[0]["source"] == "master"
+    # The plain history ends with the trail too.
+    assert "отметки МОУО (2)" in cli.invoke(main, args).output
