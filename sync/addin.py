@@ -581,20 +581,13 @@ def _sync_now(
     opened: OpenMasterBackend | None = None
     if in_place:
         # Its review marks are read from the open book: typed and not saved yet included.
-        backend = opened = OpenMasterBackend(backend, book, _mark_choices(spec))
+        backend = opened = OpenMasterBackend(backend, book)
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
     result = run(config, today=today, backend=backend, lock_wait=0, command="excel")
     message = sync_message(result, spec, in_place)
     if opened is not None and opened.warnings:
         message = "\n\n".join([message, *opened.warnings])
     return ButtonResult(result.outcome == RunOutcome.OK, message)
-
-
-def _mark_choices(spec: TemplateSpec) -> tuple[str, ...]:
-    try:
-        return spec.column("review").choices
-    except KeyError:
-        return ()
 
 
 OUTCOME_TEXT = {

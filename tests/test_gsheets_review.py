@@ -17,7 +17,8 @@ from google.oauth2.credentials import Credentials
 from sync.backends.base import MasterReadError
 from sync.backends.google.backend import GoogleBackend
 from sync.cells import a1
-from sync.consolidate import OVERDUE_SHEET, ROWS_SHEET, consolidate, row_key
+from sync.consolidate import OVERDUE_SHEET, REVIEW_SHEET, ROWS_SHEET, consolidate, row_key
+from sync.history import History
 from sync.model import SchoolReport
 from sync.notes import NOTE_MARK
 from sync.paint import Paint, paint_school
@@ -41,7 +42,9 @@ from tests.fakes.google.municipality import (
     COORDINATOR,
     GoogleTown,
     fake_google,
+    header_columns,
     school_email,
+    school_types,
 )
 from tests.fakes.google.server import ROLE_RANK
 from tests.fakes.google.sheets_model import col_letters
@@ -229,7 +232,7 @@ def test_read_marks_reads_what_the_coordinator_typed_with_its_key(
     mark = fake.mark()
     marks = backend.read_marks()
     ops = [rec.op for rec in fake.since(mark)]
-    assert sorted(ops) == ["files.get", "values.batchGet"]  # two requests, whatever the size
+    assert ops == ["values.batchGet"]  # one request, whatever the size (who: the listing)
     by_line = {m.key: m for m in marks.marks}
     assert len(marks.marks) == len(grid) - 1  # every line of every school, with its key
     key3, digest3 = decode_key(grid[r3 - 1][cols[KEY_HEADER]]) or (None, "")
@@ -270,7 +273,8 @@ def test_read_marks_of_a_trashed_or_older_master_is_empty(
     town, master = first_run(tmp_path, fake)
     # A master from before the review columns (or one the coordinator renamed the sheet of).
     fake.rename_sheet(master, ROWS_SHEET, "Мероприятия (старые)", user=COORDINATOR)
-    assert town.backend().read_marks().marks == ()
+    renamed = town.backend().read_marks()
+    assert renamed.marks == () and "нет листа «Мероприятия»" in renamed.problems[0]
     fake.trash(master, COORDINATOR)
     assert town.backend().read_marks().marks == ()
 
@@ -421,3 +425,158 @@ def test_the_master_shows_marks_again_and_a_formula_looking_comment_stays_text(
     # And it reads back as it was shown: the same key, the same mark and comment.
     [again] = [m for m in backend.read_marks().marks if m.key == key]
     assert (again.mark, again.comment) == (Mark.REWORK, "=1+1 и ещё раз")
+
+
+# --- the whole loop through run(), as on the folder path (tests/test_review_folder.py) ------------
+
+S1 = "МОУ СОШ № 1 с. Чара"
+
+
+def mark_master(
+    fake: FakeGoogle, master: str, marks: dict[tuple[str, str], dict[str, str]]
+) -> None:
+    """The coordinator types marks and comments into the Google master through the API."""
+    session = coordinator_session(fake)
+    cols = columns(fake, master)
+    for (school, no), typed in marks.items():
+        r = line_of(fake, master, school, no)
+        for header_text, value in typed.items():
+            ref = f"{col_letters(cols[header_text])}{r}"
+            assert update(session, fake, master, ref, value).ok
+
+
+def master_line(fake: FakeGoogle, master: str, school: str, no: str) -> dict[str, Any]:
+    grid = fake.grid(master, ROWS_SHEET)
+    return dict(zip(grid[0], grid[line_of(fake, master, school, no) - 1], strict=False))
+
+
+def school_cell(fake: FakeGoogle, sid: str, no: str, key: str) -> tuple[Any, str]:
+    """A school spreadsheet's cell by its row's № and column key: the value and its note."""
+    letters = header_columns(fake, sid, SPEC)
+    cell = fake.cell(sid, MAIN, f"{letters[key]}{row_of(fake, sid)[no]}")
+    value = fake.value(sid, MAIN, f"{letters[key]}{row_of(fake, sid)[no]}")
+    return value, str(cell.get("note", ""))
+
+
+def test_a_mark_in_the_google_master_reaches_the_school_the_new_master_and_the_history(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    fake.clock.advance(3600)
+    mark_master(
+        fake,
+        master,
+        {
+            (S1, "3"): {MARK_HEADER: "принято"},
+            (S1, "4"): {MARK_HEADER: "На доработке", COMMENT_HEADER: "=нет приказа"},
+        },
+    )
+    second = run(town.config, today=TODAY, backend=town.backend())
+    assert second.outcome == "ok" and not second.review.problems, second.review.problems
+    assert second.writes["s1"].status == "written"
+    s1 = town.spreadsheet_id("s1")
+    value, note = school_cell(fake, s1, "3", "review")
+    assert value == "Принято" and COORDINATOR in note
+    value, note = school_cell(fake, s1, "4", "review")
+    assert value == "На доработке" and "Комментарий МОУО: =нет приказа" in note
+    assert school_cell(fake, s1, "4", "control")[0] == "На доработке"
+    assert school_cell(fake, s1, "3", "control")[0] == "Выполнено"
+    # The new master shows them again, with where each row stands; the comment stays text.
+    line = master_line(fake, master, S1, "4")
+    assert (line[MARK_HEADER], line[COMMENT_HEADER], line["Проверка"]) == (
+        "На доработке",
+        "=нет приказа",
+        "На доработке",
+    )
+    assert master_line(fake, master, S1, "3")["Проверка"] == "Принято"
+    with History.open(town.config.history_path) as h:
+        trail = h.review_trail("s1")
+    assert [(m.key.no, m.mark, m.by, m.source) for m in trail] == [
+        ("3", Mark.ACCEPTED, COORDINATOR, "google"),
+        ("4", Mark.REWORK, COORDINATOR, "google"),
+    ]
+    # Nothing new next time: nothing recorded, nothing written into s1.
+    fake.clock.advance(3600)
+    third = run(town.config, today=TODAY, backend=town.backend())
+    assert not third.review.new_marks and "s1" not in third.writes
+    assert master_line(fake, master, S1, "4")[MARK_HEADER] == "На доработке"
+
+
+def test_a_school_that_changes_marked_rows_goes_back_on_review(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    mark_master(
+        fake,
+        master,
+        {(S1, "3"): {MARK_HEADER: "Принято"}, (S1, "4"): {MARK_HEADER: "На доработке"}},
+    )
+    run(town.config, today=TODAY, backend=town.backend())
+    s1 = town.spreadsheet_id("s1")
+    fake.clock.advance(3600)
+    school_types(
+        fake,
+        s1,
+        SPEC,
+        {"3": {"evidence": "Приказ № 46"}, "4": {"evidence": "https://school1.example/a.pdf"}},
+        user=school_email("s1"),
+    )
+    third = run(town.config, today=TODAY, backend=town.backend())
+    assert not third.review.new_marks
+    assert master_line(fake, master, S1, "3")["Проверка"] == "Изменено после проверки"
+    assert master_line(fake, master, S1, "4")["Проверка"] == "Исправлено, ждёт проверки"
+    value, note = school_cell(fake, s1, "4", "review")
+    assert value == "На доработке" and "Исправлено, ждёт проверки" in note
+    todo = fake.grid(master, REVIEW_SHEET)
+    assert sum(1 for line in todo[1:] if line and line[0] == S1) >= 2
+
+
+def test_a_mark_typed_in_the_school_spreadsheet_by_the_coordinator(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    s2 = town.spreadsheet_id("s2")
+    letters = header_columns(fake, s2, SPEC)
+    ref = f"{letters['review']}{row_of(fake, s2)['3']}"
+    with pytest.raises(PersonError, match="protected"):  # the school cannot mark itself
+        fake.type(s2, MAIN, {ref: "Принято"}, user=school_email("s2"))
+    fake.clock.advance(3600)
+    fake.type(s2, MAIN, {ref: "На доработке"}, user=COORDINATOR)
+    second = run(town.config, today=TODAY, backend=town.backend())
+    assert [(m.key.no, m.mark, m.source) for m in second.review.new_marks] == [
+        ("3", Mark.REWORK, "workbook")
+    ]
+    assert master_line(fake, master, "МОУ СОШ № 2 с. Куанда", "3")[MARK_HEADER] == "На доработке"
+
+
+def test_an_unreadable_google_master_is_not_rewritten_and_its_marks_wait(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    mark_master(fake, master, {(S1, "3"): {MARK_HEADER: "Принято"}})
+    before = {
+        s.properties["title"]: fake.grid(master, s.properties["title"])
+        for s in fake.spreadsheet(master).ordered()
+    }
+    down = fake.inject(Fault(status=503, target=master, path="values:batchGet", times=1000))
+    fake.clock.advance(3600)
+    mark = fake.mark()
+    failed = run(town.config, today=TODAY, backend=town.backend())
+    assert failed.outcome == "master_failed"
+    assert "не перезаписан" in failed.message or "не записан" in failed.message
+    assert not [r for r in fake.since(mark) if r.target == master and r.method == "POST"]
+    after = {
+        s.properties["title"]: fake.grid(master, s.properties["title"])
+        for s in fake.spreadsheet(master).ordered()
+    }
+    assert after == before  # the coordinator's mark is still there
+    down.times = 0
+    fake.clock.advance(3600)
+    again = run(town.config, today=TODAY, backend=town.backend())
+    assert again.outcome == "ok"
+    assert [(m.key.no, m.mark) for m in again.review.new_marks] == [("3", Mark.ACCEPTED)]
+    assert school_cell(fake, town.spreadsheet_id("s1"), "3", "review")[0] == "Принято"

@@ -35,11 +35,10 @@ class OpenMasterBackend:
     refreshes it through xlwings and saves it; schools are read and painted by `inner` as always.
     """
 
-    def __init__(self, inner: Backend, book: OpenBook, choices: Sequence[str] = ()) -> None:
+    def __init__(self, inner: Backend, book: OpenBook) -> None:
         self.inner = inner
         self.book = book
         self.master_is_workbook = True
-        self.choices = tuple(choices)  # the template's «Отметка МОУО» choices
         self.warnings: list[str] = []  # the last refresh's (protection not put back)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
@@ -66,13 +65,18 @@ class OpenMasterBackend:
         """The marks in the master open in Excel, as the coordinator sees them now (typed and
         not saved yet included: the refresh then writes them back with the new master)."""
         try:
-            marks = self.book.read_marks(self.choices)
+            marks, problems = self.book.read_marks()
         except Exception as e:  # COM, AppleScript or our own: the run keeps the master as it is
             raise MasterReadError(
                 f"Отметки МОУО в открытом своде «{self.book.name}» не прочитаны ({e}): свод не"
                 " обновлён, чтобы отметки не потерялись."
             ) from e
-        return MasterMarks(marks, by=_who(), source=f"открытый свод «{self.book.name}»")
+        return MasterMarks(
+            tuple(marks),
+            by=_who(),
+            source=f"открытый свод «{self.book.name}»",
+            problems=tuple(problems),
+        )
 
     def write_master(self, master: Master) -> str:
         try:

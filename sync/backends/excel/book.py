@@ -37,8 +37,7 @@ from sync.paint import (
     parse_note_cells,
     ref_order,
 )
-from sync.review import MARK_HEADER, MasterMark
-from sync.review_grid import marks_from_grid
+from sync.review import MARK_HEADER, MasterMark, marks_from_grid
 from sync.spec import TemplateSpec, normalize_header
 
 if TYPE_CHECKING:
@@ -451,14 +450,18 @@ class OpenBook:
                 "Установите надстройку заново (инструкция: docs/addin.md)."
             ) from e
 
-    def read_marks(self, choices: Sequence[str] = ()) -> tuple[MasterMark, ...]:
+    def read_marks(self) -> tuple[list[MasterMark], list[str]]:
         """The coordinator's marks in the open master's «Мероприятия» as they are on screen
-        (typed and not yet saved included): sync.review_grid over its values."""
+        (typed and not yet saved included), and the lines that could not be read (Russian)."""
         sheet = find_sheet(self.book, ROWS_SHEET)
         if sheet is None:
-            return ()
+            # A renamed sheet stays in the book as it is (the refresh adds a new one).
+            return [], [
+                f"В открытом своде нет листа «{ROWS_SHEET}»: отметки МОУО не прочитаны, лист"
+                " создаётся заново."
+            ]
         grid, _ = sheet_values(sheet)
-        return marks_from_grid(grid, choices)
+        return marks_from_grid(grid, sheet.name)
 
     def selection(self) -> Selection | None:
         """The selected cell (the first one of a range), with its sheet's first row and its row."""

@@ -107,8 +107,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
 from sync.reader import find_header
-from sync.review import MasterMarks
-from sync.review_grid import marks_from_grid
+from sync.review import MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -137,6 +136,11 @@ MASTER_GET_FIELDS = (
 _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
 # Answers after which a request may or may not have been applied (a 429 or 503 was not).
 AMBIGUOUS_STATUS = (500, 502, 504)
+MARKS_SOURCE = "Google-таблица свода"
+# What Sheets shows for a formula that fails: a comment typed as "=…" in the browser.
+FORMULA_ERRORS = frozenset(
+    {"#ERROR!", "#NAME?", "#REF!", "#VALUE!", "#N/A", "#DIV/0!", "#NUM!", "#NULL!"}
+)
 MARKS_UNREAD = (
     "Отметки МОУО в Google-таблице свода не прочитаны, свод не перезаписан (отметки не потеряются)"
 )
@@ -852,10 +856,10 @@ class GoogleBackend:
     def read_marks(self) -> MasterMarks:
         """The coordinators' marks in the master spreadsheet's «Мероприятия», as it is now.
 
-        Two requests: Drive files.get (who changed it last, when) and one values.batchGet of the
-        sheet (formatted values: what the coordinator sees). No master yet, or one without the
-        review columns (written before them): no marks. Raises MasterReadError when Google does
-        not answer: the run then leaves the master as it is, marks and all.
+        One values.batchGet of the sheet (formatted values: what the coordinator sees), read by
+        sync.review.marks_from_grid; who changed it last and when from the folder's listing.
+        No master yet: no marks. Raises MasterReadError when Google does not answer: the run
+        then leaves the master as it is, marks and all.
         """
         sid = self.settings.master_spreadsheet_id or self.registry.master
         if not sid:
@@ -864,7 +868,9 @@ class GoogleBackend:
         if self.breaker.terminal:
             raise MasterReadError(f"{MARKS_UNREAD}: {self.breaker.message} ({where})")
         try:
-            found = self._file(sid)
+            # Who changed it last and when: the survey's listing has it (the master lives in
+            # the folder), else one Drive files.get.
+            found = self._listing_now().get(sid) or self._file(sid)
             if found is None or found.trashed:
                 return MasterMarks()  # gone: write_master makes a new one (nothing to keep)
             answer = self._marks_values(sid)
@@ -872,14 +878,47 @@ class GoogleBackend:
             self._stop_if_signed_out(e)
             raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
         if answer is None:
-            return MasterMarks()
+            # Renamed or deleted by hand: a renamed sheet stays in the spreadsheet as it is
+            # (the rewrite leaves sheets of other titles alone), so no mark is lost.
+            return MasterMarks(
+                source=MARKS_SOURCE,
+                problems=(
+                    f"В Google-таблице свода нет листа «{ROWS_SHEET}»: отметки МОУО не"
+                    " прочитаны, лист создаётся заново.",
+                ),
+            )
         grid = (answer.get("valueRanges") or [{}])[0].get("values", [])
+        if any(v in FORMULA_ERRORS for line in grid for v in line):
+            try:
+                grid = self._typed_formulas(sid, grid)
+            except _GOOGLE_ERRORS as e:
+                raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
+        marks, problems = marks_from_grid(grid, ROWS_SHEET)
         return MasterMarks(
-            marks_from_grid(grid, self._mark_choices()),
+            tuple(marks),
             by=found.by,
             at=found.modified_at(self.zone),
-            source="Google-таблица свода",
+            source=MARKS_SOURCE,
+            problems=tuple(problems),
         )
+
+    def _typed_formulas(self, sid: str, grid: list[list[Any]]) -> list[list[Any]]:
+        """The sheet with what was typed in place of a formula's error: a coordinator's comment
+        typed in the browser as "=нет приказа" is a formula there, "#ERROR!" as a value, but
+        its words are what the school should read. One more read, only when it happens."""
+        answer = self.http.request(
+            "get",
+            SPREADSHEET_VALUES_BATCH_URL % sid,
+            params={"ranges": quote_sheet(ROWS_SHEET[:100]), "valueRenderOption": "FORMULA"},
+        ).json()
+        typed = (answer.get("valueRanges") or [{}])[0].get("values", [])
+        out = [list(line) for line in grid]
+        for r, line in enumerate(out):
+            for c, value in enumerate(line):
+                text = typed[r][c] if r < len(typed) and c < len(typed[r]) else None
+                if value in FORMULA_ERRORS and isinstance(text, str) and text.startswith("="):
+                    line[c] = text
+        return out
 
     def _marks_values(self, sid: str) -> dict[str, Any] | None:
         """«Мероприятия» of the master as values; None when the master has no such sheet
@@ -898,12 +937,6 @@ class GoogleBackend:
                 return None
             raise
         return answer
-
-    def _mark_choices(self) -> tuple[str, ...]:
-        try:
-            return self.spec.column("review").choices
-        except KeyError:
-            return ()
 
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, the new sheets built beside the old in bodies under
