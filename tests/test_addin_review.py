@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import xlwings as xw
+from openpyxl import load_workbook
 
 from sync import addin
 from sync.backends.base import MasterReadError
@@ -19,6 +20,7 @@ from sync.backends.excel.book import UNLOCK_MACRO, OpenBook
 from sync.backends.folder import FolderBackend
 from sync.cells import a1, column_letter
 from sync.consolidate import HEADER_ROW, ROWS_SHEET
+from sync.history import History
 from sync.model import RawWorkbook
 from sync.pipeline import backend_for, run
 from sync.reader import locate
@@ -223,3 +225,41 @@ def test_a_review_column_renamed_by_the_school_is_not_written(tmp_path: Path) ->
     book = xw.Book(json=book_json(Path(path)))
     assert OpenBook(book).show_paint(paint, sheet, renamed, SPEC).values == 0
     assert (r3, col) not in written(book, 0)
+
+
+def test_sync_from_the_open_master_takes_its_unsaved_marks_to_the_school(tmp_path: Path) -> None:
+    config, master, payload = master_payload(tmp_path)
+    lock = master.with_name(f"~${master.name}")
+    lock.write_text("координатор", encoding="utf-8")
+    cols = header(payload)
+    values = rows_sheet(payload)
+    r4 = line_of(payload, "МОУ СОШ № 1 с. Чара", "4")
+    values[r4][cols[MARK_HEADER]] = "На доработке"  # typed, not saved
+    values[r4][cols[COMMENT_HEADER]] = "Нет приказа"
+    on_disk = master.read_bytes()
+    book = xw.Book(json=payload)
+    result = addin.sync_now(book, host=HOST, config=config, today=TODAY)
+    assert result.ok, result.message
+    assert master.read_bytes() == on_disk  # refreshed in Excel, not on disk
+    # The school's workbook got the mark (written by the folder backend) and the history too.
+    with History.open(config.history_path) as h:
+        trail = h.review_trail("s1")
+    assert [(m.key.no, m.mark, m.comment, m.source) for m in trail] == [
+        ("4", Mark.REWORK, "Нет приказа", "master")
+    ]
+    school = load_workbook(config.schools[0].source)[MAIN]
+    review_col = SPEC.index("review")
+    row = next(r for r in range(2, school.max_row + 1) if str(school.cell(r, 1).value) == "4")
+    assert school.cell(row, review_col).value == "На доработке"
+    # The refreshed master shows the mark again on the school's line.
+    rows_at = sheet_index(master, ROWS_SHEET)
+    shown = written(book, rows_at)
+    line = next(
+        r
+        for (r, c), v in shown.items()
+        if c == 1
+        and v == "'МОУ СОШ № 1 с. Чара"
+        and shown.get((r, cols["№"] + 1)) in ("'4", 4, 4.0)
+    )
+    assert shown[(line, cols[MARK_HEADER] + 1)] == "'На доработке"
+    assert shown[(line, cols[COMMENT_HEADER] + 1)] == "'Нет приказа"
