@@ -15,7 +15,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
 from sync.backends.base import MasterReadError
-from sync.backends.google.backend import GoogleBackend
+from sync.backends.google.backend import APP_MARKS, GoogleBackend
 from sync.cells import a1
 from sync.consolidate import OVERDUE_SHEET, REVIEW_SHEET, ROWS_SHEET, consolidate, row_key
 from sync.history import History
@@ -202,6 +202,32 @@ def test_a_new_master_is_shared_with_the_coordinators_as_writers(
     town = setup(tmp_path, fake, google={"coordinators": [COORDINATOR, second]})
     sid = town.backend()._create_master()
     assert fake.role(sid, second) == ROLE_RANK["writer"]  # they type their marks in it
+
+
+def test_a_master_from_before_the_marks_is_opened_to_its_coordinators_once(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    second = "deputy@obrazovanie.example.ru"
+    town = setup(tmp_path, fake, google={"coordinators": [COORDINATOR, second]})
+    assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
+    master = town.master_id()
+    # As an older version left it: the coordinators could only read.
+    f = fake.files[master]
+    f.app_properties.pop(APP_MARKS)
+    for p in f.permissions:
+        if p.get("emailAddress") == second:
+            p["role"] = "reader"
+    assert fake.role(master, second) == ROLE_RANK["reader"]
+    fake.clock.advance(3600)
+    assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
+    assert fake.role(master, second) == ROLE_RANK["writer"]
+    assert f.app_properties[APP_MARKS] == "1"
+    # Once: the next run asks Drive nothing about it.
+    fake.clock.advance(3600)
+    mark = fake.mark()
+    assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
+    assert not [r for r in fake.since(mark) if r.op in ("permissions.create", "files.update")]
 
 
 # --- read_marks ------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 SELF_STAMP = "self"  # the survey's stamp of a spreadsheet last changed by the service account
 APP_SCHOOL = "roadmap_school_id"  # Drive appProperties set on files we create
 APP_ROLE = "roadmap_role"
+APP_MARKS = "roadmap_marks"  # "1" on a master whose coordinators are writers (they mark in it)
 LIST_FIELDS = (
     "nextPageToken,incompleteSearch,files(id,name,createdTime,modifiedTime,version,trashed,"
     "appProperties,lastModifyingUser(me,emailAddress,displayName))"
@@ -960,7 +961,33 @@ class GoogleBackend:
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
         except OSError as e:  # the registry beside the history: as the folder's master would say
             raise MasterWriteError(describe(e)) from e
+        self._open_to_coordinators(sid)
         return spreadsheet_url(sid)
+
+    def _open_to_coordinators(self, sid: str) -> None:
+        """A master made before review marks was shared with the coordinators to read: make
+        them writers once (they mark in it), remembered in the file's appProperties."""
+        found = (self.run.listing or {}).get(sid)
+        if found is None or found.app.get(APP_MARKS) == "1" or not self.settings.coordinators:
+            return
+        shared = [
+            self._share(sid, email, "writer", MASTER_INVITATION)
+            for email in self.settings.coordinators
+        ]
+        if not all(shared):
+            return  # tried again next run
+        try:
+            self.http.request(
+                "patch",
+                f"{DRIVE_FILES_API_V3_URL}/{sid}",
+                params=self._drive_params(fields="id"),
+                json={"appProperties": {APP_MARKS: "1"}},
+                idempotent=True,
+            )
+        except _GOOGLE_ERRORS as e:
+            log.warning(
+                "Свод: отметка о доступе координаторов не сохранена: %s", self._explain(e)[0]
+            )
 
     def _master_id(self) -> tuple[str, bool]:
         sid = self.settings.master_spreadsheet_id or self.registry.master
@@ -969,7 +996,7 @@ class GoogleBackend:
         return self._create_master(), True
 
     def _create_master(self) -> str:
-        created = self._create_file(self.settings.master_name, {APP_ROLE: "master"})
+        created = self._create_file(self.settings.master_name, {APP_ROLE: "master", APP_MARKS: "1"})
         self.registry.record_master(created)
         # Writers: they type their review marks into the master (the rest of it is protected).
         for email in self.settings.coordinators:
