@@ -107,7 +107,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
 from sync.reader import find_header
-from sync.review import MasterMarks, marks_from_grid
+from sync.review import COMMENT_HEADER, MARK_HEADER, MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -889,7 +889,7 @@ class GoogleBackend:
                 ),
             )
         grid = (answer.get("valueRanges") or [{}])[0].get("values", [])
-        if any(v in FORMULA_ERRORS for line in grid for v in line):
+        if _typed_as_formula(grid):
             try:
                 grid = self._typed_formulas(sid, grid)
             except _GOOGLE_ERRORS as e:
@@ -1276,6 +1276,17 @@ class GoogleBackend:
             if len(line) > 1 and str(line[0]).strip() == "school_id":
                 return str(line[1]).strip()
         return ""
+
+
+def _typed_as_formula(grid: list[list[Any]]) -> bool:
+    """Whether a cell of the coordinator's columns (found by header) shows a formula's error."""
+    for top, line in enumerate(grid[:30]):
+        cols = [c for c, v in enumerate(line) if v in (MARK_HEADER, COMMENT_HEADER)]
+        if cols:
+            return any(
+                c < len(row) and row[c] in FORMULA_ERRORS for row in grid[top + 1 :] for c in cols
+            )
+    return False
 
 
 def _credentials(key: ServiceAccountKey) -> service_account.Credentials:
