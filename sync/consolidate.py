@@ -666,7 +666,7 @@ def review_sheet(
         seen = review.rows.get(row_key(report.school.id, row)) if review else None
         item = row.item
         if state in fills_of:
-            fills[(len(rows), 7)] = fills_of[state]
+            fills[(len(rows), 5)] = fills_of[state]
         rows.append(
             [
                 report.school.name or report.school.id,
@@ -674,16 +674,15 @@ def review_sheet(
                 item.activity if item is not None else row.values.get("activity"),
                 item.due if item is not None else row.values.get("due"),
                 row.values.get("done_on"),
+                REVIEW_STATE_RU[state] or NOT_REVIEWED_TEXT,
                 row.values.get("evidence"),
                 row.values.get("comment"),
-                REVIEW_STATE_RU[state] or NOT_REVIEWED_TEXT,
                 seen.mark_text if seen is not None else None,
                 seen.comment if seen is not None else None,
-                report.modified.replace(tzinfo=None) if report.modified else None,
             ]
         )
     if not rows:
-        rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", "", None])
+        rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""])
     return MasterSheet(
         name=REVIEW_SHEET,
         headers=[
@@ -692,17 +691,17 @@ def review_sheet(
             _header(spec, "activity"),
             _header(spec, "due"),
             _header(spec, "done_on"),
+            STATE_HEADER,
             _header(spec, "evidence"),
             _header(spec, "comment"),
-            STATE_HEADER,
             "Прежняя отметка",
             "Прежний комментарий МОУО",
-            "Книга изменена",
         ],
         rows=rows,
         fills=fills,
-        widths=[30, 7, 48, 12, 12, 30, 30, 18, 14, 30, 17],
-        number_formats={3: DATE_FORMAT, 4: DATE_FORMAT, 10: DATETIME_FORMAT},
+        # One printed page across (A4 landscape, as «Мероприятия»): about 180 characters.
+        widths=[22, 5, 38, 11, 11, 15, 24, 20, 12, 20],
+        number_formats={3: DATE_FORMAT, 4: DATE_FORMAT},
         frozen_columns=2,
         legend=[
             (None, "строки со статусом «Выполнено», ещё не принятые МОУО; сначала самые давние"),

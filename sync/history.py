@@ -667,10 +667,13 @@ class History:
             )
         return out
 
-    def last_marks(self) -> dict[RowKey, RecordedMark]:
-        """Per row, its newest recorded mark (one query for the whole municipality)."""
+    def last_marks(self, until_run: int | None = None) -> dict[RowKey, RecordedMark]:
+        """Per row, its newest recorded mark (one query for the whole municipality); with
+        `until_run`, the newest recorded by that run or before (the справка's «as of»)."""
+        cut = "WHERE run_id <= ?" if until_run is not None else ""
         marks = self._marks(
-            "WHERE id IN (SELECT MAX(id) FROM review_marks GROUP BY school_id, section, no)", ()
+            f"WHERE id IN (SELECT MAX(id) FROM review_marks {cut} GROUP BY school_id, section, no)",
+            (until_run,) if until_run is not None else (),
         )
         return {m.key: m for m in marks}
 

@@ -174,6 +174,14 @@ def paint_school(
         notes[key] = f"{notes[key]}\n{text}" if key in notes else text
     review_col = sheet.columns.get("review")
     shown: list[tuple[int, str]] = []
+    if reviews is not None and review_col is None and control_col is not None:
+        # The school removed its «Отметка МОУО»: the marks go into the notes on «Контроль».
+        for row in report.rows:
+            seen = reviews.get(row_key(report.school.id, row))
+            note = review_note(seen, zone) if seen is not None else ""
+            if note:
+                key = (main, a1(row.sheet_row, control_col))
+                notes[key] = f"{notes[key]}\n{note}" if key in notes else note
     if reviews is not None and review_col is not None:
         for row in report.rows:
             found = _review_cell(row, row_key(report.school.id, row), reviews)

@@ -535,7 +535,16 @@ class RunReview:
             self.recorded[m.key] = m
         self.plan.merge(part)
         if fresh:
-            self._remember(school.id, {n.key: cell_text(n.cell) for n in now_rows})
+            # Only what can matter: a cell with text, or one on a row with a recorded mark (an
+            # empty cell there says our write did not happen, or the school emptied it).
+            self._remember(
+                school.id,
+                {
+                    n.key: cell_text(n.cell)
+                    for n in now_rows
+                    if n.key in self.recorded or cell_text(n.cell)
+                },
+            )
         out = []
         for r in rows:
             if part.state(row_key(school.id, r)) is ReviewState.REWORK:
@@ -598,19 +607,22 @@ def _read_review(
 def _finish_review(
     review: RunReview, result: RunResult, history: History, now: Callable[[], datetime]
 ) -> None:
-    """Marks on master lines whose row is gone go to the trail; every problem to the log."""
-    kept, problems = orphan_marks(
-        review.lines,
-        review.seen,
-        review.recorded,
-        review.marks,
-        now=now(),
-        run_id=result.run_id,
-        master_source=review.source,
-    )
-    history.record_marks(kept)
-    review.plan.new_marks += kept
-    review.plan.problems += problems
+    """Marks on master lines whose row is gone go to the trail; every problem to the log.
+
+    Only after every school was seen: a run stopped halfway has not seen the other rows."""
+    if result.outcome == RunOutcome.OK:
+        kept, problems = orphan_marks(
+            review.lines,
+            review.seen,
+            review.recorded,
+            review.marks,
+            now=now(),
+            run_id=result.run_id,
+            master_source=review.source,
+        )
+        history.record_marks(kept)
+        review.plan.new_marks += kept
+        review.plan.problems += problems
     for line in review.plan.problems:
         log.warning("Отметки МОУО: %s", line)
     if review.plan.new_marks:

@@ -59,6 +59,10 @@ def run_summary(result: RunResult, spec: TemplateSpec) -> dict[str, Any]:
         "counts": result.counts,
         "master": result.master,
         "plan_problems": [p.to_json() for p in result.plan_problems],
+        "review": {
+            "new_marks": len(result.review.new_marks),
+            "problems": result.review.problems,
+        },
         "schools": [
             {
                 "id": r.school.id,
@@ -102,6 +106,14 @@ def run_text(result: RunResult, config: Config, spec: TemplateSpec) -> str:
     if result.plan_problems:
         lines += ["", f"Замечания к плану ({len(plan_errors)} ошибок):"]
         lines += [f"  {p.message}" for p in result.plan_problems]
+    review = result.review
+    if review.new_marks:
+        lines += ["", f"Отметок МОУО записано: {len(review.new_marks)}."]
+    if review.problems:
+        lines += ["", f"Отметки МОУО — замечания ({len(review.problems)}):"]
+        lines += [f"  {p}" for p in review.problems[:20]]
+        if len(review.problems) > 20:
+            lines.append(f"  … и ещё {len(review.problems) - 20} (в журнале).")
     if result.master:
         lines += ["", f"Свод: {result.master}"]
     if result.message:

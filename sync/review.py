@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from sync.model import CellValue
 from sync.text import fold
@@ -81,9 +82,14 @@ def row_digest(values: dict[str, CellValue]) -> str:
     >>> row_digest({"status": "Выполнено"}) == row_digest({"status": "В работе"})
     False
     """
-    blob = json.dumps(
-        [fold(values.get(k)) for k in REVIEWED_FIELDS], ensure_ascii=False, separators=(",", ":")
-    )
+    return _digest(tuple(values.get(k) for k in REVIEWED_FIELDS))
+
+
+@lru_cache(maxsize=1 << 16, typed=True)
+def _digest(values: tuple[CellValue, ...]) -> str:
+    # A run computes it for every row twice (the decision, the master's key cell); most rows of
+    # a municipality are alike (nothing filled yet), so the cache answers most of them.
+    blob = json.dumps([fold(v) for v in values], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -98,7 +104,12 @@ def shown_token(mark: Mark | None, comment: str) -> str:
     >>> shown_token(None, "") == shown_token(Mark.REWORK, "")
     False
     """
-    blob = json.dumps([mark.value if mark else "", comment.strip()], ensure_ascii=False)
+    return _token(mark.value if mark else "", comment.strip())
+
+
+@lru_cache(maxsize=1 << 12)
+def _token(mark: str, comment: str) -> str:
+    blob = json.dumps([mark, comment], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -294,7 +294,12 @@ def test_a_hostile_master_gives_data_and_russian_problems(tmp_path: Path) -> Non
     # The unknown mark changed nothing; the broken key's mark was not applied.
     assert "5" not in got
     assert master_line(config.master_path, S2, "3")["Отметка МОУО"] in ("", None)
-    json.dumps(result.review.problems, ensure_ascii=False)  # plain strings
+    from sync.report import run_summary, run_text
+
+    assert "Отметки МОУО — замечания (" in run_text(result, config, SPEC)  # what `run` prints
+    summary = run_summary(result, SPEC)["review"]
+    assert summary["problems"] == result.review.problems and summary["new_marks"] == 2
+    json.dumps(summary, ensure_ascii=False)  # plain data
 
 
 def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None:
@@ -333,3 +338,71 @@ def test_history_shows_the_review_trail_as_text_and_json(tmp_path: Path) -> None
     assert data[0]["comment"] == "Нет приказа" and data[0]["source"] == "master"
     # The plain history ends with the trail too.
     assert "отметки МОУО (2)" in cli.invoke(main, args).output
+
+
+def test_reminders_list_rework_rows_with_the_comment_and_count_rows_on_review(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from sync.service.config import SmtpSettings
+    from sync.service.mail import coordinator_digest, school_digest
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "4"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "Приложите приказ"}},
+    )
+    result = run(config, today=TODAY)
+    settings = SmtpSettings(
+        "127.0.0.1", 25, "none", "sync@example.ru", coordinators=("mouo@example.ru",)
+    )
+    s1 = next(r for r in result.reports if r.school.id == "s1")
+    s1 = replace(s1, school=replace(s1.school, emails=("s1@example.ru",)))
+    digest = school_digest(s1, TODAY, settings, "Тестовый округ", SPEC, result.review)
+    assert digest is not None and "на доработке 1" in digest.subject
+    body = digest.body
+    assert "МОУО вернул на доработку (1):" in body
+    assert "№ 4 «Сбор дополнительных сведений" in body
+    assert "Петрова А. А." in body and "«Приложите приказ»" in body
+    summary = coordinator_digest(result, TODAY, settings, "Тестовый округ", SPEC)
+    assert summary is not None
+    # s2's row 3 is «Выполнено» and not reviewed; s1's row 3 too (row 4 is on rework).
+    assert "На проверке у МОУО: 2 (лист «На проверке» в своде); на доработке у школ: 1." in (
+        summary.body
+    )
+
+
+def test_the_spravka_counts_from_the_recorded_review_state(tmp_path: Path) -> None:
+    from sync.pipeline import load_context
+    from sync.spravka.data import gather
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {(S1, "3"): {"Отметка МОУО": "Принято"}, (S1, "4"): {"Отметка МОУО": "На доработке"}},
+    )
+    run(config, today=TODAY)
+    spec, plan = load_context(config)
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(config, h, plan, spec, TODAY)
+    assert (spravka.accepted, spravka.rework, spravka.on_review) == (1, 1, 1)  # s2's row 3 waits
+    overview = {r["Показатель"]: r["Значение"] for r in master_rows(config.master_path, "Обзор")}
+    assert overview["На проверке у МОУО"] == spravka.on_review  # the master agrees
+    assert overview["На доработке"] == spravka.rework
+    s1_line = next(s for s in spravka.schools if s.name == S1)
+    assert s1_line.done == 1  # the row on rework is not done
+
+    # The school changes the accepted row: its cell still says «Принято», the справка does not.
+    fill_workbook(Path(config.schools[0].source), SPEC, {"3": {"evidence": "Приказ № 99"}})
+    run(config, today=TODAY)
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(config, h, plan, spec, TODAY)
+    assert (spravka.accepted, spravka.rework, spravka.on_review) == (0, 1, 2)
+
+    strict = with_tables(config, "[review]\ndone_requires_acceptance = true\n")
+    with History.open(config.history_path) as h:
+        spravka, _ = gather(strict, h, plan, spec, TODAY)
+    assert spravka.total.done == 0  # nothing accepted as it is now

@@ -27,10 +27,11 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from sync.consolidate import school_summary
+from sync.consolidate import row_key, school_summary
 from sync.fileio import write_atomically
 from sync.history import History
 from sync.model import CellValue, Problem, SchoolReport, Severity
+from sync.review import ReviewPlan
 from sync.service.config import SmtpSettings
 from sync.spec import TemplateSpec, load_spec
 from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence, label
@@ -45,6 +46,7 @@ log = logging.getLogger("roadmap_sync.mail")
 COORDINATORS = "coordinators"  # the reminders table's key for the coordinators' summary
 MAX_PROBLEMS = 30  # problems listed in one digest; the rest are in the cell notes
 MAX_ACTIVITY = 150  # characters of an activity's text in a list line
+MAX_COMMENT = 500  # characters of the coordinator's comment in a rework line
 
 
 def plural(n: int, one: str, few: str, many: str) -> str:
@@ -97,8 +99,8 @@ def due_items(
     items = []
     for row in report.rows:
         key = row.control.key
-        if key in (ControlKey.DONE, ControlKey.NONE):
-            continue
+        if key in (ControlKey.DONE, ControlKey.NONE, ControlKey.REWORK):
+            continue  # rework rows are listed apart, with the coordinator's comment
         due = row.item.due if row.item is not None else None
         if due is None:
             value = row.values.get("due")
@@ -121,6 +123,50 @@ def due_items(
                 )
             )
     items.sort(key=lambda i: (not i.overdue, i.due))
+    return items
+
+
+@dataclass(frozen=True)
+class ReworkItem:
+    """A row the МОУО sent back («На доработке»), with its comment."""
+
+    no: str
+    activity: str
+    comment: str
+    by: str
+    at: datetime | None
+
+    def line(self) -> str:
+        activity = self.activity
+        if len(activity) > MAX_ACTIVITY:
+            activity = activity[: MAX_ACTIVITY - 1] + "…"
+        when = f" {self.at:%d.%m.%Y}" if self.at is not None else ""
+        who = f" ({self.by}{when})" if self.by else (f" ({when.strip()})" if when else "")
+        comment = " ".join(self.comment.split())
+        if len(comment) > MAX_COMMENT:
+            comment = comment[: MAX_COMMENT - 1] + "…"
+        said = f": «{comment}»" if comment else ""
+        return f"  • № {self.no} «{activity}» — на доработке{who}{said}"
+
+
+def rework_items(report: SchoolReport, review: ReviewPlan | None) -> list[ReworkItem]:
+    """The school's rows «На доработке» as they stand now (not yet changed since the mark)."""
+    if review is None:
+        return []
+    items = []
+    for row in report.rows:
+        if row.control.key != ControlKey.REWORK:
+            continue
+        seen = review.rows.get(row_key(report.school.id, row))
+        items.append(
+            ReworkItem(
+                no=str(row.item.no if row.item else row.values.get("no") or ""),
+                activity=str(row.item.activity if row.item else row.values.get("activity") or ""),
+                comment=seen.comment if seen is not None else "",
+                by=seen.marked_by if seen is not None else "",
+                at=seen.marked_at if seen is not None else None,
+            )
+        )
     return items
 
 
@@ -158,6 +204,7 @@ class SchoolNews:
     soon: list[DueItem]
     problems: list[Problem]  # errors first
     errors: int
+    rework: list[ReworkItem] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -165,10 +212,11 @@ class SchoolNews:
 
     @property
     def items(self) -> int:
-        return len(self.overdue) + len(self.soon) + len(self.problems)
+        return len(self.overdue) + len(self.soon) + len(self.problems) + len(self.rework)
 
     def subject(self) -> str:
         counted = [
+            (self.rework, f"на доработке {len(self.rework)}"),
             (self.overdue, f"просрочено {len(self.overdue)}"),
             (self.soon, f"скоро срок {len(self.soon)}"),
             (self.errors, f"ошибок {self.errors}"),
@@ -184,6 +232,13 @@ class SchoolNews:
             lines += ["", f"Вашу книгу не удалось прочитать: {report.message.rstrip('.')}."]
             if report.synced_at is not None:
                 lines.append(f"Ниже — по последнему удачному чтению {report.synced_at:%d.%m.%Y}.")
+        if self.rework:
+            lines += ["", f"МОУО вернул на доработку ({len(self.rework)}):"]
+            lines += [i.line() for i in self.rework]
+            lines.append(
+                "  Исправьте строку в книге — она снова попадёт на проверку"
+                " («Исправлено, ждёт проверки»)."
+            )
         if self.overdue:
             lines += ["", f"Просрочено ({len(self.overdue)}):"]
             lines += [i.line(today) for i in self.overdue]
@@ -206,12 +261,18 @@ def _problem_line(p: Problem) -> str:
 
 
 def school_news(
-    report: SchoolReport, today: date, reminder_days: int, spec: TemplateSpec
+    report: SchoolReport,
+    today: date,
+    reminder_days: int,
+    spec: TemplateSpec,
+    review: ReviewPlan | None = None,
 ) -> SchoolNews | None:
-    """What a school should hear of: None when it has nothing due, no error and was read."""
+    """What a school should hear of: None when it has nothing due, no error, nothing sent back
+    for rework and was read."""
     items = due_items(report, today, reminder_days, spec)
+    rework = rework_items(report, review)
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
-    if not items and not errors and report.outcome != SchoolOutcome.FAILED:
+    if not items and not errors and not rework and report.outcome != SchoolOutcome.FAILED:
         return None
     return SchoolNews(
         report,
@@ -219,6 +280,7 @@ def school_news(
         [i for i in items if not i.overdue],
         sorted(report.problems, key=lambda p: p.severity is not Severity.ERROR),
         errors,
+        rework,
     )
 
 
@@ -228,12 +290,13 @@ def school_digest(
     settings: SmtpSettings,
     municipality: str,
     spec: TemplateSpec,
+    review: ReviewPlan | None = None,
 ) -> Digest | None:
     """The digest for one school, or None when it has nothing due, no error, or no address."""
     school = report.school
     if school.is_coordinator or not school.emails:
         return None
-    news = school_news(report, today, settings.reminder_days, spec)
+    news = school_news(report, today, settings.reminder_days, spec, review)
     if news is None:
         return None
     lines = [
@@ -269,6 +332,8 @@ class MunicipalNews:
     own: list[tuple[str, list[DueItem]]]  # the coordinators' own workbooks: name, items
     failed: list[SchoolReport]
     no_address: list[str]
+    on_review: int = 0  # rows «Выполнено» the МОУО has not accepted as they are now
+    rework: int = 0  # rows sent back «На доработке», not changed since
 
     def body(self, today: date, reminder_days: int, reminded: Sequence[str]) -> list[str]:
         lines = [
@@ -277,6 +342,12 @@ class MunicipalNews:
             f" {self.overdue}, срок в ближайшие {days(reminder_days)} — {self.soon},"
             f" ошибок заполнения {self.errors}.",
         ]
+        if self.on_review or self.rework:
+            lines += [
+                "",
+                f"На проверке у МОУО: {self.on_review} (лист «На проверке» в своде);"
+                f" на доработке у школ: {self.rework}.",
+            ]
         if self.attention:
             lines += ["", "Требуют внимания:", *self.attention]
         for name, items in self.own:
@@ -299,9 +370,11 @@ def municipal_news(
     """The municipality's totals and the schools that need attention."""
     schools = [r for r in result.reports if not r.school.is_coordinator]
     attention = []
-    total_overdue = total_soon = total_errors = 0
+    total_overdue = total_soon = total_errors = on_review = rework = 0
     for r in schools:
-        s = school_summary(r, spec)
+        s = school_summary(r, spec, result.review)
+        on_review += int(s.get("on_review", 0))
+        rework += int(s.get("rework", 0))
         soon = sum(1 for i in due_items(r, today, reminder_days, spec) if not i.overdue)
         total_overdue += int(s["overdue"])
         total_soon += soon
@@ -325,6 +398,8 @@ def municipal_news(
         own,
         [r for r in result.reports if r.outcome == SchoolOutcome.FAILED],
         [r.school.name for r in schools if not r.school.emails],
+        on_review,
+        rework,
     )
 
 
@@ -524,7 +599,7 @@ def send_reminders(
     digests = [
         d
         for r in result.reports
-        if (d := school_digest(r, today, settings, config.municipality, spec))
+        if (d := school_digest(r, today, settings, config.municipality, spec, result.review))
     ]
     try:
         for digest in digests:

@@ -9,7 +9,7 @@ every number here is read off the master's sheets «Школы», «Меропр
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -21,12 +21,21 @@ from sync.consolidate import (
     Master,
     MasterSheet,
     consolidate,
+    row_key,
 )
 from sync.history import History, sheet_from_json
 from sync.model import CellValue, Plan, SchoolReport
+from sync.review import (
+    REVIEW_STATE_RU,
+    STATE_HEADER,
+    ReviewPlan,
+    ReviewState,
+    review_of,
+    row_digest,
+)
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import SchoolOutcome
-from sync.status import fold, normalize_status
+from sync.status import normalize_status, rework_control
 from sync.text import MONTHS_GENITIVE
 from sync.validation import check_school
 
@@ -178,9 +187,9 @@ class Spravka:
     schools_count: int  # schools, without the МОУО's own workbook
     not_read: list[str]  # schools with no snapshot yet
     total: Line
-    on_review: int  # done, no «Отметка МОУО» yet
-    accepted: int  # «Принято»
-    rework: int  # «На доработке»
+    on_review: int  # done, not accepted by the МОУО as it is now (as the master's «На проверке»)
+    accepted: int  # «Принято», the row unchanged since
+    rework: int  # «На доработке», the row unchanged since
     sections: list[Line]
     schools: list[Line]
     overdue: list[ActivityLine]
@@ -217,8 +226,13 @@ def build_spravka(
     period_end: date,
     as_of: date,
     previous: PastSpravka | None = None,
+    done_requires_acceptance: bool = False,
 ) -> Spravka:
-    """Read the справка's numbers off the master (pure)."""
+    """Read the справка's numbers off the master (pure).
+
+    The review counts come from the master's «Проверка» (the recorded marks against the rows as
+    they are), so a row changed after «Принято» is on review again, not accepted.
+    """
     rows_sheet = master.sheet(ROWS_SHEET)
     col = {key: _column(rows_sheet, _header(spec, key)) for key in _ROW_FIELDS}
     school_col = 0
@@ -227,9 +241,9 @@ def build_spravka(
     skip = normalize_header(spec.statuses["not_needed"])
     done_value = spec.controls["done"].value
     overdue_value = spec.controls["overdue"].value
-    review = spec.column("review").choices
-    accepted_mark = review[0] if review else "Принято"
-    rework_mark = review[1] if len(review) > 1 else "На доработке"
+    state_col = rows_sheet.headers.index(STATE_HEADER) if STATE_HEADER in rows_sheet.headers else -1
+    accepted_text = REVIEW_STATE_RU[ReviewState.ACCEPTED]
+    rework_text = REVIEW_STATE_RU[ReviewState.REWORK]
 
     by_section: dict[str, list[int]] = {}  # name -> [activities, done, overdue, not_done, counted]
     by_school_not_done: dict[str, int] = {}
@@ -238,11 +252,13 @@ def build_spravka(
     for r in rows_sheet.rows:
         status = normalize_status(r[col["status"]], spec)
         control = r[col["control"]]
-        mark = fold(r[col["review"]]) if r[col["review"]] is not None else ""
+        state = str(r[state_col] or "") if state_col >= 0 else ""
         section = str(r[col["section"]] or "").strip() or NO_SECTION
         counts = by_section.setdefault(section, [0, 0, 0, 0, 0])
         counts[0] += 1
-        counts[1] += control == done_value
+        counts[1] += control == done_value and (
+            not done_requires_acceptance or state == accepted_text
+        )
         counts[2] += control == overdue_value
         counts[4] += normalize_header(r[col["status"]]) != skip
         if status == failed_status:
@@ -250,12 +266,11 @@ def build_spravka(
             school = str(r[school_col])
             by_school_not_done[school] = by_school_not_done.get(school, 0) + 1
             not_done.append(_activity(r, col, school_col))
-        if control == done_value and status == done_status:
-            if not mark:
-                on_review += 1
-            elif mark == fold(accepted_mark):
-                accepted += 1
-        rework += bool(mark) and mark == fold(rework_mark)
+        if status == done_status and state == accepted_text:
+            accepted += 1
+        elif status == done_status and state != rework_text:
+            on_review += 1  # as the master's «На проверке»: not reviewed, changed, fixed
+        rework += state == rework_text
     sections = [Line(name, a, d, o, n, c) for name, (a, d, o, n, c) in by_section.items()]
 
     schools_sheet = master.sheet(SCHOOLS_SHEET)
@@ -387,9 +402,42 @@ def gather(
 ) -> tuple[Spravka, int | None]:
     """The справка as of a day, from the history, and the newest run its numbers come from."""
     reports, run_id = reports_as_of(config, history, plan, spec, as_of)
-    master = consolidate(reports, plan, spec, as_of, config.municipality)
+    review = review_as_of(history, reports, run_id, spec, config.done_requires_acceptance)
+    master = consolidate(reports, plan, spec, as_of, config.municipality, review=review)
     end = min(as_of, config.period.end)
     spravka = build_spravka(
-        master, reports, spec, config.municipality, config.period.start, end, as_of, previous
+        master,
+        reports,
+        spec,
+        config.municipality,
+        config.period.start,
+        end,
+        as_of,
+        previous,
+        config.done_requires_acceptance,
     )
     return spravka, run_id
+
+
+def review_as_of(
+    history: History,
+    reports: list[SchoolReport],
+    run_id: int | None,
+    spec: TemplateSpec,
+    done_requires_acceptance: bool = False,
+) -> ReviewPlan:
+    """The review state of every row as of the справка's run: the marks recorded by then
+    against the rows as they were; «На доработке» rows get their control, as in the sync."""
+    marks = history.last_marks(until_run=run_id) if run_id is not None else {}
+    plan = ReviewPlan(done_requires_acceptance=done_requires_acceptance)
+    for report in reports:
+        rows = []
+        for row in report.rows:
+            key = row_key(report.school.id, row)
+            seen = review_of(marks.get(key), row_digest(row.values))
+            plan.rows[key] = seen
+            if seen.state is ReviewState.REWORK:
+                row = replace(row, control=rework_control(row.control, spec))
+            rows.append(row)
+        report.rows = rows
+    return plan
