@@ -16,8 +16,16 @@ from google.oauth2.credentials import Credentials
 
 from sync.backends.base import MasterReadError
 from sync.backends.google.backend import APP_MARKS, GoogleBackend
+from sync.builders.google.master import master_protection
 from sync.cells import a1
-from sync.consolidate import OVERDUE_SHEET, REVIEW_SHEET, ROWS_SHEET, consolidate, row_key
+from sync.consolidate import (
+    OVERDUE_SHEET,
+    REVIEW_SHEET,
+    ROWS_SHEET,
+    MasterSheet,
+    consolidate,
+    row_key,
+)
 from sync.history import History
 from sync.model import SchoolReport
 from sync.notes import NOTE_MARK
@@ -606,3 +614,29 @@ def test_an_unreadable_google_master_is_not_rewritten_and_its_marks_wait(
     assert again.outcome == "ok"
     assert [(m.key.no, m.mark) for m in again.review.new_marks] == [("3", Mark.ACCEPTED)]
     assert school_cell(fake, town.spreadsheet_id("s1"), "3", "review")[0] == "Принято"
+
+
+def test_master_protection_of_an_empty_sheet_and_of_a_plain_one() -> None:
+    """Pure: no data rows leave nothing open and set no dropdown; a sheet without editable
+    columns is protected whole; hidden columns are hidden either way."""
+    empty = MasterSheet(ROWS_SHEET, ["Школа", MARK_HEADER, KEY_HEADER], [], editable={1: ("А",)})
+    empty.hidden_columns = (2,)
+    requests = master_protection(empty, 7, 1, ["sa@example"])
+    kinds = [next(iter(r)) for r in requests]
+    assert kinds == ["updateDimensionProperties", "addProtectedRange"]
+    protected = requests[-1]["addProtectedRange"]["protectedRange"]
+    assert "unprotectedRanges" not in protected and protected["editors"]["users"] == ["sa@example"]
+    plain = MasterSheet(OVERDUE_SHEET, ["Школа"], [["s1"], ["s2"]])
+    [only] = master_protection(plain, 8, 3, ["sa@example"])
+    assert only["addProtectedRange"]["protectedRange"]["range"] == {"sheetId": 8}
+    # Two editable columns apart: two open ranges; the dropdown only where there are choices.
+    apart = MasterSheet(ROWS_SHEET, ["a", "b", "c", "d"], [["1"] * 4], editable={1: ("x",), 3: ()})
+    requests = master_protection(apart, 9, 2, [])
+    protected = requests[-1]["addProtectedRange"]["protectedRange"]
+    assert [
+        (u["startColumnIndex"], u["endColumnIndex"]) for u in protected["unprotectedRanges"]
+    ] == [
+        (1, 2),
+        (3, 4),
+    ]
+    assert [next(iter(r)) for r in requests].count("setDataValidation") == 1
