@@ -6,6 +6,7 @@ the Sheets API with real google-auth credentials of their own, as an add-on or a
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -58,6 +59,7 @@ from tests.fakes.google.server import ROLE_RANK
 from tests.fakes.google.sheets_model import col_letters
 from tests.fixtures import TODAY
 from tests.test_gsheets_e2e import row_of, setup
+from tests.test_gsheets_faults import fill_all, town_with
 
 __all__ = ["fake_google"]
 
@@ -640,3 +642,22 @@ def test_master_protection_of_an_empty_sheet_and_of_a_plain_one() -> None:
         (3, 4),
     ]
     assert [next(iter(r)) for r in requests].count("setDataValidation") == 1
+
+
+def test_reading_the_marks_stays_within_the_run_s_quota_budget(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town = town_with(tmp_path, fake, 12, reads_per_minute=8, writes_per_minute=8)
+    fake.quotas.update(read=10, write=10)  # Google's quota; our budget stays below it
+    assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
+    fill_all(town)
+    fake.clock.advance(3600)
+    mark = fake.mark()
+    result = run(town.config, today=TODAY, backend=town.backend())
+    assert result.outcome == "ok"
+    seen = fake.since(mark)
+    assert not [r for r in seen if r.status == 429]
+    reads = [r.op for r in seen if r.bucket == "read"]
+    # Every school once, the master's marks once (one values.batchGet), the master's get once.
+    assert Counter(reads) == {"get": 12 + 1, "values.batchGet": 1}
