@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sync import addin
 from sync.backends.base import MasterReadError
 from sync.backends.excel.backend import OpenMasterBackend
-from sync.backends.excel.book import UNLOCK_MACRO, OpenBook
+from sync.backends.excel.book import UNLOCK_MACRO, OpenBook, parse_note_cells
 from sync.backends.folder import FolderBackend
 from sync.cells import a1, column_letter
 from sync.consolidate import HEADER_ROW, ROWS_SHEET
@@ -35,10 +35,12 @@ from tests.test_addin import (
     macros,
     nightly_paint,
     notes,
+    open_book,
     remote_engine,
     sheet_index,
     written,
 )
+from tests.test_review_folder import type_into_master
 
 __all__ = ["remote_engine"]
 
@@ -263,3 +265,55 @@ def test_sync_from_the_open_master_takes_its_unsaved_marks_to_the_school(tmp_pat
     )
     assert shown[(line, cols[MARK_HEADER] + 1)] == "'На доработке"
     assert shown[(line, cols[COMMENT_HEADER] + 1)] == "'Нет приказа"
+
+
+# --- «Проверить» after marks: as the nightly sync shows them, or left alone ----------------------
+
+
+def marked_town(tmp_path: Path) -> Any:
+    """A municipality whose coordinator sent s1's row 4 back with a comment (one run later)."""
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    type_into_master(
+        config.master_path,
+        {
+            ("МОУ СОШ № 1 с. Чара", "4"): {
+                MARK_HEADER: "На доработке",
+                COMMENT_HEADER: "Нет приказа",
+            }
+        },
+    )
+    assert run(config, today=TODAY).writes["s1"].status == "written"
+    return config
+
+
+def review_cell(config: Any, no: str) -> tuple[int, int]:
+    sheet = locate(FolderBackend.read_file(Path(config.schools[0].source)), SPEC)
+    row = next(r.row for r in sheet.rows if str(r.values.get("no")) == no)
+    return row, sheet.columns["review"]
+
+
+def test_check_shows_the_marks_as_the_nightly_sync_does(tmp_path: Path) -> None:
+    config = marked_town(tmp_path)
+    row, col = review_cell(config, "4")
+    book = open_book(config.schools[0].source)
+    addin.check(book, host=HOST, config=config, today=TODAY)
+    values = written(book, 0)
+    control = SPEC.index("control")
+    assert values[(row, control)] == "На доработке"  # not «Выполнено»: sent back, unchanged
+    assert values[(row, col)] == "'На доработке"
+    action, text = notes(book)[(0, a1(row, col))]
+    assert action in ("addNote", "setNoteText") and "Нет приказа" in str(text)
+
+
+def test_check_without_the_history_leaves_the_marks_and_their_notes(tmp_path: Path) -> None:
+    config = marked_town(tmp_path)
+    row, col = review_cell(config, "4")
+    config.history_path.rename(config.history_path.with_suffix(".away"))  # a school's computer
+    book = open_book(config.schools[0].source)
+    addin.check(book, host=HOST, config=config, today=TODAY)
+    assert (0, a1(row, col)) not in notes(book)  # the coordinator's comment is not deleted
+    assert (row, col) not in written(book, 0)
+    meta = sheet_index(config.schools[0].source, SPEC.meta_sheet)
+    registry = next(v for (r, c), v in written(book, meta).items() if c == 2)
+    assert (MAIN, a1(row, col)) in parse_note_cells(str(registry).lstrip("'"))  # still ours

@@ -25,7 +25,7 @@ import xlwings as xw
 from lxml import etree
 
 from sync.backends.xlsxio import MAX_ROWS
-from sync.cells import a1
+from sync.cells import a1, parse_a1
 from sync.consolidate import HEADER_ROW, ROWS_SHEET, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.model import CellValue, RawWorkbook, SchoolSheet
 from sync.notes import ours_among, plan_notes
@@ -269,11 +269,14 @@ class OpenBook:
         *,
         notes: bool = True,
         values: Mapping[Cell, CellValue] | None = None,
+        keep_column: int | None = None,
     ) -> PaintResult:
         """Write the Контроль values and colours and, with `notes`, the notes of the problems.
 
         `sheet` and `raw` are what the paint was computed from (the same workbook). `values` are
-        more locked cells to set meanwhile (the coordinator's marks), as text.
+        more locked cells to set meanwhile (the coordinator's marks), as text. `keep_column`:
+        a main-sheet column whose notes of ours stay as they are (the «Отметка МОУО» comments
+        when the review marks are not known here).
         """
         result = PaintResult()
         main = find_sheet(self.book, sheet.sheet_name or spec.main_sheet)
@@ -291,7 +294,7 @@ class OpenBook:
                     found.range(ref).value = _cell_value(value)
                     result.values += 1
             if notes:
-                self._write_notes(main, meta, paint, raw, spec, result)
+                self._write_notes(main, meta, paint, raw, spec, result, keep_column)
         return result
 
     @staticmethod
@@ -337,6 +340,7 @@ class OpenBook:
         raw: RawWorkbook,
         spec: TemplateSpec,
         result: PaintResult,
+        keep_column: int | None = None,
     ) -> None:
         col = paint.control_col
         anchor: Cell = (main.name, a1(paint.header_row, col) if col else "A1")
@@ -356,6 +360,10 @@ class OpenBook:
             wanted[cell] = f"{wanted[cell]}\n{text}" if cell in wanted else text
         registry_row, listed = note_registry(raw, spec)
         listed = {c for c in listed if c[0] in sheets}
+        kept = {
+            c for c in listed if keep_column and c[0] == main.name and ref_col(c[1]) == keep_column
+        }
+        listed -= kept
         looked = set(wanted) | listed | {f for f in map(fallback, wanted) if f is not None}
         occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
         # sync.notes' rule with what xlwings shows of a note: its cell only (the remote engine
@@ -378,10 +386,11 @@ class OpenBook:
             len(plan.delete),
             len(plan.dropped),
         )
-        if meta is not None and (plan.write or registry_row is not None):
+        registered = set(plan.write) | kept  # kept notes stay ours for the next sync
+        if meta is not None and (registered or registry_row is not None):
             row = registry_row or _next_free_row(raw, spec)
             meta.range((row, 1), (row, 2)).value = [
-                [NOTE_CELLS_KEY, excel_text(format_note_cells(plan.write)) if plan.write else None]
+                [NOTE_CELLS_KEY, excel_text(format_note_cells(registered)) if registered else None]
             ]
 
     # -- the coordinator's master -------------------------------------------------------------
@@ -482,6 +491,11 @@ class OpenBook:
             row_values(HEADER_ROW),
             row_values(selected.row),
         )
+
+
+def ref_col(ref: str) -> int:
+    """The 1-based column of an A1 reference."""
+    return parse_a1(ref)[1]
 
 
 def note_registry(raw: RawWorkbook, spec: TemplateSpec) -> tuple[int | None, set[Cell]]:
