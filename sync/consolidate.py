@@ -236,9 +236,10 @@ def consolidate(
         subtitle += f" ({zone})"
     if zone is not None:
         reports = [_in_zone(r, zone) for r in reports]
-    schools = _schools_sheet(reports, spec, low_percent, review)
+    sums = [school_summary(r, spec, review) for r in reports]  # once: two sheets use them
+    schools = _schools_sheet(reports, spec, low_percent, review, sums)
     sheets = [
-        _overview_sheet(reports, spec, today, moment, schools, review),
+        _overview_sheet(reports, spec, today, moment, schools, review, sums),
         _summary_sheet(reports, plan, spec, review),
         schools,
         _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False, review=review),
@@ -274,9 +275,11 @@ def _overview_sheet(
     moment: datetime | None,
     schools: MasterSheet,
     review: ReviewPlan | None = None,
+    sums: list[dict[str, int | float]] | None = None,
 ) -> MasterSheet:
     """«Обзор»: the headline numbers a head of department asks for, and the chart."""
-    sums = [school_summary(r, spec, review) for r in reports]
+    if sums is None:
+        sums = [school_summary(r, spec, review) for r in reports]
     real = [r for r in reports if not r.school.is_coordinator]
     since = moment if moment is not None else datetime.combine(today, datetime.min.time())
     since = since - timedelta(days=UNREAD_DAYS)
@@ -456,13 +459,14 @@ def _schools_sheet(
     spec: TemplateSpec,
     low_percent: float = LOW_PERCENT,
     review: ReviewPlan | None = None,
+    sums: list[dict[str, int | float]] | None = None,
 ) -> MasterSheet:
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
     for r, report in enumerate(reports):
-        s = school_summary(report, spec, review)
+        s = sums[r] if sums is not None else school_summary(report, spec, review)
         rows.append(
             [
                 report.school.name or report.school.id,

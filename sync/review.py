@@ -543,8 +543,8 @@ def marks_from_grid(
         line = r + 1
         raw = cell_text(at(row, mark_col))
         comment = cell_text(at(row, comment_col))
-        decoded = decode_key(at(row, key_col))
-        if decoded is None:
+        parts = _key_parts(at(row, key_col))  # parsed once: the key and the shown token
+        if parts is None:
             if raw or comment:
                 school, no = cell_text(at(row, school_col)), cell_text(at(row, no_col))
                 problems.append(
@@ -561,15 +561,14 @@ def marks_from_grid(
             )
             comment = comment[:MAX_COMMENT]
         mark, known = mark_of(raw)
-        key, digest = decoded
         out.append(
             MasterMark(
-                key,
-                digest,
+                RowKey(*parts[:3]),
+                parts[3],
                 mark,
                 comment,
                 "" if known else raw,
-                decode_shown(at(row, key_col)),
+                parts[4] if len(parts) == 5 else None,
                 line,
             )
         )
