@@ -110,6 +110,27 @@ Failed:
     RoadmapProtect = False
 End Function
 
+' The coordinator's review columns of the master («Отметка МОУО», «Комментарий МОУО») stay
+' editable on its protected sheet: Python calls this on their data cells after refreshing the
+' master in the open book (its sheet unprotected meanwhile). choices: the dropdown's values,
+' separated by commas ("" for free text).
+Public Function RoadmapUnlock(ByVal bookName As String, ByVal sheetName As String, _
+                              ByVal address As String, ByVal choices As String) As Boolean
+    Dim cells As Range
+    On Error GoTo Failed
+    Set cells = Workbooks(bookName).Worksheets(sheetName).Range(address)
+    cells.Locked = False
+    If choices <> "" Then
+        cells.Validation.Delete
+        cells.Validation.Add Type:=xlValidateList, AlertStyle:=xlValidAlertStop, _
+            Formula1:=choices
+    End If
+    RoadmapUnlock = True
+    Exit Function
+Failed:
+    RoadmapUnlock = False
+End Function
+
 ' --- Helpers ---------------------------------------------------------------------------------
 
 Private Sub RunAddin(ByVal action As String)

@@ -23,8 +23,8 @@ import sys
 import webbrowser
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,14 @@ from sync.backends.excel.inbox import carry_values, deliver, plain_xlsx, read_by
 from sync.backends.folder import FolderBackend
 from sync.cells import column_letter
 from sync.config import Config, ConfigError, load_config
-from sync.consolidate import COORDINATOR_COLUMN, HEADER_ROW, SUMMARY_SHEET, school_summary
+from sync.consolidate import (
+    COORDINATOR_COLUMN,
+    HEADER_ROW,
+    SUMMARY_SHEET,
+    row_key,
+    school_summary,
+)
+from sync.history import History, HistoryError
 from sync.model import (
     CellValue,
     Plan,
@@ -57,9 +64,10 @@ from sync.paint import Cell, paint_school
 from sync.pipeline import RunResult, backend_class, backend_for, load_context, run
 from sync.plan import PlanFileError, clean, clean_no
 from sync.reader import UnreadableWorkbook, locate
+from sync.review import ReviewState, RowKey, RowReview, review_of, row_digest
 from sync.spec import TemplateSpec, load_spec
 from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence
-from sync.status import fold
+from sync.status import fold, rework_control
 from sync.validation import check_school
 
 if TYPE_CHECKING:
@@ -153,7 +161,7 @@ def sync_now(
     Started from the open master, the master is refreshed in place through xlwings and saved:
     Excel on Windows locks an open workbook's file, so the sync could not replace it.
     """
-    return _press("sync_now", book, lambda b: _sync_now(b, config, today))
+    return _press("sync_now", book, lambda b: _sync_now(b, host, config, today))
 
 
 def open_school(
@@ -226,6 +234,9 @@ class _Checked:
     rows: list[RowReport]
     problems: list[Problem]
     today: date
+    # The review marks as the last sync left them (from the history); None when not known here
+    reviews: dict[RowKey, RowReview] | None = None
+    zone: tzinfo | None = None
 
 
 def _spec_plan(config: Config | None) -> tuple[TemplateSpec, Plan | None]:
@@ -267,7 +278,44 @@ def _validate(
     today = today or (config.today() if config else date.today())
     soon_days = config.soon_days if config else None
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
-    return _Checked(raw, sheet, school, rows, problems, today), spec
+    reviews = _reviews(config, school, rows)
+    if reviews is not None:
+        # As the nightly sync shows them: a row sent back and not changed is «На доработке».
+        rows = [
+            replace(r, control=rework_control(r.control, spec))
+            if _state(reviews, school, r) is ReviewState.REWORK
+            else r
+            for r in rows
+        ]
+    zone = config.zone if config else None
+    return _Checked(raw, sheet, school, rows, problems, today, reviews, zone), spec
+
+
+def _reviews(
+    config: Config | None, school: School | None, rows: Sequence[RowReport]
+) -> dict[RowKey, RowReview] | None:
+    """Where each row stands in review, from the marks the history recorded and the row now
+    (sync.review.review_of): what the nightly sync would show. None without the history (a
+    school's computer): then the «Отметка МОУО» cells and their notes are left as they are."""
+    if config is None or school is None or not config.history_path.is_file():
+        return None
+    try:
+        with History.open(config.history_path) as history:
+            recorded = history.last_marks()
+    except HistoryError as e:
+        log.warning("Отметки МОУО не прочитаны из истории: %s", e)
+        return None
+    out: dict[RowKey, RowReview] = {}
+    for r in rows:
+        key = row_key(school.id, r)
+        if key in recorded:
+            out[key] = review_of(recorded[key], row_digest(r.values))
+    return out
+
+
+def _state(reviews: dict[RowKey, RowReview], school: School | None, row: RowReport) -> ReviewState:
+    seen = reviews.get(row_key(school.id, row)) if school is not None else None
+    return seen.state if seen is not None else ReviewState.NOT_REVIEWED
 
 
 def _paint(
@@ -285,8 +333,12 @@ def _paint(
         is_coordinator=meta.get("audience") == "coordinator",
     )
     report = SchoolReport(school, checked.rows, dict(checked.sheet.passport), checked.problems)
-    paint = paint_school(report, checked.sheet, spec)
-    return book.show_paint(paint, checked.sheet, checked.raw, spec, notes=notes, values=values)
+    paint = paint_school(report, checked.sheet, spec, checked.reviews, checked.zone)
+    # Marks not known here (no history on this computer): their notes stay as the sync left them.
+    keep = checked.sheet.columns.get("review") if checked.reviews is None else None
+    return book.show_paint(
+        paint, checked.sheet, checked.raw, spec, notes=notes, values=values, keep_column=keep
+    )
 
 
 def _try_paint(
@@ -569,17 +621,25 @@ def review_marks(
 # --- «Синхронизировать» ---------------------------------------------------------------------------
 
 
-def _sync_now(target: xw.Book, config: Config | None, today: date | None) -> ButtonResult:
+def _sync_now(
+    target: xw.Book, host: str, config: Config | None, today: date | None
+) -> ButtonResult:
     config = config if config is not None else require_config()
-    book = OpenBook(target)
+    # host and password: the master's protected sheets are lifted around their refresh.
+    book = OpenBook(target, host=host, password=config.protection_password)
+    spec = load_spec(config.template)
     backend: Backend = backend_for(config)
     in_place = backend.master_is_workbook and book.is_master()
+    opened: OpenMasterBackend | None = None
     if in_place:
-        backend = OpenMasterBackend(backend, book)
+        # Its review marks are read from the open book: typed and not saved yet included.
+        backend = opened = OpenMasterBackend(backend, book)
     # A button must not keep Excel waiting behind the nightly run: "busy" says so at once.
     result = run(config, today=today, backend=backend, lock_wait=0, command="excel")
-    spec = load_spec(config.template)
-    return ButtonResult(result.outcome == RunOutcome.OK, sync_message(result, spec, in_place))
+    message = sync_message(result, spec, in_place)
+    if opened is not None and opened.warnings:
+        message = "\n\n".join([message, *opened.warnings])
+    return ButtonResult(result.outcome == RunOutcome.OK, message)
 
 
 OUTCOME_TEXT = {

@@ -221,3 +221,6 @@ class Shown:
     control_col: int | None
     controls: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # «Отметка МОУО» when the paint's review column is confirmed ours: sheet row -> its text.
+    review_col: int | None = None
+    reviews: dict[int, str] = field(default_factory=dict)

@@ -4,11 +4,19 @@ the open workbook (through `sync.backends.excel.book`), everything else to the c
 from __future__ import annotations
 
 import errno
+import getpass
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sync.backends.base import Backend, MasterWriteError, SourceError, SourceState, WriteResult
+from sync.backends.base import (
+    Backend,
+    MasterReadError,
+    MasterWriteError,
+    SourceError,
+    SourceState,
+    WriteResult,
+)
 from sync.backends.excel.book import OpenBook
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
@@ -31,6 +39,7 @@ class OpenMasterBackend:
         self.inner = inner
         self.book = book
         self.master_is_workbook = True
+        self.warnings: list[str] = []  # the last refresh's (protection not put back)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
         return self.inner.survey(schools)
@@ -53,13 +62,35 @@ class OpenMasterBackend:
         return self.inner.create(school, spec, plan, built_at)
 
     def read_marks(self) -> MasterMarks:
-        return MasterMarks()  # review marks: not read from this storage yet
+        """The marks in the master open in Excel, as the coordinator sees them now (typed and
+        not saved yet included: the refresh then writes them back with the new master)."""
+        try:
+            marks, problems = self.book.read_marks()
+        except Exception as e:  # COM, AppleScript or our own: the run keeps the master as it is
+            raise MasterReadError(
+                f"Отметки МОУО в открытом своде «{self.book.name}» не прочитаны ({e}): свод не"
+                " обновлён, чтобы отметки не потерялись."
+            ) from e
+        return MasterMarks(
+            tuple(marks),
+            by=_who(),
+            source=f"открытый свод «{self.book.name}»",
+            problems=tuple(problems),
+        )
 
     def write_master(self, master: Master) -> str:
         try:
-            self.book.write_master(master)
+            self.warnings = self.book.write_master(master)
         except Exception as e:  # COM, AppleScript or our own: the run records it, not a crash
             # Worded as before (an OSError's EIO reason); the cause itself goes to the log.
             reason = OSError(errno.EIO, f"открытый свод не обновлён: {e}", self.book.name)
             raise MasterWriteError(describe(reason)) from e
         return self.book.book.fullname
+
+
+def _who() -> str:
+    """The person at the computer (the coordinator who pressed the button), "" if unknown."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""

@@ -25,8 +25,8 @@ import xlwings as xw
 from lxml import etree
 
 from sync.backends.xlsxio import MAX_ROWS
-from sync.cells import a1
-from sync.consolidate import HEADER_ROW, SCHOOLS_SHEET, SUMMARY_SHEET
+from sync.cells import a1, parse_a1
+from sync.consolidate import HEADER_ROW, ROWS_SHEET, SCHOOLS_SHEET, SUMMARY_SHEET
 from sync.model import CellValue, RawWorkbook, SchoolSheet
 from sync.notes import ours_among, plan_notes
 from sync.paint import (
@@ -37,6 +37,7 @@ from sync.paint import (
     parse_note_cells,
     ref_order,
 )
+from sync.review import MARK_HEADER, MasterMark, marks_from_grid
 from sync.spec import TemplateSpec, normalize_header
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ HEADER_FILL = "#D9D9D9"  # as sync.builders.master_xlsx
 # The helper macros of macros/RoadmapSync.bas that lift and restore sheet protection.
 UNPROTECT_MACRO = "RoadmapUnprotect"
 PROTECT_MACRO = "RoadmapProtect"
+UNLOCK_MACRO = "RoadmapUnlock"  # the master's review columns: unlocked, with their dropdown
 
 # A school's workbook is untrusted input: no entities, no DTD fetching, no huge trees.
 SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -224,14 +226,7 @@ class OpenBook:
     # -- sheet protection -------------------------------------------------------------------
 
     def _macro(self, name: str, sheet: str) -> Any:
-        qualified = "'{}'!{}".format(self.host.replace("'", "''"), name)
-        try:
-            return self.book.app.macro(qualified)(self.book.name, sheet, self.password)
-        except Exception as e:  # the engine's own error type (COM, AppleScript)
-            raise BookError(
-                f"Не удалось вызвать макрос {name} из «{self.host}» ({e}). "
-                "Установите надстройку заново (инструкция: docs/addin.md)."
-            ) from e
+        return self._macro_with(name, sheet, self.password)
 
     @contextmanager
     def unprotected(self, sheets: Iterable[str], warnings: list[str]) -> Iterator[None]:
@@ -274,11 +269,14 @@ class OpenBook:
         *,
         notes: bool = True,
         values: Mapping[Cell, CellValue] | None = None,
+        keep_column: int | None = None,
     ) -> PaintResult:
         """Write the Контроль values and colours and, with `notes`, the notes of the problems.
 
         `sheet` and `raw` are what the paint was computed from (the same workbook). `values` are
-        more locked cells to set meanwhile (the coordinator's marks), as text.
+        more locked cells to set meanwhile (the coordinator's marks), as text. `keep_column`:
+        a main-sheet column whose notes of ours stay as they are (the «Отметка МОУО» comments
+        when the review marks are not known here).
         """
         result = PaintResult()
         main = find_sheet(self.book, sheet.sheet_name or spec.main_sheet)
@@ -290,12 +288,13 @@ class OpenBook:
         locked += [found.name for found, _, _ in cells if found is not None]
         with self.unprotected(locked, result.warnings):
             result.controls = self._write_controls(main, paint)
+            result.values += self._write_reviews(main, paint, raw)
             for found, ref, value in cells:
                 if found is not None:
                     found.range(ref).value = _cell_value(value)
                     result.values += 1
             if notes:
-                self._write_notes(main, meta, paint, raw, spec, result)
+                self._write_notes(main, meta, paint, raw, spec, result, keep_column)
         return result
 
     @staticmethod
@@ -313,6 +312,26 @@ class OpenBook:
                 cells.set_colors([[_hex(c.fill)] for _, c in block])
         return len(controls)
 
+    @staticmethod
+    def _write_reviews(main: xw.Sheet, paint: Paint, raw: RawWorkbook) -> int:
+        """The coordinator's marks into «Отметка МОУО», as text ("" clears a cell); only when
+        the column still has the template's header (the school's own column is never touched)."""
+        col = paint.review_col
+        if not col or not paint.reviews:
+            return 0
+        grid = raw.sheets.get(main.name) or []
+        line = grid[paint.header_row - 1] if 0 < paint.header_row <= len(grid) else []
+        header = line[col - 1] if col - 1 < len(line) else None
+        if normalize_header(header) != normalize_header(paint.review_header or MARK_HEADER):
+            return 0
+        marks = sorted(paint.reviews)
+        rows = [r for r, _ in marks]
+        for first, last in _runs(rows):
+            block = marks[first : last + 1]
+            cells = main.range((block[0][0], col), (block[-1][0], col))
+            cells.value = [[_cell_value(text)] for _, text in block]
+        return len(marks)
+
     def _write_notes(
         self,
         main: xw.Sheet,
@@ -321,6 +340,7 @@ class OpenBook:
         raw: RawWorkbook,
         spec: TemplateSpec,
         result: PaintResult,
+        keep_column: int | None = None,
     ) -> None:
         col = paint.control_col
         anchor: Cell = (main.name, a1(paint.header_row, col) if col else "A1")
@@ -340,6 +360,10 @@ class OpenBook:
             wanted[cell] = f"{wanted[cell]}\n{text}" if cell in wanted else text
         registry_row, listed = note_registry(raw, spec)
         listed = {c for c in listed if c[0] in sheets}
+        kept = {
+            c for c in listed if keep_column and c[0] == main.name and ref_col(c[1]) == keep_column
+        }
+        listed -= kept
         looked = set(wanted) | listed | {f for f in map(fallback, wanted) if f is not None}
         occupied = {c for c in looked if sheets[c[0]].range(c[1]).note is not None}
         # sync.notes' rule with what xlwings shows of a note: its cell only (the remote engine
@@ -362,10 +386,11 @@ class OpenBook:
             len(plan.delete),
             len(plan.dropped),
         )
-        if meta is not None and (plan.write or registry_row is not None):
+        registered = set(plan.write) | kept  # kept notes stay ours for the next sync
+        if meta is not None and (registered or registry_row is not None):
             row = registry_row or _next_free_row(raw, spec)
             meta.range((row, 1), (row, 2)).value = [
-                [NOTE_CELLS_KEY, excel_text(format_note_cells(plan.write)) if plan.write else None]
+                [NOTE_CELLS_KEY, excel_text(format_note_cells(registered)) if registered else None]
             ]
 
     # -- the coordinator's master -------------------------------------------------------------
@@ -374,16 +399,78 @@ class OpenBook:
         """Whether this is a consolidated master (it has the «Свод» and «Школы» sheets)."""
         return all(find_sheet(self.book, n) is not None for n in (SUMMARY_SHEET, SCHOOLS_SHEET))
 
-    def write_master(self, master: Master) -> None:
-        """Replace every master sheet's contents with this run's tables, then save the book."""
+    def write_master(self, master: Master) -> list[str]:
+        """Replace every master sheet's contents with this run's tables, then save the book.
+
+        A protected sheet is lifted around the write and protected again as it was (with the
+        host's macros). A sheet with columns the coordinator edits (`MasterSheet.editable`, the
+        review marks) keeps its formats: only its contents and colours are cleared, and its
+        editable data cells are unlocked again to the new last row (with their dropdown).
+        Returns the warnings (Russian) of protections that could not be put back.
+        """
+        warnings: list[str] = []
         for table in master.sheets:
             sheet = find_sheet(self.book, table.name)
             if sheet is None:
                 sheet = self.book.sheets.add(table.name[:31], after=self.book.sheets[-1])
-            else:
-                sheet.clear()
-            _write_table(sheet, table, master)
+                _write_table(sheet, table, master)
+                self._master_columns(sheet, table, warnings)
+                continue
+            with self.unprotected([sheet.name], warnings):
+                if table.editable:
+                    used = sheet.used_range.last_cell
+                    sheet.clear_contents()
+                    if used.row > HEADER_ROW:
+                        sheet.range((HEADER_ROW + 1, 1), (used.row, used.column)).color = None
+                else:
+                    sheet.clear()
+                _write_table(sheet, table, master)
+                self._master_columns(sheet, table, warnings)
         self.save()
+        return warnings
+
+    def _master_columns(self, sheet: xw.Sheet, table: MasterSheet, warnings: list[str]) -> None:
+        """Hidden columns hidden; the editable columns' data cells unlocked, with a dropdown
+        where the column has choices (through the host's macro: xlwings sets no cell lock)."""
+        for c in table.hidden_columns:
+            sheet.range((HEADER_ROW, c + 1)).column_width = 0
+        n = len(table.rows)
+        if not (self.host and n and table.editable):
+            return
+        for c, choices in sorted(table.editable.items()):
+            cells = sheet.range((HEADER_ROW + 1, c + 1), (HEADER_ROW + n, c + 1))
+            if (
+                self._macro_with(UNLOCK_MACRO, sheet.name, cells.address, ",".join(choices))
+                is False
+            ):
+                warnings.append(
+                    f"Столбец «{table.headers[c]}» листа «{sheet.name}» не открыт для отметок:"
+                    " снимите защиту листа и защитите его снова (Рецензирование — Защитить лист),"
+                    " оставив этот столбец без галочки «Защищаемая ячейка»."
+                )
+
+    def _macro_with(self, name: str, sheet: str, *args: str) -> Any:
+        qualified = "'{}'!{}".format(self.host.replace("'", "''"), name)
+        try:
+            return self.book.app.macro(qualified)(self.book.name, sheet, *args)
+        except Exception as e:  # the engine's own error type (COM, AppleScript)
+            raise BookError(
+                f"Не удалось вызвать макрос {name} из «{self.host}» ({e}). "
+                "Установите надстройку заново (инструкция: docs/addin.md)."
+            ) from e
+
+    def read_marks(self) -> tuple[list[MasterMark], list[str]]:
+        """The coordinator's marks in the open master's «Мероприятия» as they are on screen
+        (typed and not yet saved included), and the lines that could not be read (Russian)."""
+        sheet = find_sheet(self.book, ROWS_SHEET)
+        if sheet is None:
+            # A renamed sheet stays in the book as it is (the refresh adds a new one).
+            return [], [
+                f"В открытом своде нет листа «{ROWS_SHEET}»: отметки МОУО не прочитаны, лист"
+                " создаётся заново."
+            ]
+        grid, _ = sheet_values(sheet)
+        return marks_from_grid(grid, sheet.name)
 
     def selection(self) -> Selection | None:
         """The selected cell (the first one of a range), with its sheet's first row and its row."""
@@ -404,6 +491,11 @@ class OpenBook:
             row_values(HEADER_ROW),
             row_values(selected.row),
         )
+
+
+def ref_col(ref: str) -> int:
+    """The 1-based column of an A1 reference."""
+    return parse_a1(ref)[1]
 
 
 def note_registry(raw: RawWorkbook, spec: TemplateSpec) -> tuple[int | None, set[Cell]]:

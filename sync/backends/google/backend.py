@@ -43,6 +43,7 @@ from gspread.urls import (
 )
 
 from sync.backends.base import (
+    MasterReadError,
     MasterWriteError,
     SourceError,
     SourceState,
@@ -62,6 +63,7 @@ from sync.backends.google.grid import (
     UPDATED_FIELDS,
     ReadSpreadsheet,
     parse_spreadsheet,
+    review_column,
 )
 from sync.backends.google.http import (
     Clock,
@@ -88,7 +90,7 @@ from sync.backends.google.store import (
     SchoolState,
     StateCache,
 )
-from sync.builders.google.common import METADATA_PREFIX
+from sync.builders.google.common import METADATA_PREFIX, quote_sheet
 from sync.builders.google.master import (
     MASTER_CHUNK_BYTES,
     STAGING_PREFIX,
@@ -100,11 +102,12 @@ from sync.builders.google.master import (
 from sync.builders.google.paint import main_title_for, paint_requests, shown_after
 from sync.builders.google.school import school_requests
 from sync.config import Config, ConfigError
+from sync.consolidate import ROWS_SHEET
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
 from sync.reader import find_header
-from sync.review import MasterMarks
+from sync.review import COMMENT_HEADER, MARK_HEADER, MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -118,6 +121,7 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 SELF_STAMP = "self"  # the survey's stamp of a spreadsheet last changed by the service account
 APP_SCHOOL = "roadmap_school_id"  # Drive appProperties set on files we create
 APP_ROLE = "roadmap_role"
+APP_MARKS = "roadmap_marks"  # "1" on a master whose coordinators are writers (they mark in it)
 LIST_FIELDS = (
     "nextPageToken,incompleteSearch,files(id,name,createdTime,modifiedTime,version,trashed,"
     "appProperties,lastModifyingUser(me,emailAddress,displayName))"
@@ -133,6 +137,18 @@ MASTER_GET_FIELDS = (
 _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthError)
 # Answers after which a request may or may not have been applied (a 429 or 503 was not).
 AMBIGUOUS_STATUS = (500, 502, 504)
+MARKS_SOURCE = "Google-таблица свода"
+# What Sheets shows for a formula that fails: a comment typed as "=…" in the browser.
+FORMULA_ERRORS = frozenset(
+    {"#ERROR!", "#NAME?", "#REF!", "#VALUE!", "#N/A", "#DIV/0!", "#NUM!", "#NULL!"}
+)
+MARKS_UNREAD = (
+    "Отметки МОУО в Google-таблице свода не прочитаны, свод не перезаписан (отметки не потеряются)"
+)
+MASTER_INVITATION = (
+    "Свод дорожной карты: обновляется каждую ночь. Отметки «Принято» и «На доработке» ставьте"
+    " в листе «Мероприятия», в столбцах «Отметка МОУО» и «Комментарий МОУО»."
+)
 MASTER_TIMEOUT = 300.0  # seconds: a thousand schools' master is a large request
 
 
@@ -179,6 +195,7 @@ class DriveFile:
     trashed: bool
     by_me: bool
     app: dict[str, str]
+    by: str = ""  # the last modifying user's address (or name), as Drive tells it
 
     @classmethod
     def parse(cls, f: dict[str, Any]) -> DriveFile:
@@ -193,6 +210,7 @@ class DriveFile:
             trashed=bool(f.get("trashed", False)),
             by_me=bool(user.get("me", False)),
             app={str(k): str(v) for k, v in (f.get("appProperties") or {}).items()},
+            by=str(user.get("emailAddress") or user.get("displayName") or ""),
         )
 
     @property
@@ -628,7 +646,8 @@ class GoogleBackend:
         main = next((s for s in parsed.sheets if s.title == main_title), None)
         header = find_header(main.grid, self.spec) if main else None
         header_row, control_col = (header[0], header[1].get("control")) if header else (1, None)
-        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {})
+        review_col = review_column(main.grid, header_row) if main else None
+        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {}, review_col=review_col)
         old = self.state.get(school.id, parsed.spreadsheet_id)
         modified = old.modified if old else ""
         if found is not None and not found.by_me:
@@ -737,7 +756,11 @@ class GoogleBackend:
         self._remember(school, after, self.run.surveyed.get(school.id))
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
-        if shown.controls == wanted.controls and shown.notes == wanted.notes:
+        if (shown.controls, shown.notes, shown.reviews) == (
+            wanted.controls,
+            wanted.notes,
+            wanted.reviews,
+        ):
             self.breaker.succeeded()
             return WriteResult(
                 WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint()
@@ -781,6 +804,7 @@ class GoogleBackend:
                 and state.fingerprint == fingerprint
                 and state.control_col == paint.control_col
                 and state.header_row == paint.header_row
+                and (not paint.review_col or state.shown.review_col == paint.review_col)
                 and state.main_title == main_title_for(paint.main_sheet, list(state.sheet_ids))
             ):
                 return dict(state.sheet_ids), state.shown, state.masked
@@ -831,7 +855,89 @@ class GoogleBackend:
     # -- master --------------------------------------------------------------------------
 
     def read_marks(self) -> MasterMarks:
-        return MasterMarks()  # review marks: not read from this storage yet
+        """The coordinators' marks in the master spreadsheet's «Мероприятия», as it is now.
+
+        One values.batchGet of the sheet (formatted values: what the coordinator sees), read by
+        sync.review.marks_from_grid; who changed it last and when from the folder's listing.
+        No master yet: no marks. Raises MasterReadError when Google does not answer: the run
+        then leaves the master as it is, marks and all.
+        """
+        sid = self.settings.master_spreadsheet_id or self.registry.master
+        if not sid:
+            return MasterMarks()
+        where = spreadsheet_url(sid)
+        if self.breaker.terminal:
+            raise MasterReadError(f"{MARKS_UNREAD}: {self.breaker.message} ({where})")
+        try:
+            # Who changed it last and when: the survey's listing has it (the master lives in
+            # the folder), else one Drive files.get.
+            found = self._listing_now().get(sid) or self._file(sid)
+            if found is None or found.trashed:
+                return MasterMarks()  # gone: write_master makes a new one (nothing to keep)
+            answer = self._marks_values(sid)
+        except _GOOGLE_ERRORS as e:
+            self._stop_if_signed_out(e)
+            raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
+        if answer is None:
+            # Renamed or deleted by hand: a renamed sheet stays in the spreadsheet as it is
+            # (the rewrite leaves sheets of other titles alone), so no mark is lost.
+            return MasterMarks(
+                source=MARKS_SOURCE,
+                problems=(
+                    f"В Google-таблице свода нет листа «{ROWS_SHEET}»: отметки МОУО не"
+                    " прочитаны, лист создаётся заново.",
+                ),
+            )
+        grid = (answer.get("valueRanges") or [{}])[0].get("values", [])
+        if _typed_as_formula(grid):
+            try:
+                grid = self._typed_formulas(sid, grid)
+            except _GOOGLE_ERRORS as e:
+                raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
+        marks, problems = marks_from_grid(grid, ROWS_SHEET)
+        return MasterMarks(
+            tuple(marks),
+            by=found.by,
+            at=found.modified_at(self.zone),
+            source=MARKS_SOURCE,
+            problems=tuple(problems),
+        )
+
+    def _typed_formulas(self, sid: str, grid: list[list[Any]]) -> list[list[Any]]:
+        """The sheet with what was typed in place of a formula's error: a coordinator's comment
+        typed in the browser as "=нет приказа" is a formula there, "#ERROR!" as a value, but
+        its words are what the school should read. One more read, only when it happens."""
+        answer = self.http.request(
+            "get",
+            SPREADSHEET_VALUES_BATCH_URL % sid,
+            params={"ranges": quote_sheet(ROWS_SHEET[:100]), "valueRenderOption": "FORMULA"},
+        ).json()
+        typed = (answer.get("valueRanges") or [{}])[0].get("values", [])
+        out = [list(line) for line in grid]
+        for r, line in enumerate(out):
+            for c, value in enumerate(line):
+                text = typed[r][c] if r < len(typed) and c < len(typed[r]) else None
+                if value in FORMULA_ERRORS and isinstance(text, str) and text.startswith("="):
+                    line[c] = text
+        return out
+
+    def _marks_values(self, sid: str) -> dict[str, Any] | None:
+        """«Мероприятия» of the master as values; None when the master has no such sheet
+        (Google refuses a range on a missing sheet with a 400 "Unable to parse range")."""
+        try:
+            answer: dict[str, Any] = self.http.request(
+                "get",
+                SPREADSHEET_VALUES_BATCH_URL % sid,
+                params={
+                    "ranges": quote_sheet(ROWS_SHEET[:100]),
+                    "valueRenderOption": "FORMATTED_VALUE",
+                },
+            ).json()
+        except APIError as e:
+            if e.code == 400 and "Unable to parse range" in str(e):
+                return None
+            raise
+        return answer
 
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, the new sheets built beside the old in bodies under
@@ -855,7 +961,33 @@ class GoogleBackend:
             raise GoogleMasterError(message, spreadsheet_url(sid) if sid else "Google") from None
         except OSError as e:  # the registry beside the history: as the folder's master would say
             raise MasterWriteError(describe(e)) from e
+        self._open_to_coordinators(sid)
         return spreadsheet_url(sid)
+
+    def _open_to_coordinators(self, sid: str) -> None:
+        """A master made before review marks was shared with the coordinators to read: make
+        them writers once (they mark in it), remembered in the file's appProperties."""
+        found = (self.run.listing or {}).get(sid)
+        if found is None or found.app.get(APP_MARKS) == "1" or not self.settings.coordinators:
+            return
+        shared = [
+            self._share(sid, email, "writer", MASTER_INVITATION)
+            for email in self.settings.coordinators
+        ]
+        if not all(shared):
+            return  # tried again next run
+        try:
+            self.http.request(
+                "patch",
+                f"{DRIVE_FILES_API_V3_URL}/{sid}",
+                params=self._drive_params(fields="id"),
+                json={"appProperties": {APP_MARKS: "1"}},
+                idempotent=True,
+            )
+        except _GOOGLE_ERRORS as e:
+            log.warning(
+                "Свод: отметка о доступе координаторов не сохранена: %s", self._explain(e)[0]
+            )
 
     def _master_id(self) -> tuple[str, bool]:
         sid = self.settings.master_spreadsheet_id or self.registry.master
@@ -864,10 +996,11 @@ class GoogleBackend:
         return self._create_master(), True
 
     def _create_master(self) -> str:
-        created = self._create_file(self.settings.master_name, {APP_ROLE: "master"})
+        created = self._create_file(self.settings.master_name, {APP_ROLE: "master", APP_MARKS: "1"})
         self.registry.record_master(created)
+        # Writers: they type their review marks into the master (the rest of it is protected).
         for email in self.settings.coordinators:
-            self._share(created, email, "reader", "Свод дорожной карты: обновляется каждую ночь.")
+            self._share(created, email, "writer", MASTER_INVITATION)
         return created
 
     def _write_master(self, sid: str, master: Master, fresh: bool) -> None:
@@ -884,7 +1017,9 @@ class GoogleBackend:
             for s in existing
             if fresh and s.title not in wanted and not s.title.startswith(STAGING_PREFIX)
         ]
-        plan = staged_master(master, existing, drop=drop, chunk_bytes=self.master_chunk)
+        plan = staged_master(
+            master, existing, drop=drop, chunk_bytes=self.master_chunk, editors=[self.account]
+        )
         self.master_bodies = []
         for i, batch in enumerate(plan.build):
             if i > 0:  # these only set cells: repeating one changes nothing
@@ -1141,6 +1276,17 @@ class GoogleBackend:
             if len(line) > 1 and str(line[0]).strip() == "school_id":
                 return str(line[1]).strip()
         return ""
+
+
+def _typed_as_formula(grid: list[list[Any]]) -> bool:
+    """Whether a cell of the coordinator's columns (found by header) shows a formula's error."""
+    for top, line in enumerate(grid[:30]):
+        cols = [c for c, v in enumerate(line) if v in (MARK_HEADER, COMMENT_HEADER)]
+        if cols:
+            return any(
+                c < len(row) and row[c] in FORMULA_ERRORS for row in grid[top + 1 :] for c in cols
+            )
+    return False
 
 
 def _credentials(key: ServiceAccountKey) -> service_account.Credentials:

@@ -20,6 +20,8 @@ from sync.builders.google.paint import is_ours, main_title_for
 from sync.cells import EXCEL_EPOCH, a1
 from sync.model import CellValue
 from sync.paint import Paint, Shown
+from sync.review import MARK_HEADER
+from sync.spec import normalize_header
 
 # What one read asks for: every sheet's values, date formats, fills and notes, and who the
 # spreadsheet belongs to. One spreadsheets.get with this mask is the whole read of a school.
@@ -121,8 +123,8 @@ class ReadSpreadsheet:
         return content_hash(self.values)
 
     def masked_hash(self, main_title: str, control_col: int | None, header_row: int) -> str:
-        """The content hash without the Контроль cells below the header, with every note that
-        is not ours: what the school typed.
+        """The content hash without the Контроль and «Отметка МОУО» cells below the header, with
+        every note that is not ours: what the school typed.
 
         Comparing it before and after our write tells whether anyone else changed the
         spreadsheet in between (our write changes only those cells, our notes and colours).
@@ -130,9 +132,13 @@ class ReadSpreadsheet:
         sheets: dict[str, list[list[CellValue]]] = {}
         for s in self.sheets:
             grid = s.grid
-            if s.title == main_title and control_col:
+            ours = {control_col} if control_col else set()
+            review = review_column(s.grid, header_row) if s.title == main_title else None
+            if review:
+                ours.add(review)
+            if ours:
                 grid = [
-                    [v for c, v in enumerate(line, start=1) if c != control_col]
+                    [v for c, v in enumerate(line, start=1) if c not in ours]
                     if r > header_row
                     else list(line)
                     for r, line in enumerate(s.grid, start=1)
@@ -168,7 +174,31 @@ class ReadSpreadsheet:
                 fill = main.fills.get((r, col))
                 if value != "" or fill:
                     controls[r] = (str(value), fill)
-        return Shown(main_title, col, controls, notes)
+        review_col, reviews = None, {}
+        main_data = next((s for s in self.sheets if s.title == main_title), None)
+        if paint.review_col and main_data is not None:
+            header = paint.review_header or MARK_HEADER
+            if review_column(main_data.grid, paint.header_row, header) == paint.review_col:
+                review_col = paint.review_col
+                for r, line in enumerate(main_data.grid, start=1):
+                    value = line[review_col - 1] if review_col - 1 < len(line) else ""
+                    if r > paint.header_row and value != "":
+                        reviews[r] = str(value)
+        return Shown(main_title, col, controls, notes, review_col, reviews)
+
+
+def review_column(
+    grid: Sequence[Sequence[CellValue]], header_row: int, header: str = MARK_HEADER
+) -> int | None:
+    """The 1-based column headed «Отметка МОУО» in the header row (the template's; protected
+    from the school like Контроль), None when there is none."""
+    if not 0 < header_row <= len(grid):
+        return None
+    want = normalize_header(header)
+    for c, value in enumerate(grid[header_row - 1], start=1):
+        if normalize_header(str(value)) == want:
+            return c
+    return None
 
 
 def _trim(grid: list[list[CellValue]]) -> list[list[CellValue]]:

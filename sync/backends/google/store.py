@@ -185,6 +185,8 @@ class SchoolState:
                 "masked": self.masked,
                 "controls": [[r, v, f] for r, (v, f) in sorted(self.shown.controls.items())],
                 "notes": [[t, ref, text] for (t, ref), text in sorted(self.shown.notes.items())],
+                "review_col": self.shown.review_col,
+                "reviews": [[r, v] for r, v in sorted(self.shown.reviews.items())],
                 "modified": self.modified,
             },
             ensure_ascii=False,
@@ -206,6 +208,8 @@ class SchoolState:
                 d["control_col"],
                 {int(r): (str(v), f) for r, v, f in d["controls"]},
                 {(str(t), str(ref)): str(text) for t, ref, text in d["notes"]},
+                d.get("review_col"),
+                {int(r): str(v) for r, v in d.get("reviews", [])},
             ),
             modified=d.get("modified", ""),
         )

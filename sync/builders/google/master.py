@@ -16,6 +16,7 @@ from sync.builders.google.common import (
     Request,
     _dimension,
     _format_fields,
+    _runs,
     grid_range,
     quote_sheet,
     raw_value,
@@ -103,12 +104,15 @@ def staged_master(
     *,
     drop: Sequence[int] = (),
     chunk_bytes: int = MASTER_CHUNK_BYTES,
+    editors: Sequence[str] = (),
 ) -> MasterPlan:
     """Requests that build every master sheet beside the old ones and switch to them at once.
 
     The values go separately, with valueInputOption RAW: a school's "=IMPORTRANGE(...)" stays
     text. `drop` lists other sheets to delete at the switch (a new spreadsheet's default one).
-    Sheets of other titles (a coordinator's own) are left alone.
+    Sheets of other titles (a coordinator's own) are left alone. Every new sheet is protected
+    whole for `editors` (the program), except the data cells of its `editable` columns: the
+    coordinators' review marks (see `master_protection`).
     """
     used = {s.sheet_id for s in existing}
     leftovers = [s.sheet_id for s in existing if s.title.startswith(STAGING_PREFIX)]
@@ -151,6 +155,7 @@ def staged_master(
             }
         )
         build += _master_sheet_format(sheet, sid, nrows, ncols)
+        build += master_protection(sheet, sid, nrows, editors)
         build.append({"setBasicFilter": {"filter": {"range": grid_range(sid, 0, nrows, 0, ncols)}}})
         if sheet.chart_column is not None and sheet.rows:
             build.append(master_chart(sheet, sid, nrows, anchor_col=ncols + 1))
@@ -180,6 +185,72 @@ def staged_master(
     # go, then the new take their titles and places: one atomic batchUpdate.
     switch = switch_show + switch_drop + switch_name
     return MasterPlan(_pack(build + cells, chunk_bytes), _pack(rows, chunk_bytes), switch, staging)
+
+
+def master_protection(
+    sheet: MasterSheet, sid: int, nrows: int, editors: Sequence[str]
+) -> list[Request]:
+    """The sheet protected whole except its `editable` columns' data cells (a dropdown where
+    the column has choices), and its `hidden_columns` hidden.
+
+    The protection and the rules belong to the new sheet: the switch deletes the old sheet with
+    its own, so nothing piles up from run to run.
+    """
+    out: list[Request] = []
+    rows = (1, nrows) if nrows > 1 else None  # the data rows, 0-based, end exclusive
+    for c in sheet.hidden_columns:
+        out.append(
+            {
+                "updateDimensionProperties": {
+                    "range": {
+                        "sheetId": sid,
+                        "dimension": "COLUMNS",
+                        "startIndex": c,
+                        "endIndex": c + 1,
+                    },
+                    "properties": {"hiddenByUser": True},
+                    "fields": "hiddenByUser",
+                }
+            }
+        )
+    open_ranges: list[dict[str, int]] = []
+    if rows is not None:
+        for first, last in _runs(sheet.editable):
+            open_ranges.append(grid_range(sid, *rows, first, last + 1))
+        for c, choices in sorted(sheet.editable.items()):
+            if not choices:
+                continue
+            out.append(
+                {
+                    "setDataValidation": {
+                        "range": grid_range(sid, *rows, c, c + 1),
+                        "rule": {
+                            "condition": {
+                                "type": "ONE_OF_LIST",
+                                "values": [{"userEnteredValue": v} for v in choices],
+                            },
+                            "inputMessage": "Выберите значение из списка",
+                            "strict": True,
+                            "showCustomUi": True,
+                        },
+                    }
+                }
+            )
+    named = ", ".join(f"«{sheet.headers[c]}»" for c in sorted(sheet.editable))
+    protected: dict[str, Any] = {
+        "range": {"sheetId": sid},
+        "description": (
+            f"Свод заполняет синхронизация; координатор изменяет только {named}"
+            if open_ranges
+            else "Свод заполняет синхронизация"
+        ),
+        "warningOnly": False,
+        "editors": {"users": list(dict.fromkeys(editors))},
+    }
+    if open_ranges:
+        protected["unprotectedRanges"] = open_ranges
+    out.append({"addProtectedRange": {"protectedRange": protected}})
+    return out
 
 
 def _value_ranges(sheet: MasterSheet, title: str, limit: int) -> list[dict[str, Any]]:

@@ -46,12 +46,16 @@ def compose_note(school_part: str, ours: str | None) -> str:
     return f"{school_part}{NOTE_SEPARATOR}{tagged}" if school_part else tagged
 
 
-def note_targets(paint: Paint, titles: Sequence[str], main: str) -> dict[tuple[str, str], str]:
+def note_targets(
+    paint: Paint, titles: Sequence[str], main: str, review_col: int | None = None
+) -> dict[tuple[str, str], str]:
     """Where each of the paint's notes goes, and its text naming the cell it is about.
 
     Every note goes on a Контроль cell: a row's problems on that row's cell, the rest on the
     column's header. The template protects the column from the school, so no note the school
-    types can be there to be written over, even while our write is in flight.
+    types can be there to be written over, even while our write is in flight. The coordinator's
+    comment stays on its «Отметка МОУО» cell when that column is confirmed ours (`review_col`,
+    protected from the school the same way).
     """
     col = paint.control_col
     if not col:
@@ -61,7 +65,10 @@ def note_targets(paint: Paint, titles: Sequence[str], main: str) -> dict[tuple[s
     for (sheet, ref), text in sorted(paint.notes.items()):
         title = sheet_title_for(sheet, titles, main)
         row, _ = parse_a1(ref)
-        if title == main and ref == a1(row, col):
+        if title == main and (
+            ref == a1(row, col)
+            or (review_col and row > paint.header_row and ref == a1(row, review_col))
+        ):
             target, where = (main, ref), ""
         elif title == main and row > paint.header_row:
             target, where = (main, a1(row, col)), f"{ref}: "
@@ -79,7 +86,7 @@ def wanted_notes(paint: Paint, titles: Sequence[str], shown: Shown) -> dict[tupl
     Only cells whose note is empty or ours: a note someone else wrote (a coordinator on a
     Контроль cell, a school anywhere) is never written over.
     """
-    ours = note_targets(paint, titles, shown.main_title)
+    ours = note_targets(paint, titles, shown.main_title, _review_col(paint, shown))
     out: dict[tuple[str, str], str] = {}
     for key in set(ours) | {k for k, v in shown.notes.items() if is_ours(v)}:
         current = shown.notes.get(key, "")
@@ -118,6 +125,24 @@ def paint_requests(paint: Paint, sheet_ids: Mapping[str, int], shown: Shown) -> 
                     }
                 }
             )
+    review_col = _review_col(paint, shown)
+    if review_col:
+        marks = {row: text for row, text in paint.reviews if shown.reviews.get(row, "") != text}
+        for first, end in _runs(marks):
+            # Text cells: a mark or anything else never becomes a formula; "" clears the cell.
+            rows = [
+                {"values": [text_cell(marks[row]) if marks[row] else {}]}
+                for row in range(first, end + 1)
+            ]
+            out.append(
+                {
+                    "updateCells": {
+                        "range": cell_range(main_id, first, review_col, end - first + 1),
+                        "rows": rows,
+                        "fields": "userEnteredValue",
+                    }
+                }
+            )
     for (title, ref), note in sorted(wanted_notes(paint, titles, shown).items()):
         if shown.notes.get((title, ref), "") == note:
             continue
@@ -145,4 +170,17 @@ def shown_after(paint: Paint, shown: Shown, titles: Sequence[str]) -> Shown:
             notes[key] = text
         else:
             notes.pop(key, None)
-    return Shown(shown.main_title, paint.control_col, controls, notes)
+    review_col = _review_col(paint, shown)
+    reviews = dict(shown.reviews)
+    if review_col:
+        for row, text in paint.reviews:
+            if text:
+                reviews[row] = text
+            else:
+                reviews.pop(row, None)
+    return Shown(shown.main_title, paint.control_col, controls, notes, shown.review_col, reviews)
+
+
+def _review_col(paint: Paint, shown: Shown) -> int | None:
+    """The paint's «Отметка МОУО» column when the spreadsheet confirms it (`Shown.review_col`)."""
+    return paint.review_col if paint.review_col and paint.review_col == shown.review_col else None

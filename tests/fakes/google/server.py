@@ -1004,8 +1004,9 @@ class FakeGoogle:
                 assert ss is not None
                 work = ss.clone(sid)
                 option = str(body.get("valueInputOption", ""))
+                owners = {self.files[sid].owner}
                 responses = [
-                    sheets_api.write_values(work, d, option, f"data[{i}]")
+                    sheets_api.write_values(work, d, option, f"data[{i}]", user=user, owners=owners)
                     for i, d in enumerate(body.get("data", []))
                 ]
                 self.spreadsheets[sid] = work
@@ -1050,7 +1051,11 @@ class FakeGoogle:
             assert ss is not None
             work = ss.clone(sid)
             answer = sheets_api.write_values(
-                work, {**body, "range": text}, str(query.get("valueInputOption", ""))
+                work,
+                {**body, "range": text},
+                str(query.get("valueInputOption", "")),
+                user=user,
+                owners={self.files[sid].owner},
             )
             self.spreadsheets[sid] = work
             self.files[sid].touch(user, self.clock.time())

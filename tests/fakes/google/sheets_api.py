@@ -804,10 +804,38 @@ def value_range(ss: Spreadsheet, text: str, params: dict[str, Any], today: date)
     return out
 
 
+PROTECTED_EDIT = (
+    "You are trying to edit a protected cell or object. Please contact the spreadsheet owner to"
+    " remove protection if you need to edit."
+)
+
+
+def check_protection(sheet: Sheet, r: int, c: int, user: str, owners: set[str]) -> None:
+    """Google refuses an API write into a protected cell by a user who is not its editor."""
+    if user in owners:
+        return
+    for pr in sheet.protected_ranges:
+        if not box_of_grid_range(pr["range"]).contains(r, c):
+            continue
+        if any(box_of_grid_range(u).contains(r, c) for u in pr.get("unprotectedRanges", [])):
+            continue
+        if pr.get("warningOnly"):
+            continue
+        if user not in pr.get("editors", {}).get("users", []):
+            raise ApiError(400, PROTECTED_EDIT)
+
+
 def write_values(
-    ss: Spreadsheet, data: dict[str, Any], option: str, what: str = "data"
+    ss: Spreadsheet,
+    data: dict[str, Any],
+    option: str,
+    what: str = "data",
+    *,
+    user: str | None = None,
+    owners: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Write one ValueRange (RAW or USER_ENTERED); returns the update's counts."""
+    """Write one ValueRange (RAW or USER_ENTERED); returns the update's counts. With `user`,
+    protected cells refuse it as Google does (the owners and the range's editors excepted)."""
     if option not in ("RAW", "USER_ENTERED"):
         raise ApiError(400, "'valueInputOption' is required but not specified")
     values = data.get("values")
@@ -825,6 +853,11 @@ def write_values(
     cols = max((len(v) for v in values), default=0)
     if rows and cols:
         sheet.check(Box(box.row0, box.row0 + rows, box.col0, box.col0 + cols), what)
+    if user is not None:
+        for i, line in enumerate(values):
+            for j, value in enumerate(line):
+                if value is not None:
+                    check_protection(sheet, box.row0 + i, box.col0 + j, user, owners or set())
     cells = 0
     for i, line in enumerate(values):
         for j, value in enumerate(line):
