@@ -379,3 +379,77 @@ def test_streamed_and_in_memory_writes_hold_the_same_cells(
         ]
         assert cells_a == cells_b, name
         assert a[name].row_dimensions[H].height == b[name].row_dimensions[H].height
+
+
+def test_only_the_coordinators_columns_can_be_typed_into(master: Master, written: Path) -> None:
+    wb = openpyxl.load_workbook(written)
+    rows = master.sheet("Мероприятия")
+    mark, comment = (rows.headers.index(h) for h in ("Отметка МОУО", "Комментарий МОУО"))
+    assert rows.editable == {mark: ("Принято", "На доработке"), comment: ()}
+    for sheet in master.sheets:
+        ws = wb[sheet.name]
+        # Every sheet protected, and reading it stays free: sort, filter, resize, format.
+        assert ws.protection.sheet, sheet.name
+        p = ws.protection
+        assert not (p.sort or p.autoFilter or p.formatColumns or p.formatRows or p.formatCells)
+        for r in range(1, ws.max_row + 1):
+            for c in range(1, len(sheet.headers) + 1):
+                cell = ws.cell(r, c)
+                unlocked = r > H and (c - 1) in sheet.editable
+                assert cell.protection.locked is not unlocked, (sheet.name, cell.coordinate)
+    ws = wb["Мероприятия"]
+    # The editable columns are marked: a light fill on header and cells, named in the legend.
+    for c in (mark, comment):
+        letter = openpyxl.utils.get_column_letter(c + 1)
+        assert ws[f"{letter}{H}"].fill.fgColor.rgb.endswith("DDEBF7")
+        assert ws[f"{letter}{H + 1}"].fill.fgColor.rgb.endswith("DDEBF7")
+    assert "заполняет координатор" in " ".join(str(c.value) for c in ws[3] if c.value)
+    # A dropdown of the marks on the mark column's data cells; the comment is free text.
+    (dv,) = ws.data_validations.dataValidation
+    mark_letter = openpyxl.utils.get_column_letter(mark + 1)
+    assert dv.type == "list" and dv.formula1 == '"Принято,На доработке"'
+    assert str(dv.sqref) == f"{mark_letter}{H + 1}:{mark_letter}{H + len(rows.rows)}"
+    assert dv.allow_blank and dv.showErrorMessage and "«Принято»" in (dv.error or "")
+    # The row key is kept in the file, hidden (not shown, not printed).
+    (key,) = rows.hidden_columns
+    assert rows.headers[key] == "Ключ строки"
+    key_letter = openpyxl.utils.get_column_letter(key + 1)
+    assert ws.column_dimensions[key_letter].hidden
+    assert ws[f"{key_letter}{H + 1}"].value  # the key is there
+    assert not wb["Просрочено"].data_validations.dataValidation  # marks typed on one sheet
+
+
+def test_protection_takes_the_template_password(master: Master, tmp_path: Path) -> None:
+    path = tmp_path / "p.xlsx"
+    write_master_xlsx(master, path, password="секрет")
+    wb = openpyxl.load_workbook(path)
+    hashed = {wb[s.name].protection.password for s in master.sheets}
+    assert len(hashed) == 1 and hashed != {None}  # the same password on every sheet
+    write_master_xlsx(master, path)
+    assert openpyxl.load_workbook(path)["Мероприятия"].protection.password is None
+    # A workbook with nothing for the coordinator to type (the справка's tables) stays open.
+    plain = MasterSheet("Таблица", ["a"], [["x"]])
+    write_master_xlsx(Master([plain], "t"), path, password="секрет")
+    assert not openpyxl.load_workbook(path)["Таблица"].protection.sheet
+
+
+def test_libreoffice_keeps_the_protection_and_the_open_cells(
+    master: Master, written: Path, tmp_path: Path
+) -> None:
+    # LibreOffice opens the master and saves it again: the sheet is still protected, the review
+    # cells still open, the dropdown and the hidden key column still there.
+    out = convert(written, "xlsx", tmp_path / "lo-out", tmp_path / "lo-profile")
+    wb = openpyxl.load_workbook(out)
+    rows = master.sheet("Мероприятия")
+    ws = wb["Мероприятия"]
+    assert ws.protection.sheet
+    mark = rows.headers.index("Отметка МОУО")
+    for c in range(len(rows.headers)):
+        cell = ws.cell(H + 1, c + 1)
+        assert cell.protection.locked is (c not in rows.editable), cell.coordinate
+    assert any(dv.type == "list" for dv in ws.data_validations.dataValidation)
+    letter = openpyxl.utils.get_column_letter(mark + 1)
+    assert any(letter in str(dv.sqref) for dv in ws.data_validations.dataValidation)
+    (key,) = rows.hidden_columns
+    assert ws.column_dimensions[openpyxl.utils.get_column_letter(key + 1)].hidden
+    assert all(wb[s.name].protection.sheet for s in master.sheets)

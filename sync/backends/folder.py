@@ -377,7 +377,7 @@ class FolderBackend:
             stamp = datetime.now().strftime("%Y-%m-%d %H-%M")
             target = target.with_name(f"{target.stem} ({stamp}){target.suffix}")
         try:
-            write_master_xlsx(master, target)
+            write_master_xlsx(master, target, password=self.password)
         except OSError as e:
             raise MasterWriteError(describe(e)) from e
         return str(target)

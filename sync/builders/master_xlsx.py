@@ -45,6 +45,10 @@ LINE_PT = 12.75  # one line of FONT_SIZE text, as Excel and LibreOffice space it
 HEADER_FILL = "D9D9D9"
 BORDER_COLOR = "#BFBFBF"
 DATA_BAR = "#63BE7B"
+# The coordinator's columns (review mark and comment): a light fill on their header and cells,
+# explained in the sheet's legend; the rest of every sheet is protected against edits.
+EDITABLE_FILL = "DDEBF7"
+EDITABLE_NOTE = "заполняет координатор"
 WRAP_FROM_WIDTH = 20  # columns at least this wide hold long text: wrap it
 MAX_WIDTH = 60.0  # a column never grows wider than this; longer text wraps
 MAX_ROW_PT = 409.0  # Excel's tallest row
@@ -69,21 +73,42 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-def write_master_xlsx(master: Master, path: Path) -> None:
-    """Write the master workbook to path atomically (a temporary file, then os.replace)."""
-    write_atomically(Path(path), lambda f: _write(master, f))
+def write_master_xlsx(master: Master, path: Path, password: str = "") -> None:
+    """Write the master workbook to path atomically (a temporary file, then os.replace).
+
+    A master with columns for the coordinator to type in (`MasterSheet.editable`) is protected
+    on every sheet, with `password` (the template's protection password; "" for none): only the
+    data cells of the editable columns can be typed into; sorting, filtering and resizing stay
+    allowed. A workbook without them (the справка's tables) is left open.
+    """
+    write_atomically(Path(path), lambda f: _write(master, f, password))
 
 
-def _write(master: Master, out: BinaryIO) -> None:
+def _write(master: Master, out: BinaryIO, password: str = "") -> None:
     cells = sum(len(s.rows) * max(1, len(s.headers)) for s in master.sheets)
     wb = xlsxwriter.Workbook(out, {**_OPTIONS, "constant_memory": cells > STREAM_FROM_CELLS})
     wb.set_properties({"title": master.title, "author": "roadmap-sync"})
     formats = _Formats(wb)
     sheets = {s.name: s for s in master.sheets}
+    protect = any(s.editable for s in master.sheets)
     for sheet in master.sheets:
         ws = wb.add_worksheet(_sheet_name(sheet.name))
         _write_sheet(wb, ws, sheet, master, formats, sheets)
+        if protect:
+            ws.protect(password, _PROTECTION)
     wb.close()
+
+
+# What a protected sheet still lets the coordinator do: read it any way they like.
+_PROTECTION: dict[str, Any] = {
+    "sort": True,
+    "autofilter": True,
+    "format_cells": True,
+    "format_columns": True,
+    "format_rows": True,
+    "select_locked_cells": True,
+    "select_unlocked_cells": True,
+}
 
 
 def _sheet_name(name: str) -> str:
@@ -111,10 +136,21 @@ class _Formats:
                 **border,
             }
         )
+        self.header_editable = wb.add_format(
+            {
+                "bold": True,
+                "bg_color": "#" + EDITABLE_FILL,
+                "text_wrap": True,
+                "valign": "vcenter",
+                **border,
+            }
+        )
         self.note = wb.add_format({"italic": True, "valign": "vcenter"})
 
-    def cell(self, wrap: bool, number_format: str | None, rgb: str | None) -> Format:
-        key = (wrap, number_format, rgb)
+    def cell(
+        self, wrap: bool, number_format: str | None, rgb: str | None, unlocked: bool = False
+    ) -> Format:
+        key = (wrap, number_format, rgb, unlocked)
         found = self.made.get(key)
         if found is None:
             props: dict[str, Any] = {
@@ -122,6 +158,8 @@ class _Formats:
                 "border": 1,
                 "border_color": BORDER_COLOR,
             }
+            if unlocked:
+                props["locked"] = False
             if wrap:
                 props["text_wrap"] = True
             if number_format:
@@ -226,14 +264,38 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
     for c in range(ncols):
         given = sheet.widths[c] if c < len(sheet.widths) else 12.0
         header = sheet.headers[c] if c < len(sheet.headers) else ""
-        word = max((len(w) for w in header.split()), default=0)
-        header_min = word * 1.1 + 2.5  # bold letters are wider
+        header_min = _header_min(header)
         cap = given if given >= WRAP_FROM_WIDTH else max(given, MAX_WIDTH / 2)
         needed = longest[c] * 1.05 + 2
         width = min(MAX_WIDTH, max(header_min, min(needed, cap), 5.0))
         widths.append(round(width, 1))
         wraps.append(given >= WRAP_FROM_WIDTH or needed > width)
     return widths, wraps
+
+
+def _fit_across(widths: list[float], wraps: list[bool], headers: list[str], n: int) -> None:
+    """Narrow the wrapped columns among the first n, in proportion, until those n columns
+    print one page across at MIN_PRINT_PT (never below a column's longest header word)."""
+    factor = MIN_PRINT_PT / FONT_SIZE
+    floors = [_header_min(headers[c] if c < len(headers) else "") for c in range(n)]
+    for _ in range(30):
+        total = sum(_px(w) for w in widths[:n]) * 0.75 * factor
+        excess = total - PRINTABLE_PT * 0.98
+        if excess <= 0:
+            return
+        room = [c for c in range(n) if wraps[c] and widths[c] > max(floors[c], 8.0)]
+        if not room:
+            return  # it cannot fit: the page is shrunk to fit below
+        units = excess / (7 * 0.75 * factor)
+        share = sum(widths[c] for c in room)
+        for c in room:
+            widths[c] = round(max(floors[c], 8.0, widths[c] - units * widths[c] / share - 0.1), 1)
+
+
+def _header_min(header: str) -> float:
+    """The narrowest a column can be with its longest header word whole (bold is wider)."""
+    word = max((len(w) for w in header.split()), default=0)
+    return word * 1.1 + 2.5
 
 
 def _px(width: float) -> int:
@@ -250,11 +312,25 @@ def _write_sheet(
 ) -> None:
     ncols = max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
     widths, wraps = _layout(sheet, ncols)
+    hidden = {c for c in sheet.hidden_columns if c < ncols}
     for c, width in enumerate(widths):
-        ws.set_column(c, c, width)
+        if c in hidden:  # kept in the file (the row key), neither shown nor printed
+            ws.set_column(c, c, width, None, {"hidden": True})
+            widths[c] = 0.0
+        else:
+            ws.set_column(c, c, width)
+    editable = {c: choices for c, choices in sheet.editable.items() if c < ncols}
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
-    on_first_page = _print_setup(ws, sheet, master, widths, head)
+    printed = ncols
+    if sheet.print_columns is not None and 0 < sheet.print_columns < ncols:
+        printed = sheet.print_columns
+        _fit_across(widths, wraps, sheet.headers, printed)
+        ws.print_area(0, 0, last, printed - 1)
+    for c in range(printed):
+        if c not in hidden:
+            ws.set_column(c, c, widths[c])
+    on_first_page = _print_setup(ws, sheet, master, widths[:printed], head)
     ws.freeze_panes(HEADER_ROW, sheet.frozen_columns)
     ws.autofilter(head, 0, last, ncols - 1)
 
@@ -276,26 +352,35 @@ def _write_sheet(
             ws.merge_range(row, 0, row, block - 1, _clean(text), fmt)
         else:
             ws.write_string(row, 0, _clean(text), fmt)
-    _legend(ws, sheet, widths[:block], formats)  # a legend cut by a page is unreadable
+    legend = list(sheet.legend)
+    if editable:
+        legend.append((EDITABLE_FILL, EDITABLE_NOTE))
+    if printed < ncols - len(hidden):
+        legend.append((None, f"На печати — столбцы до «{sheet.headers[printed - 1]}»"))
+    _legend(ws, legend, widths[:block], formats)  # a legend cut by a page is unreadable
 
     header_pt = _row_pt(
-        tuple((h, widths[c], True) for c, h in enumerate(sheet.headers)), line=LINE_PT + 0.5
+        tuple((h, widths[c], True) for c, h in enumerate(sheet.headers) if c not in hidden),
+        line=LINE_PT + 0.5,
     )
     ws.set_row(head, header_pt)
     for c, text in enumerate(sheet.headers):
-        ws.write_string(head, c, _clean(text), formats.header)
+        fmt = formats.header_editable if c in editable else formats.header
+        ws.write_string(head, c, _clean(text), fmt)
 
     numeric = sheet.number_formats
     one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
     fills = sheet.fills
     plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
+    for c in editable:  # the coordinator types here: unlocked, with the editable fill
+        plain[c] = formats.cell(wraps[c], None, EDITABLE_FILL, unlocked=True)
     write_string = ws.write_string
     for r, values in enumerate(sheet.rows):
         row = head + 1 + r
         texts = tuple(
             (v, widths[c], wraps[c])
             for c, v in enumerate(values)
-            if type(v) is str and (len(v) > one_line[c] or "\n" in v)
+            if type(v) is str and (len(v) > one_line[c] or "\n" in v) and c not in hidden
         )
         if texts:
             ws.set_row(row, _row_pt(texts))
@@ -304,10 +389,16 @@ def _write_sheet(
             if type(value) is str and rgb is None:  # most cells: plain text
                 write_string(row, c, _clean(value), plain[c])
             elif value is None:
-                if rgb:
-                    ws.write_blank(row, c, None, formats.cell(False, None, rgb))
+                if rgb or c in editable:
+                    fmt = formats.cell(wraps[c], None, rgb or EDITABLE_FILL, c in editable)
+                    ws.write_blank(row, c, None, fmt)
             else:
-                _write_cell(ws, row, c, value, formats, wraps[c], numeric.get(c), rgb)
+                _write_cell(
+                    ws, row, c, value, formats, wraps[c], numeric.get(c), rgb, c in editable
+                )
+    if sheet.rows:
+        for c, choices in editable.items():
+            _dropdown(ws, head + 1, last, c, choices, sheet.headers[c])
 
     if sheet.data_bar_column is not None and sheet.rows:
         c = sheet.data_bar_column
@@ -339,21 +430,48 @@ def _write_cell(
     wrap: bool,
     number_format: str | None,
     rgb: str | None,
+    unlocked: bool = False,
 ) -> None:
     """A cell whose strings are always text: never a formula, an error code or a number."""
+    if unlocked and rgb is None:
+        rgb = EDITABLE_FILL
     if isinstance(value, str):
-        ws.write_string(row, col, _clean(value), formats.cell(wrap, None, rgb))
+        ws.write_string(row, col, _clean(value), formats.cell(wrap, None, rgb, unlocked))
     elif isinstance(value, bool):
-        ws.write_boolean(row, col, value, formats.cell(False, None, rgb))
+        ws.write_boolean(row, col, value, formats.cell(False, None, rgb, unlocked))
     elif isinstance(value, (int, float, Decimal)):
-        ws.write_number(row, col, float(value), formats.cell(False, number_format, rgb))
+        fmt = formats.cell(False, number_format, rgb, unlocked)
+        ws.write_number(row, col, float(value), fmt)
     elif isinstance(value, (date, time, timedelta)):
         if isinstance(value, datetime) and value.tzinfo is not None:
             value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-        fmt = number_format or _default_format(value)
-        ws.write_datetime(row, col, value, formats.cell(False, fmt, rgb))
+        fmt = formats.cell(False, number_format or _default_format(value), rgb, unlocked)
+        ws.write_datetime(row, col, value, fmt)
     else:  # anything unexpected is shown as its text rather than failing the run
-        ws.write_string(row, col, _clean(str(value)), formats.cell(wrap, None, rgb))
+        ws.write_string(row, col, _clean(str(value)), formats.cell(wrap, None, rgb, unlocked))
+
+
+def _dropdown(
+    ws: Worksheet, first: int, last: int, col: int, choices: tuple[str, ...], title: str
+) -> None:
+    """A list of the choices on an editable column's data cells (() = free text: none)."""
+    if not choices:
+        return
+    listed = ", ".join(f"«{c}»" for c in choices)
+    ws.data_validation(
+        first,
+        col,
+        last,
+        col,
+        {
+            "validate": "list",
+            "source": list(choices),
+            "ignore_blank": True,
+            "error_type": "stop",
+            "error_title": title[:32],
+            "error_message": f"Выберите из списка: {listed} (или оставьте пустым).",
+        },
+    )
 
 
 @lru_cache(maxsize=16384)  # school names, activities and statuses repeat thousands of times
@@ -374,19 +492,21 @@ def _default_format(value: object) -> str:
     return "[h]:mm"
 
 
-def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Formats) -> None:
+def _legend(
+    ws: Worksheet, legend: list[tuple[str | None, str]], widths: list[float], formats: _Formats
+) -> None:
     """Row 3: each colour in a cell of that colour saying what it means.
 
     Entries share the given columns (merged where one needs several). When they do not all fit,
     the legend is one text across the columns instead, a square of each colour before its
     meaning («■ Просрочено»), wrapped.
     """
-    if not sheet.legend:
+    if not legend:
         return
     row = HEADER_ROW - 2
     # «Цвета:» heads the row unless the first column is a wide one it would waste.
     label = [(None, "Цвета:")] if widths and widths[0] <= 15 else []
-    entries: list[tuple[str | None, str]] = [*label, *sheet.legend]
+    entries: list[tuple[str | None, str]] = [*label, *legend]
     spans: list[tuple[int, int, str | None, str]] = []
     rest: list[tuple[str | None, str]] = []
     col = 0
@@ -407,7 +527,7 @@ def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Fo
         spans.append((first, col - 1, rgb, text))
     if rest:  # not every colour gets a cell of its own: the whole legend as one line of text
         spans, col = [], 0
-        rest = [(None, "Цвета:"), *sheet.legend]
+        rest = [(None, "Цвета:"), *legend]
     lines = 1
     for first, last, rgb, text in spans:
         lines = max(lines, wrapped_lines(text, sum(widths[first : last + 1])))
