@@ -356,29 +356,41 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
     assert schools[H][7] == "28.02.2022 17:05"
 
 
-def test_streamed_and_in_memory_writes_hold_the_same_cells(
+def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
     master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A large municipality's master is streamed row by row (flat memory): same cells, same look.
-    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "streamed.xlsx"
+    # The large sheets' rows are written as XML by the builder: the same cells, formats,
+    # protection and row heights as XlsxWriter's own API writes.
+    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "api.xlsx"
     write_master_xlsx(master, fast)
-    monkeypatch.setattr("sync.builders.master_xlsx.STREAM_FROM_CELLS", 0)
+    monkeypatch.setattr("sync.builders.master_xlsx.FAST_ROWS", False)
     write_master_xlsx(master, streamed)
     a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(streamed)
     assert a.sheetnames == b.sheetnames
     for name in a.sheetnames:
-        cells_a = [
-            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
-            for r in a[name].iter_rows()
-            for c in r
-        ]
-        cells_b = [
-            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
-            for r in b[name].iter_rows()
-            for c in r
-        ]
+        cells_a, cells_b = (
+            [
+                (
+                    c.coordinate,
+                    c.value,
+                    c.data_type,
+                    c.fill.fgColor.rgb,
+                    c.number_format,
+                    c.protection.locked,
+                    c.alignment.wrap_text,
+                    c.font.name,
+                    c.border.left.style,
+                )
+                for r in wb[name].iter_rows()
+                for c in r
+            ]
+            for wb in (a, b)
+        )
         assert cells_a == cells_b, name
-        assert a[name].row_dimensions[H].height == b[name].row_dimensions[H].height
+        assert len(cells_a) >= len(master.sheet(name).rows), name
+        for r in range(1, a[name].max_row + 1):
+            assert a[name].row_dimensions[r].height == b[name].row_dimensions[r].height, (name, r)
+        assert a[name].dimensions == b[name].dimensions, name
 
 
 def test_only_the_coordinators_columns_can_be_typed_into(master: Master, written: Path) -> None:

@@ -16,15 +16,20 @@ Every string a school typed is stored as text, never as a formula: a cell holdin
 
 from __future__ import annotations
 
+import math
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import xlsxwriter
 from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from sync.consolidate import (
@@ -60,10 +65,10 @@ CHART_ROW_PX = 18  # vertical room per school on the chart: every school gets it
 # Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-# Above this many cells the rows are streamed to disk as they are written (XlsxWriter's
-# constant_memory): memory stays flat however many schools, at about 1.6x the CPU time.
-# Below it (about 2500 schools) the faster in-memory mode with a shared string table is used.
-STREAM_FROM_CELLS = 500_000
+# The large sheets' data rows are written as XML by this module (_Table.rows_xml) rather than
+# cell by cell through XlsxWriter's API: the same cells in a fraction of the time, streamed to a
+# temporary file so memory stays flat however many schools (bench/bench_master.py).
+FAST_ROWS = True
 
 _OPTIONS: dict[str, Any] = {
     "strings_to_formulas": False,
@@ -85,14 +90,15 @@ def write_master_xlsx(master: Master, path: Path, password: str = "") -> None:
 
 
 def _write(master: Master, out: BinaryIO, password: str = "") -> None:
-    cells = sum(len(s.rows) * max(1, len(s.headers)) for s in master.sheets)
-    wb = xlsxwriter.Workbook(out, {**_OPTIONS, "constant_memory": cells > STREAM_FROM_CELLS})
+    wb = xlsxwriter.Workbook(out, _OPTIONS)
     wb.set_properties({"title": master.title, "author": "roadmap-sync"})
     formats = _Formats(wb)
     sheets = {s.name: s for s in master.sheets}
     protect = any(s.editable for s in master.sheets)
+    charted = {s.chart_of for s in master.sheets if s.chart_of}  # a chart reads their cells
     for sheet in master.sheets:
-        ws = wb.add_worksheet(_sheet_name(sheet.name))
+        fast = FAST_ROWS and sheet.name not in charted
+        ws = wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if fast else None)
         _write_sheet(wb, ws, sheet, master, formats, sheets)
         if protect:
             ws.protect(password, _PROTECTION)
@@ -237,13 +243,19 @@ def wrapped_lines(text: str, width: float) -> int:
     return max(1, lines)
 
 
-@lru_cache(maxsize=8192)  # the same activities repeat for every school
 def _row_pt(texts: tuple[tuple[str, float, bool], ...], line: float = LINE_PT) -> float:
     lines = 1
     for text, width, wrap in texts:
         if text:
-            lines = max(lines, wrapped_lines(text, width) if wrap else text.count("\n") + 1)
+            n = _text_lines(text, width, wrap)
+            if n > lines:
+                lines = n
     return min(MAX_ROW_PT, lines * line + 3)
+
+
+@lru_cache(maxsize=65536)  # the same activities and names repeat for every school
+def _text_lines(text: str, width: float, wrap: bool) -> int:
+    return wrapped_lines(text, width) if wrap else text.count("\n") + 1
 
 
 def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
@@ -253,10 +265,17 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
         for c, value in enumerate(values):
             if value is None:
                 continue
-            # Digits are wider than the average letter a width unit is sized for.
-            n = len(value) if isinstance(value, str) else int(len(_text_of(value)) * 1.2)
-            if "\n" in str(value):
-                n = max(len(p) for p in str(value).split("\n"))
+            if type(value) is str:
+                n = len(value)
+                if n <= longest[c]:
+                    continue  # most cells: no longer than one seen before
+                if "\n" in value:
+                    n = max(len(p) for p in value.split("\n"))
+            else:  # digits are wider than the average letter a width unit is sized for
+                text = _text_of(value)
+                n = int(len(text) * 1.2)
+                if "\n" in text:
+                    n = max(len(p) for p in text.split("\n"))
             if n > longest[c]:
                 longest[c] = n
     widths: list[float] = []
@@ -368,34 +387,11 @@ def _write_sheet(
         fmt = formats.header_editable if c in editable else formats.header
         ws.write_string(head, c, _clean(text), fmt)
 
-    numeric = sheet.number_formats
-    one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
-    fills = sheet.fills
-    plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
-    for c in editable:  # the coordinator types here: unlocked, with the editable fill
-        plain[c] = formats.cell(wraps[c], None, EDITABLE_FILL, unlocked=True)
-    write_string = ws.write_string
-    for r, values in enumerate(sheet.rows):
-        row = head + 1 + r
-        texts = tuple(
-            (v, widths[c], wraps[c])
-            for c, v in enumerate(values)
-            if type(v) is str and (len(v) > one_line[c] or "\n" in v) and c not in hidden
-        )
-        if texts:
-            ws.set_row(row, _row_pt(texts))
-        for c, value in enumerate(values):
-            rgb = fills.get((r, c)) if fills else None
-            if type(value) is str and rgb is None:  # most cells: plain text
-                write_string(row, c, _clean(value), plain[c])
-            elif value is None:
-                if rgb or c in editable:
-                    fmt = formats.cell(wraps[c], None, rgb or EDITABLE_FILL, c in editable)
-                    ws.write_blank(row, c, None, fmt)
-            else:
-                _write_cell(
-                    ws, row, c, value, formats, wraps[c], numeric.get(c), rgb, c in editable
-                )
+    table = _Table(sheet, formats, widths, wraps, hidden, editable)
+    if isinstance(ws, _FastSheet) and sheet.rows:
+        ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1)
+    else:
+        table.write(ws, head + 1)
     if sheet.rows:
         for c, choices in editable.items():
             _dropdown(ws, head + 1, last, c, choices, sheet.headers[c])
@@ -421,34 +417,184 @@ def _write_sheet(
         _add_chart(wb, ws, sheet, sheets, len(sheet.rows) + HEADER_ROW + 1, widths)
 
 
-def _write_cell(
-    ws: Worksheet,
-    row: int,
-    col: int,
-    value: CellValue,
-    formats: _Formats,
-    wrap: bool,
-    number_format: str | None,
-    rgb: str | None,
-    unlocked: bool = False,
-) -> None:
-    """A cell whose strings are always text: never a formula, an error code or a number."""
-    if unlocked and rgb is None:
-        rgb = EDITABLE_FILL
-    if isinstance(value, str):
-        ws.write_string(row, col, _clean(value), formats.cell(wrap, None, rgb, unlocked))
-    elif isinstance(value, bool):
-        ws.write_boolean(row, col, value, formats.cell(False, None, rgb, unlocked))
-    elif isinstance(value, (int, float, Decimal)):
-        fmt = formats.cell(False, number_format, rgb, unlocked)
-        ws.write_number(row, col, float(value), fmt)
-    elif isinstance(value, (date, time, timedelta)):
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-        fmt = formats.cell(False, number_format or _default_format(value), rgb, unlocked)
-        ws.write_datetime(row, col, value, fmt)
-    else:  # anything unexpected is shown as its text rather than failing the run
-        ws.write_string(row, col, _clean(str(value)), formats.cell(wrap, None, rgb, unlocked))
+class _Table:
+    """A sheet's data rows: each cell's kind, value and format, and each row's height.
+
+    Written either through XlsxWriter's API (`write`) or straight to the sheet's XML
+    (`rows_xml`, several times faster for the large sheets): the same cells either way.
+    """
+
+    def __init__(
+        self,
+        sheet: MasterSheet,
+        formats: _Formats,
+        widths: list[float],
+        wraps: list[bool],
+        hidden: set[int],
+        editable: dict[int, tuple[str, ...]],
+    ) -> None:
+        self.sheet, self.formats, self.widths, self.wraps = sheet, formats, widths, wraps
+        self.hidden, self.editable = hidden, editable
+        ncols = len(widths)
+        self.one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
+        self.plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
+        for c in editable:  # the coordinator types here: unlocked, with the editable fill
+            self.plain[c] = formats.cell(wraps[c], None, EDITABLE_FILL, unlocked=True)
+
+    def height(self, values: list[CellValue]) -> float | None:
+        """The row's height in points when its text needs more than one line."""
+        one_line, widths, wraps, hidden = self.one_line, self.widths, self.wraps, self.hidden
+        texts = tuple(
+            (v, widths[c], wraps[c])
+            for c, v in enumerate(values)
+            if type(v) is str and (len(v) > one_line[c] or "\n" in v) and c not in hidden
+        )
+        return _row_pt(texts) if texts else None
+
+    def cell(self, r: int, c: int, value: CellValue) -> tuple[str, Any, Format] | None:
+        """What to write in a cell that is not plain unfilled text: ("s", text), ("n", number),
+        ("d", date or time), ("b", bool) or ("", None) for a formatted blank; None: nothing."""
+        fills = self.sheet.fills
+        rgb = fills.get((r, c)) if fills else None
+        unlocked = c in self.editable
+        if unlocked and rgb is None:
+            rgb = EDITABLE_FILL
+        cell = self.formats.cell
+        if value is None:
+            return ("", None, cell(self.wraps[c], None, rgb, unlocked)) if rgb else None
+        if isinstance(value, str):
+            return "s", _clean(value), cell(self.wraps[c], None, rgb, unlocked)
+        if isinstance(value, bool):
+            return "b", value, cell(False, None, rgb, unlocked)
+        number_format = self.sheet.number_formats.get(c)
+        if isinstance(value, (int, float, Decimal)):
+            if math.isfinite(value):
+                return "n", float(value), cell(False, number_format, rgb, unlocked)
+            return "s", str(value), cell(False, None, rgb, unlocked)
+        if isinstance(value, (date, time, timedelta)):
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
+            fmt = number_format or _default_format(value)
+            return "d", value, cell(False, fmt, rgb, unlocked)
+        # Anything unexpected is shown as its text rather than failing the run.
+        return "s", _clean(str(value)), cell(self.wraps[c], None, rgb, unlocked)
+
+    def write(self, ws: Worksheet, first_row: int) -> None:
+        """Through XlsxWriter's API (the sheets a chart reads, and the reference for tests)."""
+        plain, fills, editable = self.plain, self.sheet.fills, self.editable
+        for r, values in enumerate(self.sheet.rows):
+            row = first_row + r
+            height = self.height(values)
+            if height is not None:
+                ws.set_row(row, height)
+            for c, value in enumerate(values):
+                if type(value) is str and c not in editable and not (fills and (r, c) in fills):
+                    ws.write_string(row, c, _clean(value), plain[c])
+                    continue
+                found = self.cell(r, c, value)
+                if found is None:
+                    continue
+                kind, v, fmt = found
+                if kind == "s":
+                    ws.write_string(row, c, v, fmt)
+                elif kind == "n":
+                    ws.write_number(row, c, v, fmt)
+                elif kind == "d":
+                    ws.write_datetime(row, c, v, fmt)
+                elif kind == "b":
+                    ws.write_boolean(row, c, v, fmt)
+                else:
+                    ws.write_blank(row, c, None, fmt)
+
+    def rows_xml(self, ws: _FastSheet, first_row: int) -> Iterator[str]:
+        """The rows' <row> elements, strings in the workbook's shared string table."""
+        ncols = len(self.widths)
+        letters = [f'<c r="{xl_col_to_name(c)}' for c in range(ncols)]
+        # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
+        text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
+        simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
+        filled: dict[int, set[int]] = {}
+        for r, c in self.sheet.fills:
+            filled.setdefault(r, set()).add(c)
+        index = ws.str_table._get_shared_string_index
+        to_serial = ws._convert_date_time
+        for r, values in enumerate(self.sheet.rows):
+            n = first_row + r + 1
+            height = self.height(values)
+            parts = [
+                f'<row r="{n}" ht="{height:g}" customHeight="1">' if height else f'<row r="{n}">'
+            ]
+            row_fills = filled.get(r)
+            for c, value in enumerate(values):
+                if simple[c] and not (row_fills and c in row_fills):
+                    if type(value) is str:
+                        i = index(_clean(value))
+                        parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
+                        continue
+                    if value is None:
+                        continue
+                found = self.cell(r, c, value)
+                if found is None:
+                    continue
+                kind, v, fmt = found
+                ref, xf = f"{letters[c]}{n}", fmt._get_xf_index()
+                if kind == "s":
+                    parts.append(f'{ref}" s="{xf}" t="s"><v>{index(v)}</v></c>')
+                elif kind == "n":
+                    parts.append(f'{ref}" s="{xf}"><v>{v:.16G}</v></c>')
+                elif kind == "d":
+                    parts.append(f'{ref}" s="{xf}"><v>{to_serial(v):.16G}</v></c>')
+                elif kind == "b":
+                    parts.append(f'{ref}" s="{xf}" t="b"><v>{int(v)}</v></c>')
+                else:
+                    parts.append(f'{ref}" s="{xf}"/>')
+            parts.append("</row>")
+            yield "".join(parts)
+
+
+class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are untyped
+    """An XlsxWriter worksheet whose data rows come as ready XML (see _Table.rows_xml).
+
+    XlsxWriter writes everything else (title rows, formats, print setup, validation, filter);
+    the rows go to a temporary file as they are made, so memory stays flat.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows_file: IO[str] | None = None
+        self._rows_from = 0
+
+    def set_rows_xml(self, first_row: int, rows: Iterator[str], last_col: int) -> None:
+        self._rows_from = first_row
+        # Closed once copied into the sheet's XML (_write_sheet_data), or when collected.
+        self._rows_file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        count = 0
+        chunk: list[str] = []
+        for row in rows:
+            chunk.append(row)
+            count += 1
+            if len(chunk) >= 1000:
+                self._rows_file.write("".join(chunk))
+                chunk.clear()
+        self._rows_file.write("".join(chunk))
+        self._check_dimensions(first_row + count - 1, last_col)  # the <dimension> covers them
+
+    def _write_sheet_data(self) -> None:
+        if self._rows_file is None:
+            super()._write_sheet_data()
+            return
+        self._xml_start_tag("sheetData")
+        # XlsxWriter writes its own rows (title, legend, header), then ours follow.
+        last = getattr(self, "dim_rowmax")  # noqa: B009  # untyped in XlsxWriter
+        setattr(self, "dim_rowmax", self._rows_from - 1)  # noqa: B010
+        if self.dim_rowmin is not None and self.dim_rowmin < self._rows_from:
+            self._write_rows()
+        setattr(self, "dim_rowmax", last)  # noqa: B010
+        self._rows_file.seek(0)
+        shutil.copyfileobj(self._rows_file, self.fh)
+        self._rows_file.close()
+        self._rows_file = None
+        self._xml_end_tag("sheetData")
 
 
 def _dropdown(
