@@ -210,7 +210,7 @@ def test_rows_too_short_are_caught(
 ) -> None:
     # The check above can fail: rows left one line high cut the wrapped activities.
     _config, master = demo
-    monkeypatch.setattr(master_xlsx, "_row_pt", lambda texts, line=12.75: line + 1)
+    monkeypatch.setattr(master_xlsx, "_lines_pt", lambda lines, line=12.75: line + 1)
     path = tmp_path / "Свод.xlsx"
     write_master_xlsx(master, path)
     pdf = convert(path, "pdf", tmp_path / "pdf", tmp_path / "lo")

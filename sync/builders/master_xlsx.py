@@ -263,6 +263,11 @@ def _row_pt(texts: tuple[tuple[str, float, bool], ...], line: float = LINE_PT) -
             n = _text_lines(text, width, wrap)
             if n > lines:
                 lines = n
+    return _lines_pt(lines, line)
+
+
+def _lines_pt(lines: int, line: float = LINE_PT) -> float:
+    """A row's height for this many lines of text."""
     return min(MAX_ROW_PT, lines * line + 3)
 
 
@@ -449,20 +454,24 @@ class _Table:
         self.sheet, self.formats, self.widths, self.wraps = sheet, formats, widths, wraps
         self.hidden, self.editable = hidden, editable
         ncols = len(widths)
-        self.one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
+        # Per shown column: longer strings may need a second line; its width; does it wrap.
+        self.shown = [
+            (c, widths[c] - 2.5, widths[c], wraps[c]) for c in range(ncols) if c not in hidden
+        ]
         self.plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
         for c in editable:  # the coordinator types here: unlocked, with the editable fill
             self.plain[c] = formats.cell(wraps[c], None, EDITABLE_FILL, unlocked=True)
 
     def height(self, values: list[CellValue]) -> float | None:
         """The row's height in points when its text needs more than one line."""
-        one_line, widths, wraps, hidden = self.one_line, self.widths, self.wraps, self.hidden
-        texts = tuple(
-            (v, widths[c], wraps[c])
-            for c, v in enumerate(values)
-            if type(v) is str and (len(v) > one_line[c] or "\n" in v) and c not in hidden
-        )
-        return _row_pt(texts) if texts else None
+        lines = 0
+        for c, limit, width, wrap in self.shown:
+            v = values[c] if c < len(values) else None
+            if type(v) is str and (len(v) > limit or "\n" in v):
+                n = _text_lines(v, width, wrap)
+                if n > lines:
+                    lines = n
+        return _lines_pt(lines) if lines else None
 
     def cell(self, r: int, c: int, value: CellValue) -> tuple[str, Any, Format] | None:
         """What to write in a cell that is not plain unfilled text: ("s", text), ("n", number),
@@ -526,6 +535,10 @@ class _Table:
         # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
         text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
         simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
+        blank: list[str | None] = [None] * ncols  # an empty editable cell, unfilled
+        for c in self.editable:
+            fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
+            blank[c] = f'" s="{fmt._get_xf_index()}"/>'
         filled: dict[int, set[int]] = {}
         for r, c in self.sheet.fills:
             filled.setdefault(r, set()).add(c)
@@ -546,6 +559,9 @@ class _Table:
                         continue
                     if value is None:
                         continue
+                elif value is None and blank[c] and not (row_fills and c in row_fills):
+                    parts.append(f"{letters[c]}{n}{blank[c]}")
+                    continue
                 found = self.cell(r, c, value)
                 if found is None:
                     continue
