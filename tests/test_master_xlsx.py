@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -465,3 +466,37 @@ def test_libreoffice_keeps_the_protection_and_the_open_cells(
     (key,) = rows.hidden_columns
     assert ws.column_dimensions[openpyxl.utils.get_column_letter(key + 1)].hidden
     assert all(wb[s.name].protection.sheet for s in master.sheets)
+
+
+def test_print_columns_fit_one_page_across(tmp_path: Path) -> None:
+    # The first print_columns columns print one page across at 8 pt or more: wide wrapped
+    # columns are narrowed to fit, the rest stay on screen only, and the sheet says so.
+    headers = [f"Столбец{i}" for i in range(12)]
+    widths = [55.0, 7.0, 60.0, 40.0, 14.0, 13.0, 13.0, 11.0, 30.0, 30.0, 30.0, 30.0]
+    sheet = MasterSheet(
+        "Мероприятия",
+        headers,
+        [["длинный текст " * 8 if w >= 20 else "да" for w in widths] for _ in range(3)],
+        widths=widths,
+        frozen_columns=2,
+        print_columns=8,
+        legend=[("FFC7CE", "Просрочено")],
+    )
+    path = tmp_path / "p.xlsx"
+    write_master_xlsx(Master([replace(sheet, print_columns=None)], "t"), path)
+    ws = openpyxl.load_workbook(path)["Мероприятия"]
+    letters = [openpyxl.utils.get_column_letter(c) for c in range(1, 9)]
+    natural = [ws.column_dimensions[x].width for x in letters]
+    assert ws.print_title_cols  # without print_columns: pages across, first columns repeated
+    write_master_xlsx(Master([sheet], "t"), path)
+    ws = openpyxl.load_workbook(path)["Мероприятия"]
+    assert ws.print_area in ("'Мероприятия'!$A$1:$H$7", "Мероприятия!$A$1:$H$7")
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+    printed = [ws.column_dimensions[x].width for x in letters]
+    # A4 landscape less margins at 80 %: 8 pt text. Pixels = stored width * 7 (the stored
+    # width includes the cell padding).
+    assert sum(w * 7 for w in printed) * 0.75 * 0.8 <= (297 / 25.4 - 0.8) * 72
+    assert printed[2] < natural[2] and printed[0] < natural[0]  # the wide ones gave way
+    assert printed[4:8] == natural[4:8]  # the narrow ones kept their width
+    assert "На печати — столбцы до «Столбец7»" in " ".join(str(c.value) for c in ws[3] if c.value)
+    assert not ws.print_title_cols  # no column bands

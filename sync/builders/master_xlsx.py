@@ -5,10 +5,14 @@ Every sheet is laid out to be read on screen and printed: a title block (municip
 and footer with the sheet's name and page numbers, A4 landscape at a scale that keeps text at 8 pt
 or more, frozen header and first columns, an autofilter, column widths fitted to their content and
 row heights fitted to the wrapped text (neither Excel nor LibreOffice fits rows on opening).
+A sheet with `print_columns` prints only those, one page across; the others as many pages across
+as it takes, the first columns repeated. The coordinator's `editable` columns are the only cells
+open on protected sheets (a dropdown for the marks); `hidden_columns` are hidden.
 
-XlsxWriter rather than openpyxl: it writes the same master 2-3 times faster in constant memory
-(bench/bench_master.py) and has the presentation features (data bars, charts, headers/footers,
-print titles) in its documented API; it is actively maintained and pure Python.
+XlsxWriter rather than openpyxl: it has the presentation features (data bars, charts,
+headers/footers, print titles, protection, validation) in its documented API, is actively
+maintained and pure Python. The large sheets' data rows bypass its per-cell API: this module
+writes their XML itself (_Table.rows_xml), about twice as fast (bench/bench_master.py).
 
 Every string a school typed is stored as text, never as a formula: a cell holding "=1+1" or
 "=HYPERLINK(...)" shows exactly that text in Excel, LibreOffice, R7-Office and MyOffice.
