@@ -8,7 +8,8 @@ The municipality is bench_folder.py's (generated there and cached in --workdir).
 written back, the master rewritten) alternate between the commit REV (exported with `git
 archive` into a temporary folder) and this tree, each in a fresh process timing only
 `sync.pipeline.run` (imports of sync.pipeline excluded; what `run` imports itself is counted).
-Prints the machine, median and every run's seconds, the child's peak RSS and the ratio.
+Prints the machine, median and every run's seconds, the median CPU seconds of the run (the
+figure to trust on a shared machine), the child's peak RSS and the ratio.
 `--profile FILE` instead runs one warm run of this tree under cProfile and saves the stats.
 """
 
@@ -38,14 +39,14 @@ from sync.config import load_config
 from sync.demo import DEMO_TODAY
 from sync.pipeline import run
 config = load_config(sys.argv[1])
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 result = run(config, today=DEMO_TODAY)
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 hwm = 0.0
 for line in open("/proc/self/status"):
     if line.startswith("VmHWM:"):
         hwm = int(line.split()[1]) / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": hwm, "counts": result.counts}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": hwm, "counts": result.counts}))
 """
 
 PROFILE = """
@@ -131,8 +132,8 @@ def main() -> None:
         f"- cold run first (this tree): {cold_s:.1f} s, {cold.get('counts')}",
         f"- {args.repeat} warm runs each, interleaved before/after; every school unchanged",
         "",
-        "| code | median s | runs s | peak RSS MB |",
-        "|---|---:|---|---:|",
+        "| code | median s | runs s | median CPU s | peak RSS MB |",
+        "|---|---:|---|---:|---:|",
     ]
     med = {}
     for key, label in (("before", f"before ({short})"), ("after", f"after ({head})")):
@@ -140,6 +141,7 @@ def main() -> None:
         med[key] = statistics.median(seconds)
         lines.append(
             f"| {label} | {med[key]:.2f} | {' / '.join(f'{s:.2f}' for s in seconds)} |"
+            f" {statistics.median(x['cpu'] for x in runs[key]):.2f} |"
             f" {max(x['peak_mb'] for x in runs[key]):.0f} |"
         )
     lines += ["", f"after / before: {med['after'] / med['before']:.2f}"]
