@@ -193,6 +193,7 @@ def test_each_printed_row_shows_deadline_status_control_and_mark(
     for n, page in enumerate(pages, start=1):
         texts = {w.text for w in page}
         assert set(head) <= texts, (name, n, set(head) - texts)
+        assert "Ключ" not in texts  # the hidden row key is not printed
         control = rows_on_page(page, "Контроль", "Отметка")
         rows = sorted(control)  # every row has a «Контроль» value: one top line per row
         school = first_lines(rows_on_page(page, "Школа", "№"), rows)
