@@ -136,6 +136,9 @@ class MasterSheet:
     # choices, () for free text): the coordinator's review marks on «Мероприятия».
     editable: dict[int, tuple[str, ...]] = field(default_factory=dict)
     hidden_columns: tuple[int, ...] = ()  # col indexes kept in the file but not shown or printed
+    # Paper shows only the first print_columns columns, one page across at 8 pt or more (the
+    # rest are on screen only); None: every column, in as many pages across as it takes.
+    print_columns: int | None = None
 
 
 @dataclass
@@ -614,6 +617,7 @@ def _rows_sheet(
             else {1 + _ROW_KEYS.index("review"): marks, 1 + _ROW_KEYS.index("review_comment"): ()}
         ),
         hidden_columns=(1 + _ROW_KEYS.index("row_key"),),
+        print_columns=1 + _ROW_KEYS.index("done_on") + 1,  # school … Дата выполнения
     )
 
 

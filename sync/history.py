@@ -177,11 +177,15 @@ def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSh
     one string (every school's snapshot repeats the plan's activities): memory stays small as
     the municipality grows."""
     d = json.loads(text)
+    keep = shared.setdefault if shared is not None else None
 
-    def value(v: Any) -> CellValue:
-        if shared is not None and type(v) is str:
-            return shared.setdefault(v, v)
-        return _decode(v)
+    def value(v: Any) -> CellValue:  # the warm run's hot path: the common types first
+        kind = type(v)
+        if kind is str:
+            return keep(v, v) if keep is not None else v
+        if kind is dict:
+            return _decode(v)
+        return cast(CellValue, v)
 
     return SchoolSheet(
         meta=d["meta"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -356,26 +357,146 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
     assert schools[H][7] == "28.02.2022 17:05"
 
 
-def test_streamed_and_in_memory_writes_hold_the_same_cells(
+def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
     master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A large municipality's master is streamed row by row (flat memory): same cells, same look.
-    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "streamed.xlsx"
+    # The large sheets' rows are written as XML by the builder: the same cells, formats,
+    # protection and row heights as XlsxWriter's own API writes.
+    fast, streamed = tmp_path / "fast.xlsx", tmp_path / "api.xlsx"
     write_master_xlsx(master, fast)
-    monkeypatch.setattr("sync.builders.master_xlsx.STREAM_FROM_CELLS", 0)
+    monkeypatch.setattr("sync.builders.master_xlsx.FAST_ROWS", False)
     write_master_xlsx(master, streamed)
     a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(streamed)
     assert a.sheetnames == b.sheetnames
     for name in a.sheetnames:
-        cells_a = [
-            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
-            for r in a[name].iter_rows()
-            for c in r
-        ]
-        cells_b = [
-            (c.coordinate, c.value, c.data_type, c.fill.fgColor.rgb)
-            for r in b[name].iter_rows()
-            for c in r
-        ]
+        cells_a, cells_b = (
+            [
+                (
+                    c.coordinate,
+                    c.value,
+                    c.data_type,
+                    c.fill.fgColor.rgb,
+                    c.number_format,
+                    c.protection.locked,
+                    c.alignment.wrap_text,
+                    c.font.name,
+                    c.border.left.style,
+                )
+                for r in wb[name].iter_rows()
+                for c in r
+            ]
+            for wb in (a, b)
+        )
         assert cells_a == cells_b, name
-        assert a[name].row_dimensions[H].height == b[name].row_dimensions[H].height
+        assert len(cells_a) >= len(master.sheet(name).rows), name
+        for r in range(1, a[name].max_row + 1):
+            assert a[name].row_dimensions[r].height == b[name].row_dimensions[r].height, (name, r)
+        assert a[name].dimensions == b[name].dimensions, name
+
+
+def test_only_the_coordinators_columns_can_be_typed_into(master: Master, written: Path) -> None:
+    wb = openpyxl.load_workbook(written)
+    rows = master.sheet("Мероприятия")
+    mark, comment = (rows.headers.index(h) for h in ("Отметка МОУО", "Комментарий МОУО"))
+    assert rows.editable == {mark: ("Принято", "На доработке"), comment: ()}
+    for sheet in master.sheets:
+        ws = wb[sheet.name]
+        # Every sheet protected, and reading it stays free: sort, filter, resize, format.
+        assert ws.protection.sheet, sheet.name
+        p = ws.protection
+        assert not (p.sort or p.autoFilter or p.formatColumns or p.formatRows or p.formatCells)
+        for r in range(1, ws.max_row + 1):
+            for c in range(1, len(sheet.headers) + 1):
+                cell = ws.cell(r, c)
+                unlocked = r > H and (c - 1) in sheet.editable
+                assert cell.protection.locked is not unlocked, (sheet.name, cell.coordinate)
+    ws = wb["Мероприятия"]
+    # The editable columns are marked: a light fill on header and cells, named in the legend.
+    for c in (mark, comment):
+        letter = openpyxl.utils.get_column_letter(c + 1)
+        assert ws[f"{letter}{H}"].fill.fgColor.rgb.endswith("DDEBF7")
+        assert ws[f"{letter}{H + 1}"].fill.fgColor.rgb.endswith("DDEBF7")
+    assert "заполняет координатор" in " ".join(str(c.value) for c in ws[3] if c.value)
+    # A dropdown of the marks on the mark column's data cells; the comment is free text.
+    (dv,) = ws.data_validations.dataValidation
+    mark_letter = openpyxl.utils.get_column_letter(mark + 1)
+    assert dv.type == "list" and dv.formula1 == '"Принято,На доработке"'
+    assert str(dv.sqref) == f"{mark_letter}{H + 1}:{mark_letter}{H + len(rows.rows)}"
+    assert dv.allow_blank and dv.showErrorMessage and "«Принято»" in (dv.error or "")
+    # The row key is kept in the file, hidden (not shown, not printed).
+    (key,) = rows.hidden_columns
+    assert rows.headers[key] == "Ключ строки"
+    key_letter = openpyxl.utils.get_column_letter(key + 1)
+    assert ws.column_dimensions[key_letter].hidden
+    assert ws[f"{key_letter}{H + 1}"].value  # the key is there
+    assert not wb["Просрочено"].data_validations.dataValidation  # marks typed on one sheet
+
+
+def test_protection_takes_the_template_password(master: Master, tmp_path: Path) -> None:
+    path = tmp_path / "p.xlsx"
+    write_master_xlsx(master, path, password="секрет")
+    wb = openpyxl.load_workbook(path)
+    hashed = {wb[s.name].protection.password for s in master.sheets}
+    assert len(hashed) == 1 and hashed != {None}  # the same password on every sheet
+    write_master_xlsx(master, path)
+    assert openpyxl.load_workbook(path)["Мероприятия"].protection.password is None
+    # A workbook with nothing for the coordinator to type (the справка's tables) stays open.
+    plain = MasterSheet("Таблица", ["a"], [["x"]])
+    write_master_xlsx(Master([plain], "t"), path, password="секрет")
+    assert not openpyxl.load_workbook(path)["Таблица"].protection.sheet
+
+
+def test_libreoffice_keeps_the_protection_and_the_open_cells(
+    master: Master, written: Path, tmp_path: Path
+) -> None:
+    # LibreOffice opens the master and saves it again: the sheet is still protected, the review
+    # cells still open, the dropdown and the hidden key column still there.
+    out = convert(written, "xlsx", tmp_path / "lo-out", tmp_path / "lo-profile")
+    wb = openpyxl.load_workbook(out)
+    rows = master.sheet("Мероприятия")
+    ws = wb["Мероприятия"]
+    assert ws.protection.sheet
+    mark = rows.headers.index("Отметка МОУО")
+    for c in range(len(rows.headers)):
+        cell = ws.cell(H + 1, c + 1)
+        assert cell.protection.locked is (c not in rows.editable), cell.coordinate
+    assert any(dv.type == "list" for dv in ws.data_validations.dataValidation)
+    letter = openpyxl.utils.get_column_letter(mark + 1)
+    assert any(letter in str(dv.sqref) for dv in ws.data_validations.dataValidation)
+    (key,) = rows.hidden_columns
+    assert ws.column_dimensions[openpyxl.utils.get_column_letter(key + 1)].hidden
+    assert all(wb[s.name].protection.sheet for s in master.sheets)
+
+
+def test_print_columns_fit_one_page_across(tmp_path: Path) -> None:
+    # The first print_columns columns print one page across at 8 pt or more: wide wrapped
+    # columns are narrowed to fit, the rest stay on screen only, and the sheet says so.
+    headers = [f"Столбец{i}" for i in range(12)]
+    widths = [55.0, 7.0, 60.0, 40.0, 14.0, 13.0, 13.0, 11.0, 30.0, 30.0, 30.0, 30.0]
+    sheet = MasterSheet(
+        "Мероприятия",
+        headers,
+        [["длинный текст " * 8 if w >= 20 else "да" for w in widths] for _ in range(3)],
+        widths=widths,
+        frozen_columns=2,
+        print_columns=8,
+        legend=[("FFC7CE", "Просрочено")],
+    )
+    path = tmp_path / "p.xlsx"
+    write_master_xlsx(Master([replace(sheet, print_columns=None)], "t"), path)
+    ws = openpyxl.load_workbook(path)["Мероприятия"]
+    letters = [openpyxl.utils.get_column_letter(c) for c in range(1, 9)]
+    natural = [ws.column_dimensions[x].width for x in letters]
+    assert ws.print_title_cols  # without print_columns: pages across, first columns repeated
+    write_master_xlsx(Master([sheet], "t"), path)
+    ws = openpyxl.load_workbook(path)["Мероприятия"]
+    assert ws.print_area in ("'Мероприятия'!$A$1:$H$7", "Мероприятия!$A$1:$H$7")
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+    printed = [ws.column_dimensions[x].width for x in letters]
+    # A4 landscape less margins at 80 %: 8 pt text. Pixels = stored width * 7 (the stored
+    # width includes the cell padding).
+    assert sum(w * 7 for w in printed) * 0.75 * 0.8 <= (297 / 25.4 - 0.8) * 72
+    assert printed[2] < natural[2] and printed[0] < natural[0]  # the wide ones gave way
+    assert printed[4:8] == natural[4:8]  # the narrow ones kept their width
+    assert "На печати — столбцы до «Столбец7»" in " ".join(str(c.value) for c in ws[3] if c.value)
+    assert not ws.print_title_cols  # no column bands

@@ -25,7 +25,6 @@ from sync.backends.base import (
 )
 from sync.backends.isolated import ReadFailure, shared_pool
 from sync.backends.xlsxpatch import PatchError, patch_workbook
-from sync.builders.school_xlsx import build_school_workbook
 from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
 from sync.model import Plan, RawWorkbook, School
 from sync.notes import NOTE_AUTHOR
@@ -391,7 +390,7 @@ class FolderBackend:
             stamp = datetime.now().strftime("%Y-%m-%d %H-%M")
             target = target.with_name(f"{target.stem} ({stamp}){target.suffix}")
         try:
-            write_master_xlsx(master, target)
+            write_master_xlsx(master, target, password=self.password)
         except OSError as e:
             raise MasterWriteError(describe(e)) from e
         return str(target)
@@ -400,6 +399,9 @@ class FolderBackend:
         path = Path(school.source)
         if path.exists():
             return False
+        # Imported here: openpyxl (with numpy) costs a run that builds no workbook ~0.3 s.
+        from sync.builders.school_xlsx import build_school_workbook
+
         wb = build_school_workbook(spec, plan, school, built_at=built_at, password=self.password)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_name(path)

@@ -5,10 +5,14 @@ Every sheet is laid out to be read on screen and printed: a title block (municip
 and footer with the sheet's name and page numbers, A4 landscape at a scale that keeps text at 8 pt
 or more, frozen header and first columns, an autofilter, column widths fitted to their content and
 row heights fitted to the wrapped text (neither Excel nor LibreOffice fits rows on opening).
+A sheet with `print_columns` prints only those, one page across; the others as many pages across
+as it takes, the first columns repeated. The coordinator's `editable` columns are the only cells
+open on protected sheets (a dropdown for the marks); `hidden_columns` are hidden.
 
-XlsxWriter rather than openpyxl: it writes the same master 2-3 times faster in constant memory
-(bench/bench_master.py) and has the presentation features (data bars, charts, headers/footers,
-print titles) in its documented API; it is actively maintained and pure Python.
+XlsxWriter rather than openpyxl: it has the presentation features (data bars, charts,
+headers/footers, print titles, protection, validation) in its documented API, is actively
+maintained and pure Python. The large sheets' data rows bypass its per-cell API: this module
+writes their XML itself (_Table.rows_xml), about twice as fast (bench/bench_master.py).
 
 Every string a school typed is stored as text, never as a formula: a cell holding "=1+1" or
 "=HYPERLINK(...)" shows exactly that text in Excel, LibreOffice, R7-Office and MyOffice.
@@ -16,15 +20,22 @@ Every string a school typed is stored as text, never as a formula: a cell holdin
 
 from __future__ import annotations
 
+import math
 import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import xlsxwriter
+import xlsxwriter.workbook
 from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from sync.consolidate import (
@@ -45,6 +56,10 @@ LINE_PT = 12.75  # one line of FONT_SIZE text, as Excel and LibreOffice space it
 HEADER_FILL = "D9D9D9"
 BORDER_COLOR = "#BFBFBF"
 DATA_BAR = "#63BE7B"
+# The coordinator's columns (review mark and comment): a light fill on their header and cells,
+# explained in the sheet's legend; the rest of every sheet is protected against edits.
+EDITABLE_FILL = "DDEBF7"
+EDITABLE_NOTE = "заполняет координатор"
 WRAP_FROM_WIDTH = 20  # columns at least this wide hold long text: wrap it
 MAX_WIDTH = 60.0  # a column never grows wider than this; longer text wraps
 MAX_ROW_PT = 409.0  # Excel's tallest row
@@ -56,10 +71,11 @@ CHART_ROW_PX = 18  # vertical room per school on the chart: every school gets it
 # Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-# Above this many cells the rows are streamed to disk as they are written (XlsxWriter's
-# constant_memory): memory stays flat however many schools, at about 1.6x the CPU time.
-# Below it (about 2500 schools) the faster in-memory mode with a shared string table is used.
-STREAM_FROM_CELLS = 500_000
+# The large sheets' data rows are written as XML by this module (_Table.rows_xml) rather than
+# cell by cell through XlsxWriter's API: the same cells in a fraction of the time, streamed to a
+# temporary file so memory stays flat however many schools (bench/bench_master.py).
+FAST_ROWS = True
+ZIP_LEVEL = 3  # deflate level of the workbook's parts (see _ZipFile)
 
 _OPTIONS: dict[str, Any] = {
     "strings_to_formulas": False,
@@ -69,21 +85,53 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-def write_master_xlsx(master: Master, path: Path) -> None:
-    """Write the master workbook to path atomically (a temporary file, then os.replace)."""
-    write_atomically(Path(path), lambda f: _write(master, f))
+def write_master_xlsx(master: Master, path: Path, password: str = "") -> None:
+    """Write the master workbook to path atomically (a temporary file, then os.replace).
+
+    A master with columns for the coordinator to type in (`MasterSheet.editable`) is protected
+    on every sheet, with `password` (the template's protection password; "" for none): only the
+    data cells of the editable columns can be typed into; sorting, filtering and resizing stay
+    allowed. A workbook without them (the справка's tables) is left open.
+    """
+    write_atomically(Path(path), lambda f: _write(master, f, password))
 
 
-def _write(master: Master, out: BinaryIO) -> None:
-    cells = sum(len(s.rows) * max(1, len(s.headers)) for s in master.sheets)
-    wb = xlsxwriter.Workbook(out, {**_OPTIONS, "constant_memory": cells > STREAM_FROM_CELLS})
+class _ZipFile(zipfile.ZipFile):
+    """Deflate level 3 rather than 6: a quarter of the compression time for a file about a
+    tenth larger (the master is rewritten on every run). XlsxWriter has no option for it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("compresslevel", ZIP_LEVEL)
+        super().__init__(*args, **kwargs)
+
+
+def _write(master: Master, out: BinaryIO, password: str = "") -> None:
+    xlsxwriter.workbook.ZipFile = _ZipFile  # the name XlsxWriter's packaging step uses
+    wb = xlsxwriter.Workbook(out, _OPTIONS)
     wb.set_properties({"title": master.title, "author": "roadmap-sync"})
     formats = _Formats(wb)
     sheets = {s.name: s for s in master.sheets}
+    protect = any(s.editable for s in master.sheets)
+    charted = {s.chart_of for s in master.sheets if s.chart_of}  # a chart reads their cells
     for sheet in master.sheets:
-        ws = wb.add_worksheet(_sheet_name(sheet.name))
+        fast = FAST_ROWS and sheet.name not in charted
+        ws = wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if fast else None)
         _write_sheet(wb, ws, sheet, master, formats, sheets)
+        if protect:
+            ws.protect(password, _PROTECTION)
     wb.close()
+
+
+# What a protected sheet still lets the coordinator do: read it any way they like.
+_PROTECTION: dict[str, Any] = {
+    "sort": True,
+    "autofilter": True,
+    "format_cells": True,
+    "format_columns": True,
+    "format_rows": True,
+    "select_locked_cells": True,
+    "select_unlocked_cells": True,
+}
 
 
 def _sheet_name(name: str) -> str:
@@ -111,10 +159,21 @@ class _Formats:
                 **border,
             }
         )
+        self.header_editable = wb.add_format(
+            {
+                "bold": True,
+                "bg_color": "#" + EDITABLE_FILL,
+                "text_wrap": True,
+                "valign": "vcenter",
+                **border,
+            }
+        )
         self.note = wb.add_format({"italic": True, "valign": "vcenter"})
 
-    def cell(self, wrap: bool, number_format: str | None, rgb: str | None) -> Format:
-        key = (wrap, number_format, rgb)
+    def cell(
+        self, wrap: bool, number_format: str | None, rgb: str | None, unlocked: bool = False
+    ) -> Format:
+        key = (wrap, number_format, rgb, unlocked)
         found = self.made.get(key)
         if found is None:
             props: dict[str, Any] = {
@@ -122,6 +181,8 @@ class _Formats:
                 "border": 1,
                 "border_color": BORDER_COLOR,
             }
+            if unlocked:
+                props["locked"] = False
             if wrap:
                 props["text_wrap"] = True
             if number_format:
@@ -199,13 +260,24 @@ def wrapped_lines(text: str, width: float) -> int:
     return max(1, lines)
 
 
-@lru_cache(maxsize=8192)  # the same activities repeat for every school
 def _row_pt(texts: tuple[tuple[str, float, bool], ...], line: float = LINE_PT) -> float:
     lines = 1
     for text, width, wrap in texts:
         if text:
-            lines = max(lines, wrapped_lines(text, width) if wrap else text.count("\n") + 1)
+            n = _text_lines(text, width, wrap)
+            if n > lines:
+                lines = n
+    return _lines_pt(lines, line)
+
+
+def _lines_pt(lines: int, line: float = LINE_PT) -> float:
+    """A row's height for this many lines of text."""
     return min(MAX_ROW_PT, lines * line + 3)
+
+
+@lru_cache(maxsize=65536)  # the same activities and names repeat for every school
+def _text_lines(text: str, width: float, wrap: bool) -> int:
+    return wrapped_lines(text, width) if wrap else text.count("\n") + 1
 
 
 def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
@@ -215,10 +287,17 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
         for c, value in enumerate(values):
             if value is None:
                 continue
-            # Digits are wider than the average letter a width unit is sized for.
-            n = len(value) if isinstance(value, str) else int(len(_text_of(value)) * 1.2)
-            if "\n" in str(value):
-                n = max(len(p) for p in str(value).split("\n"))
+            if type(value) is str:
+                n = len(value)
+                if n <= longest[c]:
+                    continue  # most cells: no longer than one seen before
+                if "\n" in value:
+                    n = max(len(p) for p in value.split("\n"))
+            else:  # digits are wider than the average letter a width unit is sized for
+                text = _text_of(value)
+                n = int(len(text) * 1.2)
+                if "\n" in text:
+                    n = max(len(p) for p in text.split("\n"))
             if n > longest[c]:
                 longest[c] = n
     widths: list[float] = []
@@ -226,14 +305,38 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
     for c in range(ncols):
         given = sheet.widths[c] if c < len(sheet.widths) else 12.0
         header = sheet.headers[c] if c < len(sheet.headers) else ""
-        word = max((len(w) for w in header.split()), default=0)
-        header_min = word * 1.1 + 2.5  # bold letters are wider
+        header_min = _header_min(header)
         cap = given if given >= WRAP_FROM_WIDTH else max(given, MAX_WIDTH / 2)
         needed = longest[c] * 1.05 + 2
         width = min(MAX_WIDTH, max(header_min, min(needed, cap), 5.0))
         widths.append(round(width, 1))
         wraps.append(given >= WRAP_FROM_WIDTH or needed > width)
     return widths, wraps
+
+
+def _fit_across(widths: list[float], wraps: list[bool], headers: list[str], n: int) -> None:
+    """Narrow the wrapped columns among the first n, in proportion, until those n columns
+    print one page across at MIN_PRINT_PT (never below a column's longest header word)."""
+    factor = MIN_PRINT_PT / FONT_SIZE
+    floors = [_header_min(headers[c] if c < len(headers) else "") for c in range(n)]
+    for _ in range(30):
+        total = sum(_px(w) for w in widths[:n]) * 0.75 * factor
+        excess = total - PRINTABLE_PT * 0.98
+        if excess <= 0:
+            return
+        room = [c for c in range(n) if wraps[c] and widths[c] > max(floors[c], 8.0)]
+        if not room:
+            return  # it cannot fit: the page is shrunk to fit below
+        units = excess / (7 * 0.75 * factor)
+        share = sum(widths[c] for c in room)
+        for c in room:
+            widths[c] = round(max(floors[c], 8.0, widths[c] - units * widths[c] / share - 0.1), 1)
+
+
+def _header_min(header: str) -> float:
+    """The narrowest a column can be with its longest header word whole (bold is wider)."""
+    word = max((len(w) for w in header.split()), default=0)
+    return word * 1.1 + 2.5
 
 
 def _px(width: float) -> int:
@@ -250,11 +353,25 @@ def _write_sheet(
 ) -> None:
     ncols = max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
     widths, wraps = _layout(sheet, ncols)
+    hidden = {c for c in sheet.hidden_columns if c < ncols}
     for c, width in enumerate(widths):
-        ws.set_column(c, c, width)
+        if c in hidden:  # kept in the file (the row key), neither shown nor printed
+            ws.set_column(c, c, width, None, {"hidden": True})
+            widths[c] = 0.0
+        else:
+            ws.set_column(c, c, width)
+    editable = {c: choices for c, choices in sheet.editable.items() if c < ncols}
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
-    on_first_page = _print_setup(ws, sheet, master, widths, head)
+    printed = ncols
+    if sheet.print_columns is not None and 0 < sheet.print_columns < ncols:
+        printed = sheet.print_columns
+        _fit_across(widths, wraps, sheet.headers, printed)
+        ws.print_area(0, 0, last, printed - 1)
+    for c in range(printed):
+        if c not in hidden:
+            ws.set_column(c, c, widths[c])
+    on_first_page = _print_setup(ws, sheet, master, widths[:printed], head)
     ws.freeze_panes(HEADER_ROW, sheet.frozen_columns)
     ws.autofilter(head, 0, last, ncols - 1)
 
@@ -276,38 +393,30 @@ def _write_sheet(
             ws.merge_range(row, 0, row, block - 1, _clean(text), fmt)
         else:
             ws.write_string(row, 0, _clean(text), fmt)
-    _legend(ws, sheet, widths[:block], formats)  # a legend cut by a page is unreadable
+    legend = list(sheet.legend)
+    if editable:
+        legend.append((EDITABLE_FILL, EDITABLE_NOTE))
+    if printed < ncols - len(hidden):
+        legend.append((None, f"На печати — столбцы до «{sheet.headers[printed - 1]}»"))
+    _legend(ws, legend, widths[:block], formats)  # a legend cut by a page is unreadable
 
     header_pt = _row_pt(
-        tuple((h, widths[c], True) for c, h in enumerate(sheet.headers)), line=LINE_PT + 0.5
+        tuple((h, widths[c], True) for c, h in enumerate(sheet.headers) if c not in hidden),
+        line=LINE_PT + 0.5,
     )
     ws.set_row(head, header_pt)
     for c, text in enumerate(sheet.headers):
-        ws.write_string(head, c, _clean(text), formats.header)
+        fmt = formats.header_editable if c in editable else formats.header
+        ws.write_string(head, c, _clean(text), fmt)
 
-    numeric = sheet.number_formats
-    one_line = [w - 2.5 for w in widths]  # longer strings may need a second line
-    fills = sheet.fills
-    plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
-    write_string = ws.write_string
-    for r, values in enumerate(sheet.rows):
-        row = head + 1 + r
-        texts = tuple(
-            (v, widths[c], wraps[c])
-            for c, v in enumerate(values)
-            if type(v) is str and (len(v) > one_line[c] or "\n" in v)
-        )
-        if texts:
-            ws.set_row(row, _row_pt(texts))
-        for c, value in enumerate(values):
-            rgb = fills.get((r, c)) if fills else None
-            if type(value) is str and rgb is None:  # most cells: plain text
-                write_string(row, c, _clean(value), plain[c])
-            elif value is None:
-                if rgb:
-                    ws.write_blank(row, c, None, formats.cell(False, None, rgb))
-            else:
-                _write_cell(ws, row, c, value, formats, wraps[c], numeric.get(c), rgb)
+    table = _Table(sheet, formats, widths, wraps, hidden, editable)
+    if isinstance(ws, _FastSheet) and sheet.rows:
+        ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1)
+    else:
+        table.write(ws, head + 1)
+    if sheet.rows:
+        for c, choices in editable.items():
+            _dropdown(ws, head + 1, last, c, choices, sheet.headers[c])
 
     if sheet.data_bar_column is not None and sheet.rows:
         c = sheet.data_bar_column
@@ -330,30 +439,218 @@ def _write_sheet(
         _add_chart(wb, ws, sheet, sheets, len(sheet.rows) + HEADER_ROW + 1, widths)
 
 
-def _write_cell(
-    ws: Worksheet,
-    row: int,
-    col: int,
-    value: CellValue,
-    formats: _Formats,
-    wrap: bool,
-    number_format: str | None,
-    rgb: str | None,
+class _Table:
+    """A sheet's data rows: each cell's kind, value and format, and each row's height.
+
+    Written either through XlsxWriter's API (`write`) or straight to the sheet's XML
+    (`rows_xml`, several times faster for the large sheets): the same cells either way.
+    """
+
+    def __init__(
+        self,
+        sheet: MasterSheet,
+        formats: _Formats,
+        widths: list[float],
+        wraps: list[bool],
+        hidden: set[int],
+        editable: dict[int, tuple[str, ...]],
+    ) -> None:
+        self.sheet, self.formats, self.widths, self.wraps = sheet, formats, widths, wraps
+        self.hidden, self.editable = hidden, editable
+        ncols = len(widths)
+        # Per shown column: longer strings may need a second line; its width; does it wrap.
+        self.shown = [
+            (c, widths[c] - 2.5, widths[c], wraps[c]) for c in range(ncols) if c not in hidden
+        ]
+        self.plain = [formats.cell(wraps[c], None, None) for c in range(ncols)]  # text, no fill
+        for c in editable:  # the coordinator types here: unlocked, with the editable fill
+            self.plain[c] = formats.cell(wraps[c], None, EDITABLE_FILL, unlocked=True)
+
+    def height(self, values: list[CellValue]) -> float | None:
+        """The row's height in points when its text needs more than one line."""
+        lines = 0
+        for c, limit, width, wrap in self.shown:
+            v = values[c] if c < len(values) else None
+            if type(v) is str and (len(v) > limit or "\n" in v):
+                n = _text_lines(v, width, wrap)
+                if n > lines:
+                    lines = n
+        return _lines_pt(lines) if lines else None
+
+    def cell(self, r: int, c: int, value: CellValue) -> tuple[str, Any, Format] | None:
+        """What to write in a cell that is not plain unfilled text: ("s", text), ("n", number),
+        ("d", date or time), ("b", bool) or ("", None) for a formatted blank; None: nothing."""
+        fills = self.sheet.fills
+        rgb = fills.get((r, c)) if fills else None
+        unlocked = c in self.editable
+        if unlocked and rgb is None:
+            rgb = EDITABLE_FILL
+        cell = self.formats.cell
+        if value is None:
+            return ("", None, cell(self.wraps[c], None, rgb, unlocked)) if rgb else None
+        if isinstance(value, str):
+            return "s", _clean(value), cell(self.wraps[c], None, rgb, unlocked)
+        if isinstance(value, bool):
+            return "b", value, cell(False, None, rgb, unlocked)
+        number_format = self.sheet.number_formats.get(c)
+        if isinstance(value, (int, float, Decimal)):
+            if math.isfinite(value):
+                return "n", float(value), cell(False, number_format, rgb, unlocked)
+            return "s", str(value), cell(False, None, rgb, unlocked)
+        if isinstance(value, (date, time, timedelta)):
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
+            fmt = number_format or _default_format(value)
+            return "d", value, cell(False, fmt, rgb, unlocked)
+        # Anything unexpected is shown as its text rather than failing the run.
+        return "s", _clean(str(value)), cell(self.wraps[c], None, rgb, unlocked)
+
+    def write(self, ws: Worksheet, first_row: int) -> None:
+        """Through XlsxWriter's API (the sheets a chart reads, and the reference for tests)."""
+        plain, fills, editable = self.plain, self.sheet.fills, self.editable
+        for r, values in enumerate(self.sheet.rows):
+            row = first_row + r
+            height = self.height(values)
+            if height is not None:
+                ws.set_row(row, height)
+            for c, value in enumerate(values):
+                if type(value) is str and c not in editable and not (fills and (r, c) in fills):
+                    ws.write_string(row, c, _clean(value), plain[c])
+                    continue
+                found = self.cell(r, c, value)
+                if found is None:
+                    continue
+                kind, v, fmt = found
+                if kind == "s":
+                    ws.write_string(row, c, v, fmt)
+                elif kind == "n":
+                    ws.write_number(row, c, v, fmt)
+                elif kind == "d":
+                    ws.write_datetime(row, c, v, fmt)
+                elif kind == "b":
+                    ws.write_boolean(row, c, v, fmt)
+                else:
+                    ws.write_blank(row, c, None, fmt)
+
+    def rows_xml(self, ws: _FastSheet, first_row: int) -> Iterator[str]:
+        """The rows' <row> elements, strings in the workbook's shared string table."""
+        ncols = len(self.widths)
+        letters = [f'<c r="{xl_col_to_name(c)}' for c in range(ncols)]
+        # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
+        text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
+        simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
+        blank: list[str | None] = [None] * ncols  # an empty editable cell, unfilled
+        for c in self.editable:
+            fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
+            blank[c] = f'" s="{fmt._get_xf_index()}"/>'
+        filled: dict[int, set[int]] = {}
+        for r, c in self.sheet.fills:
+            filled.setdefault(r, set()).add(c)
+        index = ws.str_table._get_shared_string_index
+        to_serial = ws._convert_date_time
+        for r, values in enumerate(self.sheet.rows):
+            n = first_row + r + 1
+            height = self.height(values)
+            parts = [
+                f'<row r="{n}" ht="{height:g}" customHeight="1">' if height else f'<row r="{n}">'
+            ]
+            row_fills = filled.get(r)
+            for c, value in enumerate(values):
+                if simple[c] and not (row_fills and c in row_fills):
+                    if type(value) is str:
+                        i = index(_clean(value))
+                        parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
+                        continue
+                    if value is None:
+                        continue
+                elif value is None and blank[c] and not (row_fills and c in row_fills):
+                    parts.append(f"{letters[c]}{n}{blank[c]}")
+                    continue
+                found = self.cell(r, c, value)
+                if found is None:
+                    continue
+                kind, v, fmt = found
+                ref, xf = f"{letters[c]}{n}", fmt._get_xf_index()
+                if kind == "s":
+                    parts.append(f'{ref}" s="{xf}" t="s"><v>{index(v)}</v></c>')
+                elif kind == "n":
+                    parts.append(f'{ref}" s="{xf}"><v>{v:.16G}</v></c>')
+                elif kind == "d":
+                    parts.append(f'{ref}" s="{xf}"><v>{to_serial(v):.16G}</v></c>')
+                elif kind == "b":
+                    parts.append(f'{ref}" s="{xf}" t="b"><v>{int(v)}</v></c>')
+                else:
+                    parts.append(f'{ref}" s="{xf}"/>')
+            parts.append("</row>")
+            yield "".join(parts)
+
+
+class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are untyped
+    """An XlsxWriter worksheet whose data rows come as ready XML (see _Table.rows_xml).
+
+    XlsxWriter writes everything else (title rows, formats, print setup, validation, filter);
+    the rows go to a temporary file as they are made, so memory stays flat.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows_file: IO[str] | None = None
+        self._rows_from = 0
+
+    def set_rows_xml(self, first_row: int, rows: Iterator[str], last_col: int) -> None:
+        self._rows_from = first_row
+        # Closed once copied into the sheet's XML (_write_sheet_data), or when collected.
+        self._rows_file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        count = 0
+        chunk: list[str] = []
+        for row in rows:
+            chunk.append(row)
+            count += 1
+            if len(chunk) >= 1000:
+                self._rows_file.write("".join(chunk))
+                chunk.clear()
+        self._rows_file.write("".join(chunk))
+        self._check_dimensions(first_row + count - 1, last_col)  # the <dimension> covers them
+
+    def _write_sheet_data(self) -> None:
+        if self._rows_file is None:
+            super()._write_sheet_data()
+            return
+        self._xml_start_tag("sheetData")
+        # XlsxWriter writes its own rows (title, legend, header), then ours follow.
+        last = getattr(self, "dim_rowmax")  # noqa: B009  # untyped in XlsxWriter
+        setattr(self, "dim_rowmax", self._rows_from - 1)  # noqa: B010
+        if self.dim_rowmin is not None and self.dim_rowmin < self._rows_from:
+            self._write_rows()
+        setattr(self, "dim_rowmax", last)  # noqa: B010
+        self._rows_file.seek(0)
+        shutil.copyfileobj(self._rows_file, self.fh)
+        self._rows_file.close()
+        self._rows_file = None
+        self._xml_end_tag("sheetData")
+
+
+def _dropdown(
+    ws: Worksheet, first: int, last: int, col: int, choices: tuple[str, ...], title: str
 ) -> None:
-    """A cell whose strings are always text: never a formula, an error code or a number."""
-    if isinstance(value, str):
-        ws.write_string(row, col, _clean(value), formats.cell(wrap, None, rgb))
-    elif isinstance(value, bool):
-        ws.write_boolean(row, col, value, formats.cell(False, None, rgb))
-    elif isinstance(value, (int, float, Decimal)):
-        ws.write_number(row, col, float(value), formats.cell(False, number_format, rgb))
-    elif isinstance(value, (date, time, timedelta)):
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-        fmt = number_format or _default_format(value)
-        ws.write_datetime(row, col, value, formats.cell(False, fmt, rgb))
-    else:  # anything unexpected is shown as its text rather than failing the run
-        ws.write_string(row, col, _clean(str(value)), formats.cell(wrap, None, rgb))
+    """A list of the choices on an editable column's data cells (() = free text: none)."""
+    if not choices:
+        return
+    listed = ", ".join(f"«{c}»" for c in choices)
+    ws.data_validation(
+        first,
+        col,
+        last,
+        col,
+        {
+            "validate": "list",
+            "source": list(choices),
+            "ignore_blank": True,
+            "error_type": "stop",
+            "error_title": title[:32],
+            "error_message": f"Выберите из списка: {listed} (или оставьте пустым).",
+        },
+    )
 
 
 @lru_cache(maxsize=16384)  # school names, activities and statuses repeat thousands of times
@@ -374,19 +671,21 @@ def _default_format(value: object) -> str:
     return "[h]:mm"
 
 
-def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Formats) -> None:
+def _legend(
+    ws: Worksheet, legend: list[tuple[str | None, str]], widths: list[float], formats: _Formats
+) -> None:
     """Row 3: each colour in a cell of that colour saying what it means.
 
     Entries share the given columns (merged where one needs several). When they do not all fit,
     the legend is one text across the columns instead, a square of each colour before its
     meaning («■ Просрочено»), wrapped.
     """
-    if not sheet.legend:
+    if not legend:
         return
     row = HEADER_ROW - 2
     # «Цвета:» heads the row unless the first column is a wide one it would waste.
     label = [(None, "Цвета:")] if widths and widths[0] <= 15 else []
-    entries: list[tuple[str | None, str]] = [*label, *sheet.legend]
+    entries: list[tuple[str | None, str]] = [*label, *legend]
     spans: list[tuple[int, int, str | None, str]] = []
     rest: list[tuple[str | None, str]] = []
     col = 0
@@ -407,7 +706,7 @@ def _legend(ws: Worksheet, sheet: MasterSheet, widths: list[float], formats: _Fo
         spans.append((first, col - 1, rgb, text))
     if rest:  # not every colour gets a cell of its own: the whole legend as one line of text
         spans, col = [], 0
-        rest = [(None, "Цвета:"), *sheet.legend]
+        rest = [(None, "Цвета:"), *legend]
     lines = 1
     for first, last, rgb, text in spans:
         lines = max(lines, wrapped_lines(text, sum(widths[first : last + 1])))
