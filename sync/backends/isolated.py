@@ -713,7 +713,7 @@ def _restore_negative_dates(
             (r, c) for r, line in enumerate(grid) for c, v in enumerate(line) if type(v) is dtime
         ]
         for name, grid in sheets.items()
-        if name not in truncated
+        if name not in truncated and any(dtime in map(type, line) for line in grid)
     }
     times = {name: cells for name, cells in times.items() if cells}
     if not times:
@@ -840,7 +840,7 @@ def _context() -> Any:
     if sys.platform.startswith("linux"):
         # Not fork: the parent may hold threads (the service); the fork server starts clean.
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sync.backends.isolated"])
+        ctx.set_forkserver_preload(["sync.backends.isolated", "sync.backends.xlsxio"])
         return ctx
     return mp.get_context("spawn")
 
