@@ -179,6 +179,9 @@ class Package:
             raise PatchError(f"в книге нет части {name}")
         if info.file_size > MAX_PART_BYTES:
             raise PatchError(f"часть книги {name} слишком велика для записи")
+        body = self._inflate(info)
+        if body is not None:
+            return body
         try:
             with self.zip.open(info) as f:
                 body = f.read(MAX_PART_BYTES + 1)
@@ -186,6 +189,28 @@ class Package:
             raise PatchError(f"часть книги {name} повреждена") from None
         if len(body) > MAX_PART_BYTES:
             raise PatchError(f"часть книги {name} слишком велика для записи")
+        return body
+
+    def _inflate(self, info: zipfile.ZipInfo) -> bytes | None:
+        """A plain member (deflated or stored, not encrypted) unpacked straight from the bytes,
+        with zipfile's checks (size, CRC); None to let zipfile read it."""
+        if info.flag_bits & 0x1 or info.compress_type not in (0, 8) or _needs_zip64(info):
+            return None
+        off = info.header_offset
+        head = self.data[off : off + 30]
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            return None
+        n, m = struct.unpack("<2H", head[26:30])
+        raw = self.data[off + 30 + n + m : off + 30 + n + m + info.compress_size]
+        if info.compress_type == 0:
+            body = raw
+        else:
+            try:
+                body = fast_zlib.decompressobj(-15).decompress(raw, info.file_size + 1)
+            except Exception:  # zlib.error or ISA-L's IsalError: the stream is damaged
+                raise PatchError(f"часть книги {info.filename} повреждена") from None
+        if len(body) != info.file_size or fast_zlib.crc32(body) != info.CRC:
+            raise PatchError(f"часть книги {info.filename} повреждена")
         return body
 
     def xml(self, name: str) -> etree._Element:
@@ -759,7 +784,9 @@ def _attrs(tag: bytes) -> list[tuple[bytes, bytes]]:
     ]
 
 
+@lru_cache(maxsize=1 << 14)
 def _unescape(raw: bytes) -> str:
+    """Text content as XML decodes it (cached: a thousand copies of a template repeat it)."""
     text = raw.decode("utf-8")
     return html.unescape(text) if "&" in text else text
 
