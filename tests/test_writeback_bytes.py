@@ -188,3 +188,28 @@ def test_the_first_notes_reference_their_drawing_from_the_byte_patched_sheet(
     # in the schema's place: after the page setup, before nothing it must follow
     assert xml.index(b"<legacyDrawing") > xml.index(b"</sheetData>")
     assert xml.index(b"<legacyDrawing") > xml.rfind(b"<headerFooter")
+
+
+def test_a_workbook_saved_by_libreoffice_is_patched_as_bytes_like_the_tree_does(
+    tmp_path: Path,
+) -> None:
+    """LibreOffice writes shared strings, its own row attributes and styles: the byte patch
+    reads and writes that shape too (a school's save is the usual input)."""
+    config = setup(tmp_path)
+    school = config.schools[0]
+    path = Path(school.source)
+    saved = convert(path, XLSX_FILTER, tmp_path / "lo", tmp_path / "profile")
+    path.write_bytes(saved.read_bytes())
+    paint, _ = paint_of(config, school, backend_of(config))
+    data = path.read_bytes()
+    xml = members(data)[SHEET]
+    assert plain_sheet(xml) and b't="s"' in xml  # shared strings, as LibreOffice saves
+    paint = dataclasses.replace(
+        paint,
+        review_col=REVIEW,
+        review_header=SPEC.column("review").header,
+        reviews=((2, "На доработке"),),
+    )
+    fast, tree = both(data, paint)
+    assert shown(fast) == shown(tree)
+    assert load_workbook(io.BytesIO(fast))[SPEC.main_sheet].cell(2, REVIEW).value == "На доработке"
