@@ -196,7 +196,7 @@ class PlainInfo:
 
 
 class PlainZip:
-    """The members of an ordinary .xlsx, parsed with struct and inflated with zlib directly.
+    """The members of an ordinary .xlsx, parsed with struct and inflated (ISA-L) directly.
 
     Several times cheaper than zipfile for a workbook of a dozen small parts, and it exposes a
     member's packed bytes (two equal packed parts are equal parts). It reads only what it is sure
