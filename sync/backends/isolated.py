@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 import stat
+import struct
 import sys
 import threading
 import time
@@ -35,6 +36,11 @@ from datetime import time as dtime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
+
+try:  # ISA-L inflates a sheet about twice as fast as zlib; zlib where it is missing
+    from isal import isal_zlib as fast_zlib
+except ImportError:  # pragma: no cover
+    import zlib as fast_zlib  # type: ignore[no-redef]
 
 from sync.cells import column_index
 from sync.cells import column_letter as column_letters
@@ -156,6 +162,157 @@ def open_package(data: bytes) -> zipfile.ZipFile:
         ) from None
 
 
+# --- a plain zip, read without zipfile --------------------------------------------------------
+
+
+class NotPlain(Exception):
+    """The archive is not of the plain kind PlainZip reads (zip64, several disks, encryption,
+    an unusual method or layout): the checks then go through zipfile."""
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_LOCAL = struct.Struct("<4s5H3L2H")
+
+
+class PlainInfo:
+    """One member as the central directory describes it (the fields zipfile.ZipInfo names)."""
+
+    __slots__ = (
+        "CRC",
+        "compress_size",
+        "compress_type",
+        "file_size",
+        "filename",
+        "header_offset",
+        "raw_name",
+    )
+
+    def __init__(
+        self, name: str, raw: bytes, method: int, crc: int, packed: int, size: int, offset: int
+    ) -> None:
+        self.filename, self.raw_name, self.compress_type, self.CRC = name, raw, method, crc
+        self.compress_size, self.file_size, self.header_offset = packed, size, offset
+
+
+class PlainZip:
+    """The members of an ordinary .xlsx, parsed with struct and inflated (ISA-L) directly.
+
+    Several times cheaper than zipfile for a workbook of a dozen small parts, and it exposes a
+    member's packed bytes (two equal packed parts are equal parts). It reads only what it is sure
+    of: the last 22 bytes are the end record (no archive comment, as Excel, LibreOffice and
+    openpyxl write), one disk, no zip64, no encryption, stored or deflated members whose local
+    headers are where the central directory says (checked when a member is read). Anything else
+    is NotPlain.
+    """
+
+    def __init__(self, data: bytes):
+        self.data = data
+        if len(data) < 22 or data[:4] != b"PK\x03\x04":
+            raise NotPlain
+        sig, disk, cd_disk, _here, count, cd_size, cd_offset, comment = _EOCD.unpack_from(
+            data, len(data) - 22
+        )
+        if sig != b"PK\x05\x06" or disk or cd_disk or comment or count == 0xFFFF:
+            raise NotPlain
+        end = cd_offset + cd_size
+        if end != len(data) - 22:
+            raise NotPlain
+        self.cd_offset = cd_offset
+        infos = []
+        pos = cd_offset
+        unpack = _CENTRAL.unpack_from
+        for _ in range(count):
+            if pos + 46 > end:
+                raise NotPlain
+            fields = unpack(data, pos)
+            flags, method, n, m, k, offset = (fields[i] for i in (3, 4, 10, 11, 12, 16))
+            if fields[0] != b"PK\x01\x02" or flags & 0x41 or method not in (0, 8):
+                raise NotPlain  # encrypted (bit 0), strong encryption (bit 6), another method
+            if 0xFFFFFFFF in (fields[8], fields[9], offset):
+                raise NotPlain  # zip64
+            raw_name = data[pos + 46 : pos + 46 + n]
+            try:
+                name = raw_name.decode("ascii")
+            except UnicodeDecodeError:
+                name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+            pos += 46 + n + m + k
+            crc, packed, size = fields[7], fields[8], fields[9]
+            infos.append(PlainInfo(name, raw_name, method, crc, packed, size, offset))
+        if pos != end:
+            raise NotPlain
+        self._infos = infos
+        self._by_name = {i.filename: i for i in infos}
+
+    def __enter__(self) -> PlainZip:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def infolist(self) -> list[PlainInfo]:
+        return list(self._infos)
+
+    def namelist(self) -> list[str]:
+        return [i.filename for i in self._infos]
+
+    def getinfo(self, name: str) -> PlainInfo:
+        return self._by_name[name]
+
+    def packed(self, info: PlainInfo) -> bytes:
+        """The member's bytes as stored in the archive (compressed)."""
+        data, offset = self.data, info.header_offset
+        if offset + 30 > self.cd_offset:
+            raise zipfile.BadZipFile(f"{info.filename}: no local header")
+        sig, *_fields, n, m = _LOCAL.unpack_from(data, offset)
+        start = offset + 30 + n + m
+        if sig != b"PK\x03\x04" or start + info.compress_size > self.cd_offset:
+            raise zipfile.BadZipFile(f"{info.filename}: damaged local header")
+        if data[offset + 30 : offset + 30 + n] != info.raw_name:
+            raise zipfile.BadZipFile(f"{info.filename}: the local header names another member")
+        return data[start : start + info.compress_size]
+
+    def read(self, member: str | PlainInfo) -> bytes:
+        """The member unpacked, never more than its declared size (zipfile's checks alike)."""
+        info = member if isinstance(member, PlainInfo) else self._by_name[member]
+        raw = self.packed(info)
+        if info.compress_type == 0:
+            body = raw
+        else:
+            inflater = fast_zlib.decompressobj(-15)
+            try:
+                body = inflater.decompress(raw, info.file_size + 1)
+            except Exception:  # zlib.error or ISA-L's IsalError: the stream is damaged
+                raise zipfile.BadZipFile(f"{info.filename}: damaged") from None
+        if len(body) != info.file_size or fast_zlib.crc32(body) != info.CRC:
+            raise zipfile.BadZipFile(f"{info.filename}: size or CRC mismatch")
+        return body
+
+    def open(self, member: str | PlainInfo) -> io.BytesIO:
+        return io.BytesIO(self.read(member))
+
+
+Archive = zipfile.ZipFile | PlainZip
+
+
+def _open_member(z: Archive, info: zipfile.ZipInfo | PlainInfo) -> Any:
+    """A member by its entry (not its name: a hostile zip may hold two members of one name)."""
+    if isinstance(z, PlainZip):
+        assert isinstance(info, PlainInfo)
+        return z.open(info)
+    assert isinstance(info, zipfile.ZipInfo)
+    return z.open(info)
+
+
+def _read_member(z: Archive, info: zipfile.ZipInfo | PlainInfo) -> bytes:
+    with _open_member(z, info) as f:
+        body: bytes = f.read()
+    return body
+
+
 # --- limits before the parser allocates -----------------------------------------------------
 
 
@@ -165,7 +322,7 @@ def _size(n: float) -> str:
     return f"{n / MB:.0f} МБ"
 
 
-def check_package(z: zipfile.ZipFile, limits: ReadLimits) -> None:
+def check_package(z: Archive, limits: ReadLimits) -> None:
     """The central directory alone: how much the parts unpack to, and how hard they are packed."""
     infos = z.infolist()
     if len(infos) > limits.max_entries:
@@ -280,40 +437,86 @@ def _attr(attrs: bytes, name: bytes) -> str:
     return html.unescape(raw) if "&" in raw else raw
 
 
-def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
+def _sheet_names(z: Archive) -> dict[str, str]:
     """Sheet part -> the sheet's name as the school sees it (empty when the book is odd)."""
+    return _book(z)[0]
+
+
+def _hidden_sheets(z: Archive) -> set[str]:
+    """The names of the sheets a school does not see (state hidden or veryHidden)."""
+    return _book(z)[1]
+
+
+# A thousand schools' copies of one template have the same workbook part and relationships:
+# parsed once a worker, keyed by those parts' packed bytes (equal bytes, equal parts).
+_BOOKS: dict[tuple[bytes, bytes], tuple[dict[str, str], set[str]]] = {}
+
+
+def _book(z: Archive) -> tuple[dict[str, str], set[str]]:
+    key = None
+    if isinstance(z, PlainZip):
+        try:
+            rels_info, book_info = z.getinfo(_BOOK_RELS), z.getinfo(_BOOK)
+        except KeyError:
+            return {}, set()
+        key = (
+            bytes([rels_info.compress_type]) + z.packed(rels_info),
+            bytes([book_info.compress_type]) + z.packed(book_info),
+        )
+        if key in _BOOKS:
+            names, hidden = _BOOKS[key]
+            return dict(names), set(hidden)
     try:
-        rels = z.read("xl/_rels/workbook.xml.rels")
-        book = z.read("xl/workbook.xml")
+        rels = z.read(_BOOK_RELS)
+        book = z.read(_BOOK)
     except KeyError:
-        return {}
+        return {}, set()
     targets = {
         _attr(m.group(1), b"Id"): _attr(m.group(1), b"Target") for m in _REL_TAG.finditer(rels)
     }
     names = {}
+    hidden = set()
     for m in _SHEET_TAG.finditer(book):
+        if _attr(m.group(1), b"state") in ("hidden", "veryHidden"):
+            hidden.add(_attr(m.group(1), b"name"))
         target = targets.get(_attr(m.group(1), b"id"), "")
         if not target:
             continue
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         names[posixpath.normpath(part)] = _attr(m.group(1), b"name")
-    return names
+    if key is not None:
+        if len(_BOOKS) > 64:
+            _BOOKS.clear()
+        _BOOKS[key] = (dict(names), set(hidden))
+    return names, hidden
+
+
+_BOOK = "xl/workbook.xml"
+_BOOK_RELS = "xl/_rels/workbook.xml.rels"
+
+
+# The shape every spreadsheet program writes: each cell opens `<c r="...`. When every cell's
+# reference has one column letter and a row of at most four digits, the sheet is at most 26
+# columns by 9 999 rows whatever else it holds, and the references need not be read one by one.
+# (The first `r` is the one the parser takes; a cell opened any other way, a prefixed cell, a
+# far or odd reference, sends the sheet to the closer scans.)
+_NOT_NEAR_CELL = re.compile(rb'<c[\s/>](?!r="[A-Z][1-9][0-9]{0,3}")')
+_PREFIXED_CELL = re.compile(rb":c[\s/>]")
+NEAR_ROWS, NEAR_COLUMNS = 9999, 26
+SHORTEST_CELL = len(b'<c r="A1"/>')
+
+
+def near_extent(xml: bytes) -> SheetScan | None:
+    """A bound of a sheet's extent from three byte searches, or None when a cell is written
+    otherwise than `<c r="A1"...` with one letter and up to four digits: look closer then."""
+    if _NOT_NEAR_CELL.search(xml) or _PREFIXED_CELL.search(xml):
+        return None
+    scan = SheetScan(NEAR_ROWS, NEAR_COLUMNS, len(xml) // SHORTEST_CELL)
+    scan.far = f"{column_letters(NEAR_COLUMNS)}{NEAR_ROWS}"
+    return scan
 
 
 _QUICK_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
-
-
-def _hidden_sheets(z: zipfile.ZipFile) -> set[str]:
-    """The names of the sheets a school does not see (state hidden or veryHidden)."""
-    try:
-        book = z.read("xl/workbook.xml")
-    except KeyError:
-        return set()
-    return {
-        _attr(m.group(1), b"name")
-        for m in _SHEET_TAG.finditer(book)
-        if _attr(m.group(1), b"state") in ("hidden", "veryHidden")
-    }
 
 
 def quick_extent(xml: bytes) -> SheetScan | None:
@@ -347,8 +550,11 @@ def _grid(scan: SheetScan) -> int:
     return min(scan.max_row, MAX_ROWS) * scan.max_col
 
 
+_WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
+
+
 def check_sheets(
-    z: zipfile.ZipFile, limits: ReadLimits, skip_parts: Collection[str] = ()
+    z: Archive, limits: ReadLimits, skip_parts: Collection[str] = ()
 ) -> dict[str, SheetScan]:
     """Scan every worksheet's XML; TooBig names the sheet and the far cell that breaks a limit.
 
@@ -356,21 +562,28 @@ def check_sheets(
     scanned exactly (cells with content), so a legitimate file is never refused by the bound.
     """
     scans = {}
+    names = _sheet_names(z)
     for info in z.infolist():
-        if not re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
+        part = info.filename
+        # Every part the workbook names as a sheet, and whatever lies where sheets live.
+        if part not in names and not _WORKSHEET.fullmatch(part):
             continue
-        if info.filename in skip_parts:
+        if part in skip_parts:
             continue  # never parsed, so it cannot make the parser allocate
-        quick = quick_extent(z.read(info)) if info.file_size <= 8 * MB else None
-        if quick is not None and not _over(quick, limits):
-            scans[info.filename] = quick
-            continue
-        with z.open(info) as stream:
+        if info.file_size <= 8 * MB:
+            xml = _read_member(z, info)
+            quick = near_extent(xml)
+            if quick is None or _over(quick, limits):
+                quick = quick_extent(xml)
+            if quick is not None and not _over(quick, limits):
+                scans[part] = quick
+                continue
+        with _open_member(z, info) as stream:
             scan = scan_sheet(stream, limits)
-        scans[info.filename] = scan
+        scans[part] = scan
         if not _over(scan, limits):
             continue
-        sheet = _sheet_names(z).get(info.filename) or info.filename
+        sheet = names.get(part) or part
         hidden = (
             f" Лист «{sheet}» скрыт: покажите его (правой кнопкой по ярлыку любого листа →"
             " «Показать») или попросите МОУО прислать книгу заново."
@@ -449,7 +662,7 @@ def read_data_here(
 
     limits = limits or ReadLimits()
     try:
-        with open_package(data) as z:
+        with _archive(data) as z:
             kind = _zip_kind(z.namelist(), _mimetype(z))
             if kind is not None:
                 raise ForeignFormat(kind)
@@ -478,6 +691,14 @@ def read_data_here(
     return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
 
 
+def _archive(data: bytes) -> Archive:
+    """The workbook's zip: read directly when it is plain (nearly always), else by zipfile."""
+    try:
+        return PlainZip(data)
+    except (NotPlain, struct.error, UnicodeDecodeError):
+        return open_package(data)
+
+
 def _restore_negative_dates(
     data: bytes, sheets: dict[str, list[list[Any]]], truncated: dict[str, int]
 ) -> None:
@@ -492,7 +713,7 @@ def _restore_negative_dates(
             (r, c) for r, line in enumerate(grid) for c, v in enumerate(line) if type(v) is dtime
         ]
         for name, grid in sheets.items()
-        if name not in truncated
+        if name not in truncated and any(dtime in map(type, line) for line in grid)
     }
     times = {name: cells for name, cells in times.items() if cells}
     if not times:
@@ -520,12 +741,12 @@ def _restore_negative_dates(
                     sheets[name][r][c] = int(number) if number.is_integer() else number
 
 
-def _mimetype(z: zipfile.ZipFile) -> bytes:
+def _mimetype(z: Archive) -> bytes:
     try:
         info = z.getinfo("mimetype")
     except KeyError:
         return b""
-    return z.read(info)[:100] if info.file_size < 200 else b""
+    return _read_member(z, info)[:100] if info.file_size < 200 else b""
 
 
 # --- the worker process ---------------------------------------------------------------------
@@ -619,7 +840,7 @@ def _context() -> Any:
     if sys.platform.startswith("linux"):
         # Not fork: the parent may hold threads (the service); the fork server starts clean.
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sync.backends.isolated"])
+        ctx.set_forkserver_preload(["sync.backends.isolated", "sync.backends.xlsxio"])
         return ctx
     return mp.get_context("spawn")
 

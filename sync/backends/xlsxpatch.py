@@ -12,6 +12,7 @@ XML is parsed with entity resolution and network access off; a part with a DTD i
 from __future__ import annotations
 
 import copy
+import html
 import io
 import posixpath
 import re
@@ -23,6 +24,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from lxml import etree
+
+try:  # ISA-L deflates our few parts 3-4 times faster than zlib; zlib where it is missing
+    from isal import isal_zlib as fast_zlib
+except ImportError:  # pragma: no cover
+    import zlib as fast_zlib  # type: ignore[no-redef]
 
 from sync.cells import a1, column_letter, parse_a1
 from sync.cells import column_index as col_index
@@ -47,7 +53,8 @@ VML_NS = {
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 
 # Our few parts are compressed fast: a level-1 deflate of a sheet is ~10% bigger than level 6 and
-# several times quicker; every other part keeps the school's compressed bytes.
+# several times quicker (ISA-L's level 1 quicker still); every other part keeps the school's
+# compressed bytes.
 COMPRESS_LEVEL = 1
 
 # A part we parse bigger than this is not a roadmap: refuse rather than spend memory on it.
@@ -172,6 +179,9 @@ class Package:
             raise PatchError(f"в книге нет части {name}")
         if info.file_size > MAX_PART_BYTES:
             raise PatchError(f"часть книги {name} слишком велика для записи")
+        body = self._inflate(info)
+        if body is not None:
+            return body
         try:
             with self.zip.open(info) as f:
                 body = f.read(MAX_PART_BYTES + 1)
@@ -179,6 +189,28 @@ class Package:
             raise PatchError(f"часть книги {name} повреждена") from None
         if len(body) > MAX_PART_BYTES:
             raise PatchError(f"часть книги {name} слишком велика для записи")
+        return body
+
+    def _inflate(self, info: zipfile.ZipInfo) -> bytes | None:
+        """A plain member (deflated or stored, not encrypted) unpacked straight from the bytes,
+        with zipfile's checks (size, CRC); None to let zipfile read it."""
+        if info.flag_bits & 0x1 or info.compress_type not in (0, 8) or _needs_zip64(info):
+            return None
+        off = info.header_offset
+        head = self.data[off : off + 30]
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            return None
+        n, m = struct.unpack("<2H", head[26:30])
+        raw = self.data[off + 30 + n + m : off + 30 + n + m + info.compress_size]
+        if info.compress_type == 0:
+            body = raw
+        else:
+            try:
+                body = fast_zlib.decompressobj(-15).decompress(raw, info.file_size + 1)
+            except Exception:  # zlib.error or ISA-L's IsalError: the stream is damaged
+                raise PatchError(f"часть книги {info.filename} повреждена") from None
+        if len(body) != info.file_size or fast_zlib.crc32(body) != info.CRC:
+            raise PatchError(f"часть книги {info.filename} повреждена")
         return body
 
     def xml(self, name: str) -> etree._Element:
@@ -318,11 +350,11 @@ def _write_member(
 ) -> bytes:
     """Write one deflated member at the stream's position; return its central record."""
     offset = out.tell() if offset is None else offset
-    packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+    packer = fast_zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
     packed = packer.compress(body) + packer.flush()
     raw_name, flags = _name_bytes(name, 0)
     t, d = _dos_time(like.date_time if like is not None else (1980, 1, 1, 0, 0, 0))
-    sizes = (zlib.crc32(body), len(packed), len(body), len(raw_name))
+    sizes = (fast_zlib.crc32(body), len(packed), len(body), len(raw_name))
     out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, 8, t, d, *sizes, 0))
     out.write(raw_name + packed)
     external = like.external_attr if like is not None else 0
@@ -688,6 +720,345 @@ class Sheet:
             self.pkg.put(self.part, self.root)
 
 
+# --- the main sheet as bytes: only the cells we write change --------------------------------------
+
+
+class NeedTree(Exception):
+    """The byte-level sheet cannot do this (add a drawing reference): patch with the tree."""
+
+
+_ROOT_PLAIN = re.compile(
+    rb'\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?<worksheet\s[^>]*?xmlns="'
+    + MAIN_NS.encode()
+    + rb'"'
+)
+_ODD_CELL = re.compile(rb'<c[\s/>](?!r="[A-Z]{1,3}[1-9][0-9]{0,6}")|<[\w.-]+:(?:c|row)[\s/>]')
+_ODD_ROW = re.compile(rb'<row[\s/>](?!r="[1-9][0-9]{0,6}")')
+# The worksheet's children that follow <legacyDrawing>, as start tags (`<extLst` only at the top:
+# add_legacy_drawing refuses a sheet with more than one).
+_FOLLOWERS = (
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+)
+_ATTR = re.compile(rb'([\w:.-]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"')
+_ROW_REF = re.compile(rb'<row r="([0-9]+)"')
+_MERGE = re.compile(rb'<mergeCell\s[^>]*?ref="([^"]*)"')
+_COL = re.compile(rb"<col\s([^>]*)>")
+_FORMULA = re.compile(rb"<f[\s/>]")
+_T_ATTR = re.compile(rb'\st="([^"]*)"')
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+_PHONETIC = re.compile(rb"<rPh[\s>].*?</rPh>", re.S)
+_TEXT = re.compile(rb"<t(?:\s[^>]*)?>([^<]*)</t>|<t(?:\s[^>]*)?/>")
+_EXT = re.compile(rb"<extLst[\s>].*?</extLst>", re.S)
+
+
+def plain_sheet(xml: bytes) -> bool:
+    """True when a sheet's XML is in the shape every spreadsheet program writes, so cells can be
+    found and replaced as bytes: the main namespace unprefixed, every row and cell naming itself
+    first (`<row r="5"`, `<c r="M5"`), no comment, CDATA, DTD or processing instruction inside.
+
+    Such a sheet was parsed by the reader (calamine) in this run: the bytes are well-formed.
+    """
+    return (
+        _ROOT_PLAIN.match(xml) is not None
+        and b"<sheetData" in xml
+        and b"<!" not in xml
+        and xml.count(b"<?") <= 1
+        and _ODD_CELL.search(xml) is None
+        and _ODD_ROW.search(xml) is None
+    )
+
+
+def _attrs(tag: bytes) -> list[tuple[bytes, bytes]]:
+    """The attributes of a start tag, raw (still escaped), in order."""
+    return [
+        (m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _ATTR.finditer(tag)
+    ]
+
+
+@lru_cache(maxsize=1 << 14)
+def _unescape(raw: bytes) -> str:
+    """Text content as XML decodes it (cached: a thousand copies of a template repeat it)."""
+    text = raw.decode("utf-8")
+    return html.unescape(text) if "&" in text else text
+
+
+def _escape_text(text: str) -> bytes:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+
+
+class _Span:
+    """Where an element sits in the original bytes: [start, end); its start tag [start, tag_end)."""
+
+    __slots__ = ("end", "start", "tag_end")
+
+    def __init__(self, start: int, tag_end: int, end: int):
+        self.start, self.tag_end, self.end = start, tag_end, end
+
+    @property
+    def empty(self) -> bool:  # a self-closing element
+        return self.tag_end == self.end
+
+
+_TAG_OK = re.compile(rb"<[\w]+(?:\s+[\w:.-]+\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*\s*/?>")
+
+
+def _element(xml: bytes, start: int, name: bytes) -> _Span:
+    """The span of the element whose start tag begins at `start`; NeedTree when its start tag is
+    not plain attributes (a `>` inside a value would hide where the element ends)."""
+    tag_end = xml.index(b">", start) + 1
+    if _TAG_OK.fullmatch(xml, start, tag_end) is None:
+        raise NeedTree
+    if xml[tag_end - 2 : tag_end - 1] == b"/":
+        return _Span(start, tag_end, tag_end)
+    return _Span(start, tag_end, xml.index(b"</" + name + b">", tag_end) + len(name) + 3)
+
+
+class ByteSheet:
+    """A worksheet patched as bytes: cells are found by their `r` and only the cells written
+    are replaced; everything else (rows, formats, validations, the school's cells) is copied.
+
+    It offers what the patch needs of `Sheet`; anything else raises NeedTree.
+    """
+
+    def __init__(self, pkg: Package, part: SheetPart, sst: SharedStrings | list[str], xml: bytes):
+        self.pkg, self.title, self.part, self.sst, self.xml = pkg, part.title, part.part, sst, xml
+        self.dirty = False
+        self._written: dict[tuple[int, int], bytes] = {}  # (row, col) -> the cell's new bytes
+        self._rows: dict[int, _Span | None] = {}
+        self._row_cells: dict[int, dict[int, _Span]] = {}
+        self._columns: dict[int, dict[int, _Span]] = {}
+        self._texts: dict[tuple[int, int], str | None] = {}
+        self._legacy: tuple[int, bytes] | None = None  # where our drawing reference goes
+        self.merged = [
+            m for m in (_range(r.decode("ascii", "replace")) for r in _MERGE.findall(xml)) if m
+        ]
+
+    @property
+    def root(self) -> etree._Element:
+        raise NeedTree
+
+    @property
+    def rows(self) -> list[int]:
+        """The numbers of the rows the sheet has, those written here included."""
+        found = {int(n) for n in _ROW_REF.findall(self.xml)}
+        return sorted(found | {r for r, _ in self._written})
+
+    @property
+    def max_row(self) -> int:
+        return max(self.rows, default=0)
+
+    def row(self, r: int) -> _Span | None:
+        if r not in self._rows:
+            at = self.xml.find(b'<row r="%d"' % r)
+            self._rows[r] = None if at < 0 else _element(self.xml, at, b"row")
+        return self._rows[r]
+
+    def row_cells(self, r: int) -> dict[int, _Span]:
+        if r not in self._row_cells:
+            cells: dict[int, _Span] = {}
+            span = self.row(r)
+            if span is not None and not span.empty:
+                for m in _CELL_REF.finditer(self.xml, span.tag_end, span.end):
+                    cells[col_index(m.group(1).decode())] = _element(self.xml, m.start(), b"c")
+            self._row_cells[r] = cells
+        return self._row_cells[r]
+
+    def column(self, col: int) -> dict[int, _Span]:
+        if col not in self._columns:
+            found: dict[int, _Span] = {}
+            pattern = re.compile(rb'<c r="' + column_letter(col).encode() + rb'([0-9]+)"')
+            for m in pattern.finditer(self.xml):
+                found.setdefault(int(m.group(1)), _element(self.xml, m.start(), b"c"))
+            self._columns[col] = found
+        return self._columns[col]
+
+    def cell(self, r: int, col: int) -> _Span | None:
+        if col in self._columns:
+            return self._columns[col].get(r)
+        if r in self._row_cells:
+            return self._row_cells[r].get(col)
+        at = self.xml.find(b'<c r="%s%d"' % (column_letter(col).encode(), r))
+        return None if at < 0 else _element(self.xml, at, b"c")
+
+    def text(self, r: int, col: int) -> str | None:
+        """A cell's text as a reader sees it: '' when empty, None for a formula."""
+        if (r, col) in self._written:
+            return _cell_bytes_text(self._written[(r, col)], self.sst)
+        if (r, col) not in self._texts:
+            span = self.cell(r, col)
+            body = self.xml[span.start : span.end] if span is not None else b""
+            self._texts[(r, col)] = _cell_bytes_text(body, self.sst) if body else None
+        return self._texts[(r, col)]
+
+    def covering(self, r: int, col: int) -> tuple[int, int, int, int] | None:
+        for m in self.merged:
+            r1, c1, r2, c2 = m
+            if r1 <= r <= r2 and c1 <= col <= c2:
+                return m
+        return None
+
+    def style_of(self, r: int, col: int) -> int:
+        span = self.cell(r, col)
+        if span is not None:
+            s = dict(_attrs(self.xml[span.start : span.tag_end])).get(b"s")
+            if s:
+                return int(s)
+        row = self.row(r)
+        if row is not None:
+            attrs = dict(_attrs(self.xml[row.start : row.tag_end]))
+            if attrs.get(b"customFormat") in (b"1", b"true") and attrs.get(b"s"):
+                return int(attrs[b"s"])
+        for m in _COL.finditer(self.xml):
+            attrs = dict(_attrs(m.group(1)))
+            lo, hi = int(attrs.get(b"min", b"0")), int(attrs.get(b"max", b"0"))
+            if lo <= col <= hi and attrs.get(b"style"):
+                return int(attrs[b"style"])
+        return 0
+
+    def set_text(self, r: int, col: int, value: str | None, style: int | None = None) -> None:
+        """Write text as an inline string; the cell's other attributes and extensions stay."""
+        span = self.cell(r, col)
+        old = self.xml[span.start : span.end] if span is not None else b""
+        attrs = _attrs(old[: old.index(b">") + 1]) if span is not None else []
+        kept = [(k, v) for k, v in attrs if k not in (b"r", b"t", b"cm", b"vm", b"s")]
+        s = str(style).encode() if style is not None else dict(attrs).get(b"s")
+        out = [b'<c r="%s%d"' % (column_letter(col).encode(), r)]
+        if s is not None:
+            out.append(b' s="%s"' % s)
+        out += [b' %s="%s"' % (k, v) for k, v in kept]
+        body = b""
+        if value:
+            out.append(b' t="inlineStr"')
+            space = b' xml:space="preserve"' if value != value.strip() else b""
+            body = b"<is><t%s>%s</t></is>" % (space, _escape_text(ooxml_text(value)))
+        ext = _EXT.search(old) if span is not None and not span.empty else None
+        if ext is not None:
+            body += ext.group(0)
+        out.append(b">" + body + b"</c>" if body else b"/>")
+        self._written[(r, col)] = b"".join(out)
+        self.dirty = True
+
+    def add_legacy_drawing(self, rid: str) -> None:
+        """Reference our notes' drawing from the sheet, where the schema puts <legacyDrawing>:
+        before the first of the elements that follow it, else last."""
+        xml = self.xml
+        if b"<legacyDrawing" in xml or xml.count(b"<extLst") > 1:
+            raise NeedTree
+        data_end = max(xml.find(b"</sheetData>"), xml.find(b"<sheetData"))
+        after = [xml.find(b"<" + name.encode(), data_end) for name in _FOLLOWERS]
+        found = [at for at in after if at >= 0]
+        close = xml.rfind(b"</worksheet>")
+        ext = xml.find(b"</extLst>", data_end)
+        if ext >= 0 and xml[ext + len(b"</extLst>") :].strip() != b"</worksheet>":
+            raise NeedTree  # an <extLst> inside another element: the tree knows where it is
+        at = min(found) if found else close
+        if at < 0:
+            raise NeedTree
+        element = b'<legacyDrawing xmlns:r="%s" r:id="%s"/>' % (DOC_REL_NS.encode(), rid.encode())
+        self._legacy = (at, element)
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.dirty:
+            self.pkg.put(self.part, self._patched())
+
+    def _patched(self) -> bytes:
+        """The original bytes with every written cell replaced or inserted in its row."""
+        xml = self.xml
+        # (start, order, end, new bytes): at one place, insertions (order < 0) come first
+        edits: list[tuple[int, int, int, bytes]] = []
+        new_rows: dict[int, list[tuple[int, bytes]]] = {}
+        by_row: dict[int, list[tuple[int, bytes]]] = {}
+        for (r, col), body in self._written.items():
+            span = self.cell(r, col)
+            if span is not None:
+                edits.append((span.start, 0, span.end, body))
+            else:
+                by_row.setdefault(r, []).append((col, body))
+        for r, cells in by_row.items():
+            cells.sort()
+            row = self.row(r)
+            if row is None:
+                new_rows[r] = cells
+                continue
+            tag = xml[row.start : row.tag_end]
+            tag = re.sub(rb'\sspans\s*=\s*"[^"]*"', b"", tag)  # a hint; a wrong one needs repair
+            if row.empty:
+                tag = tag[:-2].rstrip() + b">"
+                edits.append(
+                    (row.start, 0, row.end, tag + b"".join(b for _, b in cells) + b"</row>")
+                )
+                continue
+            edits.append((row.start, 0, row.tag_end, tag))
+            existing = sorted(self.row_cells(r).items())
+            for col, body in cells:
+                follower = next((s for c, s in existing if c > col), None)
+                at = follower.start if follower is not None else row.end - len(b"</row>")
+                edits.append((at, col - (1 << 20), at, body))
+        if new_rows:
+            rows = [(int(m.group(1)), m.start()) for m in _ROW_REF.finditer(xml)]
+            last: list[bytes] = []  # rows after every existing one
+            for r, cells in sorted(new_rows.items()):
+                element = b'<row r="%d">' % r + b"".join(b for _, b in cells) + b"</row>"
+                place = next((at for n, at in rows if n > r), None)
+                if place is None:
+                    last.append(element)
+                else:
+                    edits.append((place, r - (1 << 30), place, element))
+            if last:
+                close = xml.find(b"</sheetData>")
+                if close >= 0:
+                    edits.append((close, -(1 << 30), close, b"".join(last)))
+                else:  # <sheetData/>
+                    at = xml.index(b"<sheetData")
+                    end = xml.index(b">", at) + 1
+                    body = b"<sheetData>" + b"".join(last) + b"</sheetData>"
+                    edits.append((at, 0, end, body))
+        if self._legacy is not None:
+            edits.append((self._legacy[0], -(1 << 40), self._legacy[0], self._legacy[1]))
+        edits.sort(key=lambda e: (e[0], e[1]))
+        out = []
+        pos = 0
+        for start, _order, end, body in edits:
+            out.append(xml[pos:start])
+            out.append(body)
+            pos = max(pos, end)
+        out.append(xml[pos:])
+        return b"".join(out)
+
+
+def _cell_bytes_text(cell: bytes, sst: SharedStrings | list[str]) -> str | None:
+    """A cell's text from its bytes (the rules of cell_text); None for a formula."""
+    tag_end = cell.index(b">") + 1
+    if cell[tag_end - 2 : tag_end - 1] == b"/":
+        return ""
+    if _FORMULA.search(cell, tag_end):
+        return None
+    found = _T_ATTR.search(cell, 0, tag_end)
+    t = found.group(1) if found else b"n"
+    if t == b"inlineStr":
+        inline = _PHONETIC.sub(b"", cell[tag_end:])
+        return ooxml_unescape("".join(_unescape(m.group(1) or b"") for m in _TEXT.finditer(inline)))
+    v = _VALUE.search(cell, tag_end)
+    if v is None:
+        return ""
+    if t == b"s":
+        try:
+            return sst[int(v.group(1))]
+        except (ValueError, IndexError):
+            return ""
+    return _unescape(v.group(1))
+
+
 def cell_text(c: etree._Element, sst: SharedStrings | list[str]) -> str | None:
     if c.find(F) is not None:
         return None
@@ -879,7 +1250,7 @@ class Notes:
         self,
         pkg: Package,
         part: SheetPart,
-        get: Callable[[SheetPart], Sheet],
+        get: Callable[[SheetPart], AnySheet],
         content_types: ContentTypes,
         index: int,
     ):
@@ -905,7 +1276,7 @@ class Notes:
         self.dirty = False
 
     @property
-    def sheet(self) -> Sheet:
+    def sheet(self) -> AnySheet:
         """The worksheet itself, parsed only when its drawing reference must be added."""
         return self._get(self.sheet_part)
 
@@ -939,16 +1310,20 @@ class Notes:
                 )
                 self.vml_part = self.pkg.free_name("xl/drawings/vmlDrawing{}.vml")
                 rid = self.rels.add(REL_VML, self.vml_part)
-                legacy = etree.Element(_q("legacyDrawing"))
-                legacy.set(f"{{{DOC_REL_NS}}}id", rid)
-                follower = next(
-                    (e for e in self.sheet.root if etree.QName(e).localname in _AFTER_LEGACY), None
-                )
-                if follower is not None:
-                    follower.addprevious(legacy)
+                sheet = self.sheet
+                if isinstance(sheet, ByteSheet):
+                    sheet.add_legacy_drawing(rid)
                 else:
-                    self.sheet.root.append(legacy)
-                self.sheet.dirty = True
+                    legacy = etree.Element(_q("legacyDrawing"))
+                    legacy.set(f"{{{DOC_REL_NS}}}id", rid)
+                    follower = next(
+                        (e for e in sheet.root if etree.QName(e).localname in _AFTER_LEGACY), None
+                    )
+                    if follower is not None:
+                        follower.addprevious(legacy)
+                    else:
+                        sheet.root.append(legacy)
+                    sheet.dirty = True
                 self.ct.ensure_default("vml", CT_VML)
         return self.vml
 
@@ -1084,7 +1459,7 @@ def _by_title(sheets: list[SheetPart], title: str) -> SheetPart | None:
     return None
 
 
-def _meta_rows(meta: Sheet) -> dict[str, tuple[int, str]]:
+def _meta_rows(meta: AnySheet) -> dict[str, tuple[int, str]]:
     """Key (column A) -> (row, value in column B) of the hidden service sheet."""
     out: dict[str, tuple[int, str]] = {}
     for r in sorted(meta.rows):
@@ -1104,7 +1479,7 @@ def _header(text: str | None) -> str:
 
 
 def _moved_column(
-    sheet: Sheet, hr: int, recorded: int, same: list[int], meta: dict[str, tuple[int, str]]
+    sheet: AnySheet, hr: int, recorded: int, same: list[int], meta: dict[str, tuple[int, str]]
 ) -> int | None:
     """Where our column went when the school inserted or deleted columns: the one column with
     our header whose nearest titled neighbours are the template's (recorded at build time).
@@ -1138,7 +1513,9 @@ def _several(header: str, same: list[int]) -> _Column:
     )
 
 
-def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int, str]]) -> _Column:
+def confirm_control_column(
+    sheet: AnySheet, paint: Paint, meta: dict[str, tuple[int, str]]
+) -> _Column:
     """The «Контроль» column if it is ours beyond doubt, else None and the Russian reason.
 
     Ours: the column the template recorded in the hidden sheet (or, for a workbook built before
@@ -1178,10 +1555,10 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
             f" {shown}). Верните заголовок «{header}»",
         )
     labels = _labels(paint)
-    for r, c in sorted(sheet.column(col).items()):
+    for r in sorted(sheet.column(col)):
         if r <= hr:
             continue
-        text = cell_text(c, sheet.sst)
+        text = sheet.text(r, col)
         if text is None:
             return _Column(
                 None,
@@ -1198,8 +1575,23 @@ def confirm_control_column(sheet: Sheet, paint: Paint, meta: dict[str, tuple[int
     return _Column(col)
 
 
+AnySheet = Sheet | ByteSheet
+
+
 def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
-    """The workbook's bytes with the paint shown; raises PatchError (Russian) when it cannot."""
+    """The workbook's bytes with the paint shown; raises PatchError (Russian) when it cannot.
+
+    The main sheet is patched as bytes when it is in the common shape (only the cells written
+    change; no parse and no re-serialization of the school's sheet); otherwise, or when the
+    sheet needs a new element beside its cells (its first notes' drawing), as a parsed tree.
+    """
+    try:
+        return _patch(data, paint, author, as_bytes=True)
+    except NeedTree:
+        return _patch(data, paint, author, as_bytes=False)
+
+
+def _patch(data: bytes, paint: Paint, author: str, as_bytes: bool) -> PatchResult:
     pkg = Package(data)
     book = book_of(pkg)
     sheets = list(book.sheets)
@@ -1207,13 +1599,20 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
         raise PatchError("в книге нет листов")
     sst = SharedStrings(pkg, book.sst)
     main_part = _by_title(sheets, paint.main_sheet) or sheets[0]
-    main = Sheet(pkg, main_part, sst)
-    loaded: dict[str, Sheet] = {main_part.part: main}
+    main: AnySheet
+    xml = pkg.read(main_part.part) if as_bytes else b""
+    if as_bytes and plain_sheet(xml):
+        main = ByteSheet(pkg, main_part, sst, xml)
+    else:
+        main = Sheet(pkg, main_part, sst)
+    loaded: dict[str, AnySheet] = {main_part.part: main}
     meta_part = _by_title(sheets, paint.meta_sheet) if paint.meta_sheet else None
 
-    def sheet_for(part: SheetPart) -> Sheet:
+    def sheet_for(part: SheetPart) -> AnySheet:
         if part.part not in loaded:
-            loaded[part.part] = Sheet(pkg, part, sst)
+            body = pkg.read(part.part) if as_bytes else b""
+            plain = as_bytes and plain_sheet(body)
+            loaded[part.part] = ByteSheet(pkg, part, sst, body) if plain else Sheet(pkg, part, sst)
         return loaded[part.part]
 
     # The hidden sheet as the run read it; parsed here only when our note list there changes.
@@ -1261,7 +1660,7 @@ def patch_workbook(data: bytes, paint: Paint, author: str) -> PatchResult:
     return result
 
 
-def _write_reviews(main: Sheet, paint: Paint, result: PatchResult) -> None:
+def _write_reviews(main: AnySheet, paint: Paint, result: PatchResult) -> None:
     """The coordinator's marks into the school's «Отметка МОУО»: text only, the cell's own style
     and the column's validation kept; only where the header confirms the column is ours."""
     header = paint.review_header or "Отметка МОУО"
@@ -1315,11 +1714,11 @@ def _write_notes(
     paint: Paint,
     author: str,
     sheets: list[SheetPart],
-    main: Sheet,
+    main: AnySheet,
     control_col: int | None,
     meta_part: SheetPart | None,
     meta_rows: dict[str, tuple[int, str]],
-    get: Callable[[SheetPart], Sheet],
+    get: Callable[[SheetPart], AnySheet],
     result: PatchResult,
 ) -> None:
     """Our notes replace our previous ones; a school's own note is never touched."""
@@ -1404,7 +1803,7 @@ def _write_notes(
                 _set_meta(get(meta_part), meta_key, stamp)
 
 
-def _set_meta(meta: Sheet, key: str, value: str) -> None:
+def _set_meta(meta: AnySheet, key: str, value: str) -> None:
     """Set one key's value (column B) in the hidden service sheet, adding the key when absent."""
     rows = _meta_rows(meta)
     if key in rows:
