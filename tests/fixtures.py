@@ -3,7 +3,9 @@
 - a small municipality on disk, filled as schools fill it (`municipality`, `setup`, ...);
 - test data laid out as the template spec orders it (`small_plan`, `raw_school_workbook`, ...);
 - for the service tests: a controllable clock, a stand-in sync, config tables (`FakeClock`, ...);
-- for the web intake: uploads over HTTP, a page's text, a school's edit (`upload`, `edit`, ...).
+- for the web intake: uploads over HTTP, a page's text, a school's edit (`upload`, `edit`, ...);
+- for consolidation and the master: school reports built by hand (`school_one`, `master`, ...);
+- for validation: a sample workbook checked as a school's (`check_sample`, `codes`, `only`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,27 @@ from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
 from sync.config import Config, load_config
-from sync.consolidate import HEADER_ROW
+from sync.consolidate import HEADER_ROW, ROWS_SHEET, Master, MasterSheet, consolidate
 from sync.distribute import distribute
-from sync.model import CellValue, Period, Plan, RawWorkbook, School
+from sync.model import (
+    Audience,
+    CellValue,
+    Control,
+    Period,
+    Plan,
+    PlanItem,
+    Problem,
+    RawWorkbook,
+    RowReport,
+    School,
+    SchoolReport,
+    Severity,
+)
 from sync.pipeline import RunResult, load_context
 from sync.plan import make_item
+from sync.reader import locate
 from sync.spec import TemplateSpec, load_spec
+from sync.validation import check_school
 from sync.workbook_check import read_school_workbook
 
 if TYPE_CHECKING:
@@ -374,3 +391,163 @@ def edit(data: bytes, key: str, index: int, text: str, r: Running, out: Path) ->
     ws.cell(row, col).value = text
     wb.save(out)
     return f"{ws.title}!{ws.cell(row, col).coordinate}"
+
+
+# --- school reports and a master, for consolidation and the master's builders -------------
+
+MASTER_TODAY = date(2022, 3, 1)
+
+
+def item(section: str, no: str, activity: str, due: date | None, **kw: object) -> PlanItem:
+    return PlanItem(
+        section=section,
+        no=no,
+        activity=activity,
+        responsible=str(kw.get("responsible", "ОО")),
+        deadline_text=str(kw.get("deadline_text", "в течение года")),
+        planned_result="Справка",
+        audience=kw.get("audience", Audience.SCHOOLS),  # type: ignore[arg-type]
+        due=due,
+    )
+
+
+A1 = item(
+    "1. Нормативное обеспечение", "1", "Приказ о назначении ответственного", date(2021, 10, 1)
+)
+A2 = item("1. Нормативное обеспечение", "2", "Программа повышения качества", date(2022, 3, 10))
+M1 = item(
+    "2. Мониторинг",
+    "1",
+    "Аналитическая справка по итогам мониторинга",
+    None,
+    responsible="МОУО",
+    deadline_text="ежегодно (август)",
+    audience=Audience.COORDINATOR,
+)
+B1 = item("2. Мониторинг", "2", "Анализ результатов ВПР", date(2022, 5, 31))
+MASTER_PLAN = Plan(Period(date(2021, 9, 1), date(2022, 8, 31)), (A1, A2, M1, B1))
+
+
+def ctl(key: str, spec: TemplateSpec = SPEC) -> Control:
+    c = spec.controls[key]
+    return Control(key, c.value, c.fill)
+
+
+def row(it: PlanItem | None, key: str, n: int = 5, **values: CellValue) -> RowReport:
+    return RowReport(it, n, dict(values), ctl(key))
+
+
+def report(name: str, rows: list[RowReport], **kw: object) -> SchoolReport:
+    school = School(
+        id=str(kw.pop("id", name)),
+        name=name,
+        category=str(kw.pop("category", "ШНОР")),
+        is_coordinator=bool(kw.pop("is_coordinator", False)),
+    )
+    return SchoolReport(school, rows, **kw)  # type: ignore[arg-type]
+
+
+def school_one() -> SchoolReport:
+    return report(
+        "МБОУ СОШ № 1",
+        [
+            row(A1, "done", 5, status="Выполнено", done_on=date(2021, 9, 20), evidence="=1+1"),
+            row(A2, "soon", 6, status="В работе"),
+            row(B1, "on_time", 7, status="Не начато"),
+            row(None, "none", 8, no="4", activity="Своё мероприятие школы", status="Не требуется"),
+        ],
+        passport={"full_name": "Муниципальное бюджетное ОУ № 1", "pupils": 512, "phone": "+7 999"},
+        problems=[
+            Problem("w1", Severity.WARNING, "Дорожная карта", "B8", "no", "Своё мероприятие"),
+            Problem("e1", Severity.ERROR, "Паспорт ОО", "B5", "email", "Нет почты"),
+        ],
+        modified=datetime(2022, 2, 28, 17, 5),
+        synced_at=datetime(2022, 3, 1, 2, 0),
+    )
+
+
+def school_two() -> SchoolReport:
+    return report(
+        "МКОУ ООШ с. Берёзовка",
+        [
+            row(A1, "overdue", 5, status="В работе"),
+            row(B1, "done", 7, status="Выполнено", done_on=date(2022, 2, 1)),
+        ],
+        problems=[Problem("e2", Severity.ERROR, "Дорожная карта", "I5", "done_on", "Нет даты")],
+        outcome="unchanged",
+        synced_at=datetime(2022, 3, 1, 2, 1),
+    )
+
+
+def failed_school() -> SchoolReport:
+    return report("МБОУ СОШ № 3", [], outcome="failed", message="файл повреждён")
+
+
+def coordinator() -> SchoolReport:
+    return report(
+        "Управление образования",
+        [row(M1, "none", 5, status="В работе")],
+        is_coordinator=True,
+        category="",
+    )
+
+
+def master(*reports: SchoolReport, **kw: str) -> Master:
+    return consolidate(list(reports), MASTER_PLAN, SPEC, MASTER_TODAY, **kw)
+
+
+def as_dicts(sheet: MasterSheet) -> list[dict[str, CellValue]]:
+    return [dict(zip(sheet.headers, r, strict=True)) for r in sheet.rows]
+
+
+# --- a sample workbook checked as a school's (validation) ------------------------------------
+
+VALIDATION_TODAY = date(2021, 11, 15)
+SMALL_PLAN = small_plan()
+
+
+def check_sample(
+    raw: RawWorkbook | None = None,
+    *,
+    school: School | None = SCHOOL,
+    plan: Plan | None = SMALL_PLAN,
+    today: date = VALIDATION_TODAY,
+    soon_days: int | None = None,
+    **kw: Any,
+) -> tuple[list[RowReport], list[Problem]]:
+    """`raw` (or SMALL_PLAN's workbook of SCHOOL, filled with `kw`) checked as `school`'s
+    against `plan` (None: no plan, no school, as the checks allow)."""
+    if raw is None:
+        raw = raw_school_workbook(SMALL_PLAN, SCHOOL, SPEC, kw.pop("fills", None), **kw)
+    sheet = locate(raw, SPEC)
+    return check_school(sheet, school, plan, SPEC, today, soon_days)
+
+
+def codes(problems: list[Problem]) -> list[str]:
+    return sorted(p.code for p in problems)
+
+
+def only(problems: list[Problem], code: str) -> Problem:
+    found = [p for p in problems if p.code == code]
+    assert len(found) == 1, problems
+    return found[0]
+
+
+# --- the coordinator's hand on the master -------------------------------------------------
+
+
+def type_into_master(
+    path: Path,
+    marks: dict[tuple[str, str], dict[str, object]],
+    by: str = "Петрова А. А.",
+) -> None:
+    """The coordinator opens the master, types into «Мероприятия» and saves (as Excel does)."""
+    wb = load_workbook(path)
+    ws = wb[ROWS_SHEET]
+    header = [c.value for c in ws[HEADER_ROW]]
+    for row in ws.iter_rows(min_row=HEADER_ROW + 1):
+        typed = marks.get((str(row[0].value), str(row[1].value)))
+        for name, value in (typed or {}).items():
+            row[header.index(name)].value = value
+    wb.properties.lastModifiedBy = by
+    wb.save(path)

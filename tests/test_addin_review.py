@@ -26,8 +26,7 @@ from sync.pipeline import backend_for, run
 from sync.reader import locate
 from sync.review import COMMENT_HEADER, KEY_HEADER, MARK_HEADER, Mark, decode_key
 from sync.spec import load_spec
-from tests.fixtures import TODAY, setup
-from tests.test_addin import (
+from tests.fakes.excel import (
     HOST,
     actions,
     book_json,
@@ -40,7 +39,7 @@ from tests.test_addin import (
     sheet_index,
     written,
 )
-from tests.test_review_folder import type_into_master
+from tests.fixtures import TODAY, setup, type_into_master
 
 __all__ = ["remote_engine"]
 

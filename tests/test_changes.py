@@ -163,7 +163,7 @@ def test_a_problem_stored_before_rows_were_kept_still_finds_its_row() -> None:
 
 
 def test_without_a_baseline_the_master_has_no_changes_sheet() -> None:
-    from tests.test_consolidate import PLAN
+    from tests.fixtures import MASTER_PLAN as PLAN
 
     now = report([(2, "1", "Приказ", None, "on_time")], [])
     names = [s.name for s in consolidate([now], PLAN, SPEC, date(2022, 1, 10)).sheets]

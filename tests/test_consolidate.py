@@ -8,130 +8,34 @@ import pytest
 
 from sync.consolidate import (
     NO_DATA,
-    Master,
-    MasterSheet,
     consolidate,
     school_summary,
 )
 from sync.model import (
-    Audience,
-    CellValue,
-    Control,
-    Period,
     Plan,
-    PlanItem,
-    Problem,
     RowReport,
-    School,
-    SchoolReport,
-    Severity,
 )
-from sync.spec import TemplateSpec, load_spec
-
-TODAY = date(2022, 3, 1)
-SPEC = load_spec()
-
-
-def item(section: str, no: str, activity: str, due: date | None, **kw: object) -> PlanItem:
-    return PlanItem(
-        section=section,
-        no=no,
-        activity=activity,
-        responsible=str(kw.get("responsible", "ОО")),
-        deadline_text=str(kw.get("deadline_text", "в течение года")),
-        planned_result="Справка",
-        audience=kw.get("audience", Audience.SCHOOLS),  # type: ignore[arg-type]
-        due=due,
-    )
-
-
-A1 = item(
-    "1. Нормативное обеспечение", "1", "Приказ о назначении ответственного", date(2021, 10, 1)
+from tests.fixtures import (
+    A1,
+    A2,
+    SPEC,
+    as_dicts,
+    coordinator,
+    ctl,
+    failed_school,
+    item,
+    master,
+    report,
+    row,
+    school_one,
+    school_two,
 )
-A2 = item("1. Нормативное обеспечение", "2", "Программа повышения качества", date(2022, 3, 10))
-M1 = item(
-    "2. Мониторинг",
-    "1",
-    "Аналитическая справка по итогам мониторинга",
-    None,
-    responsible="МОУО",
-    deadline_text="ежегодно (август)",
-    audience=Audience.COORDINATOR,
+from tests.fixtures import (
+    MASTER_PLAN as PLAN,
 )
-B1 = item("2. Мониторинг", "2", "Анализ результатов ВПР", date(2022, 5, 31))
-PLAN = Plan(Period(date(2021, 9, 1), date(2022, 8, 31)), (A1, A2, M1, B1))
-
-
-def ctl(key: str, spec: TemplateSpec = SPEC) -> Control:
-    c = spec.controls[key]
-    return Control(key, c.value, c.fill)
-
-
-def row(it: PlanItem | None, key: str, n: int = 5, **values: CellValue) -> RowReport:
-    return RowReport(it, n, dict(values), ctl(key))
-
-
-def report(name: str, rows: list[RowReport], **kw: object) -> SchoolReport:
-    school = School(
-        id=str(kw.pop("id", name)),
-        name=name,
-        category=str(kw.pop("category", "ШНОР")),
-        is_coordinator=bool(kw.pop("is_coordinator", False)),
-    )
-    return SchoolReport(school, rows, **kw)  # type: ignore[arg-type]
-
-
-def school_one() -> SchoolReport:
-    return report(
-        "МБОУ СОШ № 1",
-        [
-            row(A1, "done", 5, status="Выполнено", done_on=date(2021, 9, 20), evidence="=1+1"),
-            row(A2, "soon", 6, status="В работе"),
-            row(B1, "on_time", 7, status="Не начато"),
-            row(None, "none", 8, no="4", activity="Своё мероприятие школы", status="Не требуется"),
-        ],
-        passport={"full_name": "Муниципальное бюджетное ОУ № 1", "pupils": 512, "phone": "+7 999"},
-        problems=[
-            Problem("w1", Severity.WARNING, "Дорожная карта", "B8", "no", "Своё мероприятие"),
-            Problem("e1", Severity.ERROR, "Паспорт ОО", "B5", "email", "Нет почты"),
-        ],
-        modified=datetime(2022, 2, 28, 17, 5),
-        synced_at=datetime(2022, 3, 1, 2, 0),
-    )
-
-
-def school_two() -> SchoolReport:
-    return report(
-        "МКОУ ООШ с. Берёзовка",
-        [
-            row(A1, "overdue", 5, status="В работе"),
-            row(B1, "done", 7, status="Выполнено", done_on=date(2022, 2, 1)),
-        ],
-        problems=[Problem("e2", Severity.ERROR, "Дорожная карта", "I5", "done_on", "Нет даты")],
-        outcome="unchanged",
-        synced_at=datetime(2022, 3, 1, 2, 1),
-    )
-
-
-def failed_school() -> SchoolReport:
-    return report("МБОУ СОШ № 3", [], outcome="failed", message="файл повреждён")
-
-
-def coordinator() -> SchoolReport:
-    return report(
-        "Управление образования",
-        [row(M1, "none", 5, status="В работе")],
-        is_coordinator=True,
-        category="",
-    )
-
-
-def master(*reports: SchoolReport, **kw: str) -> Master:
-    return consolidate(list(reports), PLAN, SPEC, TODAY, **kw)
-
-
-def as_dicts(sheet: MasterSheet) -> list[dict[str, CellValue]]:
-    return [dict(zip(sheet.headers, r, strict=True)) for r in sheet.rows]
+from tests.fixtures import (
+    MASTER_TODAY as TODAY,
+)
 
 
 def test_sheets_in_order_and_title() -> None:

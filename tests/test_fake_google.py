@@ -14,20 +14,17 @@ from typing import Any
 import pytest
 import requests
 from google.auth.exceptions import RefreshError
-from google.oauth2 import service_account
 from gspread.exceptions import APIError
 
-from sync.backends.google.config import SCOPES
-from sync.backends.google.http import (
-    Budgets,
-    Endpoints,
-    GoogleHTTPClient,
-    RateLimiter,
-    RetryPolicy,
-)
 from tests.conftest import NetworkGuardError
-from tests.fakes.google import FakeGoogle, Fault, PersonError, session_fake
-from tests.fakes.google.municipality import COORDINATOR, SERVICE_ACCOUNT, fake_google
+from tests.fakes.google import FakeGoogle, Fault, PersonError
+from tests.fakes.google.municipality import (
+    COORDINATOR,
+    SERVICE_ACCOUNT,
+    client,
+    fake_google,
+    new_spreadsheet,
+)
 
 __all__ = ["fake_google"]
 
@@ -138,36 +135,6 @@ def shape_matches(actual: Any, golden: Any, path: str = "$") -> list[str]:
         if isinstance(actual, golden)
         else [f"{path}: expected {golden.__name__}, got {actual!r}"]
     )
-
-
-def client(fake: FakeGoogle, key: dict[str, Any] | None = None, **policy: Any) -> GoogleHTTPClient:
-    """Real gspread + google-auth, pointed at the fake, on its virtual clock."""
-    key = key or fake.add_service_account(SERVICE_ACCOUNT)
-    credentials = service_account.Credentials.from_service_account_info(key, scopes=list(SCOPES))
-    return GoogleHTTPClient(
-        credentials,
-        endpoints=Endpoints(fake.url, fake.url, f"{fake.url}/token"),
-        limiter=RateLimiter(Budgets(1000, 1000, 1000), fake.clock.time, fake.clock.sleep),
-        policy=RetryPolicy(**policy),
-        sleep=fake.clock.sleep,
-        timeout=5,
-    )
-
-
-def new_spreadsheet(http: GoogleHTTPClient, name: str = "Test") -> str:
-    """A spreadsheet the service account creates on a shared drive (it may own none elsewhere)."""
-    drive = session_fake().add_shared_drive("Общий диск", {SERVICE_ACCOUNT: "organizer"})
-    answer = http.request(
-        "post",
-        DRIVE,
-        json={
-            "name": name,
-            "mimeType": "application/vnd.google-apps.spreadsheet",
-            "parents": [drive],
-        },
-    ).json()
-    assert shape_matches(answer, FILES_CREATE) == []
-    return str(answer["id"])
 
 
 def test_golden_shapes_of_create_get_list_and_errors(fake_google: FakeGoogle) -> None:
@@ -473,3 +440,18 @@ def test_faults_are_injected_as_asked(fake_google: FakeGoogle) -> None:
 def test_the_network_guard_stops_anything_but_loopback() -> None:
     with socket.socket() as s, pytest.raises(NetworkGuardError):
         s.connect(("192.0.2.1", 443))
+
+
+def test_files_create_answers_in_drive_shape(fake_google: FakeGoogle) -> None:
+    http = client(fake_google)
+    drive = fake_google.add_shared_drive("Общий диск для формы", {SERVICE_ACCOUNT: "organizer"})
+    answer = http.request(
+        "post",
+        DRIVE,
+        json={
+            "name": "Форма",
+            "mimeType": "application/vnd.google-apps.spreadsheet",
+            "parents": [drive],
+        },
+    ).json()
+    assert shape_matches(answer, FILES_CREATE) == []

@@ -25,8 +25,7 @@ from sync.backends.google.http import (
     retry_after,
 )
 from tests.fakes.google import FakeGoogle, Fault, VirtualClock
-from tests.fakes.google.municipality import fake_google
-from tests.test_fake_google import client, new_spreadsheet
+from tests.fakes.google.municipality import client, fake_google, new_spreadsheet
 
 __all__ = ["fake_google"]
 

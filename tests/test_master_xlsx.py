@@ -15,14 +15,11 @@ from python_calamine import CalamineWorkbook
 from sync.builders.master_xlsx import write_master_xlsx
 from sync.consolidate import HEADER_ROW, Master, MasterSheet, consolidate
 from sync.model import Problem, RowReport, SchoolReport, Severity
-from tests.libreoffice import CSV_ALL_SHEETS, convert
-from tests.test_consolidate import (
+from tests.fixtures import (
     A1,
     A2,
     B1,
-    PLAN,
     SPEC,
-    TODAY,
     coordinator,
     ctl,
     failed_school,
@@ -30,6 +27,13 @@ from tests.test_consolidate import (
     school_one,
     school_two,
 )
+from tests.fixtures import (
+    MASTER_PLAN as PLAN,
+)
+from tests.fixtures import (
+    MASTER_TODAY as TODAY,
+)
+from tests.libreoffice import CSV_ALL_SHEETS, convert
 
 H = HEADER_ROW  # the header row; data from H + 1
 

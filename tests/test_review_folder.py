@@ -18,7 +18,7 @@ from sync.consolidate import HEADER_ROW, REVIEW_SHEET, ROWS_SHEET, SCHOOLS_SHEET
 from sync.history import History
 from sync.pipeline import run
 from sync.review import KEY_HEADER, Mark
-from tests.fixtures import SPEC, TODAY, setup, with_tables
+from tests.fixtures import SPEC, TODAY, setup, type_into_master, with_tables
 
 S1 = "МОУ СОШ № 1 с. Чара"
 S2 = "МОУ СОШ № 2 с. Куанда"
@@ -36,23 +36,6 @@ def master_rows(path: Path | str, sheet: str = ROWS_SHEET) -> list[dict[str, obj
 
 def master_line(path: Path | str, school: str, no: str) -> dict[str, object]:
     return next(r for r in master_rows(path) if r["Школа"] == school and str(r["№"]) == no)
-
-
-def type_into_master(
-    path: Path,
-    marks: dict[tuple[str, str], dict[str, object]],
-    by: str = "Петрова А. А.",
-) -> None:
-    """The coordinator opens the master, types into «Мероприятия» and saves (as Excel does)."""
-    wb = load_workbook(path)
-    ws = wb[ROWS_SHEET]
-    header = [c.value for c in ws[HEADER_ROW]]
-    for row in ws.iter_rows(min_row=HEADER_ROW + 1):
-        typed = marks.get((str(row[0].value), str(row[1].value)))
-        for name, value in (typed or {}).items():
-            row[header.index(name)].value = value
-    wb.properties.lastModifiedBy = by
-    wb.save(path)
 
 
 def school_cell(config: Config, sid: str, no: str, header: str) -> tuple[object, str]:

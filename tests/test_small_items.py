@@ -9,8 +9,8 @@ import pytest
 from sync.config import ConfigError, load_config
 from sync.model import Severity
 from sync.validation import bad_emails
-from tests.fixtures import municipality
-from tests.test_validation import VALID_PASSPORT, check, codes, only
+from tests.fixtures import VALID_PASSPORT, codes, municipality, only
+from tests.fixtures import check_sample as check
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from sync.model import Plan, RawWorkbook, School, Severity
-from sync.reader import locate
 from sync.spec import load_spec
-from sync.validation import academic_year, check_school
+from sync.validation import academic_year
 from tests.fixtures import (
     OTHER_SCHOOL,
     PERIOD,
@@ -14,13 +13,19 @@ from tests.fixtures import (
     SECTION_1,
     SECTION_2,
     VALID_PASSPORT,
+    VALIDATION_TODAY,
+    codes,
+    only,
     raw_school_workbook,
     small_plan,
+)
+from tests.fixtures import (
+    check_sample as check,
 )
 
 SPEC = load_spec()
 PLAN = small_plan()
-TODAY = date(2021, 11, 15)
+TODAY = VALIDATION_TODAY
 COORDINATOR = School("mouo", "Управление образования", is_coordinator=True)
 DONE = {"status": "Выполнено", "done_on": datetime(2021, 9, 28), "evidence": "Приказ № 45"}
 COL = {c.key: SPEC.index(c.key) for c in SPEC.columns}
@@ -35,23 +40,8 @@ def build(fills=None, **kw) -> RawWorkbook:
     return raw_school_workbook(PLAN, SCHOOL, SPEC, fills, **kw)
 
 
-def check(raw=None, *, school=SCHOOL, plan=PLAN, today=TODAY, soon_days=None, **kw):
-    sheet = locate(raw if raw is not None else build(**kw), SPEC)
-    return check_school(sheet, school, plan, SPEC, today, soon_days)
-
-
 def main(raw: RawWorkbook) -> list:
     return raw.sheets[SPEC.main_sheet]
-
-
-def codes(problems) -> list[str]:
-    return sorted(p.code for p in problems)
-
-
-def only(problems, code):
-    found = [p for p in problems if p.code == code]
-    assert len(found) == 1, problems
-    return found[0]
 
 
 def test_a_well_filled_workbook_has_no_problems():

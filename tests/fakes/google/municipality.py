@@ -11,14 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.oauth2 import service_account
 
 from sync.backends.google.backend import GoogleBackend
-from sync.backends.google.config import USER_SCOPES
+from sync.backends.google.config import SCOPES, USER_SCOPES
+from sync.backends.google.http import (
+    Budgets,
+    Endpoints,
+    GoogleHTTPClient,
+    RateLimiter,
+    RetryPolicy,
+)
 from sync.backends.google.login import UserToken, write_token
 from sync.config import Config, load_config
-from sync.spec import TemplateSpec, normalize_header
+from sync.distribute import distribute
+from sync.spec import TemplateSpec, load_spec, normalize_header
 from tests.fakes.google.server import FakeGoogle, session_fake
-from tests.fixtures import KALAR_PLAN, SCHOOLS
+from tests.fixtures import BUILT_AT, KALAR_PLAN, PASSPORT, SCHOOLS
 
 SERVICE_ACCOUNT = "roadmap-sync@roadmap-test.iam.gserviceaccount.com"
 COORDINATOR = "coordinator@obrazovanie.example.ru"
@@ -204,3 +213,110 @@ def school_types(
                 if labels.get(key) == label:
                     pcells[f"B{r}"] = value
         fake.type(spreadsheet_id, spec.passport_sheet, pcells, user=user, force=force)
+
+
+# --- scenarios shared by the Google tests ---------------------------------------------------
+
+SPEC = load_spec()
+S1_ROWS: dict[str, dict[str, Any]] = {
+    "3": {
+        "status": "Выполнено",
+        "done_on": "20.09.2021",
+        "evidence": "Приказ № 45 от 20.09.2021",
+        "executor": "Иванова Н. П.",
+    },
+    "4": {
+        "status": "Выполнено",
+        "done_on": "28.09.2021",
+        "evidence": '\'=HYPERLINK("http://x.example","отчёт")',
+    },
+    "5": {"status": "В работе", "comment": "'=1+1"},
+}
+S2_ROWS: dict[str, dict[str, Any]] = {
+    "3": {"status": "Выполнено", "evidence": "Справка"},
+    "6": {"status": "Не требуется"},
+}
+
+
+def three_schools(tmp_path: Path, fake: FakeGoogle, **kwargs: Any) -> GoogleTown:
+    """Three schools and the МОУО on the fake: s1 careful, s2 with mistakes, s3 empty."""
+    town = google_town(tmp_path, fake, **kwargs)
+    created, kept = distribute(town.config, backend=town.backend(), built_at=BUILT_AT)
+    assert len(created) == 4 and not kept
+    s1, s2, s3 = (town.spreadsheet_id(s) for s in ("s1", "s2", "s3"))
+    school_types(fake, s1, SPEC, S1_ROWS, PASSPORT, user=school_email("s1"))
+    school_types(fake, s2, SPEC, S2_ROWS, PASSPORT | {"phone": None}, user=school_email("s2"))
+    # An unknown status only gets in by a paste past the dropdown.
+    school_types(fake, s2, SPEC, {"4": {"status": "Сделано"}}, user=school_email("s2"), force=True)
+    school_types(fake, s3, SPEC, {}, PASSPORT, user=school_email("s3"))
+    return town
+
+
+def row_of(fake: FakeGoogle, spreadsheet_id: str) -> dict[str, int]:
+    return {
+        str(line[0]): r
+        for r, line in enumerate(fake.grid(spreadsheet_id, SPEC.main_sheet), start=1)
+        if line
+    }
+
+
+def many(n: int) -> list[tuple[str, str, str]]:
+    return [(f"s{i:02d}", f"МОУ СОШ № {i}", "ШНОР") for i in range(1, n + 1)]
+
+
+def town_with(tmp_path: Path, fake: FakeGoogle, n: int = 3, **google: Any) -> GoogleTown:
+    town = google_town(tmp_path, fake, many(n), google=google or None, with_coordinator=False)
+    distribute(town.config, backend=town.backend(), built_at=BUILT_AT)
+    return town
+
+
+def fill_all(town: GoogleTown, status: str = "В работе") -> None:
+    """Every school changes row 3 (so every school is read next run)."""
+    for school in town.config.schools:
+        school_types(
+            town.fake,
+            town.spreadsheet_id(school.id),
+            SPEC,
+            {"3": {"status": status, "executor": f"Исполнитель {status}"}},
+            PASSPORT,
+            user=school_email(school.id),
+        )
+
+
+def statuses(result: Any) -> dict[str, str]:
+    return {r.school.id: r.outcome for r in result.reports}
+
+
+DRIVE = "https://www.googleapis.com/drive/v3/files"
+
+
+# --- the real clients pointed at the fake ----------------------------------------------------
+
+
+def client(fake: FakeGoogle, key: dict[str, Any] | None = None, **policy: Any) -> GoogleHTTPClient:
+    """Real gspread + google-auth, pointed at the fake, on its virtual clock."""
+    key = key or fake.add_service_account(SERVICE_ACCOUNT)
+    credentials = service_account.Credentials.from_service_account_info(key, scopes=list(SCOPES))
+    return GoogleHTTPClient(
+        credentials,
+        endpoints=Endpoints(fake.url, fake.url, f"{fake.url}/token"),
+        limiter=RateLimiter(Budgets(1000, 1000, 1000), fake.clock.time, fake.clock.sleep),
+        policy=RetryPolicy(**policy),
+        sleep=fake.clock.sleep,
+        timeout=5,
+    )
+
+
+def new_spreadsheet(http: GoogleHTTPClient, name: str = "Test") -> str:
+    """A spreadsheet the service account creates on a shared drive (it may own none elsewhere)."""
+    drive = session_fake().add_shared_drive("Общий диск", {SERVICE_ACCOUNT: "organizer"})
+    answer = http.request(
+        "post",
+        DRIVE,
+        json={
+            "name": name,
+            "mimeType": "application/vnd.google-apps.spreadsheet",
+            "parents": [drive],
+        },
+    ).json()
+    return str(answer["id"])

@@ -13,12 +13,15 @@ from sync.distribute import distribute
 from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault
 from tests.fakes.google.municipality import (
+    SPEC,
     fake_google,
+    fill_all,
     google_town,
     header_columns,
+    many,
+    statuses,
 )
 from tests.fixtures import BUILT_AT, TODAY
-from tests.test_gsheets_faults import SPEC, fill_all, many, statuses
 
 __all__ = ["fake_google"]
 

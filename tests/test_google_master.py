@@ -13,10 +13,9 @@ from sync.builders.google.master import STAGING_PREFIX
 from sync.consolidate import OVERVIEW_SHEET
 from sync.pipeline import run
 from tests.fakes.google import FakeGoogle, Fault
-from tests.fakes.google.municipality import fake_google
+from tests.fakes.google.municipality import fake_google, fill_all, town_with
 from tests.fakes.google.server import MAX_BODY
 from tests.fixtures import TODAY
-from tests.test_gsheets_faults import fill_all, town_with
 
 __all__ = ["fake_google"]
 

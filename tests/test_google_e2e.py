@@ -34,51 +34,23 @@ from sync.validation import check_school
 from tests.fakes.google import FakeGoogle, Fault, PersonError
 from tests.fakes.google.municipality import (
     COORDINATOR,
+    S1_ROWS,
     SERVICE_ACCOUNT,
-    GoogleTown,
     fake_google,
     google_town,
     header_columns,
+    row_of,
     school_email,
     school_types,
+)
+from tests.fakes.google.municipality import (
+    three_schools as setup,
 )
 from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
 
 __all__ = ["fake_google"]
 
 SPEC = load_spec()
-S1_ROWS: dict[str, dict[str, Any]] = {
-    "3": {
-        "status": "Выполнено",
-        "done_on": "20.09.2021",
-        "evidence": "Приказ № 45 от 20.09.2021",
-        "executor": "Иванова Н. П.",
-    },
-    "4": {
-        "status": "Выполнено",
-        "done_on": "28.09.2021",
-        "evidence": '\'=HYPERLINK("http://x.example","отчёт")',
-    },
-    "5": {"status": "В работе", "comment": "'=1+1"},
-}
-S2_ROWS: dict[str, dict[str, Any]] = {
-    "3": {"status": "Выполнено", "evidence": "Справка"},
-    "6": {"status": "Не требуется"},
-}
-
-
-def setup(tmp_path: Path, fake: FakeGoogle, **kwargs: Any) -> GoogleTown:
-    """Three schools and the МОУО on the fake: s1 careful, s2 with mistakes, s3 empty."""
-    town = google_town(tmp_path, fake, **kwargs)
-    created, kept = distribute(town.config, backend=town.backend(), built_at=BUILT_AT)
-    assert len(created) == 4 and not kept
-    s1, s2, s3 = (town.spreadsheet_id(s) for s in ("s1", "s2", "s3"))
-    school_types(fake, s1, SPEC, S1_ROWS, PASSPORT, user=school_email("s1"))
-    school_types(fake, s2, SPEC, S2_ROWS, PASSPORT | {"phone": None}, user=school_email("s2"))
-    # An unknown status only gets in by a paste past the dropdown.
-    school_types(fake, s2, SPEC, {"4": {"status": "Сделано"}}, user=school_email("s2"), force=True)
-    school_types(fake, s3, SPEC, {}, PASSPORT, user=school_email("s3"))
-    return town
 
 
 def school_cells(fake: FakeGoogle, spreadsheet_id: str) -> dict[str, list[Any]]:
@@ -91,14 +63,6 @@ def school_cells(fake: FakeGoogle, spreadsheet_id: str) -> dict[str, list[Any]]:
         out[key] = [line[c] if c < len(line) else "" for line in grid]
     out["passport"] = [line[1:] for line in fake.grid(spreadsheet_id, SPEC.passport_sheet)]
     return out
-
-
-def row_of(fake: FakeGoogle, spreadsheet_id: str) -> dict[str, int]:
-    return {
-        str(line[0]): r
-        for r, line in enumerate(fake.grid(spreadsheet_id, SPEC.main_sheet), start=1)
-        if line
-    }
 
 
 def sheets_ops(fake: FakeGoogle, mark: int, target: str) -> Counter[str]:

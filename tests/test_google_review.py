@@ -51,15 +51,17 @@ from tests.fakes.google.municipality import (
     COORDINATOR,
     GoogleTown,
     fake_google,
+    fill_all,
     header_columns,
+    row_of,
     school_email,
     school_types,
+    town_with,
 )
+from tests.fakes.google.municipality import three_schools as setup
 from tests.fakes.google.server import ROLE_RANK
 from tests.fakes.google.sheets_model import col_letters
 from tests.fixtures import TODAY
-from tests.test_gsheets_e2e import row_of, setup
-from tests.test_gsheets_faults import fill_all, town_with
 
 __all__ = ["fake_google"]
 

@@ -10,50 +10,21 @@ from typing import Any
 
 import pytest
 
-from sync.distribute import distribute
 from sync.pipeline import run
 from sync.spec import load_spec
 from tests.fakes.google import FakeGoogle, Fault
 from tests.fakes.google.municipality import (
     SERVICE_ACCOUNT,
-    GoogleTown,
     fake_google,
-    google_town,
-    school_email,
-    school_types,
+    fill_all,
+    statuses,
+    town_with,
 )
-from tests.fixtures import BUILT_AT, PASSPORT, TODAY
+from tests.fixtures import TODAY
 
 __all__ = ["fake_google"]
 
 SPEC = load_spec()
-
-
-def many(n: int) -> list[tuple[str, str, str]]:
-    return [(f"s{i:02d}", f"МОУ СОШ № {i}", "ШНОР") for i in range(1, n + 1)]
-
-
-def town_with(tmp_path: Path, fake: FakeGoogle, n: int = 3, **google: Any) -> GoogleTown:
-    town = google_town(tmp_path, fake, many(n), google=google or None, with_coordinator=False)
-    distribute(town.config, backend=town.backend(), built_at=BUILT_AT)
-    return town
-
-
-def fill_all(town: GoogleTown, status: str = "В работе") -> None:
-    """Every school changes row 3 (so every school is read next run)."""
-    for school in town.config.schools:
-        school_types(
-            town.fake,
-            town.spreadsheet_id(school.id),
-            SPEC,
-            {"3": {"status": status, "executor": f"Исполнитель {status}"}},
-            PASSPORT,
-            user=school_email(school.id),
-        )
-
-
-def statuses(result: Any) -> dict[str, str]:
-    return {r.school.id: r.outcome for r in result.reports}
 
 
 def row3(report: Any) -> dict[str, Any]:
