@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import shutil
 import threading
+import zipfile
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from openpyxl import load_workbook
 
+from sync.backends.folder import FolderBackend
+from sync.backends.xlsxio import read_sheets
+from sync.backends.xlsxpatch import DOC_REL_NS, Package, Rels, workbook_sheets
 from sync.builders.fill import fill_workbook
 from sync.config import Config, load_config
 from sync.consolidate import HEADER_ROW, ROWS_SHEET, Master, MasterSheet, consolidate
@@ -40,6 +45,7 @@ from sync.model import (
     SchoolReport,
     Severity,
 )
+from sync.paint import NOTE_CELLS_KEY, Paint, paint_school
 from sync.pipeline import RunResult, load_context
 from sync.plan import make_item
 from sync.reader import locate
@@ -551,3 +557,103 @@ def type_into_master(
             row[header.index(name)].value = value
     wb.properties.lastModifiedBy = by
     wb.save(path)
+
+
+# --- write-back: a school's workbook painted, and what may change in it --------------------
+
+CONTROL = SPEC.index("control")
+LETTER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[CONTROL - 1]
+LETTER_AFTER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[CONTROL]
+WRITEBACK_FILLS = {
+    "3": {"status": "Выполнено", "evidence": "Приказ № 45", "executor": "Иванова Н. П."},
+    "4": {"status": "Сделано", "comment": "=1+1"},  # an unknown status: an error and a note
+    "5": {"status": "В работе", "comment": "начали"},
+}
+
+
+def writeback_setup(tmp_path: Path) -> Config:
+    config = municipality(tmp_path)
+    distribute(config, built_at=BUILT_AT)
+    for school in config.schools:
+        fill_workbook(Path(school.source), SPEC, WRITEBACK_FILLS, PASSPORT)
+    return config
+
+
+def backend_of(config: Config) -> FolderBackend:
+    return FolderBackend(config.master_path, config.backups_dir, config.keep_backups)
+
+
+def paint_of(config: Config, school: School, backend: FolderBackend) -> tuple[Paint, str]:
+    """What a run would paint into this school's workbook, and the fingerprint it read."""
+    spec, plan = load_context(config)
+    raw = backend.read(school)
+    sheet = locate(raw, spec)
+    rows, problems = check_school(sheet, school, plan, spec, TODAY, config.soon_days)
+    report = SchoolReport(school, rows, dict(sheet.passport), problems)
+    return paint_school(report, sheet, spec), raw.fingerprint
+
+
+def parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def our_parts(data: bytes) -> set[str]:
+    """The parts a write-back may change: the main and hidden sheets, styles, notes, their rels."""
+    pkg = Package(data)
+    wb_part, sheets = workbook_sheets(pkg)
+    ours = {"[Content_Types].xml"}
+    for s in sheets:
+        if s.title in (SPEC.main_sheet, SPEC.meta_sheet):
+            ours |= {s.part, Rels(pkg, s.part).name}
+    ours |= {t for _, t in Rels(pkg, wb_part).by_type(DOC_REL_NS + "/styles")}
+    return ours
+
+
+def assert_only_ours_changed(before: bytes, after: bytes) -> None:
+    old, new = parts(before), parts(after)
+    allowed = our_parts(before)
+    assert set(old) <= set(new), "a part of the school's file disappeared"
+    changed = {n for n in old if old[n] != new[n]}
+    assert changed <= allowed | {n for n in old if re.fullmatch(r"xl/comments\d*\.xml", n)} | {
+        n for n in old if n.endswith(".vml")
+    }, changed
+    for n in set(new) - set(old):
+        assert re.fullmatch(r"xl/comments\d+\.xml|xl/drawings/vmlDrawing\d+\.vml|.*\.rels", n), n
+
+
+def cells(data: bytes) -> dict[str, list[list[object]]]:
+    """Every sheet as calamine reads it (cached values of formulas included)."""
+    return read_sheets(data)[0]
+
+
+def school_values(data: bytes) -> dict[str, list[list[object]]]:
+    """Every cell but the ones the sync owns: «Контроль» and the hidden sheet's note list."""
+    out = {}
+    for name, grid in cells(data).items():
+        rows = [list(r) for r in grid]
+        if name == SPEC.main_sheet:
+            for r in rows[1:]:
+                if len(r) >= CONTROL:
+                    r[CONTROL - 1] = None
+        if name == SPEC.meta_sheet:
+            rows = [r for r in rows if r and r[0] != NOTE_CELLS_KEY]
+        out[name] = [[v for v in r] for r in rows]
+    return out
+
+
+def without_trailing_empties(grid: list[list[object]]) -> list[list[object]]:
+    rows = [list(r) for r in grid]
+    for r in rows:
+        while r and r[-1] in (None, ""):
+            r.pop()
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def same_school_values(before: bytes, after: bytes) -> None:
+    a, b = school_values(before), school_values(after)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert without_trailing_empties(a[name]) == without_trailing_empties(b[name]), name

@@ -125,3 +125,29 @@ def test_the_check_passes_pure_code() -> None:
         "    return max(today, now.date())\n"
     )
     assert violations(source) == []
+
+
+def imported_test_modules(tree: ast.Module) -> list[str]:
+    """The test modules (tests.test_*) a module imports: shared helpers live in tests/fixtures.py
+    and tests/fakes/, so no test module depends on another's."""
+    found = []
+    for node in ast.walk(tree):
+        names = (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else []
+        )
+        found += [n for n in names if n.startswith("tests.test_")]
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    tests_dir = Path(__file__).resolve().parent
+    offenders = {
+        p.name: imported_test_modules(ast.parse(p.read_text(encoding="utf-8")))
+        for p in sorted(tests_dir.rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert imported_test_modules(ast.parse("from tests.test_x import y")) == ["tests.test_x"]

@@ -15,119 +15,42 @@ from openpyxl import load_workbook
 from openpyxl.drawing.image import Image
 from PIL import Image as PILImage
 
-from sync.backends.folder import FolderBackend, keep_backup
-from sync.backends.xlsxio import read_sheets
-from sync.backends.xlsxpatch import DOC_REL_NS, Package, Rels, workbook_sheets
+from sync.backends.folder import keep_backup
 from sync.builders.fill import fill_workbook
 from sync.cli_common import RunExit, run_exit_code
 from sync.config import Config
 from sync.distribute import distribute
-from sync.model import School, SchoolReport
-from sync.paint import NOTE_CELLS_KEY, Paint, paint_school
-from sync.pipeline import load_context, run
-from sync.reader import locate
+from sync.model import School
+from sync.paint import Paint
+from sync.pipeline import run
 from sync.spec import load_spec
-from sync.validation import check_school
-from tests.fixtures import BUILT_AT, PASSPORT, TODAY, municipality
+from tests.fixtures import (
+    BUILT_AT,
+    CONTROL,
+    LETTER,
+    LETTER_AFTER,
+    PASSPORT,
+    TODAY,
+    assert_only_ours_changed,
+    backend_of,
+    cells,
+    municipality,
+    our_parts,
+    paint_of,
+    parts,
+    same_school_values,
+    school_values,
+    without_trailing_empties,
+)
+from tests.fixtures import (
+    WRITEBACK_FILLS as FILLS,
+)
+from tests.fixtures import (
+    writeback_setup as setup,
+)
 from tests.libreoffice import XLSX_FILTER, convert
 
 SPEC = load_spec()
-CONTROL = SPEC.index("control")
-LETTER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[CONTROL - 1]
-LETTER_AFTER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[CONTROL]
-FILLS = {
-    "3": {"status": "Выполнено", "evidence": "Приказ № 45", "executor": "Иванова Н. П."},
-    "4": {"status": "Сделано", "comment": "=1+1"},  # an unknown status: an error and a note
-    "5": {"status": "В работе", "comment": "начали"},
-}
-
-
-def setup(tmp_path: Path) -> Config:
-    config = municipality(tmp_path)
-    distribute(config, built_at=BUILT_AT)
-    for school in config.schools:
-        fill_workbook(Path(school.source), SPEC, FILLS, PASSPORT)
-    return config
-
-
-def backend_of(config: Config) -> FolderBackend:
-    return FolderBackend(config.master_path, config.backups_dir, config.keep_backups)
-
-
-def paint_of(config: Config, school: School, backend: FolderBackend) -> tuple[Paint, str]:
-    """What a run would paint into this school's workbook, and the fingerprint it read."""
-    spec, plan = load_context(config)
-    raw = backend.read(school)
-    sheet = locate(raw, spec)
-    rows, problems = check_school(sheet, school, plan, spec, TODAY, config.soon_days)
-    report = SchoolReport(school, rows, dict(sheet.passport), problems)
-    return paint_school(report, sheet, spec), raw.fingerprint
-
-
-def parts(data: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return {n: z.read(n) for n in z.namelist()}
-
-
-def our_parts(data: bytes) -> set[str]:
-    """The parts a write-back may change: the main and hidden sheets, styles, notes, their rels."""
-    pkg = Package(data)
-    wb_part, sheets = workbook_sheets(pkg)
-    ours = {"[Content_Types].xml"}
-    for s in sheets:
-        if s.title in (SPEC.main_sheet, SPEC.meta_sheet):
-            ours |= {s.part, Rels(pkg, s.part).name}
-    ours |= {t for _, t in Rels(pkg, wb_part).by_type(DOC_REL_NS + "/styles")}
-    return ours
-
-
-def assert_only_ours_changed(before: bytes, after: bytes) -> None:
-    old, new = parts(before), parts(after)
-    allowed = our_parts(before)
-    assert set(old) <= set(new), "a part of the school's file disappeared"
-    changed = {n for n in old if old[n] != new[n]}
-    assert changed <= allowed | {n for n in old if re.fullmatch(r"xl/comments\d*\.xml", n)} | {
-        n for n in old if n.endswith(".vml")
-    }, changed
-    for n in set(new) - set(old):
-        assert re.fullmatch(r"xl/comments\d+\.xml|xl/drawings/vmlDrawing\d+\.vml|.*\.rels", n), n
-
-
-def cells(data: bytes) -> dict[str, list[list[object]]]:
-    """Every sheet as calamine reads it (cached values of formulas included)."""
-    return read_sheets(data)[0]
-
-
-def school_values(data: bytes) -> dict[str, list[list[object]]]:
-    """Every cell but the ones the sync owns: «Контроль» and the hidden sheet's note list."""
-    out = {}
-    for name, grid in cells(data).items():
-        rows = [list(r) for r in grid]
-        if name == SPEC.main_sheet:
-            for r in rows[1:]:
-                if len(r) >= CONTROL:
-                    r[CONTROL - 1] = None
-        if name == SPEC.meta_sheet:
-            rows = [r for r in rows if r and r[0] != NOTE_CELLS_KEY]
-        out[name] = [[v for v in r] for r in rows]
-    return out
-
-
-def without_trailing_empties(grid: list[list[object]]) -> list[list[object]]:
-    rows = [list(r) for r in grid]
-    for r in rows:
-        while r and r[-1] in (None, ""):
-            r.pop()
-    while rows and not rows[-1]:
-        rows.pop()
-    return rows
-
-
-def same_school_values(before: bytes, after: bytes) -> None:
-    a, b = school_values(before), school_values(after)
-    assert a.keys() == b.keys()
-    for name in a:
-        assert without_trailing_empties(a[name]) == without_trailing_empties(b[name]), name
 
 
 def write(config: Config, index: int = 0) -> tuple[bytes, bytes, str, Paint]:

@@ -18,8 +18,9 @@ from sync.backends.xlsxpatch import _patch, patch_workbook, plain_sheet
 from sync.cells import column_letter
 from sync.model import Control, ControlKey
 from sync.paint import Paint
+from tests.fixtures import CONTROL, SPEC, backend_of, paint_of
+from tests.fixtures import writeback_setup as setup
 from tests.libreoffice import XLSX_FILTER, convert
-from tests.test_writeback import CONTROL, SPEC, backend_of, paint_of, setup
 
 SHEET = "xl/worksheets/sheet1.xml"
 REVIEW = SPEC.index("review")

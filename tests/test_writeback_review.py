@@ -20,16 +20,18 @@ from sync.backends.xlsxio import read_sheets
 from sync.backends.xlsxpatch import MAIN_NS, MAX_CELL_CHARS, patch_workbook
 from sync.cells import column_letter
 from sync.paint import Paint
-from tests.libreoffice import XLSX_FILTER, convert
-from tests.test_writeback import (
+from tests.fixtures import (
     CONTROL,
     SPEC,
     assert_only_ours_changed,
     backend_of,
     paint_of,
     same_school_values,
-    setup,
 )
+from tests.fixtures import (
+    writeback_setup as setup,
+)
+from tests.libreoffice import XLSX_FILTER, convert
 
 REVIEW = SPEC.index("review")
 R = column_letter(REVIEW)
