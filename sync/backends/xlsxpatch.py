@@ -1732,22 +1732,71 @@ def _write_notes(
             notes[part.part] = Notes(pkg, part, get, ct, index.get(part.part, 0))
         return notes[part.part]
 
-    # Which notes exist, whose they are; only sheets that have a comments part are opened.
-    theirs: dict[str, set[str]] = {}
-    ours: dict[str, set[str]] = {}
-    shown: dict[tuple[str, str], str] = {}  # (sheet part, ref) -> the text of our note there
-    for part in sheets:
-        rels = pkg.rels(part.part)
-        if not rels.by_type(REL_COMMENTS):
-            continue
-        n = notes_of(part)
-        for ref, (who, text) in n.existing().items():
-            if who == author or is_ours(text, author=who, cell=(part.title, ref), listed=listed):
-                ours.setdefault(part.part, set()).add(ref)
-                shown[(part.part, ref)] = text
-            else:
-                theirs.setdefault(part.part, set()).add(ref)
+    existing = _existing_notes(pkg, sheets, notes_of, author, listed)
+    texts, skipped = _place_notes(paint, sheets, main, control_col, get, existing.theirs)
+    if skipped:
+        result.remarks.append(
+            "примечания к объединённым ячейкам не записаны ("
+            + ", ".join(skipped[:5])
+            + ("…" if len(skipped) > 5 else "")
+            + "); ошибки перечислены в своде."
+        )
+    # The same notes as last time (only controls changed): comments and drawings stay as they are.
+    if existing.shown != texts:
+        for name in sorted(set(existing.ours) | {p for p, _ in texts}):
+            n = notes_of(next(s for s in sheets if s.part == name))
+            n.remove(existing.ours.get(name, set()))
+            for (p, ref), text in sorted(texts.items()):
+                if p == name:
+                    n.add(ref, text, author)
+            n.save()
+    ct.save()
+    if meta_part is not None:
+        titles = {s.part: s.title for s in sheets}
+        cells = [(titles[p], ref) for p, ref in texts]
+        _update_meta(lambda: get(meta_part), paint, meta_rows, cells)
 
+
+@dataclass
+class _ExistingNotes:
+    """The notes a school's workbook holds now, by whose they are."""
+
+    ours: dict[str, set[str]] = field(default_factory=dict)  # sheet part -> refs
+    theirs: dict[str, set[str]] = field(default_factory=dict)
+    shown: dict[tuple[str, str], str] = field(default_factory=dict)  # (part, ref) -> our text
+
+
+def _existing_notes(
+    pkg: Package,
+    sheets: list[SheetPart],
+    notes_of: Callable[[SheetPart], Notes],
+    author: str,
+    listed: set[Cell],
+) -> _ExistingNotes:
+    """Which notes exist and whose they are; only sheets that have a comments part are opened."""
+    found = _ExistingNotes()
+    for part in sheets:
+        if not pkg.rels(part.part).by_type(REL_COMMENTS):
+            continue
+        for ref, (who, text) in notes_of(part).existing().items():
+            if who == author or is_ours(text, author=who, cell=(part.title, ref), listed=listed):
+                found.ours.setdefault(part.part, set()).add(ref)
+                found.shown[(part.part, ref)] = text
+            else:
+                found.theirs.setdefault(part.part, set()).add(ref)
+    return found
+
+
+def _place_notes(
+    paint: Paint,
+    sheets: list[SheetPart],
+    main: AnySheet,
+    control_col: int | None,
+    get: Callable[[SheetPart], AnySheet],
+    theirs: dict[str, set[str]],
+) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """Where each of our notes goes: its own cell, or the row's «Контроль» when a school's note
+    or a merge holds that cell; the notes that fit nowhere are listed (`Sheet!A1`)."""
     texts: dict[tuple[str, str], str] = {}  # (sheet part, ref) -> text
     skipped: list[str] = []
     for (title, ref), text in paint.notes.items():
@@ -1774,33 +1823,24 @@ def _write_notes(
             sheet, target = main, alt
         key = (sheet.part, target)
         texts[key] = f"{texts[key]}\n{text}" if key in texts else text
-    if skipped:
-        result.remarks.append(
-            "примечания к объединённым ячейкам не записаны ("
-            + ", ".join(skipped[:5])
-            + ("…" if len(skipped) > 5 else "")
-            + "); ошибки перечислены в своде."
-        )
+    return texts, skipped
 
-    titles = {s.part: s.title for s in sheets}
-    # The same notes as last time (only controls changed): comments and drawings stay as they are.
-    for name in sorted(set(ours) | {p for p, _ in texts}) if shown != texts else ():
-        n = notes_of(next(s for s in sheets if s.part == name))
-        n.remove(ours.get(name, set()))
-        for (p, ref), text in sorted(texts.items()):
-            if p == name:
-                n.add(ref, text, author)
-        n.save()
-    ct.save()
 
-    if meta_part is not None and (texts or NOTE_CELLS_KEY in meta_rows):
-        value = format_note_cells((titles[p], ref) for p, ref in texts)
+def _update_meta(
+    meta: Callable[[], AnySheet],
+    paint: Paint,
+    meta_rows: dict[str, tuple[int, str]],
+    note_cells: list[Cell],
+) -> None:
+    """The hidden sheet (opened only if something changes): the list of our note cells and the
+    paint's stamps."""
+    if note_cells or NOTE_CELLS_KEY in meta_rows:
+        value = format_note_cells(note_cells)
         if NOTE_CELLS_KEY not in meta_rows or meta_rows[NOTE_CELLS_KEY][1] != value:
-            _set_meta(get(meta_part), NOTE_CELLS_KEY, value)
-    if meta_part is not None:
-        for meta_key, stamp in paint.stamps.items():
-            if meta_key not in meta_rows or meta_rows[meta_key][1] != stamp:
-                _set_meta(get(meta_part), meta_key, stamp)
+            _set_meta(meta(), NOTE_CELLS_KEY, value)
+    for meta_key, stamp in paint.stamps.items():
+        if meta_key not in meta_rows or meta_rows[meta_key][1] != stamp:
+            _set_meta(meta(), meta_key, stamp)
 
 
 def _set_meta(meta: AnySheet, key: str, value: str) -> None:

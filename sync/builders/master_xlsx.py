@@ -352,47 +352,16 @@ def _write_sheet(
     sheets: dict[str, MasterSheet],
 ) -> None:
     ncols = max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
-    widths, wraps = _layout(sheet, ncols)
-    hidden = {c for c in sheet.hidden_columns if c < ncols}
-    for c, width in enumerate(widths):
-        if c in hidden:  # kept in the file (the row key), neither shown nor printed
-            ws.set_column(c, c, width, None, {"hidden": True})
-            widths[c] = 0.0
-        else:
-            ws.set_column(c, c, width)
-    editable = {c: choices for c, choices in sheet.editable.items() if c < ncols}
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
-    printed = ncols
-    if sheet.print_columns is not None and 0 < sheet.print_columns < ncols:
-        printed = sheet.print_columns
-        _fit_across(widths, wraps, sheet.headers, printed)
-        ws.print_area(0, 0, last, printed - 1)
-    for c in range(printed):
-        if c not in hidden:
-            ws.set_column(c, c, widths[c])
+    widths, wraps, hidden, printed = _columns(ws, sheet, ncols, last)
+    editable = {c: choices for c, choices in sheet.editable.items() if c < ncols}
     on_first_page = _print_setup(ws, sheet, master, widths[:printed], head)
     ws.freeze_panes(HEADER_ROW, sheet.frozen_columns)
     ws.autofilter(head, 0, last, ncols - 1)
 
-    # Title block: whose master, which period, as of when; then what the colours mean. A sheet
-    # printed over several pages across repeats its first columns on each: the block stays
-    # inside them (wrapped), so no page shows a fragment of it.
     block = on_first_page if on_first_page < len(widths) else len(widths)
-    room = sum(widths[:block]) if block < len(widths) else 10_000.0
-    merged = 1 < block < len(widths)
-    for row, text, fmt, size in (
-        (0, master.title, formats.title_wrap if merged else formats.title, TITLE_SIZE),
-        (1, master.subtitle, formats.subtitle_wrap if merged else formats.subtitle, FONT_SIZE),
-    ):
-        if not text:
-            continue
-        lines = wrapped_lines(text, room * FONT_SIZE / size) if merged else 1
-        ws.set_row(row, min(MAX_ROW_PT, lines * size * 1.45 + 4))
-        if merged:
-            ws.merge_range(row, 0, row, block - 1, _clean(text), fmt)
-        else:
-            ws.write_string(row, 0, _clean(text), fmt)
+    _title_block(ws, master, widths, block, formats)
     legend = list(sheet.legend)
     if editable:
         legend.append((EDITABLE_FILL, EDITABLE_NOTE))
@@ -419,24 +388,72 @@ def _write_sheet(
             _dropdown(ws, head + 1, last, c, choices, sheet.headers[c])
 
     if sheet.data_bar_column is not None and sheet.rows:
-        c = sheet.data_bar_column
-        ws.conditional_format(
-            head + 1,
-            c,
-            last,
-            c,
-            {
-                "type": "data_bar",
-                "bar_color": DATA_BAR,
-                "data_bar_2010": False,  # the classic bar every spreadsheet program reads
-                "min_type": "num",
-                "min_value": 0,
-                "max_type": "num",
-                "max_value": 1,
-            },
-        )
+        _data_bar(ws, head + 1, last, sheet.data_bar_column)
     if sheet.chart_of is not None:
         _add_chart(wb, ws, sheet, sheets, len(sheet.rows) + HEADER_ROW + 1, widths)
+
+
+def _columns(
+    ws: Worksheet, sheet: MasterSheet, ncols: int, last: int
+) -> tuple[list[float], list[bool], set[int], int]:
+    """Column widths (0 for hidden ones), which wrap, which are hidden, how many print."""
+    widths, wraps = _layout(sheet, ncols)
+    hidden = {c for c in sheet.hidden_columns if c < ncols}
+    for c, width in enumerate(widths):
+        if c in hidden:  # kept in the file (the row key), neither shown nor printed
+            ws.set_column(c, c, width, None, {"hidden": True})
+            widths[c] = 0.0
+        else:
+            ws.set_column(c, c, width)
+    printed = ncols
+    if sheet.print_columns is not None and 0 < sheet.print_columns < ncols:
+        printed = sheet.print_columns
+        _fit_across(widths, wraps, sheet.headers, printed)
+        ws.print_area(0, 0, last, printed - 1)
+    for c in range(printed):
+        if c not in hidden:
+            ws.set_column(c, c, widths[c])
+    return widths, wraps, hidden, printed
+
+
+def _title_block(
+    ws: Worksheet, master: Master, widths: list[float], block: int, formats: _Formats
+) -> None:
+    """Whose master, which period, as of when. A sheet printed over several pages across
+    repeats its first `block` columns on each: the block stays inside them (wrapped), so no
+    page shows a fragment of it."""
+    room = sum(widths[:block]) if block < len(widths) else 10_000.0
+    merged = 1 < block < len(widths)
+    for row, text, fmt, size in (
+        (0, master.title, formats.title_wrap if merged else formats.title, TITLE_SIZE),
+        (1, master.subtitle, formats.subtitle_wrap if merged else formats.subtitle, FONT_SIZE),
+    ):
+        if not text:
+            continue
+        lines = wrapped_lines(text, room * FONT_SIZE / size) if merged else 1
+        ws.set_row(row, min(MAX_ROW_PT, lines * size * 1.45 + 4))
+        if merged:
+            ws.merge_range(row, 0, row, block - 1, _clean(text), fmt)
+        else:
+            ws.write_string(row, 0, _clean(text), fmt)
+
+
+def _data_bar(ws: Worksheet, first: int, last: int, c: int) -> None:
+    ws.conditional_format(
+        first,
+        c,
+        last,
+        c,
+        {
+            "type": "data_bar",
+            "bar_color": DATA_BAR,
+            "data_bar_2010": False,  # the classic bar every spreadsheet program reads
+            "min_type": "num",
+            "min_value": 0,
+            "max_type": "num",
+            "max_value": 1,
+        },
+    )
 
 
 class _Table:

@@ -217,23 +217,23 @@ def _int(value: CellValue) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def build_spravka(
-    master: Master,
-    reports: Sequence[SchoolReport],
-    spec: TemplateSpec,
-    municipality: str,
-    period_start: date,
-    period_end: date,
-    as_of: date,
-    previous: PastSpravka | None = None,
-    done_requires_acceptance: bool = False,
-) -> Spravka:
-    """Read the справка's numbers off the master (pure).
+@dataclass
+class _Tallies:
+    """What one pass over «Мероприятия» counts."""
 
-    The review counts come from the master's «Проверка» (the recorded marks against the rows as
-    they are), so a row changed after «Принято» is on review again, not accepted.
-    """
-    rows_sheet = master.sheet(ROWS_SHEET)
+    by_section: dict[str, list[int]] = field(default_factory=dict)
+    # name -> [activities, done, overdue, not_done, counted]
+    by_school_not_done: dict[str, int] = field(default_factory=dict)
+    not_done: list[ActivityLine] = field(default_factory=list)
+    on_review: int = 0
+    accepted: int = 0
+    rework: int = 0
+
+
+def _tally_rows(
+    rows_sheet: MasterSheet, spec: TemplateSpec, done_requires_acceptance: bool
+) -> _Tallies:
+    """Counts by section, the not-done rows and the review counts, off «Мероприятия»."""
     col = {key: _column(rows_sheet, _header(spec, key)) for key in _ROW_FIELDS}
     school_col = 0
     done_status = spec.statuses["done"]
@@ -244,17 +244,13 @@ def build_spravka(
     state_col = rows_sheet.headers.index(STATE_HEADER) if STATE_HEADER in rows_sheet.headers else -1
     accepted_text = REVIEW_STATE_RU[ReviewState.ACCEPTED]
     rework_text = REVIEW_STATE_RU[ReviewState.REWORK]
-
-    by_section: dict[str, list[int]] = {}  # name -> [activities, done, overdue, not_done, counted]
-    by_school_not_done: dict[str, int] = {}
-    not_done: list[ActivityLine] = []
-    on_review = accepted = rework = 0
+    t = _Tallies()
     for r in rows_sheet.rows:
         status = normalize_status(r[col["status"]], spec)
         control = r[col["control"]]
         state = str(r[state_col] or "") if state_col >= 0 else ""
         section = str(r[col["section"]] or "").strip() or NO_SECTION
-        counts = by_section.setdefault(section, [0, 0, 0, 0, 0])
+        counts = t.by_section.setdefault(section, [0, 0, 0, 0, 0])
         counts[0] += 1
         counts[1] += control == done_value and (
             not done_requires_acceptance or state == accepted_text
@@ -264,15 +260,24 @@ def build_spravka(
         if status == failed_status:
             counts[3] += 1
             school = str(r[school_col])
-            by_school_not_done[school] = by_school_not_done.get(school, 0) + 1
-            not_done.append(_activity(r, col, school_col))
+            t.by_school_not_done[school] = t.by_school_not_done.get(school, 0) + 1
+            t.not_done.append(_activity(r, col, school_col))
         if status == done_status and state == accepted_text:
-            accepted += 1
+            t.accepted += 1
         elif status == done_status and state != rework_text:
-            on_review += 1  # as the master's «На проверке»: not reviewed, changed, fixed
-        rework += state == rework_text
-    sections = [Line(name, a, d, o, n, c) for name, (a, d, o, n, c) in by_section.items()]
+            t.on_review += 1  # as the master's «На проверке»: not reviewed, changed, fixed
+        t.rework += state == rework_text
+    return t
 
+
+def _school_lines(
+    master: Master,
+    reports: Sequence[SchoolReport],
+    spec: TemplateSpec,
+    not_done: dict[str, int],
+) -> list[Line]:
+    """One line per school, its numbers as «Школы» shows them."""
+    skip = normalize_header(spec.statuses["not_needed"])
     schools_sheet = master.sheet(SCHOOLS_SHEET)
     sc = {h: i for i, h in enumerate(schools_sheet.headers)}
     by_report = {r.school.name or r.school.id: r for r in reports}
@@ -292,12 +297,34 @@ def build_spravka(
                 _int(r[sc["Мероприятий"]]),
                 _int(r[sc["Выполнено"]]),
                 _int(r[sc["Просрочено"]]),
-                by_school_not_done.get(name, 0),
+                not_done.get(name, 0),
                 counted,
                 str(r[sc["Категория"]] or ""),
                 note,
             )
         )
+    return schools
+
+
+def build_spravka(
+    master: Master,
+    reports: Sequence[SchoolReport],
+    spec: TemplateSpec,
+    municipality: str,
+    period_start: date,
+    period_end: date,
+    as_of: date,
+    previous: PastSpravka | None = None,
+    done_requires_acceptance: bool = False,
+) -> Spravka:
+    """Read the справка's numbers off the master (pure).
+
+    The review counts come from the master's «Проверка» (the recorded marks against the rows as
+    they are), so a row changed after «Принято» is on review again, not accepted.
+    """
+    t = _tally_rows(master.sheet(ROWS_SHEET), spec, done_requires_acceptance)
+    sections = [Line(name, a, d, o, n, c) for name, (a, d, o, n, c) in t.by_section.items()]
+    schools = _school_lines(master, reports, spec, t.by_school_not_done)
     total = Line(
         "Итого",
         sum(s.activities for s in schools),
@@ -318,13 +345,13 @@ def build_spravka(
         schools_count=len(pupils),
         not_read=[r.school.name for r in pupils if r.message == NEVER_READ],
         total=total,
-        on_review=on_review,
-        accepted=accepted,
-        rework=rework,
+        on_review=t.on_review,
+        accepted=t.accepted,
+        rework=t.rework,
         sections=sections,
         schools=schools,
         overdue=overdue,
-        not_done=not_done,
+        not_done=t.not_done,
         master=master,
         previous=previous,
     )
