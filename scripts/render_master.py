@@ -22,6 +22,7 @@ FILE_NAMES = {
     "Школы": "shkoly",
     "Изменения": "izmeneniya",
     "Мероприятия": "meropriyatiya",
+    "На проверке": "na-proverke",
     "Просрочено": "prosrocheno",
     "Ошибки": "oshibki",
     "Паспорта": "pasporta",
@@ -54,14 +55,16 @@ def to_pdf(src: Path, outdir: Path) -> Path:
 
 
 def page_sheets(pdf: Path) -> list[str]:
-    """The sheet each page belongs to: the last word of its first (page header) line."""
+    """The sheet each page belongs to: the known sheet name its first (page header) line ends
+    with (a name may have several words, «На проверке»)."""
     names = []
     pages = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
     ).stdout.split("\f")
     for text in pages:
         lines = [x for x in text.splitlines() if x.strip()]
-        names.append(lines[0].split()[-1] if lines else "")
+        head = " ".join(lines[0].split()) if lines else ""
+        names.append(next((n for n in FILE_NAMES if head.endswith(n)), ""))
     return names[: len(names) - 1] if names and not names[-1] else names
 
 
