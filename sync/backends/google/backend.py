@@ -106,7 +106,6 @@ from sync.consolidate import ROWS_SHEET
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
-from sync.reader import find_header
 from sync.review import COMMENT_HEADER, MARK_HEADER, MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
@@ -283,6 +282,11 @@ class RunState:
     listing: dict[str, DriveFile] | None = None  # the folder's files by id, listed once
     surveyed: dict[str, DriveFile] = field(default_factory=dict)  # school id -> its file
     reads: dict[str, ReadSpreadsheet] = field(default_factory=dict)  # until written back
+    # school id -> the read its state was last recorded from this run, with the read's
+    # fingerprint, main title, header row and control column
+    shapes: dict[str, tuple[ReadSpreadsheet, str, str, int, int | None]] = field(
+        default_factory=dict
+    )
 
 
 class GoogleBackend:
@@ -639,33 +643,62 @@ class GoogleBackend:
         text = f"Таблица Google не прочитана: {self._failed(error)}"
         return TransientSourceError(text) if self._explain(error)[1] else SourceError(text)
 
-    def _remember(self, school: School, parsed: ReadSpreadsheet, found: DriveFile | None) -> None:
-        """Keep what the spreadsheet shows, so that painting it next time needs no read."""
+    def _remember(
+        self,
+        school: School,
+        parsed: ReadSpreadsheet,
+        found: DriveFile | None,
+        paint: Paint | None = None,
+    ) -> None:
+        """Keep what the spreadsheet shows, so that painting it next time needs no read.
+
+        Its header is the core's to find (`sync.reader.locate`), never the backend's: with a
+        paint, its header row and Контроль column are the paint's; without one (a read, before
+        the core has looked) they are those this spreadsheet's state had, or none. `_basis`
+        trusts a state only for a paint with the same header row and columns, so a guess costs
+        at most one read, never a wrong write; `write_back` records the paint's own.
+        """
         titles = list(parsed.sheet_ids)
-        main_title = main_title_for(self.spec.main_sheet, titles)
-        main = next((s for s in parsed.sheets if s.title == main_title), None)
-        header = find_header(main.grid, self.spec) if main else None
-        header_row, control_col = (header[0], header[1].get("control")) if header else (1, None)
-        review_col = review_column(main.grid, header_row) if main else None
-        paint = Paint(self.spec.main_sheet, control_col, header_row, (), {}, review_col=review_col)
         old = self.state.get(school.id, parsed.spreadsheet_id)
+        sheet, header_row, control_col = self.spec.main_sheet, 1, None
+        if paint is not None:
+            sheet, header_row, control_col = paint.main_sheet, paint.header_row, paint.control_col
+        elif old is not None:
+            header_row, control_col = old.header_row, old.control_col
+        main_title = main_title_for(sheet, titles)
+        main = next((s for s in parsed.sheets if s.title == main_title), None)
+        review_col = review_column(main.grid, header_row) if main else None
+        shape = Paint(main_title, control_col, header_row, (), {}, review_col=review_col)
         modified = old.modified if old else ""
         if found is not None and not found.by_me:
             modified = found.modified
+        fingerprint = parsed.fingerprint()
         self.state.put(
             school.id,
             SchoolState(
                 spreadsheet_id=parsed.spreadsheet_id,
-                fingerprint=parsed.fingerprint(),
+                fingerprint=fingerprint,
                 sheet_ids=parsed.sheet_ids,
                 main_title=main_title,
                 control_col=control_col,
                 header_row=header_row,
                 masked=parsed.masked_hash(main_title, control_col, header_row),
-                shown=parsed.shown(paint),
+                shown=parsed.shown(shape),
                 modified=modified,
             ),
         )
+        self.run.shapes[school.id] = (parsed, fingerprint, main_title, header_row, control_col)
+
+    def _remember_read(self, school: School, paint: Paint, fingerprint: str) -> None:
+        """This run's read of the school, recorded with the paint's header row and columns
+        (the core's, found once by `locate`) if `read` had to record it without them."""
+        read = self.run.reads.get(school.id)
+        shape = self.run.shapes.get(school.id)
+        if read is None or shape is None or shape[0] is not read or shape[1] != fingerprint:
+            return  # not read this run, or not the content the paint was made from
+        main_title = main_title_for(paint.main_sheet, list(read.sheet_ids))
+        if shape[2:] != (main_title, paint.header_row, paint.control_col):
+            self._remember(school, read, self.run.surveyed.get(school.id), paint)
 
     # -- write back ----------------------------------------------------------------------
 
@@ -674,6 +707,7 @@ class GoogleBackend:
         sid = self.spreadsheet_id(school)
         if not sid:
             return WriteResult(WriteStatus.FAILED, message="у школы нет таблицы Google")
+        self._remember_read(school, paint, fingerprint)
         blocked = self.breaker.blocked()
         if blocked:
             return WriteResult(WriteStatus.FAILED, message=blocked)
@@ -753,7 +787,7 @@ class GoogleBackend:
                 WriteStatus.FAILED, message=f"контроль не записан: {self._failed(e)}"
             )
         self.run.reads.pop(school.id, None)
-        self._remember(school, after, self.run.surveyed.get(school.id))
+        self._remember(school, after, self.run.surveyed.get(school.id), paint)
         shown = after.shown(paint)
         wanted = shown_after(paint, before, list(after.sheet_ids))
         if (shown.controls, shown.notes, shown.reviews) == (
@@ -809,7 +843,7 @@ class GoogleBackend:
             ):
                 return dict(state.sheet_ids), state.shown, state.masked
             read = self._get(sid)  # the cache is gone or stale: one read to know what it shows
-            self._remember(school, read, self.run.surveyed.get(school.id))
+            self._remember(school, read, self.run.surveyed.get(school.id), paint)
             if read.fingerprint() != fingerprint:
                 return None
         shown = read.shown(paint)
