@@ -736,16 +736,7 @@ _ODD_CELL = re.compile(rb'<c[\s/>](?!r="[A-Z]{1,3}[1-9][0-9]{0,6}")|<[\w.-]+:(?:
 _ODD_ROW = re.compile(rb'<row[\s/>](?!r="[1-9][0-9]{0,6}")')
 # The worksheet's children that follow <legacyDrawing>, as start tags (`<extLst` only at the top:
 # add_legacy_drawing refuses a sheet with more than one).
-_FOLLOWERS = (
-    "legacyDrawingHF",
-    "drawingHF",
-    "picture",
-    "oleObjects",
-    "controls",
-    "webPublishItems",
-    "tableParts",
-    "extLst",
-)
+_FOLLOWERS = tuple(sorted(_AFTER_LEGACY))
 _ATTR = re.compile(rb'([\w:.-]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"')
 _ROW_REF = re.compile(rb'<row r="([0-9]+)"')
