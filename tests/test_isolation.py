@@ -215,6 +215,55 @@ def test_read_many_keeps_the_order_and_reads_in_two_processes(tmp_path: Path) ->
         pool.close()
 
 
+def test_prestarted_workers_are_the_ones_that_read_and_a_killed_one_blames_its_file(
+    tmp_path: Path,
+) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    good = paths[0]
+    deep = tmp_path / "deep.xlsx"
+    shutil.copyfile(good, deep)
+    wb = load_workbook(deep)
+    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
+    wb.save(deep)
+    pool = ReaderPool(2, ReadLimits(memory=300 << 20))
+    try:
+        pool.prestart()
+        pool.prestart()  # a second call while the first is starting: no more workers
+        assert pool._starter is not None
+        pool._starter.join(60)
+        started = {w.process.pid for w in pool._started}
+        assert len(started) == 2 and pool._workers == []  # started, not yet adopted
+        items = [("a", good, ()), ("deep", deep, ()), ("b", paths[1], ()), ("c", good, ())]
+        results = dict(pool.read_many(items))
+        assert list(results) == ["a", "deep", "b", "c"]
+        failure = results["deep"]
+        assert isinstance(failure, ReadFailure) and "deep.xlsx" in str(failure)
+        assert all(not isinstance(results[k], ReadFailure) for k in ("a", "b", "c"))
+        pids = {w.process.pid for w in pool._workers}
+        assert len(pids) == 2 and len(pids & started) == 1  # the killed one was replaced
+        pool.prestart()  # the workers are up: nothing to start
+        assert pool._starter is None
+    finally:
+        pool.close()
+    assert all(not w.process.is_alive() for w in pool._started + pool._workers)
+
+
+def test_a_prestart_never_leaves_more_workers_than_the_pool_size(tmp_path: Path) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    pool = ReaderPool(1)
+    try:
+        assert not isinstance(pool.read(paths[0]), ReadFailure)  # one worker up
+        first = pool._workers[0]
+        pool._workers = []  # as if the read had not kept it: prestart starts one more
+        pool.prestart()
+        pool._workers = [first]
+        got = list(pool.read_many([(i, paths[i % 2], ()) for i in range(4)]))
+        assert [k for k, _ in got] == [0, 1, 2, 3]
+        assert pool._workers == [first]  # the extra started worker was stopped, not used
+    finally:
+        pool.close()
+
+
 def _xml(body: str) -> io.BytesIO:
     return io.BytesIO(body.encode())
 

@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import posixpath
 import re
+import select
 import stat
 import struct
 import sys
@@ -982,6 +983,32 @@ def _rss(pid: int) -> int | None:
 PIPELINE = 3
 
 
+class _Poller:
+    """multiprocessing.connection.wait with one poll object kept while the set is the same.
+
+    wait() builds and registers a new selector on every call; the parent calls it once or twice
+    a school, and on two cores the parent's CPU is taken from the workers. POSIX only.
+    """
+
+    def __init__(self) -> None:
+        self._fds: tuple[int, ...] = ()
+        self._poll = select.poll()
+
+    def wait(self, waitables: list[Any], timeout: float) -> list[Any]:
+        by_fd = {(w if isinstance(w, int) else w.fileno()): w for w in waitables}
+        fds = tuple(by_fd)
+        if fds != self._fds:
+            self._poll = select.poll()
+            for fd in fds:
+                self._poll.register(fd, select.POLLIN)
+            self._fds = fds
+        try:
+            events = self._poll.poll(timeout * 1000)
+        except InterruptedError:  # pragma: no cover - retried by PEP 475; kept for clarity
+            events = []
+        return [by_fd[fd] for fd, _event in events if fd in by_fd]
+
+
 class ReaderPool:
     """Worker processes, one per core by default, started on demand and replaced when they die.
 
@@ -996,8 +1023,60 @@ class ReaderPool:
         self._ctx = _context()
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        # prestart(): workers started in the background, adopted by the next read
+        self._start_guard = threading.Lock()
+        self._starter: threading.Thread | None = None
+        self._started: list[_Worker] = []
+        self._poller: _Poller | None = None
+
+    def prestart(self) -> None:
+        """Start the workers now, in the background, and return at once.
+
+        The first worker waits for the fork server to start (about 0.1 s of an interpreter
+        importing the reader); a run calls this before its other first steps (the survey of
+        the schools' files) so that start overlaps them instead of delaying the first read.
+        A no-op when the workers are up, a read is under way, or a start is already running.
+        """
+        with self._start_guard:
+            if self._starter is not None or self._lock.locked():
+                return
+            missing = self.size - len(self._workers)
+            if missing <= 0:
+                return
+            self._starter = threading.Thread(
+                target=self._start_in_background,
+                args=(missing,),
+                name="roadmap-sync-reader-start",
+                daemon=True,
+            )
+            self._starter.start()
+
+    def _start_in_background(self, count: int) -> None:
+        started = []
+        try:
+            for _ in range(count):
+                started.append(self._spawn())
+        except Exception:  # the first read starts its workers itself and reports a failure
+            pass
+        self._started = started
+
+    def _adopt_started(self) -> None:
+        """Wait for a prestart() under way and take its workers (never more than `size`)."""
+        with self._start_guard:
+            starter, self._starter = self._starter, None
+        if starter is None:
+            return
+        starter.join()
+        started, self._started = self._started, []
+        for w in started:
+            if len(self._workers) < self.size and w.process.is_alive():
+                self._workers.append(w)
+            else:
+                with contextlib.suppress(OSError):
+                    w.stop()
 
     def close(self) -> None:
+        self._adopt_started()
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.stop()
@@ -1040,6 +1119,13 @@ class ReaderPool:
         finally:
             self._lock.release()
 
+    def _wait(self, waitables: list[Any], timeout: float) -> list[Any]:
+        if not hasattr(select, "poll"):  # Windows: handles, not descriptors
+            return wait(waitables, timeout=timeout)
+        if self._poller is None:
+            self._poller = _Poller()
+        return self._poller.wait(waitables, timeout)
+
     def _spawn(self) -> _Worker:
         return _Worker(self._ctx, self.limits)
 
@@ -1048,6 +1134,7 @@ class ReaderPool:
     ) -> Iterator[tuple[Any, RawWorkbook | ReadFailure]]:
         if not items:
             return
+        self._adopt_started()
         wanted = min(self.size, len(items))
         self._workers = [w for w in self._workers if w.process.is_alive() and not w.busy]
         while len(self._workers) < wanted:
@@ -1067,7 +1154,7 @@ class ReaderPool:
                 if not busy:
                     continue
                 waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-                ready = wait(waitables, timeout=0.25)
+                ready = self._wait(waitables, 0.25)
                 for i, w in enumerate(self._workers):
                     while w.busy:
                         outcome = self._collect(w, ready)
