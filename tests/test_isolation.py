@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -22,6 +23,7 @@ from sync.backends.isolated import (
     ReadLimits,
     TooBig,
     check_package,
+    read_workbook_here,
     scan_sheet,
 )
 from sync.builders.fill import fill_workbook
@@ -211,6 +213,49 @@ def test_read_many_keeps_the_order_and_reads_in_two_processes(tmp_path: Path) ->
         assert all(not isinstance(r, ReadFailure) for _, r in got[:12])
         assert isinstance(got[12][1], ReadFailure) and "не найден" in str(got[12][1])
         assert len({w.process.pid for w in pool._workers}) == 2
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_mid_batch_blames_its_file_and_the_batch_is_read_again(
+    tmp_path: Path,
+) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    deep = tmp_path / "deep.xlsx"
+    shutil.copyfile(paths[0], deep)
+    wb = load_workbook(deep)
+    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
+    wb.save(deep)
+    expected = {p.name: read_workbook_here(p).sheets for p in paths}
+    pool = ReaderPool(2, ReadLimits(memory=300 << 20))
+    try:
+        # Several files a message: the deep ones sit mid-batch, with files read before them
+        # in the same batch whose answers die with the worker.
+        files = [paths[i % 2] for i in range(16)]
+        files[4] = files[10] = files[11] = deep
+        got = list(pool.read_many([(i, f, ()) for i, f in enumerate(files)]))
+        assert [k for k, _ in got] == list(range(16))
+        for (i, result), f in zip(got, files, strict=True):
+            if f == deep:
+                assert isinstance(result, ReadFailure), i
+                assert "deep.xlsx" in str(result) and "аварийно остановлено" in str(result)
+            else:
+                assert not isinstance(result, ReadFailure), (i, result)
+                assert result.sheets == expected[f.name], i  # its own file's content
+    finally:
+        pool.close()
+
+
+def test_the_wall_watchdog_blames_the_stuck_file_and_reads_the_rest(tmp_path: Path) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    pool = ReaderPool(1, ReadLimits(wall_seconds=1.0))
+    try:
+        assert not isinstance(pool.read(paths[0]), ReadFailure)
+        os.kill(pool._workers[0].process.pid, signal.SIGSTOP)  # stuck, as in an endless parse
+        got = dict(pool.read_many([("a", paths[0], ()), ("b", paths[1], ()), ("c", paths[0], ())]))
+        assert isinstance(got["a"], ReadFailure) and "заняло больше 1 с" in str(got["a"])
+        assert paths[0].name in str(got["a"])
+        assert not isinstance(got["b"], ReadFailure) and not isinstance(got["c"], ReadFailure)
     finally:
         pool.close()
 
