@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -22,6 +23,7 @@ from sync.backends.isolated import (
     ReadLimits,
     TooBig,
     check_package,
+    read_workbook_here,
     scan_sheet,
 )
 from sync.builders.fill import fill_workbook
@@ -211,6 +213,98 @@ def test_read_many_keeps_the_order_and_reads_in_two_processes(tmp_path: Path) ->
         assert all(not isinstance(r, ReadFailure) for _, r in got[:12])
         assert isinstance(got[12][1], ReadFailure) and "не найден" in str(got[12][1])
         assert len({w.process.pid for w in pool._workers}) == 2
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_mid_batch_blames_its_file_and_the_batch_is_read_again(
+    tmp_path: Path,
+) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    deep = tmp_path / "deep.xlsx"
+    shutil.copyfile(paths[0], deep)
+    wb = load_workbook(deep)
+    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
+    wb.save(deep)
+    expected = {p.name: read_workbook_here(p).sheets for p in paths}
+    pool = ReaderPool(2, ReadLimits(memory=300 << 20))
+    try:
+        # Several files a message: the deep ones sit mid-batch, with files read before them
+        # in the same batch whose answers die with the worker.
+        files = [paths[i % 2] for i in range(16)]
+        files[4] = files[10] = files[11] = deep
+        got = list(pool.read_many([(i, f, ()) for i, f in enumerate(files)]))
+        assert [k for k, _ in got] == list(range(16))
+        for (i, result), f in zip(got, files, strict=True):
+            if f == deep:
+                assert isinstance(result, ReadFailure), i
+                assert "deep.xlsx" in str(result) and "аварийно остановлено" in str(result)
+            else:
+                assert not isinstance(result, ReadFailure), (i, result)
+                assert result.sheets == expected[f.name], i  # its own file's content
+    finally:
+        pool.close()
+
+
+def test_the_wall_watchdog_blames_the_stuck_file_and_reads_the_rest(tmp_path: Path) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    pool = ReaderPool(1, ReadLimits(wall_seconds=1.0))
+    try:
+        assert not isinstance(pool.read(paths[0]), ReadFailure)
+        os.kill(pool._workers[0].process.pid, signal.SIGSTOP)  # stuck, as in an endless parse
+        got = dict(pool.read_many([("a", paths[0], ()), ("b", paths[1], ()), ("c", paths[0], ())]))
+        assert isinstance(got["a"], ReadFailure) and "заняло больше 1 с" in str(got["a"])
+        assert paths[0].name in str(got["a"])
+        assert not isinstance(got["b"], ReadFailure) and not isinstance(got["c"], ReadFailure)
+    finally:
+        pool.close()
+
+
+def test_prestarted_workers_are_the_ones_that_read_and_a_killed_one_blames_its_file(
+    tmp_path: Path,
+) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    good = paths[0]
+    deep = tmp_path / "deep.xlsx"
+    shutil.copyfile(good, deep)
+    wb = load_workbook(deep)
+    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
+    wb.save(deep)
+    pool = ReaderPool(2, ReadLimits(memory=300 << 20))
+    try:
+        pool.prestart()
+        pool.prestart()  # a second call while the first is starting: no more workers
+        assert pool._starter is not None
+        pool._starter.join(60)
+        started = {w.process.pid for w in pool._started}
+        assert len(started) == 2 and pool._workers == []  # started, not yet adopted
+        items = [("a", good, ()), ("deep", deep, ()), ("b", paths[1], ()), ("c", good, ())]
+        results = dict(pool.read_many(items))
+        assert list(results) == ["a", "deep", "b", "c"]
+        failure = results["deep"]
+        assert isinstance(failure, ReadFailure) and "deep.xlsx" in str(failure)
+        assert all(not isinstance(results[k], ReadFailure) for k in ("a", "b", "c"))
+        pids = {w.process.pid for w in pool._workers}
+        assert len(pids) == 2 and len(pids & started) == 1  # the killed one was replaced
+        pool.prestart()  # the workers are up: nothing to start
+        assert pool._starter is None
+    finally:
+        pool.close()
+    assert all(not w.process.is_alive() for w in pool._started + pool._workers)
+
+
+def test_a_prestart_never_leaves_more_workers_than_the_pool_size(tmp_path: Path) -> None:
+    _config, paths = _school_workbooks(tmp_path, [])
+    pool = ReaderPool(1)
+    try:
+        assert not isinstance(pool.read(paths[0]), ReadFailure)  # one worker up
+        first = pool._workers[0]
+        pool._workers = []  # as if the read had not kept it: prestart starts one more
+        pool.prestart()
+        pool._workers = [first]
+        got = list(pool.read_many([(i, paths[i % 2], ()) for i in range(4)]))
+        assert [k for k, _ in got] == [0, 1, 2, 3]
+        assert pool._workers == [first]  # the extra started worker was stopped, not used
     finally:
         pool.close()
 

@@ -240,6 +240,7 @@ class FolderBackend:
         return remove_stale_temps(folders, rescue=self.backups_dir / "_recovered", kept=kept)
 
     def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+        shared_pool().prestart()  # the readers start while the files are surveyed
         self.remove_stale_temps(schools)  # the first step of every run
         states = {}
         for school in schools:

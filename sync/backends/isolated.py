@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import posixpath
 import re
+import select
 import stat
 import struct
 import sys
@@ -790,8 +791,14 @@ def _cpu_budget(seconds: int) -> None:
         pass
 
 
-def _worker_main(conn: Connection, limits: ReadLimits) -> None:
-    """Read requests until the parent closes the pipe. Each reply: ("ok", raw) or ("err", ...)."""
+def _worker_main(conn: Connection, limits: ReadLimits, progress: Any) -> None:
+    """Read batches of requests until the parent closes the pipe.
+
+    A request is (path or bytes, name, sheets to skip); a batch of them is answered by one
+    message, the list of their replies: ("ok", raw) or ("err", message, transient, fatal).
+    Before each file the worker counts it in `progress` (shared memory): if the worker dies,
+    the parent knows which file it was reading, whatever the batch, and blames that one only.
+    """
     _limit_self(limits)
     # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
     # current school) and closes the pipe. SIGTERM is left alone: multiprocessing stops
@@ -807,33 +814,53 @@ def _worker_main(conn: Connection, limits: ReadLimits) -> None:
         os.close(devnull)
     while True:
         try:
-            request = conn.recv()
+            batch = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        source, name, skip = request
-        _cpu_budget(limits.cpu_seconds)
+        begun = progress.value
+        replies: list[tuple[Any, ...]] = []
         fatal = False
+        for source, name, skip in batch:
+            progress.value += 1
+            _cpu_budget(limits.cpu_seconds)
+            reply, fatal = _read_request(source, name, skip, limits)
+            replies.append(reply)
+            if fatal:  # after a MemoryError the heap may be in pieces: a fresh worker is cheaper
+                break
         try:
-            if isinstance(source, bytes):
-                raw = read_data_here(source, name, skip, limits)
-            else:
-                raw = read_workbook_here(Path(source), skip, limits)
-            reply: tuple[Any, ...] = ("ok", raw)
-        except ReadFailure as e:
-            fatal = "не хватило памяти" in str(e)
-            reply = ("err", str(e), e.transient, fatal)
-        except MemoryError:
-            fatal = True
-            reply = ("err", f"Файл {name} слишком большой: не хватило памяти.", False, fatal)
-        try:
-            conn.send(reply)
+            try:
+                conn.send(replies)
+            except MemoryError:
+                # One reply at a time, each counted as the file in progress: the one that
+                # cannot be sent is blamed, the ones before it are delivered.
+                fatal = True
+                for k, reply in enumerate(replies):
+                    progress.value = begun + k + 1
+                    conn.send([reply])
         except MemoryError:
             fatal = True
         except (OSError, ValueError):
             return
-        if fatal:  # after a MemoryError the heap may be in pieces: a fresh worker is cheaper
+        if fatal:
             conn.close()
             os._exit(0)
+
+
+def _read_request(
+    source: str | bytes, name: str, skip: tuple[str, ...], limits: ReadLimits
+) -> tuple[tuple[Any, ...], bool]:
+    """One file's reply, and whether the worker must exit after sending it."""
+    try:
+        if isinstance(source, bytes):
+            raw = read_data_here(source, name, skip, limits)
+        else:
+            raw = read_workbook_here(Path(source), skip, limits)
+        return ("ok", raw), False
+    except ReadFailure as e:
+        fatal = "не хватило памяти" in str(e)
+        return ("err", str(e), e.transient, fatal), fatal
+    except MemoryError:
+        return ("err", f"Файл {name} слишком большой: не хватило памяти.", False, True), True
 
 
 def _context() -> Any:
@@ -906,34 +933,59 @@ class _Worker:
 
     def __init__(self, ctx: Any, limits: ReadLimits):
         self.conn, child = ctx.Pipe(duplex=True)
+        # How many files the worker has begun, written by it before each one (shared memory)
+        self.progress = ctx.RawValue("q", 0)
         self.process = ctx.Process(
-            target=_worker_main, args=(child, limits), daemon=True, name="roadmap-sync-reader"
+            target=_worker_main,
+            args=(child, limits, self.progress),
+            daemon=True,
+            name="roadmap-sync-reader",
         )
         with _without_main_module():
             self.process.start()
         child.close()
         self.queue: collections.deque[tuple[int, str]] = collections.deque()  # (task, file name)
-        self.started = 0.0  # when the file at the head of the queue began
+        self.done = 0  # files answered, over the worker's life
+        self.batch_ends: collections.deque[int] = collections.deque()  # `done` at each batch's end
+        self.seen = 0  # the progress the watchdog saw last
+        self.since = 0.0  # when it saw it change: when the file in progress began, at the latest
 
     @property
     def busy(self) -> bool:
         return bool(self.queue)
 
+    def current(self) -> int:
+        """Where in the queue the file in progress is (the head when none has begun)."""
+        begun = int(self.progress.value) - self.done
+        return min(max(begun - 1, 0), len(self.queue) - 1)
+
     @property
     def name(self) -> str:
-        return self.queue[0][1] if self.queue else ""
+        return self.queue[self.current()][1] if self.queue else ""
 
-    def send(self, task: int, source: Path | bytes, name: str, skip: tuple[str, ...]) -> None:
-        self.conn.send((source if isinstance(source, bytes) else str(source), name, skip))
+    def send(self, batch: list[tuple[int, str | bytes, str, tuple[str, ...]]]) -> None:
+        """Several files in one message; the worker answers them in one message too."""
+        self.conn.send([(source, name, skip) for _task, source, name, skip in batch])
         if not self.queue:
-            self.started = time.monotonic()
-        self.queue.append((task, name))
+            self.seen, self.since = self.progress.value, time.monotonic()
+        self.queue.extend((task, name) for task, _source, name, _skip in batch)
+        self.batch_ends.append(self.done + len(self.queue))
 
     def answered(self) -> int:
-        """The head file was answered: its task; the next file begins now."""
+        """The head file was answered: its task."""
         task, _name = self.queue.popleft()
-        self.started = time.monotonic()
+        self.done += 1
+        while self.batch_ends and self.batch_ends[0] <= self.done:
+            self.batch_ends.popleft()
         return task
+
+    def stalled(self, seconds: float) -> bool:
+        """True when the file in progress has taken more than `seconds` (the wall watchdog)."""
+        now, progress = time.monotonic(), self.progress.value
+        if progress != self.seen:
+            self.seen, self.since = progress, now
+            return False
+        return now - self.since > seconds
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -978,8 +1030,37 @@ def _rss(pid: int) -> int | None:
     return None
 
 
-# Files in flight per worker: the next one waits in its pipe while it parses the current one.
-PIPELINE = 3
+# Files a message carries to a worker and back (one wake-up of the parent per batch, not per
+# file), and batches in flight per worker: the next batch waits in its pipe while it reads one.
+BATCH = 3
+BATCHES_AHEAD = 2
+PIPELINE = BATCH * BATCHES_AHEAD  # files in flight per worker
+
+
+class _Poller:
+    """multiprocessing.connection.wait with one poll object kept while the set is the same.
+
+    wait() builds and registers a new selector on every call; the parent calls it once or twice
+    a school, and on two cores the parent's CPU is taken from the workers. POSIX only.
+    """
+
+    def __init__(self) -> None:
+        self._fds: tuple[int, ...] = ()
+        self._poll = select.poll()
+
+    def wait(self, waitables: list[Any], timeout: float) -> list[Any]:
+        by_fd = {(w if isinstance(w, int) else w.fileno()): w for w in waitables}
+        fds = tuple(by_fd)
+        if fds != self._fds:
+            self._poll = select.poll()
+            for fd in fds:
+                self._poll.register(fd, select.POLLIN)
+            self._fds = fds
+        try:
+            events = self._poll.poll(timeout * 1000)
+        except InterruptedError:  # pragma: no cover - retried by PEP 475; kept for clarity
+            events = []
+        return [by_fd[fd] for fd, _event in events if fd in by_fd]
 
 
 class ReaderPool:
@@ -996,8 +1077,60 @@ class ReaderPool:
         self._ctx = _context()
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        # prestart(): workers started in the background, adopted by the next read
+        self._start_guard = threading.Lock()
+        self._starter: threading.Thread | None = None
+        self._started: list[_Worker] = []
+        self._poller: _Poller | None = None
+
+    def prestart(self) -> None:
+        """Start the workers now, in the background, and return at once.
+
+        The first worker waits for the fork server to start (about 0.1 s of an interpreter
+        importing the reader); a run calls this before its other first steps (the survey of
+        the schools' files) so that start overlaps them instead of delaying the first read.
+        A no-op when the workers are up, a read is under way, or a start is already running.
+        """
+        with self._start_guard:
+            if self._starter is not None or self._lock.locked():
+                return
+            missing = self.size - len(self._workers)
+            if missing <= 0:
+                return
+            self._starter = threading.Thread(
+                target=self._start_in_background,
+                args=(missing,),
+                name="roadmap-sync-reader-start",
+                daemon=True,
+            )
+            self._starter.start()
+
+    def _start_in_background(self, count: int) -> None:
+        started = []
+        try:
+            for _ in range(count):
+                started.append(self._spawn())
+        except Exception:  # the first read starts its workers itself and reports a failure
+            pass
+        self._started = started
+
+    def _adopt_started(self) -> None:
+        """Wait for a prestart() under way and take its workers (never more than `size`)."""
+        with self._start_guard:
+            starter, self._starter = self._starter, None
+        if starter is None:
+            return
+        starter.join()
+        started, self._started = self._started, []
+        for w in started:
+            if len(self._workers) < self.size and w.process.is_alive():
+                self._workers.append(w)
+            else:
+                with contextlib.suppress(OSError):
+                    w.stop()
 
     def close(self) -> None:
+        self._adopt_started()
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.stop()
@@ -1036,9 +1169,16 @@ class ReaderPool:
                 private.close()
             return
         try:
-            yield from self._run(list(items), window or 2 * PIPELINE * self.size)
+            yield from self._run(list(items), window or PIPELINE * self.size)
         finally:
             self._lock.release()
+
+    def _wait(self, waitables: list[Any], timeout: float) -> list[Any]:
+        if not hasattr(select, "poll"):  # Windows: handles, not descriptors
+            return wait(waitables, timeout=timeout)
+        if self._poller is None:
+            self._poller = _Poller()
+        return self._poller.wait(waitables, timeout)
 
     def _spawn(self) -> _Worker:
         return _Worker(self._ctx, self.limits)
@@ -1048,6 +1188,7 @@ class ReaderPool:
     ) -> Iterator[tuple[Any, RawWorkbook | ReadFailure]]:
         if not items:
             return
+        self._adopt_started()
         wanted = min(self.size, len(items))
         self._workers = [w for w in self._workers if w.process.is_alive() and not w.busy]
         while len(self._workers) < wanted:
@@ -1067,24 +1208,11 @@ class ReaderPool:
                 if not busy:
                     continue
                 waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-                ready = wait(waitables, timeout=0.25)
+                ready = self._wait(waitables, 0.25)
                 for i, w in enumerate(self._workers):
-                    while w.busy:
-                        outcome = self._collect(w, ready)
-                        if outcome is None:
-                            break
-                        if isinstance(outcome, _Dead):
-                            done[w.queue[0][0]] = outcome.failure
-                            # Files sent after the one that killed it never started: again.
-                            pending.extendleft(reversed([t for t, _ in list(w.queue)[1:]]))
-                            w.stop()
-                            self._workers[i] = self._spawn()
-                            break
-                        done[w.answered()] = outcome
-                        ready = [r for r in ready if r is not w.conn]
-                        if not w.conn.poll():
-                            break
-                        ready.append(w.conn)
+                    if w.busy and self._collect(w, ready, done, pending):
+                        w.stop()
+                        self._workers[i] = self._spawn()
         finally:
             # A consumer that stops early: workers still busy hold stale work; let them go.
             for w in self._workers:
@@ -1099,65 +1227,108 @@ class ReaderPool:
         next_out: int,
         window: int,
     ) -> None:
-        """Keep each worker PIPELINE files ahead, never more than `window` past the consumer.
-
-        A worker with the next file already in its pipe never waits for the parent to wake up:
-        on a busy machine that wake-up, not the parsing, is what a round trip costs.
+        """Keep each worker BATCHES_AHEAD batches ahead, never more than `window` past the
+        consumer. A worker with the next batch already in its pipe never waits for the parent
+        to wake up: on a busy machine that wake-up, not the parsing, is what a round trip costs.
         """
-        for depth in range(PIPELINE):
+        for depth in range(BATCHES_AHEAD):
             for i, w in enumerate(self._workers):
                 if not pending or pending[0] - next_out >= window:
                     return
-                if len(w.queue) > depth:
+                if len(w.batch_ends) > depth:
                     continue
                 if not w.busy and not w.process.is_alive():
                     w.stop()
                     w = self._workers[i] = self._spawn()
-                task = pending.popleft()
-                key, source, skip = items[task]
-                name = source.name if isinstance(source, Path) else str(key)
+                # Short lists are shared out evenly; long ones go BATCH files a message.
+                size = max(1, min(BATCH, len(pending) // len(self._workers)))
+                batch: list[tuple[int, str | bytes, str, tuple[str, ...]]] = []
+                while pending and len(batch) < size and pending[0] - next_out < window:
+                    task = pending.popleft()
+                    key, source, skip = items[task]
+                    name = source.name if isinstance(source, Path) else str(key)
+                    data = source if isinstance(source, bytes) else str(source)
+                    batch.append((task, data, name, tuple(skip)))
                 try:
-                    w.send(task, source, name, tuple(skip))
+                    w.send(batch)
                 except (OSError, ValueError):
-                    pending.appendleft(task)
+                    pending.extendleft(reversed([task for task, *_rest in batch]))
                     if not w.busy:
                         w.stop()
                         self._workers[i] = self._spawn()
 
-    def _collect(self, w: _Worker, ready: list[Any]) -> RawWorkbook | ReadFailure | _Dead | None:
+    def _collect(
+        self,
+        w: _Worker,
+        ready: list[Any],
+        done: dict[int, RawWorkbook | ReadFailure],
+        pending: collections.deque[int],
+    ) -> bool:
+        """Take w's answers into `done`; True when w is dead or must exit (replace it then).
+
+        A dead worker's file in progress gets the failure; the files it had not begun, or had
+        read without sending the answer, go back to `pending` to be read again.
+        """
         limits = self.limits
         if w.conn in ready:
-            try:
-                reply = w.conn.recv()
-            except (EOFError, OSError):
-                w.process.join(5)
-                return _Dead(_death(w, limits))
-            if reply[0] == "ok":
-                book: RawWorkbook = reply[1]
-                return book
-            if reply[3]:  # the worker exits after this reply: replace it, never send it more
-                return _Dead(ReadFailure(reply[1], reply[2]))
-            return ReadFailure(reply[1], reply[2])
+            while True:
+                try:
+                    replies = w.conn.recv()
+                except (EOFError, OSError):
+                    w.process.join(5)
+                    return self._retire(w, _death(w, limits), done, pending)
+                for reply in replies:
+                    task = w.answered()
+                    if reply[0] == "ok":
+                        done[task] = reply[1]
+                        continue
+                    done[task] = ReadFailure(reply[1], reply[2])
+                    if reply[3]:  # the worker exits after this reply: never send it more
+                        pending.extendleft(reversed([t for t, _ in w.queue]))
+                        w.queue.clear()
+                        return True
+                if not w.busy or not w.conn.poll():
+                    return False
         if w.process.sentinel in ready and not w.conn.poll():
             w.process.join(5)
-            return _Dead(_death(w, limits))
-        elapsed = time.monotonic() - w.started
-        if elapsed > limits.wall_seconds:
-            return _Dead(
+            return self._retire(w, _death(w, limits), done, pending)
+        if w.stalled(limits.wall_seconds):
+            return self._retire(
+                w,
                 ReadFailure(
                     f"Файл {w.name} слишком большой или сложный: чтение заняло больше"
                     f" {limits.wall_seconds:.0f} с и остановлено."
-                )
+                ),
+                done,
+                pending,
             )
         rss = _rss(w.process.pid) if sys.platform == "win32" else None
         if rss is not None and rss > limits.memory:
-            return _Dead(
+            return self._retire(
+                w,
                 ReadFailure(
                     f"Файл {w.name} слишком большой: для чтения нужно больше"
                     f" {_size(limits.memory)} памяти."
-                )
+                ),
+                done,
+                pending,
             )
-        return None
+        return False
+
+    @staticmethod
+    def _retire(
+        w: _Worker,
+        failure: ReadFailure,
+        done: dict[int, RawWorkbook | ReadFailure],
+        pending: collections.deque[int],
+    ) -> bool:
+        """The worker is lost: its file in progress fails, its other files are read again."""
+        queue = list(w.queue)
+        blamed = w.current()
+        done[queue[blamed][0]] = failure
+        pending.extendleft(reversed([t for k, (t, _) in enumerate(queue) if k != blamed]))
+        w.queue.clear()
+        return True
 
 
 def _death(w: _Worker, limits: ReadLimits) -> ReadFailure:
@@ -1165,11 +1336,6 @@ def _death(w: _Worker, limits: ReadLimits) -> ReadFailure:
     code = w.process.exitcode
     stopped = code is not None and -code in (15, 1, 2)  # SIGTERM, SIGHUP, SIGINT
     return ReadFailure(_died_message(w.name, code, limits), transient=stopped)
-
-
-@dataclass(frozen=True)
-class _Dead:
-    failure: ReadFailure
 
 
 _POOL: ReaderPool | None = None
