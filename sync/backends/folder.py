@@ -516,9 +516,8 @@ class FolderBackend:
             modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         except FileNotFoundError:
             data = None
-        except OSError as e:
-            data = None
-            self._unreadable = f"файл свода «{path.name}» не читается: {describe(e)}"
+        except OSError as e:  # not the book's contents: nothing to write beside, say why
+            raise MasterReadError(f"файл свода «{path.name}» не читается: {describe(e)}") from None
         if data is not None:
             try:
                 main = read_master_marks(data, path.name, modified)
