@@ -526,7 +526,7 @@ class FolderBackend:
         if self._unreadable:
             self._unreadable = self._unreadable.rstrip(".") + UNREADABLE_HINT
             problems.append(self._unreadable)
-        since = self._read_main.mtime_ns if self._read_main and not self._unreadable else None
+        since = self._read_main.mtime_ns if self._read_main else None  # copies saved after it
         copies: list[MasterMarks] = []
         for copy in dated_copies(path, since):
             state = _FileState.of(copy)
