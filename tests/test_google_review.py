@@ -17,7 +17,7 @@ from google.oauth2.credentials import Credentials
 
 from sync.backends.base import MasterReadError
 from sync.backends.google.backend import APP_MARKS, GoogleBackend
-from sync.builders.google.master import master_protection
+from sync.builders.google.master import STAGING_PREFIX, master_protection
 from sync.cells import a1
 from sync.consolidate import (
     OVERDUE_SHEET,
@@ -240,6 +240,39 @@ def test_a_master_from_before_the_marks_is_opened_to_its_coordinators_once(
     mark = fake.mark()
     assert run(town.config, today=TODAY, backend=town.backend()).outcome == "ok"
     assert not [r for r in fake.since(mark) if r.op in ("permissions.create", "files.update")]
+
+
+def test_a_mark_typed_while_the_run_builds_the_master_is_not_deleted(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    fake = fake_google
+    town, master = first_run(tmp_path, fake)
+    cols = columns(fake, master)
+    r3 = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    cell = f"{col_letters(cols[MARK_HEADER])}{r3}"
+    fake.clock.advance(600)
+    # The run has read the marks and builds the new sheets; the coordinator marks meanwhile.
+    typed = fake.inject(
+        Fault(
+            target=master,
+            path=":batchUpdate",
+            action=lambda: fake.type(master, ROWS_SHEET, {cell: "Принято"}, user=COORDINATOR),
+        )
+    )
+    second = run(town.config, today=TODAY, backend=town.backend())
+    assert typed.hits == 1
+    assert second.outcome == "master_failed"
+    assert "изменились во время синхронизации" in second.message
+    assert not second.review.new_marks
+    sheets = [s.properties["title"] for s in fake.spreadsheet(master).ordered()]
+    assert not [t for t in sheets if t.startswith(STAGING_PREFIX)]  # the new sheets dropped
+    assert fake.grid(master, ROWS_SHEET)[r3 - 1][cols[MARK_HEADER]] == "Принято"
+    fake.clock.advance(600)
+    third = run(town.config, today=TODAY, backend=town.backend())
+    assert third.outcome == "ok", third.message
+    assert [(m.key.school_id, m.mark) for m in third.review.new_marks] == [("s1", Mark.ACCEPTED)]
+    again = line_of(fake, master, "МОУ СОШ № 1 с. Чара", "3")
+    assert fake.grid(master, ROWS_SHEET)[again - 1][cols[MARK_HEADER]] == "Принято"
 
 
 # --- read_marks ------------------------------------------------------------------------------
@@ -661,5 +694,6 @@ def test_reading_the_marks_stays_within_the_run_s_quota_budget(
     seen = fake.since(mark)
     assert not [r for r in seen if r.status == 429]
     reads = [r.op for r in seen if r.bucket == "read"]
-    # Every school once, the master's marks once (one values.batchGet), the master's get once.
-    assert Counter(reads) == {"get": 12 + 1, "values.batchGet": 1}
+    # Every school once, the master's marks twice (one values.batchGet at the start, one just
+    # before the switch: a mark typed meanwhile must not be deleted), the master's get once.
+    assert Counter(reads) == {"get": 12 + 1, "values.batchGet": 2}

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
+from sync.backends.folder import FolderBackend
 from sync.builders.fill import fill_workbook
 from sync.cli_common import RunExit, run_exit_code
 from sync.config import Config
 from sync.consolidate import HEADER_ROW, REVIEW_SHEET, ROWS_SHEET, SCHOOLS_SHEET
 from sync.history import History
 from sync.pipeline import run
-from sync.review import KEY_HEADER, Mark
+from sync.review import KEY_HEADER, Mark, MasterMarks
 from tests.fixtures import SPEC, TODAY, setup, type_into_master, with_tables
 
 S1 = "МОУ СОШ № 1 с. Чара"
@@ -203,22 +205,87 @@ def test_a_mark_typed_while_the_master_is_open_is_not_lost(tmp_path: Path) -> No
     assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
 
 
-def test_an_unreadable_master_is_not_rewritten_and_its_marks_wait(tmp_path: Path) -> None:
+def test_an_unreadable_master_stays_untouched_and_the_new_one_goes_beside(tmp_path: Path) -> None:
     config = setup(tmp_path)
     run(config, today=TODAY)
     type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
     good = config.master_path.read_bytes()
     config.master_path.write_bytes(good[: len(good) // 2])  # a copy cut short
     cut = config.master_path.read_bytes()
-    failed = run(config, today=TODAY)
-    assert failed.outcome == "master_failed" and run_exit_code(failed) == RunExit.INCOMPLETE
-    assert "Свод не записан" in failed.message and "не читается" in failed.message
+    broken = run(config, today=TODAY)
+    assert broken.outcome == "ok" and run_exit_code(broken) == RunExit.OK
     assert config.master_path.read_bytes() == cut  # not rewritten
-    assert failed.counts["synced"] + failed.counts["unchanged"] == 4  # the schools are recorded
-    config.master_path.write_bytes(good)  # restored from a copy: the mark is still there
+    beside = Path(broken.master)
+    assert beside != config.master_path and beside.parent == config.master_path.parent
+    assert master_line(beside, S1, "3")["Отметка МОУО"] in (None, "")
+    assert broken.counts["synced"] + broken.counts["unchanged"] == 4  # the schools are recorded
+    said = " ".join(broken.review.problems)
+    assert "«Свод.xlsx» не читается" in said and "сохраните заново" in said
+    assert "рядом" in said and "Error" not in said and "школу" not in said
+    # The next run keeps it so (no new copy piles up beside the one already written).
     again = run(config, today=TODAY)
-    assert again.outcome == "ok" and [m.mark for m in again.review.new_marks] == [Mark.ACCEPTED]
+    assert config.master_path.read_bytes() == cut and Path(again.master) != config.master_path
+    dated = sorted(config.master_path.parent.glob("Свод (*).xlsx"))
+    assert dated == [Path(again.master)]
+    config.master_path.write_bytes(good)  # re-saved: the mark is still there and is read
+    fixed = run(config, today=TODAY)
+    assert fixed.outcome == "ok" and [m.mark for m in fixed.review.new_marks] == [Mark.ACCEPTED]
+    assert Path(fixed.master) == config.master_path
     assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+
+
+def test_a_master_saved_during_the_run_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    read = FolderBackend.read_marks
+
+    def read_then_coordinator_saves(self: FolderBackend) -> MasterMarks:
+        marks = read(self)
+        # Right after the sync read it, the coordinator opens, marks, saves and closes it.
+        type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+        return marks
+
+    monkeypatch.setattr(FolderBackend, "read_marks", read_then_coordinator_saves)
+    saved_meanwhile = run(config, today=TODAY)
+    saved = config.master_path.read_bytes()
+    assert saved_meanwhile.outcome == "master_failed"
+    assert "сохранён во время синхронизации" in saved_meanwhile.message
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
+    monkeypatch.setattr(FolderBackend, "read_marks", read)
+    after = run(config, today=TODAY)
+    assert after.outcome == "ok" and [m.mark for m in after.review.new_marks] == [Mark.ACCEPTED]
+    assert Path(after.master) == config.master_path and config.master_path.read_bytes() != saved
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+
+
+def test_marks_typed_into_the_dated_copy_are_read_and_copies_do_not_pile_up(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    lock = config.master_path.with_name("~$" + config.master_path.name)
+    lock.write_text("coordinator")
+    copy = Path(run(config, today=TODAY).master)
+    assert copy != config.master_path
+    # The coordinator works in the newest copy: marks there, saves it and closes everything.
+    type_into_master(copy, {(S1, "3"): {"Отметка МОУО": "На доработке"}})
+    lock.unlink()
+    third = run(config, today=TODAY)
+    assert [(m.key.school_id, m.mark) for m in third.review.new_marks] == [("s1", Mark.REWORK)]
+    assert Path(third.master) == config.master_path
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "На доработке"
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "На доработке"
+    assert not copy.exists() and (config.backups_dir / "_свод" / copy.name).exists()
+    # While the master stays open, each run leaves one copy beside it, not one more each run.
+    lock.write_text("coordinator")
+    runs = [run(config, today=TODAY) for _ in range(3)]
+    dated = sorted(config.master_path.parent.glob("Свод (*).xlsx"))
+    assert dated == [Path(runs[-1].master)]
+    assert master_line(dated[0], S1, "3")["Отметка МОУО"] == "На доработке"
+    assert not any(r.review.new_marks for r in runs)
 
 
 def test_done_requires_acceptance_counts_only_accepted_rows(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import stat
 import sys
 import zipfile
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, tzinfo
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from sync.model import Plan, RawWorkbook, School
 from sync.notes import NOTE_AUTHOR
 from sync.oserrors import describe
 from sync.paint import Paint
-from sync.review import MasterMarks
+from sync.review import MasterMark, MasterMarks, RowKey, line_changed
 from sync.spec import TemplateSpec
 from sync.states import WriteStatus
 
@@ -46,6 +47,127 @@ SAVED_MEANWHILE_MESSAGE = (
     "школа сохранила файл во время синхронизации — её версия сохранена, контроль будет записан"
     " в следующий раз"
 )
+
+
+UNREADABLE_HINT = (
+    ". Он оставлен как есть, новый свод записан рядом с ним (с датой в имени)."
+    " Откройте его в Excel или LibreOffice и сохраните заново — отметки МОУО из него будут"
+    " прочитаны при следующей синхронизации; если отметок в нём нет, уберите его из папки."
+)
+SAVED_DURING_RUN = (
+    "свод «{name}» сохранён во время синхронизации — он не перезаписан, чтобы не потерять"
+    " отметки МОУО; новый свод будет записан при следующей синхронизации"
+)
+
+
+class _FileState:
+    """A file's size, time and contents' hash as read: was it saved since?"""
+
+    def __init__(self, size: int, mtime_ns: int, digest: str):
+        self.size, self.mtime_ns, self.digest = size, mtime_ns, digest
+
+    @classmethod
+    def of(cls, path: Path) -> _FileState | None:
+        try:
+            st = path.stat()
+            return cls(st.st_size, st.st_mtime_ns, sha256_file(path))
+        except OSError:
+            return None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FileState) and (self.size, self.mtime_ns, self.digest) == (
+            other.size,
+            other.mtime_ns,
+            other.digest,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _digest(state: _FileState | None) -> str | None:
+    return state.digest if state is not None else None
+
+
+def _dated_name(path: Path) -> Path:
+    now = datetime.now()
+    target = path.with_name(f"{path.stem} ({now:%Y-%m-%d %H-%M}){path.suffix}")
+    n = 1
+    while target.exists():  # two runs in a minute: a new copy, never one the coordinator uses
+        tail = f"-{n}" if n > 1 else ""
+        target = path.with_name(f"{path.stem} ({now:%Y-%m-%d %H-%M-%S}{tail}){path.suffix}")
+        n += 1
+    return target
+
+
+def dated_copies(path: Path, since_ns: int | None) -> list[Path]:
+    """The master's dated copies beside it («Свод (2026-12-01 10-30).xlsx»), newest first;
+    only those saved after `since_ns` (the master's time) when given."""
+    pattern = re.compile(
+        re.escape(path.stem)
+        + r" \(\d{4}-\d{2}-\d{2} \d{2}-\d{2}(?:-\d{2}(?:-\d+)?)?\)"
+        + re.escape(path.suffix)
+    )
+    found: list[tuple[int, Path]] = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        if not pattern.fullmatch(p.name):
+            continue
+        try:
+            mtime = p.stat().st_mtime_ns
+        except OSError:
+            continue
+        if since_ns is None or mtime > since_ns:
+            found.append((mtime, p))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def merge_marks(main: MasterMarks, copies: list[MasterMarks], problems: list[str]) -> MasterMarks:
+    """The master's lines with the dated copies' (newest first): a line the coordinator changed
+    in a copy wins over an unchanged one; a row only a copy has is taken from it."""
+    if not copies:
+        if not problems:
+            return main
+        return replace(main, problems=(*problems, *main.problems))
+    lines = list(main.marks)
+    first: dict[RowKey, int] = {}
+    for i, line in enumerate(lines):
+        first.setdefault(line.key, i)
+    taken: set[RowKey] = set()  # rows a changed copy line already won
+    for got in copies:
+        problems.extend(got.problems)
+        for line in got.marks:
+            if line.key in taken:
+                continue
+            j = first.get(line.key)
+            if j is None:
+                first[line.key] = len(lines)
+                lines.append(line)
+            elif _changed(line) and not _changed(lines[j]):
+                lines[j] = line
+            else:
+                continue
+            if _changed(line):
+                taken.add(line.key)
+    newest = max(copies, key=lambda m: m.at or datetime.min.replace(tzinfo=UTC))
+    by, at = (
+        (main.by, main.at)
+        if main.at and (not newest.at or main.at > newest.at)
+        else (
+            newest.by,
+            newest.at,
+        )
+    )
+    return MasterMarks(
+        tuple(lines), by, at, main.source or newest.source, (*problems, *main.problems)
+    )
+
+
+def _changed(line: MasterMark) -> bool:
+    """The coordinator changed this line since the master showing it was written."""
+    return line_changed(line, None) if line.shown is not None else False
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -204,6 +326,12 @@ class FolderBackend:
         self.skip_sheets = tuple(skip_sheets)  # sheets the core never needs (the instructions)
         self.zone = zone  # the municipality's: backup names carry its local time
         self.password = password  # protects the sheets of the workbooks `create` builds
+        # What read_marks found, for write_master: the master as read, whether it was readable,
+        # and the dated copies whose marks were taken.
+        self._read_done = False
+        self._read_main: _FileState | None = None
+        self._unreadable = ""
+        self._copies_read: list[tuple[Path, _FileState]] = []
 
     def location(self, school: School) -> str:
         """The school's workbook path."""
@@ -369,32 +497,86 @@ class FolderBackend:
     def read_marks(self) -> MasterMarks:
         """The coordinator's marks in the master as saved on disk: the file, also while it is
         open in Excel (what is typed and not saved yet is read next time; the new master then
-        goes beside it). No master yet: no marks. Raises MasterReadError."""
+        goes beside it), and the dated copies written beside it while it was open, when saved
+        after it (the coordinator may have marked there). No master yet: no marks.
+
+        An unreadable master is left untouched: its problem is reported and the new master goes
+        beside it (write_master). What was read is remembered, so that a master saved during
+        the run is not replaced."""
         from sync.backends.xlsxmarks import read_master_marks
 
         path = self.master_path
+        self._read_main = _FileState.of(path)
+        self._read_done = True
+        self._unreadable = ""
+        self._copies_read = []
+        main = MasterMarks()
+        problems: list[str] = []
         try:
             data = path.read_bytes()
             modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         except FileNotFoundError:
-            return MasterMarks()
-        except OSError as e:
+            data = None
+        except OSError as e:  # not the book's contents: nothing to write beside, say why
             raise MasterReadError(f"файл свода «{path.name}» не читается: {describe(e)}") from None
-        return read_master_marks(data, path.name, modified)
+        if data is not None:
+            try:
+                main = read_master_marks(data, path.name, modified)
+            except MasterReadError as e:
+                self._unreadable = str(e)
+        if self._unreadable:
+            self._unreadable = self._unreadable.rstrip(".") + UNREADABLE_HINT
+            problems.append(self._unreadable)
+        since = self._read_main.mtime_ns if self._read_main else None  # copies saved after it
+        copies: list[MasterMarks] = []
+        for copy in dated_copies(path, since):
+            state = _FileState.of(copy)
+            try:
+                got = read_master_marks(
+                    copy.read_bytes(),
+                    copy.name,
+                    datetime.fromtimestamp(copy.stat().st_mtime).astimezone(),
+                )
+            except (OSError, MasterReadError) as e:
+                why = describe(e) if isinstance(e, OSError) else str(e)
+                problems.append(f"Копия свода «{copy.name}» не прочитана: {why}.")
+                continue
+            copies.append(got)
+            if state is not None:
+                self._copies_read.append((copy, state))
+        return merge_marks(main, copies, problems)
 
     def write_master(self, master: Master) -> str:
         from sync.builders.master_xlsx import write_master_xlsx
 
         target = self.master_path
-        if is_open(target):
-            # The coordinator has it open: leave theirs alone, write a dated copy beside it.
-            stamp = datetime.now().strftime("%Y-%m-%d %H-%M")
-            target = target.with_name(f"{target.stem} ({stamp}){target.suffix}")
+        if is_open(target) or self._unreadable:
+            # The coordinator has it open, or it cannot be read: leave theirs alone, write a
+            # dated copy beside it.
+            target = _dated_name(target)
+        elif self._read_done and _digest(_FileState.of(target)) != _digest(self._read_main):
+            # Saved since its marks were read: replacing it would lose the marks typed since.
+            raise MasterWriteError(SAVED_DURING_RUN.format(name=target.name))
         try:
             write_master_xlsx(master, target, password=self.password)
         except OSError as e:
             raise MasterWriteError(describe(e)) from e
+        self._tidy_copies(target)
         return str(target)
+
+    def _tidy_copies(self, written: Path) -> None:
+        """The dated copies whose marks this run read move to the backups (their marks are in
+        the master just written); one still open or saved meanwhile stays."""
+        read, self._copies_read = self._copies_read, []
+        folder = self.backups_dir / "_свод"
+        for copy, state in read:
+            if copy == written or is_open(copy) or _FileState.of(copy) != state:
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                os.replace(copy, folder / copy.name)
+            except OSError:
+                continue  # read again next run: the shown tokens keep its old lines harmless
 
     def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:
         path = Path(school.source)

@@ -57,8 +57,9 @@ def read_master_marks(data: bytes, name: str, modified: datetime | None = None) 
         with open_package(data) as z:
             check_package(z, MASTER_LIMITS)
             by, at = saved_by(z)
-    except ForeignFormat as e:
-        raise MasterReadError(f"{why}: файл {e}") from None
+    except ForeignFormat as e:  # its advice is for a school's workbook: not the master's
+        text = str(e).replace(" Попросите школу прислать книгу ещё раз.", "").rstrip(".")
+        raise MasterReadError(f"{why}: файл {text}") from None
     except TooBig as e:
         raise MasterReadError(f"{why}: файл слишком большой: {e}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError):
@@ -77,7 +78,7 @@ def read_master_marks(data: bytes, name: str, modified: datetime | None = None) 
             wb.close()
     except MasterReadError:
         raise
-    except Exception as e:  # calamine raises its own types for every kind of damage
-        raise MasterReadError(f"{why}: книга повреждена ({type(e).__name__})") from None
+    except Exception:  # calamine raises its own types for every kind of damage
+        raise MasterReadError(f"{why}: книга повреждена") from None
     marks, problems = marks_from_grid(grid, ROWS_SHEET)
     return MasterMarks(tuple(marks), by, at or modified, SOURCE_RU, tuple(problems))

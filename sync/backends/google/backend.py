@@ -106,7 +106,7 @@ from sync.consolidate import ROWS_SHEET
 from sync.model import Plan, RawWorkbook, School
 from sync.oserrors import describe
 from sync.paint import Paint, Shown
-from sync.review import COMMENT_HEADER, MARK_HEADER, MasterMarks, marks_from_grid
+from sync.review import COMMENT_HEADER, KEY_HEADER, MARK_HEADER, MasterMarks, marks_from_grid
 from sync.spec import TemplateSpec, load_spec, normalize_header
 from sync.states import WriteStatus
 
@@ -137,6 +137,10 @@ _GOOGLE_ERRORS = (APIError, GoogleConnectionError, auth_exceptions.GoogleAuthErr
 # Answers after which a request may or may not have been applied (a 429 or 503 was not).
 AMBIGUOUS_STATUS = (500, 502, 504)
 MARKS_SOURCE = "Google-таблица свода"
+MARKS_CHANGED = (
+    "отметки МОУО в своде изменились во время синхронизации — свод не перезаписан, чтобы их"
+    " не потерять, он будет записан в следующий раз"
+)
 # What Sheets shows for a formula that fails: a comment typed as "=…" in the browser.
 FORMULA_ERRORS = frozenset(
     {"#ERROR!", "#NAME?", "#REF!", "#VALUE!", "#N/A", "#DIV/0!", "#NUM!", "#NULL!"}
@@ -896,6 +900,7 @@ class GoogleBackend:
         No master yet: no marks. Raises MasterReadError when Google does not answer: the run
         then leaves the master as it is, marks and all.
         """
+        self._marks_read = None
         sid = self.settings.master_spreadsheet_id or self.registry.master
         if not sid:
             return MasterMarks()
@@ -929,6 +934,7 @@ class GoogleBackend:
             except _GOOGLE_ERRORS as e:
                 raise MasterReadError(f"{MARKS_UNREAD}: {self._explain(e)[0]} ({where})") from None
         marks, problems = marks_from_grid(grid, ROWS_SHEET)
+        self._marks_read = (sid, _marks_signature(grid))  # checked again before the switch
         return MasterMarks(
             tuple(marks),
             by=found.by,
@@ -972,6 +978,10 @@ class GoogleBackend:
                 return None
             raise
         return answer
+
+    # The master's marks as read_marks read them (spreadsheet id, their signature): checked
+    # again just before the switch, which replaces «Мероприятия».
+    _marks_read: tuple[str, tuple[tuple[str, ...], ...]] | None = None
 
     def write_master(self, master: Master) -> str:
         """The master spreadsheet: one get, the new sheets built beside the old in bodies under
@@ -1081,6 +1091,7 @@ class GoogleBackend:
                 timeout,
                 idempotent=True,
             )
+        self._marks_unchanged_or_drop(sid, plan.staging, timeout)
         try:
             self._master_post(
                 SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
@@ -1097,6 +1108,26 @@ class GoogleBackend:
             self._master_post(
                 SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": plan.switch}, timeout
             )
+
+    def _marks_unchanged_or_drop(self, sid: str, staging: dict[int, str], timeout: float) -> None:
+        """Read the marks again just before the switch: a mark typed since read_marks would be
+        deleted with the old «Мероприятия». Then the new sheets are dropped and the master
+        stays as it is until the next run, which reads the new marks."""
+        if self._marks_read is None or self._marks_read[0] != sid:
+            return
+        answer = self._marks_values(sid)
+        grid = (answer.get("valueRanges") or [{}])[0].get("values", []) if answer else []
+        if answer is not None and _typed_as_formula(grid):
+            grid = self._typed_formulas(sid, grid)
+        if _marks_signature(grid) == self._marks_read[1]:
+            return
+        log.warning("Свод: %s.", MARKS_CHANGED)
+        try:
+            drop = [{"deleteSheet": {"sheetId": k}} for k in staging]
+            self._master_post(SPREADSHEET_BATCH_UPDATE_URL % sid, {"requests": drop}, timeout)
+        except _GOOGLE_ERRORS as e:  # left hidden; the next run's build deletes them
+            log.warning("Свод: черновые листы не удалены: %s", self._explain(e)[0])
+        raise GoogleMasterError(MARKS_CHANGED, spreadsheet_url(sid))
 
     def _master_sheets(self, sid: str) -> list[ExistingSheet]:
         answer = self.http.request(
@@ -1310,6 +1341,19 @@ class GoogleBackend:
             if len(line) > 1 and str(line[0]).strip() == "school_id":
                 return str(line[1]).strip()
         return ""
+
+
+def _marks_signature(grid: list[list[Any]]) -> tuple[tuple[str, ...], ...]:
+    """What of «Мероприятия» the coordinators may change, to compare two reads: the mark,
+    comment and row-key columns, found by their headers (all of it when they are not found)."""
+    header = [normalize_header(str(h)) for h in grid[0]] if grid else []
+    wanted = {normalize_header(h) for h in (MARK_HEADER, COMMENT_HEADER, KEY_HEADER)}
+    cols = [c for c, h in enumerate(header) if h in wanted]
+    if len(cols) < len(wanted):
+        return tuple(tuple(str(v) for v in line) for line in grid)
+    return tuple(
+        tuple(str(line[c]).strip() if c < len(line) else "" for c in cols) for line in grid[1:]
+    )
 
 
 def _typed_as_formula(grid: list[list[Any]]) -> bool:
