@@ -28,8 +28,24 @@ def test_every_package_is_listed_and_every_mapped_folder_exists() -> None:
         for p in (ROOT / "sync").rglob("__init__.py")
         if "__pycache__" not in p.parts
     }
+    # Folders of data only (the web intake's templates and static files): setuptools treats them
+    # as packages and prints a warning box at install unless they are listed.
+    data_only = {
+        ".".join(d.relative_to(ROOT).parts)
+        for d in (ROOT / "sync").rglob("*")
+        if d.is_dir()
+        and "__pycache__" not in d.parts
+        and not (d / "__init__.py").exists()
+        and any(f.is_file() for f in d.iterdir())
+    }
     mapped = SETUPTOOLS["package-dir"]
-    assert set(SETUPTOOLS["packages"]) == found | set(mapped)
+    assert set(SETUPTOOLS["packages"]) == found | set(mapped) | data_only
+    for package in data_only:
+        folder = ROOT.joinpath(*package.split("."))
+        patterns = SETUPTOOLS["package-data"][package]
+        assert {f.name for f in folder.iterdir() if f.is_file()} == {
+            f.name for p in patterns for f in folder.glob(p)
+        }, package
     for package, folder in mapped.items():
         assert (ROOT / folder).is_dir(), package
         patterns = SETUPTOOLS["package-data"][package]
