@@ -400,7 +400,9 @@ def _sync_school(
 
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
     if review is not None:
-        rows = review.decide(school, rows, outcome == SchoolOutcome.SYNCED, spec, at)
+        # A sheet without «Отметка МОУО» has no cells to read marks from.
+        fresh = outcome == SchoolOutcome.SYNCED and "review" in sheet.columns
+        rows = review.decide(school, rows, fresh, spec, at)
     report = SchoolReport(
         school, rows, dict(sheet.passport), problems, outcome, message, modified, at
     )

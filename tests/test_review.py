@@ -117,6 +117,18 @@ def test_the_school_cell_counts_only_when_it_changed() -> None:
     assert decide(RowNow(K, "d1", "Ок", cell_read=True), recorded(Mark.ACCEPTED))[1] is None
 
 
+def test_an_empty_cell_never_recorded_is_no_removal() -> None:
+    # Our write of «На доработке» never reached the workbook (it was open): the empty cell read
+    # later says nothing about the mark.
+    empty = RowNow(K, "d1", None, cell_read=True)
+    state, new, _ = decide(empty, recorded(Mark.REWORK, comment="нет приказа"), known=None)
+    assert new is None and state is ReviewState.REWORK
+    # A mark typed there still counts.
+    typed = RowNow(K, "d1", "Принято", cell_read=True)
+    state, new, _ = decide(typed, recorded(Mark.REWORK), known=None)
+    assert new is not None and new.mark is Mark.ACCEPTED
+
+
 def test_both_changed_the_master_wins_and_the_school_cell_is_reported() -> None:
     line = MasterMark(K, "d1", Mark.REWORK, "", shown=EMPTY)
     row = RowNow(K, "d1", "Принято", cell_read=True, label="«СОШ 1», № 1.2")

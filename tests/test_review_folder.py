@@ -164,6 +164,27 @@ def test_a_mark_typed_in_the_school_workbook_and_an_emptied_one(tmp_path: Path) 
         ]  # kept, not overwritten
 
 
+def test_a_mark_the_school_never_received_survives_the_schools_next_save(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    s1 = Path(config.schools[0].source)
+    lock = s1.with_name("~$" + s1.name)
+    lock.write_text("director")  # the school has its workbook open: the write-back is refused
+    type_into_master(
+        config.master_path, {(S1, "3"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "x"}}
+    )
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.REWORK]
+    lock.unlink()
+    fill_workbook(s1, SPEC, {"4": {"comment": "сохранили"}})  # the school saves, cell still empty
+    third = run(config, today=TODAY)
+    assert third.review.new_marks == []
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "На доработке"
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "На доработке"
+
+
 def test_the_master_wins_when_both_changed_and_the_school_cell_is_reported(
     tmp_path: Path,
 ) -> None:
