@@ -44,6 +44,7 @@ from sync.review import (
     RowReview,
     cell_text,
     index_lines,
+    mark_of,
     orphan_marks,
     review_school,
     row_digest,
@@ -524,7 +525,22 @@ class RunReview:
         now_rows = []
         keys = [row_key(school.id, r) for r in rows]
         self.seen.update(keys)
-        if not fresh and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys):
+        # A mark in a snapshot's cell with nothing recorded for its row (the first run after the
+        # upgrade, a plan edit that changed the keys, a reset history) counts even when the
+        # workbook was not read afresh: else the master would not show it and the paint wipe it.
+        unrecorded = {
+            k
+            for r, k in zip(rows, keys, strict=True)
+            if not fresh
+            and k not in self.recorded
+            and k not in self.known
+            and mark_of(r.values.get("review"))[0] is not None
+        }
+        if (
+            not fresh
+            and not unrecorded
+            and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys)
+        ):
             # The common case of a quiet night: nothing marked, nothing typed, nothing read.
             for k in keys:
                 self.plan.rows[k] = NOT_REVIEWED
@@ -536,7 +552,7 @@ class RunReview:
                     key,
                     row_digest(r.values),
                     r.values.get("review"),
-                    fresh,
+                    fresh or key in unrecorded,
                     f"«{school.name or school.id}», № {cell_text(no) or '—'}",
                 )
             )
@@ -555,7 +571,7 @@ class RunReview:
         for m in part.new_marks:
             self.recorded[m.key] = m
         self.plan.merge(part)
-        if fresh:
+        if fresh or unrecorded:
             # Only what can matter: a cell with text, or one on a row with a recorded mark (an
             # empty cell there says our write did not happen, or the school emptied it).
             self._remember(
@@ -563,7 +579,7 @@ class RunReview:
                 {
                     n.key: cell_text(n.cell)
                     for n in now_rows
-                    if n.key in self.recorded or cell_text(n.cell)
+                    if n.cell_read and (n.key in self.recorded or cell_text(n.cell))
                 },
             )
         out = []

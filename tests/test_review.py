@@ -257,3 +257,16 @@ def test_paint_without_the_review_column_puts_the_mark_in_the_control_note(
     control_cell = (without.main_sheet, a1(rows[0].sheet_row, sheet.columns["control"]))
     assert not without.reviews and without.review_col is None
     assert "Нет приказа" in without.notes[control_cell]
+
+
+def test_the_paint_never_clears_a_cell_no_mark_was_recorded_for() -> None:
+    from sync.paint import _review_cell
+    from sync.review import RowReview
+    from tests.fixtures import row
+
+    typed = row(None, "done", review="Принято")
+    assert _review_cell(typed, K, {}) is None
+    assert _review_cell(typed, K, {K: RowReview(ReviewState.NOT_REVIEWED)}) is None
+    removed = RowReview(ReviewState.NOT_REVIEWED, None, "", "Иванова", NOW)
+    found = _review_cell(typed, K, {K: removed})
+    assert found is not None and found[0] == ""

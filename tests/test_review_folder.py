@@ -7,6 +7,7 @@ their workbooks as a person would (sync.builders.fill), and every check reads th
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -183,6 +184,25 @@ def test_a_mark_the_school_never_received_survives_the_schools_next_save(
     assert third.review.new_marks == []
     assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "На доработке"
     assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "На доработке"
+
+
+def test_marks_already_in_workbooks_survive_the_upgrade_for_unchanged_schools(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    fill_workbook(Path(config.schools[0].source), SPEC, {"3": {"review": "Принято"}})
+    run(config, today=TODAY)
+    # The history as an older version left it: snapshots, but no marks and no review cells.
+    con = sqlite3.connect(config.history_path)
+    with con:
+        con.execute("DELETE FROM review_marks")
+        con.execute("DELETE FROM review_cells")
+        con.execute("DELETE FROM paints")
+    con.close()
+    second = run(config, today=TODAY)  # the school is unchanged: its snapshot stands
+    assert [(m.key.no, m.mark) for m in second.review.new_marks] == [("3", Mark.ACCEPTED)]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
 
 
 def test_the_master_wins_when_both_changed_and_the_school_cell_is_reported(
