@@ -455,7 +455,11 @@ def _paint(
         history.record_paint(school.id, paint.digest(), write.stamp, at)
         if review is not None and paint.review_col is not None:
             by_row = {r.sheet_row: row_key(school.id, r) for r in report.rows}
-            review.wrote(school.id, {by_row[n]: text for n, text in paint.reviews})
+            shown = write.reviews_shown
+            review.wrote(
+                school.id,
+                {by_row[n]: text for n, text in paint.reviews if shown is None or n in shown},
+            )
     return write
 
 

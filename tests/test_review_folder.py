@@ -205,6 +205,25 @@ def test_marks_already_in_workbooks_survive_the_upgrade_for_unchanged_schools(
     assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
 
 
+def test_a_mark_refused_by_merged_cells_is_not_recorded_as_shown(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    s1 = Path(config.schools[0].source)
+    wb = load_workbook(s1)
+    ws = wb[SPEC.main_sheet]
+    col = next(c.column for c in ws[1] if c.value == "Отметка МОУО")
+    at = next(r for r in range(2, ws.max_row + 1) if str(ws.cell(r, 1).value).strip() == "3")
+    ws.merge_cells(start_row=at, start_column=col, end_row=at + 1, end_column=col)
+    wb.save(s1)
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.ACCEPTED]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] is None
+    with History.open(config.history_path) as h:
+        shown = {k.no: t for k, t in h.review_cells().items() if k.school_id == "s1"}
+    assert shown.get("3") in (None, "")  # never written: not recorded as shown
+
+
 def test_the_master_wins_when_both_changed_and_the_school_cell_is_reported(
     tmp_path: Path,
 ) -> None:
