@@ -333,9 +333,12 @@ def _paint(
         is_coordinator=meta.get("audience") == "coordinator",
     )
     report = SchoolReport(school, checked.rows, dict(checked.sheet.passport), checked.problems)
-    paint = paint_school(report, checked.sheet, spec, checked.reviews, checked.zone)
-    # Marks not known here (no history on this computer): their notes stay as the sync left them.
-    keep = checked.sheet.columns.get("review") if checked.reviews is None else None
+    # The buttons never write «Отметка МОУО» nor our notes there: a mark the coordinator just
+    # typed is not in the history yet, and the history may not be on this computer at all. The
+    # column and its notes stay as they are; the nightly sync writes them («Отправить» sets the
+    # inbox's marks through `values`).
+    paint = paint_school(report, checked.sheet, spec, None, checked.zone)
+    keep = checked.sheet.columns.get("review")
     return book.show_paint(
         paint, checked.sheet, checked.raw, spec, notes=notes, values=values, keep_column=keep
     )
