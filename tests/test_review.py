@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -270,3 +271,26 @@ def test_the_paint_never_clears_a_cell_no_mark_was_recorded_for() -> None:
     removed = RowReview(ReviewState.NOT_REVIEWED, None, "", "Иванова", NOW)
     found = _review_cell(typed, K, {K: removed})
     assert found is not None and found[0] == ""
+
+
+def test_rework_keeps_lateness_and_reminders_select_rework_by_review_state() -> None:
+    from datetime import date
+
+    from sync.consolidate import row_key
+    from sync.review import ReviewPlan, RowReview
+    from sync.service.mail import due_items, rework_items
+    from sync.status import is_overdue, rework_control
+    from tests.fixtures import SPEC, ctl, item, report, row
+
+    late = rework_control(ctl("overdue"), SPEC)
+    assert late.key == ControlKey.REWORK and is_overdue(late)
+    assert not is_overdue(rework_control(ctl("on_time"), SPEC))
+    today = date(2026, 12, 1)
+    sent_back = row(item("1. Раздел", "1", "Приказ", date(2026, 11, 1)), "overdue", 5)
+    sent_back = dataclasses.replace(sent_back, control=late)
+    wrong = row(item("1. Раздел", "2", "План", date(2026, 12, 20)), "error", 6)
+    school = report("СОШ 1", [sent_back, wrong], id="s1")
+    marked = RowReview(ReviewState.REWORK, Mark.REWORK, "нет приказа", "Иванова", NOW)
+    plan = ReviewPlan({row_key("s1", r): marked for r in (sent_back, wrong)})
+    assert [i.no for i in rework_items(school, plan)] == ["1", "2"]
+    assert [(i.no, i.overdue) for i in due_items(school, today, 7, SPEC)] == [("1", True)]

@@ -449,3 +449,27 @@ def test_the_spravka_counts_from_the_recorded_review_state(tmp_path: Path) -> No
     with History.open(config.history_path) as h:
         spravka, _ = gather(strict, h, plan, spec, TODAY)
     assert spravka.total.done == 0  # nothing accepted as it is now
+
+
+def test_a_late_row_sent_back_stays_overdue(tmp_path: Path) -> None:
+    from sync.consolidate import OVERDUE_SHEET
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    late = [r for r in master_rows(config.master_path, OVERDUE_SHEET) if r["Школа"] == S1]
+    assert late, "the sample needs an overdue row"
+    no = str(late[0]["№"])
+    overdue_before = {k: v for k, v in schools_line(config.master_path, S1).items() if v}
+    type_into_master(config.master_path, {(S1, no): {"Отметка МОУО": "На доработке"}})
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.REWORK]
+    assert master_line(config.master_path, S1, no)["Контроль"] == "На доработке"
+    still = [
+        r
+        for r in master_rows(config.master_path, OVERDUE_SHEET)
+        if r["Школа"] == S1 and str(r["№"]) == no
+    ]
+    assert still and still[0]["Контроль"] == "На доработке"
+    after = schools_line(config.master_path, S1)
+    overdue_keys = [k for k in after if "росроч" in str(k)]
+    assert overdue_keys and all(after[k] == overdue_before.get(k) for k in overdue_keys)
