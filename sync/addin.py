@@ -333,9 +333,12 @@ def _paint(
         is_coordinator=meta.get("audience") == "coordinator",
     )
     report = SchoolReport(school, checked.rows, dict(checked.sheet.passport), checked.problems)
-    paint = paint_school(report, checked.sheet, spec, checked.reviews, checked.zone)
-    # Marks not known here (no history on this computer): their notes stay as the sync left them.
-    keep = checked.sheet.columns.get("review") if checked.reviews is None else None
+    # The buttons never write «Отметка МОУО» nor our notes there: a mark the coordinator just
+    # typed is not in the history yet, and the history may not be on this computer at all. The
+    # column and its notes stay as they are; the nightly sync writes them («Отправить» sets the
+    # inbox's marks through `values`).
+    paint = paint_school(report, checked.sheet, spec, None, checked.zone)
+    keep = checked.sheet.columns.get("review")
     return book.show_paint(
         paint, checked.sheet, checked.raw, spec, notes=notes, values=values, keep_column=keep
     )
@@ -600,21 +603,24 @@ def _row_key(values: dict[str, CellValue]) -> tuple[str, str, str]:
 def review_marks(
     inbox: SchoolSheet | None, outgoing: SchoolSheet, spec: TemplateSpec
 ) -> dict[Cell, CellValue]:
-    """The coordinator's «Отметка МОУО» values in the inbox copy that the outgoing copy lacks.
+    """The inbox copy's «Отметка МОУО» values where the outgoing copy differs.
 
-    The coordinator marks rows in the inbox copy; a school sending its own copy must not wipe
-    them out. Rows are matched by section, № and activity. Returns cell -> value in `outgoing`.
+    The coordinator marks rows in the inbox copy (and the sync writes them there); a school
+    sending its own copy must neither wipe them out nor bring back a mark the coordinator
+    removed: the inbox's cell always wins, an empty one too. Rows are matched by section, №
+    and activity; rows the inbox lacks are left alone. Returns cell -> value in `outgoing`
+    ("" clears the cell).
     """
     column = outgoing.columns.get("review")
-    if inbox is None or column is None:
+    if inbox is None or column is None or "review" not in inbox.columns:
         return {}
-    marks = {_row_key(r.values): r.values.get("review") for r in inbox.rows}
+    marks = {_row_key(r.values): clean(r.values.get("review")) for r in inbox.rows}
     sheet = outgoing.sheet_name or spec.main_sheet
     carried: dict[Cell, CellValue] = {}
     for row in outgoing.rows:
-        mark = marks.get(_row_key(row.values))
-        if mark not in (None, "") and clean(mark) != clean(row.values.get("review")):
-            carried[(sheet, f"{column_letter(column)}{row.row}")] = clean(mark)
+        key = _row_key(row.values)
+        if key in marks and marks[key] != clean(row.values.get("review")):
+            carried[(sheet, f"{column_letter(column)}{row.row}")] = marks[key]
     return carried
 
 

@@ -44,7 +44,7 @@ from sync.review import (
 )
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import ControlKey, SchoolOutcome
-from sync.status import fold, normalize_status
+from sync.status import fold, is_overdue, normalize_status
 
 OVERVIEW_SHEET = "Обзор"
 SUMMARY_SHEET = "Свод"
@@ -197,7 +197,7 @@ def school_summary(
     counts: dict[str, int | float] = {
         "rows": len(report.rows),
         "done": done,
-        "overdue": sum(1 for r in report.rows if r.control.key == ControlKey.OVERDUE),
+        "overdue": sum(1 for r in report.rows if is_overdue(r.control)),
         "soon": sum(1 for r in report.rows if r.control.key == ControlKey.SOON),
         "errors": errors,
         "warnings": len(report.problems) - errors,
@@ -422,7 +422,7 @@ def _summary_sheet(
                 if row.control.fill:
                     fills[(r, 4 + c)] = row.control.fill
                 done += counts_as_done(school_id, row, review)
-                overdue += row.control.key == ControlKey.OVERDUE
+                overdue += is_overdue(row.control)
         line += [done, overdue]
         rows.append(line)
     return MasterSheet(
@@ -580,7 +580,7 @@ def _rows_sheet(
     fills: dict[tuple[int, int], str] = {}
     for report in reports:
         for row in report.rows:
-            if only_overdue and row.control.key != ControlKey.OVERDUE:
+            if only_overdue and not is_overdue(row.control):
                 continue
             if row.control.fill:
                 fills[(len(rows), control_col)] = row.control.fill

@@ -186,6 +186,8 @@ class Control:
     key: ControlKey
     value: str  # Russian text shown in the cell
     fill: str | None  # RRGGBB, None for no fill
+    # Past its due date and not done, though the control shows another rule («На доработке»).
+    late: bool = False
 
 
 @dataclass(frozen=True)

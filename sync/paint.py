@@ -140,6 +140,10 @@ def _review_cell(
     want = seen.mark_text if seen is not None else ""
     if not want and not cell_text(now):
         return None
+    if not want and (seen is None or seen.marked_at is None):
+        # No mark and no removal was ever recorded for this row: what the cell holds is not
+        # ours to clear.
+        return None
     return want, seen
 
 

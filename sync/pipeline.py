@@ -44,6 +44,7 @@ from sync.review import (
     RowReview,
     cell_text,
     index_lines,
+    mark_of,
     orphan_marks,
     review_school,
     row_digest,
@@ -400,7 +401,9 @@ def _sync_school(
 
     rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
     if review is not None:
-        rows = review.decide(school, rows, outcome == SchoolOutcome.SYNCED, spec, at)
+        # A sheet without «Отметка МОУО» has no cells to read marks from.
+        fresh = outcome == SchoolOutcome.SYNCED and "review" in sheet.columns
+        rows = review.decide(school, rows, fresh, spec, at)
     report = SchoolReport(
         school, rows, dict(sheet.passport), problems, outcome, message, modified, at
     )
@@ -452,7 +455,11 @@ def _paint(
         history.record_paint(school.id, paint.digest(), write.stamp, at)
         if review is not None and paint.review_col is not None:
             by_row = {r.sheet_row: row_key(school.id, r) for r in report.rows}
-            review.wrote(school.id, {by_row[n]: text for n, text in paint.reviews})
+            shown = write.reviews_shown
+            review.wrote(
+                school.id,
+                {by_row[n]: text for n, text in paint.reviews if shown is None or n in shown},
+            )
     return write
 
 
@@ -522,7 +529,22 @@ class RunReview:
         now_rows = []
         keys = [row_key(school.id, r) for r in rows]
         self.seen.update(keys)
-        if not fresh and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys):
+        # A mark in a snapshot's cell with nothing recorded for its row (the first run after the
+        # upgrade, a plan edit that changed the keys, a reset history) counts even when the
+        # workbook was not read afresh: else the master would not show it and the paint wipe it.
+        unrecorded = {
+            k
+            for r, k in zip(rows, keys, strict=True)
+            if not fresh
+            and k not in self.recorded
+            and k not in self.known
+            and mark_of(r.values.get("review"))[0] is not None
+        }
+        if (
+            not fresh
+            and not unrecorded
+            and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys)
+        ):
             # The common case of a quiet night: nothing marked, nothing typed, nothing read.
             for k in keys:
                 self.plan.rows[k] = NOT_REVIEWED
@@ -534,7 +556,7 @@ class RunReview:
                     key,
                     row_digest(r.values),
                     r.values.get("review"),
-                    fresh,
+                    fresh or key in unrecorded,
                     f"«{school.name or school.id}», № {cell_text(no) or '—'}",
                 )
             )
@@ -553,7 +575,7 @@ class RunReview:
         for m in part.new_marks:
             self.recorded[m.key] = m
         self.plan.merge(part)
-        if fresh:
+        if fresh or unrecorded:
             # Only what can matter: a cell with text, or one on a row with a recorded mark (an
             # empty cell there says our write did not happen, or the school emptied it).
             self._remember(
@@ -561,7 +583,7 @@ class RunReview:
                 {
                     n.key: cell_text(n.cell)
                     for n in now_rows
-                    if n.key in self.recorded or cell_text(n.cell)
+                    if n.cell_read and (n.key in self.recorded or cell_text(n.cell))
                 },
             )
         out = []

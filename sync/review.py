@@ -372,8 +372,15 @@ def decide_row(
     cell_changed = False
     if row.cell_read:
         cell_mark, known = mark_of(row.cell)
-        before = known_cell if known_cell is not None else _text_of(last.mark if last else None)
-        cell_changed = known and fold(cell_text(row.cell)) != fold(before)
+        if known_cell is None:
+            # What this cell shows was never recorded (our write may never have reached it): only
+            # a mark typed there counts as new; an empty cell is no removal.
+            before = _text_of(last.mark if last else None)
+            cell_changed = (
+                known and cell_mark is not None and fold(cell_text(row.cell)) != fold(before)
+            )
+        else:
+            cell_changed = known and fold(cell_text(row.cell)) != fold(known_cell)
     if cell_changed and new is not None:
         if cell_mark != new.mark:
             problems.append(

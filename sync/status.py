@@ -65,4 +65,11 @@ def rework_control(current: Control, spec: TemplateSpec) -> Control:
     if current.key == ControlKey.ERROR:
         return current
     c = spec.controls[ControlKey.REWORK]
-    return Control(ControlKey.REWORK, c.value, c.fill)
+    late = current.late or current.key == ControlKey.OVERDUE
+    return Control(ControlKey.REWORK, c.value, c.fill, late)
+
+
+def is_overdue(current: Control) -> bool:
+    """Past its due date and not done: «Просрочено», or «На доработке» that was overdue (a row
+    sent back still counts as overdue in the master, its counts, the справка and reminders)."""
+    return current.key == ControlKey.OVERDUE or (current.key == ControlKey.REWORK and current.late)

@@ -292,7 +292,9 @@ def review_cell(config: Any, no: str) -> tuple[int, int]:
     return row, sheet.columns["review"]
 
 
-def test_check_shows_the_marks_as_the_nightly_sync_does(tmp_path: Path) -> None:
+def test_check_shows_rework_as_the_nightly_sync_does_and_leaves_the_marks(
+    tmp_path: Path,
+) -> None:
     config = marked_town(tmp_path)
     row, col = review_cell(config, "4")
     book = open_book(config.schools[0].source)
@@ -300,9 +302,9 @@ def test_check_shows_the_marks_as_the_nightly_sync_does(tmp_path: Path) -> None:
     values = written(book, 0)
     control = SPEC.index("control")
     assert values[(row, control)] == "На доработке"  # not «Выполнено»: sent back, unchanged
-    assert values[(row, col)] == "'На доработке"
-    action, text = notes(book)[(0, a1(row, col))]
-    assert action in ("addNote", "setNoteText") and "Нет приказа" in str(text)
+    # «Отметка МОУО» and the comment the nightly sync wrote there are left as they are.
+    assert (row, col) not in values
+    assert (0, a1(row, col)) not in notes(book)
 
 
 def test_check_without_the_history_leaves_the_marks_and_their_notes(tmp_path: Path) -> None:
@@ -316,3 +318,25 @@ def test_check_without_the_history_leaves_the_marks_and_their_notes(tmp_path: Pa
     meta = sheet_index(config.schools[0].source, SPEC.meta_sheet)
     registry = next(v for (r, c), v in written(book, meta).items() if c == 2)
     assert (MAIN, a1(row, col)) in parse_note_cells(str(registry).lstrip("'"))  # still ours
+
+
+@pytest.mark.parametrize("button", ["check", "refresh_statuses"])
+def test_the_check_buttons_never_overwrite_a_mark_just_typed(tmp_path: Path, button: str) -> None:
+    from sync.builders.fill import fill_workbook
+
+    config = setup(tmp_path)
+    path = config.schools[0].source
+    run(config, today=TODAY)
+    type_into_master(config.master_path, {("МОУ СОШ № 1 с. Чара", "4"): {MARK_HEADER: "Принято"}})
+    run(config, today=TODAY)  # a history with a recorded mark on another row
+    with History.open(config.history_path) as h:
+        assert [m.key.no for m in h.review_trail("s1")] == ["4"]
+    # The coordinator types «Принято» into row 3 of the open school workbook, then a button.
+    fill_workbook(Path(path), SPEC, {"3": {"review": "Принято"}})
+    sheet = locate(FolderBackend.read_file(Path(path)), SPEC)
+    col, r3 = sheet.columns["review"], next(r.row for r in sheet.rows if r.values.get("no") == "3")
+    book = open_book(path)
+    getattr(addin, button)(book, host=HOST, config=config, today=TODAY)
+    main = sheet_index(path, MAIN)
+    assert not [rc for rc in written(book, main) if rc[1] == col]
+    assert (r3, col) not in written(book, main)

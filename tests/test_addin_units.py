@@ -200,6 +200,26 @@ def test_review_marks_of_the_inbox_copy(tmp_path: Path) -> None:
     assert ws.protection.sheet  # protection survives
 
 
+def test_a_mark_removed_in_the_inbox_copy_is_not_brought_back(tmp_path: Path) -> None:
+    from sync.backends.folder import FolderBackend
+    from sync.builders.fill import fill_workbook
+    from sync.reader import locate
+
+    config = setup(tmp_path)
+    inbox = Path(config.schools[0].source)
+    local = tmp_path / "local.xlsx"
+    fill_workbook(inbox, SPEC, {"3": {"review": "Принято"}})
+    local.write_bytes(inbox.read_bytes())  # the school's copy still shows «Принято»
+    fill_workbook(inbox, SPEC, {"3": {"review": None}})  # the coordinator removed it
+    inbox_sheet = locate(FolderBackend.read_file(inbox), SPEC)
+    local_sheet = locate(FolderBackend.read_file(local), SPEC)
+    row3 = next(r.row for r in local_sheet.rows if r.values.get("no") == "3")
+    marks = addin.review_marks(inbox_sheet, local_sheet, SPEC)
+    assert marks == {(M, f"N{row3}"): ""}
+    carried = carry_values(local.read_bytes(), marks)
+    assert load_workbook(io.BytesIO(carried))[M][f"N{row3}"].value in (None, "")
+
+
 def test_a_plain_workbook_stays_as_it_is(tmp_path: Path) -> None:
     config = setup(tmp_path)
     data = Path(config.schools[0].source).read_bytes()

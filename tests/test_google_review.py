@@ -697,3 +697,13 @@ def test_reading_the_marks_stays_within_the_run_s_quota_budget(
     # Every school once, the master's marks twice (one values.batchGet at the start, one just
     # before the switch: a mark typed meanwhile must not be deleted), the master's get once.
     assert Counter(reads) == {"get": 12 + 1, "values.batchGet": 2}
+
+
+def test_marks_in_an_unconfirmed_google_column_are_not_reported_as_shown() -> None:
+    from sync.builders.google.paint import review_rows
+    from sync.paint import Shown
+
+    paint = Paint("Дорожная карта", 9, 1, (), {}, review_col=10, reviews=((3, "Принято"),))
+    assert review_rows(paint, Shown("Дорожная карта", 9, review_col=10)) == (3,)
+    assert review_rows(paint, Shown("Дорожная карта", 9, review_col=None)) == ()
+    assert review_rows(paint, Shown("Дорожная карта", 9, review_col=11)) == ()

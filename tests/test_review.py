@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -115,6 +116,18 @@ def test_the_school_cell_counts_only_when_it_changed() -> None:
     assert state is ReviewState.NOT_REVIEWED and new is not None and new.mark is None
     # Something that is not a mark: left to the validation's note, no change.
     assert decide(RowNow(K, "d1", "Ок", cell_read=True), recorded(Mark.ACCEPTED))[1] is None
+
+
+def test_an_empty_cell_never_recorded_is_no_removal() -> None:
+    # Our write of «На доработке» never reached the workbook (it was open): the empty cell read
+    # later says nothing about the mark.
+    empty = RowNow(K, "d1", None, cell_read=True)
+    state, new, _ = decide(empty, recorded(Mark.REWORK, comment="нет приказа"), known=None)
+    assert new is None and state is ReviewState.REWORK
+    # A mark typed there still counts.
+    typed = RowNow(K, "d1", "Принято", cell_read=True)
+    state, new, _ = decide(typed, recorded(Mark.REWORK), known=None)
+    assert new is not None and new.mark is Mark.ACCEPTED
 
 
 def test_both_changed_the_master_wins_and_the_school_cell_is_reported() -> None:
@@ -245,3 +258,39 @@ def test_paint_without_the_review_column_puts_the_mark_in_the_control_note(
     control_cell = (without.main_sheet, a1(rows[0].sheet_row, sheet.columns["control"]))
     assert not without.reviews and without.review_col is None
     assert "Нет приказа" in without.notes[control_cell]
+
+
+def test_the_paint_never_clears_a_cell_no_mark_was_recorded_for() -> None:
+    from sync.paint import _review_cell
+    from sync.review import RowReview
+    from tests.fixtures import row
+
+    typed = row(None, "done", review="Принято")
+    assert _review_cell(typed, K, {}) is None
+    assert _review_cell(typed, K, {K: RowReview(ReviewState.NOT_REVIEWED)}) is None
+    removed = RowReview(ReviewState.NOT_REVIEWED, None, "", "Иванова", NOW)
+    found = _review_cell(typed, K, {K: removed})
+    assert found is not None and found[0] == ""
+
+
+def test_rework_keeps_lateness_and_reminders_select_rework_by_review_state() -> None:
+    from datetime import date
+
+    from sync.consolidate import row_key
+    from sync.review import ReviewPlan, RowReview
+    from sync.service.mail import due_items, rework_items
+    from sync.status import is_overdue, rework_control
+    from tests.fixtures import SPEC, ctl, item, report, row
+
+    late = rework_control(ctl("overdue"), SPEC)
+    assert late.key == ControlKey.REWORK and is_overdue(late)
+    assert not is_overdue(rework_control(ctl("on_time"), SPEC))
+    today = date(2026, 12, 1)
+    sent_back = row(item("1. Раздел", "1", "Приказ", date(2026, 11, 1)), "overdue", 5)
+    sent_back = dataclasses.replace(sent_back, control=late)
+    wrong = row(item("1. Раздел", "2", "План", date(2026, 12, 20)), "error", 6)
+    school = report("СОШ 1", [sent_back, wrong], id="s1")
+    marked = RowReview(ReviewState.REWORK, Mark.REWORK, "нет приказа", "Иванова", NOW)
+    plan = ReviewPlan({row_key("s1", r): marked for r in (sent_back, wrong)})
+    assert [i.no for i in rework_items(school, plan)] == ["1", "2"]
+    assert [(i.no, i.overdue) for i in due_items(school, today, 7, SPEC)] == [("1", True)]

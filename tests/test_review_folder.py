@@ -7,6 +7,7 @@ their workbooks as a person would (sync.builders.fill), and every check reads th
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,65 @@ def test_a_mark_typed_in_the_school_workbook_and_an_emptied_one(tmp_path: Path) 
             Mark.REWORK,
             None,
         ]  # kept, not overwritten
+
+
+def test_a_mark_the_school_never_received_survives_the_schools_next_save(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    s1 = Path(config.schools[0].source)
+    lock = s1.with_name("~$" + s1.name)
+    lock.write_text("director")  # the school has its workbook open: the write-back is refused
+    type_into_master(
+        config.master_path, {(S1, "3"): {"Отметка МОУО": "На доработке", "Комментарий МОУО": "x"}}
+    )
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.REWORK]
+    lock.unlink()
+    fill_workbook(s1, SPEC, {"4": {"comment": "сохранили"}})  # the school saves, cell still empty
+    third = run(config, today=TODAY)
+    assert third.review.new_marks == []
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "На доработке"
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "На доработке"
+
+
+def test_marks_already_in_workbooks_survive_the_upgrade_for_unchanged_schools(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    fill_workbook(Path(config.schools[0].source), SPEC, {"3": {"review": "Принято"}})
+    run(config, today=TODAY)
+    # The history as an older version left it: snapshots, but no marks and no review cells.
+    con = sqlite3.connect(config.history_path)
+    with con:
+        con.execute("DELETE FROM review_marks")
+        con.execute("DELETE FROM review_cells")
+        con.execute("DELETE FROM paints")
+    con.close()
+    second = run(config, today=TODAY)  # the school is unchanged: its snapshot stands
+    assert [(m.key.no, m.mark) for m in second.review.new_marks] == [("3", Mark.ACCEPTED)]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
+
+
+def test_a_mark_refused_by_merged_cells_is_not_recorded_as_shown(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    s1 = Path(config.schools[0].source)
+    wb = load_workbook(s1)
+    ws = wb[SPEC.main_sheet]
+    col = next(c.column for c in ws[1] if c.value == "Отметка МОУО")
+    at = next(r for r in range(2, ws.max_row + 1) if str(ws.cell(r, 1).value).strip() == "3")
+    ws.merge_cells(start_row=at, start_column=col, end_row=at + 1, end_column=col)
+    wb.save(s1)
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.ACCEPTED]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] is None
+    with History.open(config.history_path) as h:
+        shown = {k.no: t for k, t in h.review_cells().items() if k.school_id == "s1"}
+    assert shown.get("3") in (None, "")  # never written: not recorded as shown
 
 
 def test_the_master_wins_when_both_changed_and_the_school_cell_is_reported(
@@ -456,3 +516,27 @@ def test_the_spravka_counts_from_the_recorded_review_state(tmp_path: Path) -> No
     with History.open(config.history_path) as h:
         spravka, _ = gather(strict, h, plan, spec, TODAY)
     assert spravka.total.done == 0  # nothing accepted as it is now
+
+
+def test_a_late_row_sent_back_stays_overdue(tmp_path: Path) -> None:
+    from sync.consolidate import OVERDUE_SHEET
+
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    late = [r for r in master_rows(config.master_path, OVERDUE_SHEET) if r["Школа"] == S1]
+    assert late, "the sample needs an overdue row"
+    no = str(late[0]["№"])
+    overdue_before = {k: v for k, v in schools_line(config.master_path, S1).items() if v}
+    type_into_master(config.master_path, {(S1, no): {"Отметка МОУО": "На доработке"}})
+    second = run(config, today=TODAY)
+    assert [m.mark for m in second.review.new_marks] == [Mark.REWORK]
+    assert master_line(config.master_path, S1, no)["Контроль"] == "На доработке"
+    still = [
+        r
+        for r in master_rows(config.master_path, OVERDUE_SHEET)
+        if r["Школа"] == S1 and str(r["№"]) == no
+    ]
+    assert still and still[0]["Контроль"] == "На доработке"
+    after = schools_line(config.master_path, S1)
+    overdue_keys = [k for k in after if "росроч" in str(k)]
+    assert overdue_keys and all(after[k] == overdue_before.get(k) for k in overdue_keys)

@@ -221,6 +221,22 @@ def test_a_retitled_mark_column_is_not_written_and_the_result_says_so(tmp_path: 
     assert load_workbook(path)[SPEC.main_sheet].cell(3, REVIEW).value == "заметка школы"
     assert read_sheets(after)[0][SPEC.main_sheet][2][REVIEW - 1] == "заметка школы"
     assert review_cell_xml(sheet_xml(after), 3) == review_cell_xml(sheet_xml(before), 3)
+    assert result.reviews_shown == ()
+
+
+def test_a_header_with_a_hint_in_brackets_is_ours_as_for_the_reader(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    school = config.schools[0]
+    path = Path(school.source)
+    wb = load_workbook(path)
+    wb[SPEC.main_sheet].cell(1, REVIEW).value = "Отметка МОУО (заполняет МОУО)"
+    wb.save(path)
+    backend = backend_of(config)
+    paint, fingerprint = paint_of(config, school, backend)
+    result = backend.write_back(school, with_reviews(paint, ((3, "Принято"),)), fingerprint)
+    assert result.status == "written" and not result.partial, result.message
+    assert load_workbook(path)[SPEC.main_sheet].cell(3, REVIEW).value == "Принято"
+    assert result.reviews_shown == (3,)
 
 
 def test_a_mark_is_never_written_into_merged_cells(tmp_path: Path) -> None:
@@ -240,6 +256,7 @@ def test_a_mark_is_never_written_into_merged_cells(tmp_path: Path) -> None:
     ws = load_workbook(path)[SPEC.main_sheet]
     assert ws.cell(4, REVIEW).value == "Принято"
     assert ws.cell(5, REVIEW).value is None and ws.cell(6, REVIEW).value is None
+    assert result.reviews_shown == (4,)  # only that one is recorded as shown
 
 
 def test_the_patch_alone_leaves_the_column_when_the_paint_has_no_column(tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ class WriteResult:
     fingerprint: str = ""  # content hash after writing, for the next write's check
     message: str = ""  # Russian, when not written (or, when partial, what was left out)
     partial: bool = False  # written, but some controls or notes could not be (merged cells…)
+    # Sheet rows whose «Отметка МОУО» now shows the paint's text; None: every one in the paint
+    # (a backend that writes them all or fails the whole write).
+    reviews_shown: tuple[int, ...] | None = None
 
 
 class Backend(Protocol):

@@ -447,7 +447,12 @@ class FolderBackend:
         remarks = "; ".join(patch.remarks)
         if patch.data == data:
             return WriteResult(
-                WriteStatus.WRITTEN, stamp_of(path), fingerprint, remarks, bool(remarks)
+                WriteStatus.WRITTEN,
+                stamp_of(path),
+                fingerprint,
+                remarks,
+                bool(remarks),
+                tuple(patch.reviews_shown),
             )
         try:
             keep_backup(data, path, self.backups_dir / school.id, self.keep_backups, self.zone)
@@ -492,7 +497,8 @@ class FolderBackend:
         if not swap.replaced:
             return WriteResult(WriteStatus.CHANGED, message=SAVED_MEANWHILE_MESSAGE)
         written = hashlib.sha256(patch.data).hexdigest()
-        return WriteResult(WriteStatus.WRITTEN, stamp, written, remarks, bool(remarks))
+        shown = tuple(patch.reviews_shown)
+        return WriteResult(WriteStatus.WRITTEN, stamp, written, remarks, bool(remarks), shown)
 
     def read_marks(self) -> MasterMarks:
         """The coordinator's marks in the master as saved on disk: the file, also while it is

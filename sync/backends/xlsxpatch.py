@@ -1434,6 +1434,8 @@ class PatchResult:
     control_refused: bool = False  # the «Контроль» column could not be confirmed as ours
     reviews_written: int = 0
     review_refused: bool = False  # the «Отметка МОУО» column could not be confirmed as ours
+    # Sheet rows whose «Отметка МОУО» shows the paint's text now (written, or already so).
+    reviews_shown: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -1651,13 +1653,28 @@ def _patch(data: bytes, paint: Paint, author: str, as_bytes: bool) -> PatchResul
     return result
 
 
+def _review_header_fits(actual: str | None, header: str) -> bool:
+    """The column's header is the template's, as the reader matches it: case, spaces, a
+    trailing ':' or '*', and a hint in brackets after the name («Отметка МОУО (заполняет
+    МОУО)») do not matter."""
+
+    def key(text: str | None) -> str:
+        s = normalize_header(text or "")
+        while s and s[-1] in "*:.":
+            s = s[:-1].rstrip()
+        return s
+
+    want, got = key(header), key(actual)
+    return bool(got) and (got == want or key(re.sub(r"\s*\(.*$", "", got)) == want)
+
+
 def _write_reviews(main: AnySheet, paint: Paint, result: PatchResult) -> None:
     """The coordinator's marks into the school's «Отметка МОУО»: text only, the cell's own style
     and the column's validation kept; only where the header confirms the column is ours."""
     header = paint.review_header or "Отметка МОУО"
     col = paint.review_col
     actual = main.text(paint.header_row, col) if col else None
-    if col is None or _header(actual) != _header(header):
+    if col is None or not _review_header_fits(actual, header):
         result.review_refused = True
         where = (
             f"заголовок столбца {column_letter(col)} — «{actual}»"
@@ -1680,6 +1697,7 @@ def _write_reviews(main: AnySheet, paint: Paint, result: PatchResult) -> None:
             continue
         existing = main.cell(row, col)
         if existing is None and not text:
+            result.reviews_shown.append(row)
             continue  # nothing to clear
         if len(text) > MAX_CELL_CHARS:
             text = text[: MAX_CELL_CHARS - 1] + "…"
@@ -1688,6 +1706,7 @@ def _write_reviews(main: AnySheet, paint: Paint, result: PatchResult) -> None:
         style = None if existing is not None else (main.style_of(row, col) or None)
         main.set_text(row, col, text or None, style)
         result.reviews_written += 1
+        result.reviews_shown.append(row)
     if merged:
         ranges = ", ".join(dict.fromkeys(merged))
         result.remarks.append(

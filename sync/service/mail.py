@@ -31,7 +31,7 @@ from sync.consolidate import row_key, school_summary
 from sync.fileio import write_atomically
 from sync.history import History
 from sync.model import CellValue, Problem, SchoolReport, Severity
-from sync.review import ReviewPlan
+from sync.review import ReviewPlan, ReviewState
 from sync.service.config import SmtpSettings
 from sync.spec import TemplateSpec, load_spec
 from sync.states import ControlKey, RunOutcome, SchoolOutcome, counts_sentence, label
@@ -99,8 +99,11 @@ def due_items(
     items = []
     for row in report.rows:
         key = row.control.key
-        if key in (ControlKey.DONE, ControlKey.NONE, ControlKey.REWORK):
-            continue  # rework rows are listed apart, with the coordinator's comment
+        if key in (ControlKey.DONE, ControlKey.NONE):
+            continue
+        if key == ControlKey.REWORK and not row.control.late:
+            continue  # rework rows are listed apart, with the coordinator's comment; a late one
+            # is also overdue
         due = row.item.due if row.item is not None else None
         if due is None:
             value = row.values.get("due")
@@ -155,9 +158,11 @@ def rework_items(report: SchoolReport, review: ReviewPlan | None) -> list[Rework
         return []
     items = []
     for row in report.rows:
-        if row.control.key != ControlKey.REWORK:
-            continue
+        # By the review state, not the control: a row sent back whose control is «Ошибка» is
+        # on rework all the same.
         seen = review.rows.get(row_key(report.school.id, row))
+        if seen is None or seen.state is not ReviewState.REWORK:
+            continue
         items.append(
             ReworkItem(
                 no=str(row.item.no if row.item else row.values.get("no") or ""),

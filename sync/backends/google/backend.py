@@ -99,7 +99,12 @@ from sync.builders.google.master import (
     existing_sheets,
     staged_master,
 )
-from sync.builders.google.paint import main_title_for, paint_requests, shown_after
+from sync.builders.google.paint import (
+    main_title_for,
+    paint_requests,
+    review_rows,
+    shown_after,
+)
 from sync.builders.google.school import school_requests
 from sync.config import Config, ConfigError
 from sync.consolidate import ROWS_SHEET
@@ -766,7 +771,12 @@ class GoogleBackend:
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
-        return WriteResult(WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        return WriteResult(
+            WriteStatus.WRITTEN,
+            stamp=SELF_STAMP,
+            fingerprint=after.fingerprint(),
+            reviews_shown=review_rows(paint, shown),
+        )
 
     def _read_back(
         self,
@@ -801,7 +811,10 @@ class GoogleBackend:
         ):
             self.breaker.succeeded()
             return WriteResult(
-                WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint()
+                WriteStatus.WRITTEN,
+                stamp=SELF_STAMP,
+                fingerprint=after.fingerprint(),
+                reviews_shown=review_rows(paint, before),
             )
         if after.masked_hash(shown.main_title, paint.control_col, paint.header_row) != masked:
             return WriteResult(
@@ -825,7 +838,12 @@ class GoogleBackend:
             )
         self.breaker.succeeded()
         self._store_after(school, after, paint, shown, shown.main_title, applied=True)
-        return WriteResult(WriteStatus.WRITTEN, stamp=SELF_STAMP, fingerprint=after.fingerprint())
+        return WriteResult(
+            WriteStatus.WRITTEN,
+            stamp=SELF_STAMP,
+            fingerprint=after.fingerprint(),
+            reviews_shown=review_rows(paint, shown),
+        )
 
     def _basis(
         self, school: School, sid: str, paint: Paint, fingerprint: str

@@ -184,3 +184,11 @@ def shown_after(paint: Paint, shown: Shown, titles: Sequence[str]) -> Shown:
 def _review_col(paint: Paint, shown: Shown) -> int | None:
     """The paint's «Отметка МОУО» column when the spreadsheet confirms it (`Shown.review_col`)."""
     return paint.review_col if paint.review_col and paint.review_col == shown.review_col else None
+
+
+def review_rows(paint: Paint, shown: Shown) -> tuple[int, ...]:
+    """The sheet rows whose «Отметка МОУО» the paint's requests set: none when the spreadsheet
+    does not confirm the column (then nothing is written there and nothing may be recorded)."""
+    if _review_col(paint, shown) is None:
+        return ()
+    return tuple(row for row, _text in paint.reviews)
