@@ -511,3 +511,25 @@ def test_a_chart_of_many_schools_shows_those_furthest_behind() -> None:
     assert title == f"По школам: {MAX_BARS} с наименьшей долей выполненных из 120"
     png = progress_chart(lines, "По школам")
     assert png.startswith(b"\x89PNG") and png == progress_chart(lines, "По школам")
+
+
+def test_a_late_row_sent_back_counts_as_overdue_in_its_section() -> None:
+    from dataclasses import replace
+
+    from sync.consolidate import consolidate
+    from sync.model import Control
+    from sync.spravka.data import build_spravka
+    from sync.states import ControlKey
+    from tests.fixtures import A1, MASTER_PLAN, MASTER_TODAY, SPEC, school_two
+
+    two = school_two()
+    assert two.rows[0].item == A1 and two.rows[0].control.key == ControlKey.OVERDUE
+    rework = Control(ControlKey.REWORK, "На доработке", "D9D2E9", late=True)
+    two.rows[0] = replace(two.rows[0], control=rework)
+    master = consolidate([two], MASTER_PLAN, SPEC, MASTER_TODAY)
+    s = build_spravka(
+        master, [two], SPEC, "Район", MASTER_PLAN.period.start, MASTER_PLAN.period.end, MASTER_TODAY
+    )
+    section = next(line for line in s.sections if line.name == A1.section)
+    assert section.overdue == 1
+    assert s.total.overdue == 1 and [a.activity for a in s.overdue] == [A1.activity]

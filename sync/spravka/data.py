@@ -240,7 +240,6 @@ def _tally_rows(
     failed_status = spec.statuses["failed"]
     skip = normalize_header(spec.statuses["not_needed"])
     done_value = spec.controls["done"].value
-    overdue_value = spec.controls["overdue"].value
     state_col = rows_sheet.headers.index(STATE_HEADER) if STATE_HEADER in rows_sheet.headers else -1
     accepted_text = REVIEW_STATE_RU[ReviewState.ACCEPTED]
     rework_text = REVIEW_STATE_RU[ReviewState.REWORK]
@@ -255,7 +254,6 @@ def _tally_rows(
         counts[1] += control == done_value and (
             not done_requires_acceptance or state == accepted_text
         )
-        counts[2] += control == overdue_value
         counts[4] += normalize_header(r[col["status"]]) != skip
         if status == failed_status:
             counts[3] += 1
@@ -323,6 +321,13 @@ def build_spravka(
     they are), so a row changed after «Принято» is on review again, not accepted.
     """
     t = _tally_rows(master.sheet(ROWS_SHEET), spec, done_requires_acceptance)
+    overdue_sheet = master.sheet(OVERDUE_SHEET)
+    ocol = {key: _column(overdue_sheet, _header(spec, key)) for key in _ROW_FIELDS}
+    # Overdue by section from «Просрочено»: a row sent back «На доработке» past its date is
+    # there too, though its «Контроль» shows the mark.
+    for r in overdue_sheet.rows:
+        section = str(r[ocol["section"]] or "").strip() or NO_SECTION
+        t.by_section.setdefault(section, [0, 0, 0, 0, 0])[2] += 1
     sections = [Line(name, a, d, o, n, c) for name, (a, d, o, n, c) in t.by_section.items()]
     schools = _school_lines(master, reports, spec, t.by_school_not_done)
     total = Line(
@@ -333,8 +338,6 @@ def build_spravka(
         sum(s.not_done for s in schools),
         sum(s.counted for s in schools),
     )
-    overdue_sheet = master.sheet(OVERDUE_SHEET)
-    ocol = {key: _column(overdue_sheet, _header(spec, key)) for key in _ROW_FIELDS}
     overdue = [_activity(r, ocol, 0) for r in overdue_sheet.rows]
     pupils = [r for r in reports if not r.school.is_coordinator]
     spravka = Spravka(
