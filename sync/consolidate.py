@@ -36,12 +36,12 @@ from sync.review import (
     STATE_HEADER,
     ReviewPlan,
     ReviewState,
-    RowKey,
     encode_key,
     mark_of,
     row_digest,
     shown_token,
 )
+from sync.review import row_key as row_key  # re-exported: callers import it from here
 from sync.spec import TemplateSpec, normalize_header
 from sync.states import ControlKey, SchoolOutcome
 from sync.status import fold, is_overdue, normalize_status
@@ -531,13 +531,6 @@ def _header(spec: TemplateSpec, key: str) -> str:
         return spec.column(key).header
     except KeyError:
         return key
-
-
-def row_key(school_id: str, row: RowReport) -> RowKey:
-    """A school's row across runs (see sync.review)."""
-    if row.item is not None:
-        return RowKey(school_id, row.item.section, row.item.no)
-    return RowKey.own(school_id, row.values.get("activity"))
 
 
 def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None) -> list[CellValue]:

@@ -230,6 +230,9 @@ class RowReport:
     sheet_row: int
     values: dict[str, CellValue]
     control: Control
+    # The n-th row of its school with the same base key (same plan section and №, or the same
+    # own-activity text): 2, 3… make its review key unique (sync.review.number_rows).
+    occurrence: int = 1
 
 
 @dataclass

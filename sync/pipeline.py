@@ -48,6 +48,7 @@ from sync.review import (
     orphan_marks,
     review_school,
     row_digest,
+    row_keys,
     shown_token,
 )
 from sync.service.config import lock_wait_of
@@ -527,7 +528,7 @@ class RunReview:
         """Decide one school's rows, record its new marks, and give «На доработке» rows their
         control. `fresh`: the workbook was read this run (its «Отметка МОУО» cells count)."""
         now_rows = []
-        keys = [row_key(school.id, r) for r in rows]
+        keys = row_keys(school.id, rows)
         self.seen.update(keys)
         # A mark in a snapshot's cell with nothing recorded for its row (the first run after the
         # upgrade, a plan edit that changed the keys, a reset history) counts even when the

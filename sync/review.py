@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from sync.model import CellValue
+from sync.model import CellValue, RowReport
 from sync.text import fold
 
 
@@ -72,6 +73,61 @@ class RowKey:
     def own(cls, school_id: str, activity: CellValue) -> RowKey:
         """The key of a school's own activity (not in the plan), by its folded text."""
         return cls(school_id, "", "own:" + fold(activity))
+
+    def nth(self, n: int) -> RowKey:
+        """The key of the n-th row of a school with this same base key: the first keeps it
+        (keys stored in the history and in masters stay valid), the others get «#n».
+
+        >>> RowKey("s", "", "own:урок").nth(1) == RowKey("s", "", "own:урок")
+        True
+        >>> RowKey("s", "1. Раздел", "1.2").nth(3).no
+        '1.2#3'
+        """
+        return self if n <= 1 else RowKey(self.school_id, self.section, f"{self.no}#{n}")
+
+
+def split_nth(no: str) -> tuple[str, int]:
+    """A key's № without its «#n», and n (1 for the first row with that base key).
+
+    >>> split_nth("1.2#3"), split_nth("own:урок"), split_nth("own:№ 5#x")
+    (('1.2', 3), ('own:урок', 1), ('own:№ 5#x', 1))
+    """
+    base, sep, n = no.rpartition("#")
+    return (base, int(n)) if sep and n.isdigit() and int(n) > 1 else (no, 1)
+
+
+def base_key(school_id: str, row: RowReport) -> RowKey:
+    """A row's key before numbering: a plan row by (section, №), the school's own by its text."""
+    if row.item is not None:
+        return RowKey(school_id, row.item.section, row.item.no)
+    return RowKey.own(school_id, row.values.get("activity"))
+
+
+def row_key(school_id: str, row: RowReport) -> RowKey:
+    """A school's row across runs, unique within the school (see number_rows)."""
+    return base_key(school_id, row).nth(row.occurrence)
+
+
+def row_keys(school_id: str, rows: Sequence[RowReport]) -> list[RowKey]:
+    """The keys of a school's rows, in order (every caller goes through row_key)."""
+    return [row_key(school_id, r) for r in rows]
+
+
+def number_rows(rows: Sequence[RowReport]) -> list[RowReport]:
+    """A school's ordered rows with `occurrence` set: the 2nd, 3rd… row with the same base key
+    (two own activities with one text, own rows with no text, a duplicated plan row, repeated
+    or empty № without a plan) is numbered, so a mark lands on that row and only on it.
+
+    Called once where the rows are built (validation), so every later list, filtered or not,
+    keeps the numbers of the whole school.
+    """
+    count: dict[RowKey, int] = {}
+    out: list[RowReport] = []
+    for r in rows:
+        base = base_key("", r)
+        n = count[base] = count.get(base, 0) + 1
+        out.append(r if r.occurrence == n else replace(r, occurrence=n))
+    return out
 
 
 def row_digest(values: dict[str, CellValue]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from sync.consolidate import row_key
 from sync.model import RowReport
 from sync.report import local_time
-from sync.review import MARK_RU, SOURCE_RU, RecordedMark, RowKey, row_digest
+from sync.review import MARK_RU, SOURCE_RU, RecordedMark, RowKey, row_digest, split_nth
 
 CHANGED_AFTER = "строка изменена после отметки"
 NO_MARK = "отметка снята"
@@ -18,15 +18,21 @@ NO_MARK = "отметка снята"
 
 def row_label(key: RowKey) -> str:
     """How a person names the row: its № (and section), or the school's own activity's text."""
-    if key.no.startswith("own:"):
-        return f"своё мероприятие «{key.no[4:][:60]}»"
-    return f"№ {key.no}" + (f" ({key.section})" if key.section else "")
+    no, n = split_nth(key.no)
+    again = f", повтор {n}" if n > 1 else ""
+    if no.startswith("own:"):
+        return f"своё мероприятие «{no[4:][:60]}»" + (f" ({again[2:]})" if again else "")
+    if key.section or again:
+        return f"№ {no} ({key.section}{again})" if key.section else f"№ {no} ({again[2:]})"
+    return f"№ {no}"
 
 
 def matches_row(key: RowKey, row: str) -> bool:
-    """Whether `row` (what a person typed after --row) names this row: its № or own text."""
+    """Whether `row` (what a person typed after --row) names this row: its № or own text
+    (every repeat of it too)."""
     wanted = row.strip().rstrip(".").lower()
-    return key.no.rstrip(".").lower() == wanted or key.no.lower() == f"own:{wanted}"
+    no = split_nth(key.no)[0]
+    return no.rstrip(".").lower() == wanted or no.lower() == f"own:{wanted}"
 
 
 def digests_now(school_id: str, rows: Sequence[RowReport]) -> dict[RowKey, str]:

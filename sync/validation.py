@@ -56,6 +56,7 @@ from sync.problems import (
     WRONG_SCHOOL,
     ProblemType,
 )
+from sync.review import number_rows
 from sync.spec import PassportField, TemplateSpec
 from sync.status import canonical_choice, control, fold, normalize_status
 
@@ -118,7 +119,7 @@ def check_school(
                 ),
             )
         )
-    return reports, problems
+    return number_rows(reports), problems
 
 
 def academic_year(today: date) -> Period:
