@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sync.backends.base import Backend, SourceError, SourceState, WriteResult
+from sync.backends.base import Backend, SourceError, SourceState, Survey, WriteResult
 from sync.model import Plan, RawWorkbook, School
 from sync.paint import Paint
 from sync.review import MasterMarks
@@ -74,7 +74,7 @@ class ReadAhead:
         self._ready.clear()
 
     # The rest of the backend, unchanged.
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+    def survey(self, schools: Sequence[School]) -> Survey:
         return self.backend.survey(schools)
 
     def read_many(

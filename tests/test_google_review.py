@@ -15,8 +15,8 @@ import pytest
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
-from sync.backends.base import MasterReadError
-from sync.backends.google.backend import APP_MARKS, GoogleBackend
+from sync.backends.base import MasterReadError, Survey
+from sync.backends.google.backend import APP_MARKS, GoogleBackend, RunState
 from sync.builders.google.master import STAGING_PREFIX, master_protection
 from sync.cells import a1
 from sync.consolidate import (
@@ -707,3 +707,30 @@ def test_marks_in_an_unconfirmed_google_column_are_not_reported_as_shown() -> No
     assert review_rows(paint, Shown("Дорожная карта", 9, review_col=10)) == (3,)
     assert review_rows(paint, Shown("Дорожная карта", 9, review_col=None)) == ()
     assert review_rows(paint, Shown("Дорожная карта", 9, review_col=11)) == ()
+
+
+def test_survey_returns_the_run_it_starts_and_its_state(
+    tmp_path: Path, fake_google: FakeGoogle
+) -> None:
+    """Per-run state is explicit: a survey hands back the run's state, which that run's reads
+    fill; the next survey starts a fresh one and leaves the first as it was."""
+    fake = fake_google
+    town, _ = first_run(tmp_path, fake)
+    backend = town.backend()
+    schools = town.config.all_workbooks()
+    first = backend.survey(schools)
+    assert isinstance(first, Survey) and isinstance(first.run, RunState)
+    assert set(first) == {s.id for s in schools} and first.get("s1", None) is not None
+    assert first["s1"].exists and first.get("nobody") is None  # a Mapping, as a dict reads
+    assert first.run.listing is not None and set(first.run.surveyed) == set(first)
+    school = next(s for s in schools if s.id == "s1")
+    mark = fake.mark()
+    backend.read(school)
+    assert "s1" in first.run.reads  # the read waits in this run's state for its write back
+    assert [r.op for r in fake.since(mark) if r.op.startswith("files.")] == []  # listed once
+
+    second = backend.survey(schools)
+    assert isinstance(second.run, RunState) and second.run is not first.run
+    assert second.run.reads == {} and "s1" in first.run.reads
+    backend.read(school)
+    assert "s1" in second.run.reads

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.backends.base import Backend
+from sync.backends.base import Backend, Survey
 from sync.backends.folder import FolderBackend
 from sync.backends.memory import LOCKED_MESSAGE, MemoryBackend
 from sync.config import Config
@@ -101,3 +101,14 @@ def test_every_backend_offers_the_whole_protocol(backend_class: str) -> None:
     assert "location" in methods and "write_master" in methods
     for member in methods:
         assert callable(getattr(cls, member, None)), f"{name} lacks {member}"
+
+
+def test_survey_is_a_mapping_of_states_with_no_run_state_in_memory(tmp_path: Path) -> None:
+    config, memory = seeded(tmp_path)
+    schools = config.all_workbooks()
+    memory.books.pop("s2")
+    survey = memory.survey(schools)
+    assert isinstance(survey, Survey) and survey.run is None  # memory keeps nothing per run
+    assert list(survey) == [s.id for s in schools] and len(survey) == len(schools)
+    assert survey["s1"].exists and survey["s1"].stamp == "v1"
+    assert not survey["s2"].exists and survey.get("nobody") is None

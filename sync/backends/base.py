@@ -5,11 +5,18 @@ a backend is complete when constructed (storage-specific options go to its const
 calls `survey` first, `read_marks` (the master's review marks), then `read`/`write_back` per
 school and `write_master` once, and every
 failure it reports is one of the neutral errors below, its text in Russian.
+
+Per-run state is explicit: `survey` starts a run and returns it as a `Survey`, each school's
+`SourceState` (a read-only mapping by school id) together with the backend's own state for
+that run (`Survey.run`: for Google, the folder's listing and the reads awaiting their write
+back; None for a backend that keeps none). The backend's calls after a survey, until the next
+one, belong to that run and use that state. A call without a survey (`cli validate`, the
+add-in, the web intake) runs against a fresh state of its own, as a one-school run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -65,6 +72,28 @@ class SourceState:
     is_open: bool = False  # someone has it open for editing right now
 
 
+class Survey(Mapping[str, SourceState]):
+    """What `Backend.survey` returns: a run started. Each surveyed school's `SourceState` by
+    school id (so `survey.get(school.id)` reads as a dict), and `run`, the backend's state for
+    this run, which its later calls use until the next survey (opaque to the core)."""
+
+    def __init__(self, states: Mapping[str, SourceState], run: object = None) -> None:
+        self._states = dict(states)
+        self.run = run
+
+    def __getitem__(self, school_id: str) -> SourceState:
+        return self._states[school_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __repr__(self) -> str:
+        return f"Survey({self._states!r}, run={self.run!r})"
+
+
 @dataclass(frozen=True)
 class WriteResult:
     status: WriteStatus
@@ -92,9 +121,9 @@ class Backend(Protocol):
         """Where a person finds the school's source (a path or a link); "" when it has none."""
         ...
 
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        """One listing of every school's source: the first call of every run (a backend may
-        reset its per-run state here; `read` and `write_back` rely on it)."""
+    def survey(self, schools: Sequence[School]) -> Survey:
+        """Start a run: one listing of every school's source, with the backend's fresh state for
+        the run (`Survey.run`), which the calls after it use until the next survey."""
         ...
 
     def read(self, school: School) -> RawWorkbook:

@@ -21,6 +21,7 @@ from sync.backends.base import (
     MasterWriteError,
     SourceError,
     SourceState,
+    Survey,
     TransientSourceError,
     WriteResult,
 )
@@ -367,10 +368,10 @@ class FolderBackend:
 
         return remove_stale_temps(folders, rescue=self.backups_dir / "_recovered", kept=kept)
 
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+    def survey(self, schools: Sequence[School]) -> Survey:
         shared_pool().prestart()  # the readers start while the files are surveyed
         self.remove_stale_temps(schools)  # the first step of every run
-        states = {}
+        states: dict[str, SourceState] = {}
         for school in schools:
             path = Path(school.source)
             try:
@@ -384,7 +385,7 @@ class FolderBackend:
                 modified=datetime.fromtimestamp(st.st_mtime).astimezone(),
                 is_open=is_open(path),
             )
-        return states
+        return Survey(states)  # no per-run state: each call stands alone
 
     def read(self, school: School) -> RawWorkbook:
         return self.read_file(Path(school.source), self.skip_sheets)

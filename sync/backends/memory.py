@@ -20,6 +20,7 @@ from sync.backends.base import (
     MasterWriteError,
     SourceError,
     SourceState,
+    Survey,
     WriteResult,
     read_each,
 )
@@ -74,16 +75,18 @@ class MemoryBackend:
     def where_to_open(school: School) -> str:
         return f"memory:{school.id}"
 
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        return {
-            s.id: SourceState(
-                s.id in self.books,
-                stamp=f"v{self._versions.get(s.id, 0)}" if s.id in self.books else "",
-                modified=self.books[s.id].modified if s.id in self.books else None,
-                is_open=s.id in self.open_for_editing,
-            )
-            for s in schools
-        }
+    def survey(self, schools: Sequence[School]) -> Survey:
+        return Survey(
+            {
+                s.id: SourceState(
+                    s.id in self.books,
+                    stamp=f"v{self._versions.get(s.id, 0)}" if s.id in self.books else "",
+                    modified=self.books[s.id].modified if s.id in self.books else None,
+                    is_open=s.id in self.open_for_editing,
+                )
+                for s in schools
+            }
+        )
 
     def read(self, school: School) -> RawWorkbook:
         self.reads.append(school.id)

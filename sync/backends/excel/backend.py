@@ -14,7 +14,7 @@ from sync.backends.base import (
     MasterReadError,
     MasterWriteError,
     SourceError,
-    SourceState,
+    Survey,
     WriteResult,
 )
 from sync.backends.excel.book import OpenBook
@@ -41,7 +41,7 @@ class OpenMasterBackend:
         self.master_is_workbook = True
         self.warnings: list[str] = []  # the last refresh's (protection not put back)
 
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
+    def survey(self, schools: Sequence[School]) -> Survey:
         return self.inner.survey(schools)
 
     def read(self, school: School) -> RawWorkbook:

@@ -47,6 +47,7 @@ from sync.backends.base import (
     MasterWriteError,
     SourceError,
     SourceState,
+    Survey,
     TransientSourceError,
     WriteResult,
     read_each,
@@ -339,7 +340,9 @@ class GoogleBackend:
             raise ConfigError(str(e)) from None
         self.state = StateCache(settings.state_path)
         self.breaker = Breaker(clock)
-        self.run = RunState()  # this run's: `survey`, the first call of every run, starts anew
+        # The current run's state: each `survey` starts a new one (and returns it in its
+        # Survey); calls without a survey (a single command) share this fresh one.
+        self.run = RunState()
         self._claims: dict[str, str] | None = None  # spreadsheet id -> school id it belongs to
         self.master_chunk = MASTER_CHUNK_BYTES
         self.master_bodies: list[int] = []  # the last master's request sizes (bytes)
@@ -495,9 +498,10 @@ class GoogleBackend:
 
     # -- survey --------------------------------------------------------------------------
 
-    def survey(self, schools: Sequence[School]) -> dict[str, SourceState]:
-        """One listing of the folder: which schools' spreadsheets exist, changed or not."""
-        self.run = RunState()
+    def survey(self, schools: Sequence[School]) -> Survey:
+        """One listing of the folder: which schools' spreadsheets exist, changed or not. The
+        run it starts keeps its state (listing, reads awaiting write back) in `Survey.run`."""
+        self.run = run = RunState()
         states: dict[str, SourceState] = {}
         try:
             listing = self._listing_now()
@@ -509,7 +513,7 @@ class GoogleBackend:
             # down): its snapshot stays either way.
             for school in schools:
                 states[school.id] = SourceState(exists=bool(self.spreadsheet_id(school)))
-            return states
+            return Survey(states, run)
         self._adopt_from_listing(schools, listing)
         if not listing and self.folder_id and any(self.spreadsheet_id(s) for s in schools):
             self._check_folder()
@@ -537,7 +541,7 @@ class GoogleBackend:
                 stamp=found.stamp,
                 modified=self._school_modified(school, found),
             )
-        return states
+        return Survey(states, run)
 
     def _school_modified(self, school: School, found: DriveFile) -> datetime | None:
         """When someone other than the service account last changed it (our writes aside)."""
