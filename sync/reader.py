@@ -71,6 +71,16 @@ def header_key(text: CellValue) -> str:
     return s
 
 
+def bare_header(text: CellValue) -> str:
+    """A header folded without a hint in brackets after the name: «Статус (выберите из списка)»
+    matches as «статус».
+
+    >>> bare_header("Отметка МОУО (заполняет МОУО)")
+    'отметка моуо'
+    """
+    return header_key(re.sub(r"\s*\(.*$", "", str(text or "")))
+
+
 def _sheet_key(name: str) -> str:
     return normalize_header(name).replace(" ", "")
 
@@ -132,9 +142,7 @@ def _match_header(value: CellValue, names: _Names) -> str | None:
         return None
     if text in names:
         return names[text]
-    # "Статус (выберите из списка)": a hint in brackets after a known name.
-    bare = header_key(re.sub(r"\s*\(.*$", "", text))
-    return names.get(bare)
+    return names.get(bare_header(text))
 
 
 def _columns_of(lines: Sequence[Sequence[CellValue]], names: _Names) -> dict[str, int]:

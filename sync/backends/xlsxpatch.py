@@ -34,6 +34,7 @@ from sync.cells import a1, column_letter, parse_a1
 from sync.cells import column_index as col_index
 from sync.notes import is_ours
 from sync.paint import NOTE_CELLS_KEY, Cell, Paint, format_note_cells, parse_note_cells
+from sync.reader import bare_header, header_key
 from sync.spec import normalize_header
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -643,11 +644,7 @@ class Sheet:
         return max(self.rows, default=0)
 
     def covering(self, r: int, col: int) -> tuple[int, int, int, int] | None:
-        for m in self.merged:
-            r1, c1, r2, c2 = m
-            if r1 <= r <= r2 and c1 <= col <= c2:
-                return m
-        return None
+        return _covering(self.merged, r, col)
 
     def ensure_cell(self, r: int, col: int) -> etree._Element:
         c = self.cell(r, col)
@@ -891,11 +888,7 @@ class ByteSheet:
         return self._texts[(r, col)]
 
     def covering(self, r: int, col: int) -> tuple[int, int, int, int] | None:
-        for m in self.merged:
-            r1, c1, r2, c2 = m
-            if r1 <= r <= r2 and c1 <= col <= c2:
-                return m
-        return None
+        return _covering(self.merged, r, col)
 
     def style_of(self, r: int, col: int) -> int:
         span = self.cell(r, col)
@@ -1467,6 +1460,17 @@ def _labels(paint: Paint) -> set[str]:
     return {normalize_header(x) for x in labels if x}
 
 
+def _covering(
+    merged: Iterable[tuple[int, int, int, int]], r: int, col: int
+) -> tuple[int, int, int, int] | None:
+    """The merged range (r1, c1, r2, c2) that holds cell (r, col), if any."""
+    for m in merged:
+        r1, c1, r2, c2 = m
+        if r1 <= r <= r2 and c1 <= col <= c2:
+            return m
+    return None
+
+
 def _header(text: str | None) -> str:
     return normalize_header(text or "").rstrip("*").strip()
 
@@ -1657,15 +1661,8 @@ def _review_header_fits(actual: str | None, header: str) -> bool:
     """The column's header is the template's, as the reader matches it: case, spaces, a
     trailing ':' or '*', and a hint in brackets after the name («Отметка МОУО (заполняет
     МОУО)») do not matter."""
-
-    def key(text: str | None) -> str:
-        s = normalize_header(text or "")
-        while s and s[-1] in "*:.":
-            s = s[:-1].rstrip()
-        return s
-
-    want, got = key(header), key(actual)
-    return bool(got) and (got == want or key(re.sub(r"\s*\(.*$", "", got)) == want)
+    want, got = header_key(header), header_key(actual)
+    return bool(got) and (got == want or bare_header(got) == want)
 
 
 def _write_reviews(main: AnySheet, paint: Paint, result: PatchResult) -> None:
