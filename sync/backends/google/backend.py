@@ -284,6 +284,17 @@ class Breaker:
             self.failures, self.opened_at, self.message = 0, None, ""
 
 
+def _written(after: ReadSpreadsheet, paint: Paint, shown: Shown) -> WriteResult:
+    """A write-back that went through: the spreadsheet as it is now, and the «Отметка МОУО» rows
+    the paint's requests really set (none when the spreadsheet did not confirm the column)."""
+    return WriteResult(
+        WriteStatus.WRITTEN,
+        stamp=SELF_STAMP,
+        fingerprint=after.fingerprint(),
+        reviews_shown=review_rows(paint, shown),
+    )
+
+
 @dataclass
 class RunState:
     """What one run knows of the folder and its reads. A run's `survey` starts a new one; a
@@ -775,12 +786,7 @@ class GoogleBackend:
                 message="таблицу изменили во время записи контроля — она будет прочитана"
                 " заново при следующей синхронизации",
             )
-        return WriteResult(
-            WriteStatus.WRITTEN,
-            stamp=SELF_STAMP,
-            fingerprint=after.fingerprint(),
-            reviews_shown=review_rows(paint, shown),
-        )
+        return _written(after, paint, shown)
 
     def _read_back(
         self,
@@ -814,12 +820,7 @@ class GoogleBackend:
             wanted.reviews,
         ):
             self.breaker.succeeded()
-            return WriteResult(
-                WriteStatus.WRITTEN,
-                stamp=SELF_STAMP,
-                fingerprint=after.fingerprint(),
-                reviews_shown=review_rows(paint, before),
-            )
+            return _written(after, paint, before)
         if after.masked_hash(shown.main_title, paint.control_col, paint.header_row) != masked:
             return WriteResult(
                 WriteStatus.CHANGED,
@@ -842,12 +843,7 @@ class GoogleBackend:
             )
         self.breaker.succeeded()
         self._store_after(school, after, paint, shown, shown.main_title, applied=True)
-        return WriteResult(
-            WriteStatus.WRITTEN,
-            stamp=SELF_STAMP,
-            fingerprint=after.fingerprint(),
-            reviews_shown=review_rows(paint, shown),
-        )
+        return _written(after, paint, shown)
 
     def _basis(
         self, school: School, sid: str, paint: Paint, fingerprint: str
