@@ -35,8 +35,10 @@ def temp_name(path: Path, prefix: str = TEMP_PREFIX) -> Path:
     return path.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o666) -> None:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o666) -> str:
     """Write through a temporary file in the same folder, flushed to disk, then os.replace.
+    Returns the sha256 of what was written, taken before the replace (a save by someone else
+    right after it is never mistaken for ours).
 
     os.open applies the umask, so the file gets the folder's usual permissions (mkstemp would
     make it 0600, unreadable to the schools and the coordinator sharing the folder); a secret
@@ -50,7 +52,9 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        digest = sha256_file(tmp)
         os.replace(tmp, path)
+        return digest
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -540,3 +540,53 @@ def test_a_late_row_sent_back_stays_overdue(tmp_path: Path) -> None:
     after = schools_line(config.master_path, S1)
     overdue_keys = [k for k in after if "росроч" in str(k)]
     assert overdue_keys and all(after[k] == overdue_before.get(k) for k in overdue_keys)
+
+
+def test_a_master_unchanged_since_it_was_written_is_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm run's largest read: a master byte for byte as the last run wrote it shows no
+    line the coordinator changed, so it is not parsed; any save makes it read again."""
+    import sync.backends.xlsxmarks as xlsxmarks
+
+    parsed: list[str] = []
+    parse = xlsxmarks.read_master_marks
+
+    def counting(data: bytes, name: str, modified: object = None) -> MasterMarks:
+        parsed.append(name)
+        return parse(data, name, modified)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(xlsxmarks, "read_master_marks", counting)
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    quiet = run(config, today=TODAY)
+    assert quiet.outcome == "ok" and parsed == [] and not quiet.review.new_marks
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    marked = run(config, today=TODAY)
+    assert parsed == ["Свод.xlsx"]
+    assert [m.mark for m in marked.review.new_marks] == [Mark.ACCEPTED]
+    assert school_cell(config, "s1", "3", "Отметка МОУО")[0] == "Принято"
+    # The master just written shows the mark: unchanged, it is not parsed, and nothing is undone.
+    again = run(config, today=TODAY)
+    assert parsed == ["Свод.xlsx"] and not again.review.new_marks
+    assert master_line(config.master_path, S1, "3")["Отметка МОУО"] == "Принято"
+    # The coordinator removes the mark and saves: read again, the removal is recorded.
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": None}})
+    removed = run(config, today=TODAY)
+    assert parsed == ["Свод.xlsx", "Свод.xlsx"]
+    assert [m.mark for m in removed.review.new_marks] == [None]
+
+
+def test_a_damaged_record_of_written_masters_only_means_the_master_is_read(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    record = config.backups_dir / "_свод" / ".written-masters.json"
+    assert record.exists()
+    for junk in (b"\x00garbage", b'{"a": 1}', b'["short", 5]', b"[" * 100_000):
+        record.write_bytes(junk)
+        type_into_master(config.master_path, {(S1, "4"): {"Комментарий МОУО": junk[:4].hex()}})
+        after = run(config, today=TODAY)
+        assert after.outcome == "ok" and after.review.new_marks
+        assert json.loads(record.read_text())  # written anew

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import stat
@@ -27,7 +28,14 @@ from sync.backends.base import (
 )
 from sync.backends.isolated import ReadFailure, shared_pool
 from sync.backends.xlsxpatch import PatchError, patch_workbook
-from sync.fileio import OLD_PREFIX, remove_stale_temps, sha256_file, swap_in, temp_name
+from sync.fileio import (
+    OLD_PREFIX,
+    remove_stale_temps,
+    sha256_file,
+    swap_in,
+    temp_name,
+    write_atomically,
+)
 from sync.model import Plan, RawWorkbook, School
 from sync.notes import NOTE_AUTHOR
 from sync.oserrors import describe
@@ -55,6 +63,11 @@ UNREADABLE_HINT = (
     " Откройте его в Excel или LibreOffice и сохраните заново — отметки МОУО из него будут"
     " прочитаны при следующей синхронизации; если отметок в нём нет, уберите его из папки."
 )
+# In <backups>/_свод: the sha256 of the last masters this backend wrote. A master on disk that is
+# byte for byte one of them shows no line the coordinator changed (every line's key cell carries
+# the token of the mark it shows), so its marks need not be parsed: the warm run's largest read.
+WRITTEN_MASTERS = ".written-masters.json"
+KEEP_WRITTEN = 16
 SAVED_DURING_RUN = (
     "свод «{name}» сохранён во время синхронизации — он не перезаписан, чтобы не потерять"
     " отметки МОУО; новый свод будет записан при следующей синхронизации"
@@ -519,9 +532,13 @@ class FolderBackend:
         self._copies_read = []
         main = MasterMarks()
         problems: list[str] = []
+        ours = set(self._written())
         try:
-            data = path.read_bytes()
-            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+            if self._read_main is not None and self._read_main.digest in ours:
+                data = None  # unchanged since we wrote it: no mark to read
+            else:
+                data = path.read_bytes()
+                modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         except FileNotFoundError:
             data = None
         except OSError as e:  # not the book's contents: nothing to write beside, say why
@@ -538,6 +555,9 @@ class FolderBackend:
         copies: list[MasterMarks] = []
         for copy in dated_copies(path, since):
             state = _FileState.of(copy)
+            if state is not None and state.digest in ours:
+                self._copies_read.append((copy, state))  # ours, unchanged: nothing to read
+                continue
             try:
                 got = read_master_marks(
                     copy.read_bytes(),
@@ -565,11 +585,29 @@ class FolderBackend:
             # Saved since its marks were read: replacing it would lose the marks typed since.
             raise MasterWriteError(SAVED_DURING_RUN.format(name=target.name))
         try:
-            write_master_xlsx(master, target, password=self.password)
+            digest = write_master_xlsx(master, target, password=self.password)
         except OSError as e:
             raise MasterWriteError(describe(e)) from e
+        self._remember_written(digest)
         self._tidy_copies(target)
         return str(target)
+
+    def _written(self) -> list[str]:
+        """The digests of the masters this backend wrote last, newest first (WRITTEN_MASTERS)."""
+        try:
+            with open(self.backups_dir / "_свод" / WRITTEN_MASTERS, "rb") as f:
+                value = json.loads(f.read(1 << 16))
+        except (OSError, ValueError, RecursionError):  # none, unreadable, damaged: read them all
+            return []
+        if not isinstance(value, list):
+            return []
+        return [v for v in value if isinstance(v, str) and len(v) == 64]
+
+    def _remember_written(self, digest: str) -> None:
+        keep = [digest, *(d for d in self._written() if d != digest)][:KEEP_WRITTEN]
+        path = self.backups_dir / "_свод" / WRITTEN_MASTERS
+        with contextlib.suppress(OSError):  # not remembered: the next run reads the master
+            write_atomically(path, lambda f: f.write(json.dumps(keep).encode()))
 
     def _tidy_copies(self, written: Path) -> None:
         """The dated copies whose marks this run read move to the backups (their marks are in

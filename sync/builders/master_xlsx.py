@@ -85,15 +85,16 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-def write_master_xlsx(master: Master, path: Path, password: str = "") -> None:
+def write_master_xlsx(master: Master, path: Path, password: str = "") -> str:
     """Write the master workbook to path atomically (a temporary file, then os.replace).
 
     A master with columns for the coordinator to type in (`MasterSheet.editable`) is protected
     on every sheet, with `password` (the template's protection password; "" for none): only the
     data cells of the editable columns can be typed into; sorting, filtering and resizing stay
-    allowed. A workbook without them (the справка's tables) is left open.
+    allowed. A workbook without them (the справка's tables) is left open. Returns the sha256 of
+    the file written.
     """
-    write_atomically(Path(path), lambda f: _write(master, f, password))
+    return write_atomically(Path(path), lambda f: _write(master, f, password))
 
 
 class _ZipFile(zipfile.ZipFile):
