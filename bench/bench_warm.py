@@ -121,15 +121,26 @@ def main() -> None:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip()
+        # Each code gets its own copy of the municipality after the cold run, and one unmeasured
+        # warm run there: the state a run leaves (the master, its history) is that code's own.
+        trees = {"before": before_tree, "after": ROOT}
+        configs = {}
+        for key, tree in trees.items():
+            own = Path(tmp) / f"run-{key}"
+            shutil.copytree(run_dir, own)
+            configs[key] = own / "config.toml"
+            child(tree, configs[key])
         runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         for r in range(args.repeat):
-            for key, tree in (("before", before_tree), ("after", ROOT)):
+            for key, tree in trees.items():
                 print(f"  run {r + 1}/{args.repeat}: {key}", file=sys.stderr, flush=True)
-                runs[key].append(child(tree, config))
+                runs[key].append(child(tree, configs[key]))
     lines = [f"## Warm run at {args.schools} schools: {short} (before) and {head} (after)", ""]
     lines += machine_lines(["XlsxWriter", "python-calamine"])
     lines += [
         f"- cold run first (this tree): {cold_s:.1f} s, {cold.get('counts')}",
+        f"- each code on its own copy of the municipality after the cold run, one warm run"
+        " there unmeasured, then",
         f"- {args.repeat} warm runs each, interleaved before/after; every school unchanged",
         "",
         "| code | median s | runs s | median CPU s | peak RSS MB |",

@@ -221,11 +221,13 @@ def consolidate(
     zone: tzinfo | None = None,
     low_percent: float = LOW_PERCENT,
     review: ReviewPlan | None = None,
+    summaries: Sequence[dict[str, int | float]] | None = None,
 ) -> Master:
     """Build every master sheet from this run's school reports and the plan.
 
     `review` (this run's review decisions, see sync.review) fills the review columns of
     «Мероприятия»; without it they show the marks as read from the schools' workbooks.
+    `summaries`, when the caller has them already: school_summary of each report, in order.
 
     With `previous` (what the master of the previous day was built from) the master also gets
     «Изменения». Times are shown in `zone` (the municipality's), «по состоянию на» is `as_of`.
@@ -239,7 +241,10 @@ def consolidate(
         subtitle += f" ({zone})"
     if zone is not None:
         reports = [_in_zone(r, zone) for r in reports]
-    sums = [school_summary(r, spec, review) for r in reports]  # once: two sheets use them
+    if summaries is not None and len(summaries) == len(reports):
+        sums = list(summaries)
+    else:
+        sums = [school_summary(r, spec, review) for r in reports]  # once: two sheets use them
     schools = _schools_sheet(reports, spec, low_percent, review, sums)
     sheets = [
         _overview_sheet(reports, spec, today, moment, schools, review, sums),

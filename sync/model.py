@@ -123,7 +123,14 @@ class Plan:
         return tuple(i for i in self.items if i.audience is audience)
 
     def digest(self, audience: Audience) -> str:
-        """A short hash of the plan text one audience's workbooks carry."""
+        """A short hash of the plan text one audience's workbooks carry (computed once: every
+        school's check compares with it)."""
+        cache: dict[Audience, str] = self.__dict__.setdefault("_digests", {})
+        if audience not in cache:
+            cache[audience] = self._digest(audience)
+        return cache[audience]
+
+    def _digest(self, audience: Audience) -> str:
         rows = [
             [i.section, i.no, i.activity, i.responsible, i.deadline_text, i.planned_result]
             for i in self.for_audience(audience)

@@ -270,6 +270,7 @@ def _run_schools(
     review = _read_review(config, backend, history, result, now)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
     backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
+    summaries: list[dict[str, int | float]] = []  # each report's counts, logged and in the master
     for i, school in enumerate(schools, start=1):
         if stop is not None and stop.is_set():
             result.outcome = RunOutcome.INTERRUPTED
@@ -296,7 +297,7 @@ def _run_schools(
         result.reports.append(report)
         if write:
             result.writes[school.id] = write
-        _log_school(result.run_id, report, spec, result.review)
+        summaries.append(_log_school(result.run_id, report, spec, result.review))
     ahead.close()
     _finish_review(review, result, history, now)
     if result.outcome != RunOutcome.OK:
@@ -318,6 +319,7 @@ def _run_schools(
         zone=config.zone,
         low_percent=config.low_percent,
         review=result.review,
+        summaries=summaries,
     )
     try:
         result.master = backend.write_master(master)
@@ -329,8 +331,8 @@ def _run_schools(
 
 def _log_school(
     run_id: int, report: SchoolReport, spec: TemplateSpec, review: ReviewPlan | None = None
-) -> None:
-    """One line per school per run, for the administrator."""
+) -> dict[str, int | float]:
+    """One line per school per run, for the administrator; returns the school's counts."""
     s = school_summary(report, spec, review)
     details = (
         f"мероприятий {s['rows']}, выполнено {s['done']}, просрочено {s['overdue']},"
@@ -352,6 +354,7 @@ def _log_school(
         details,
         why,
     )
+    return s
 
 
 def _sync_school(
