@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import cast
 
 from sync.model import CellValue, RowReport
 from sync.text import fold
@@ -105,7 +106,14 @@ def base_key(school_id: str, row: RowReport) -> RowKey:
 
 def row_key(school_id: str, row: RowReport) -> RowKey:
     """A school's row across runs, unique within the school (see number_rows)."""
-    return base_key(school_id, row).nth(row.occurrence)
+    # Asked for each row by every sheet and count: kept on the (frozen) row once made; a row
+    # changed by dataclasses.replace is a new object without it.
+    known = row.__dict__.get("_key")
+    if known is not None and known.school_id == school_id:
+        return cast(RowKey, known)
+    key = base_key(school_id, row).nth(row.occurrence)
+    row.__dict__["_key"] = key
+    return key
 
 
 def row_keys(school_id: str, rows: Sequence[RowReport]) -> list[RowKey]:
@@ -182,7 +190,10 @@ def encode_key(key: RowKey, digest: str, shown: str = "") -> str:
     (True, None)
     """
     parts = [key.school_id, key.section, key.no, digest] + ([shown] if shown else [])
-    return json.dumps(parts, ensure_ascii=False)
+    return _KEY_JSON.encode(parts)
+
+
+_KEY_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), made once
 
 
 def _key_parts(text: CellValue) -> list[str] | None:

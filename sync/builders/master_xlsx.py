@@ -564,7 +564,18 @@ class _Table:
         filled: dict[int, set[int]] = {}
         for r, c in self.sheet.fills:
             filled.setdefault(r, set()).add(c)
-        index = ws.str_table._get_shared_string_index
+        table = ws.str_table
+        add = table._get_shared_string_index
+        known: dict[str, int] = {}  # a text as given -> its index (cleaned once: names repeat)
+
+        def index(text: str) -> int:
+            i = known.get(text)
+            if i is None:
+                i = known[text] = add(_clean(text))
+            else:
+                table.count += 1  # the table counts every use, as XlsxWriter's own lookup does
+            return i
+
         to_serial = ws._convert_date_time
         for r, values in enumerate(self.sheet.rows):
             n = first_row + r + 1
@@ -576,7 +587,7 @@ class _Table:
             for c, value in enumerate(values):
                 if simple[c] and not (row_fills and c in row_fills):
                     if type(value) is str:
-                        i = index(_clean(value))
+                        i = index(value)
                         parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
                         continue
                     if value is None:
