@@ -98,15 +98,6 @@ _ROW_KEYS = (
     "planned_result",
     "row_key",
 )
-_PLAN_ATTRS = (
-    "no",
-    "section",
-    "activity",
-    "responsible",
-    "deadline_text",
-    "due",
-    "planned_result",
-)
 _REVIEW_HEADERS = {
     "review": MARK_HEADER,
     "review_comment": COMMENT_HEADER,
@@ -539,28 +530,40 @@ def _header(spec: TemplateSpec, key: str) -> str:
 
 
 def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None) -> list[CellValue]:
+    """One line of «Мероприятия» (and «Просрочено»), in the order of _ROW_KEYS: the plan's
+    texts from the plan row when matched, the school's values, the review columns."""
     key = row_key(report.school.id, row)
     seen = review.rows.get(key) if review is not None else None
-    line: list[CellValue] = [report.school.name or report.school.id]
-    for k in _ROW_KEYS:
-        if k == "control":
-            line.append(row.control.value)
-        elif k == "review" and seen is not None:  # empty: None, no cell text to store
-            line.append(seen.mark_text or None)
-        elif k == "review_comment":
-            line.append(seen.comment or None if seen is not None else None)
-        elif k == "review_state":
-            line.append(REVIEW_STATE_RU[seen.state] or None if seen is not None else None)
-        elif k == "row_key":
-            shown = seen if seen is not None else None
-            mark = shown.mark if shown is not None else mark_of(row.values.get("review"))[0]
-            comment = shown.comment if shown is not None else ""
-            line.append(encode_key(key, row_digest(row.values), shown_token(mark, comment)))
-        elif row.item is not None and k in _PLAN_ATTRS:
-            line.append(getattr(row.item, k))
-        else:
-            line.append(row.values.get(k))
-    return line
+    get, item = row.values.get, row.item
+    if seen is not None:
+        mark, comment = seen.mark, seen.comment
+        marked: CellValue = seen.mark_text or None  # empty: None, no cell text to store
+        reviewed = (seen.comment or None, REVIEW_STATE_RU[seen.state] or None)
+    else:
+        mark, comment = mark_of(get("review"))[0], ""
+        marked, reviewed = get("review"), (None, None)
+    first: tuple[CellValue, ...]  # №, activity, deadline text, due
+    last: tuple[CellValue, ...]  # section, responsible, planned result
+    if item is not None:
+        first = (item.no, item.activity, item.deadline_text, item.due)
+        last = (item.section, item.responsible, item.planned_result)
+    else:
+        first = (get("no"), get("activity"), get("deadline_text"), get("due"))
+        last = (get("section"), get("responsible"), get("planned_result"))
+    return [
+        report.school.name or report.school.id,
+        *first,
+        get("status"),
+        row.control.value,
+        marked,
+        *reviewed,
+        get("done_on"),
+        get("evidence"),
+        get("executor"),
+        get("comment"),
+        *last,
+        encode_key(key, row_digest(row.values), shown_token(mark, comment)),
+    ]
 
 
 def _rows_sheet(

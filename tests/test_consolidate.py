@@ -231,6 +231,54 @@ def test_rows_sheet_takes_plan_text_from_the_plan() -> None:
     assert sheet.number_formats == {4: "DD.MM.YYYY", 10: "DD.MM.YYYY"}
 
 
+def test_every_rows_sheet_column_holds_its_own_field() -> None:
+    """Each column of «Мероприятия» by its header: plan texts from the plan row when the row is
+    matched (the school's copy otherwise), the school's values, the review columns, the key."""
+    filled = {
+        "no": "9.9",
+        "section": "школьный раздел",
+        "activity": "школьный текст",
+        "responsible": "школьный ответственный",
+        "deadline_text": "школьный срок",
+        "due": date(2021, 12, 1),
+        "planned_result": "школьный результат",
+        "status": "В работе",
+        "done_on": date(2021, 11, 2),
+        "evidence": "Приказ № 7",
+        "executor": "Петрова",
+        "comment": "комментарий школы",
+        "review": "Принято",
+    }
+    sheet = master(report("Школа", [row(A1, "soon", **filled), row(None, "soon", **filled)]))
+    planned, own = as_dicts(sheet.sheet("Мероприятия"))
+    by_header = {
+        "№": "no",
+        "Мероприятие": "activity",
+        "Сроки исполнения": "deadline_text",
+        "Срок (дата)": "due",
+        "Раздел": "section",
+        "Ответственные исполнители": "responsible",
+        "Планируемый результат": "planned_result",
+    }
+    for header, key in by_header.items():
+        assert planned[header] == getattr(A1, key), header
+        assert own[header] == filled[key], header
+    school_fields = {
+        "Статус": "status",
+        "Дата выполнения": "done_on",
+        "Подтверждающий документ": "evidence",
+        "Ответственный в ОО": "executor",
+        "Комментарий": "comment",
+        "Отметка МОУО": "review",  # no review decided: the school's cell as read
+    }
+    for line in (planned, own):
+        assert line["Школа"] == "Школа" and line["Контроль"] == ctl("soon").value
+        for header, key in school_fields.items():
+            assert line[header] == filled[key], header
+        assert line["Комментарий МОУО"] is None and line["Проверка"] is None
+        assert str(line["Ключ строки"]).startswith('["Школа"')
+
+
 def test_overdue_sheet_is_the_overdue_subset() -> None:
     m = master(school_one(), school_two(), failed_school())
     overdue = m.sheet("Просрочено")

@@ -217,6 +217,9 @@ class _Formats:
         return found
 
 
+_LONGEST_DATE = int(len("00.00.0000 00:00") * 1.2)  # the widest date _layout counts
+
+
 def _text_of(value: CellValue) -> str:
     """What a cell shows, as far as its width and height are concerned."""
     if value is None:
@@ -295,6 +298,8 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
                 if "\n" in value:
                     n = max(len(p) for p in value.split("\n"))
             else:  # digits are wider than the average letter a width unit is sized for
+                if longest[c] >= _LONGEST_DATE and isinstance(value, date):
+                    continue  # a date or time of day: never wider than that (the common case)
                 text = _text_of(value)
                 n = int(len(text) * 1.2)
                 if "\n" in text:
@@ -576,7 +581,15 @@ class _Table:
                 table.count += 1  # the table counts every use, as XlsxWriter's own lookup does
             return i
 
-        to_serial = ws._convert_date_time
+        convert = ws._convert_date_time
+        serials: dict[object, float] = {}  # the plan's deadlines repeat for every school
+
+        def to_serial(value: object) -> float:
+            n = serials.get(value)
+            if n is None:
+                n = serials[value] = convert(value)
+            return n
+
         for r, values in enumerate(self.sheet.rows):
             n = first_row + r + 1
             height = self.height(values)
