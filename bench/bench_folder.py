@@ -705,6 +705,15 @@ def goals(
 ) -> list[str]:
     out = []
     for n, results, _ in rows:
+        old = results.get("read-old")
+        for phase in ("read-workers", "read-started"):
+            if old and results.get(phase):
+                ratio = _median(results[phase]) / _median(old)
+                met = "met" if ratio < 1 else "NOT met"
+                out.append(
+                    f"- N={n}: read phase {phase} / read-old (one process, unchecked) ="
+                    f" {ratio:.2f} (issue 9: faster on this machine, goal < 1: {met})"
+                )
         if not (results.get("ours") and results.get("calamine")):
             continue
         ratio = _median(results["ours"]) / _median(results["calamine"])

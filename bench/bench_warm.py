@@ -139,7 +139,7 @@ def main() -> None:
     lines += machine_lines(["XlsxWriter", "python-calamine"])
     lines += [
         f"- cold run first (this tree): {cold_s:.1f} s, {cold.get('counts')}",
-        f"- each code on its own copy of the municipality after the cold run, one warm run"
+        "- each code on its own copy of the municipality after the cold run, one warm run"
         " there unmeasured, then",
         f"- {args.repeat} warm runs each, interleaved before/after; every school unchanged",
         "",
