@@ -57,7 +57,13 @@ def control(
     else:
         key = ControlKey.ON_TIME
     c = spec.controls[key]
-    return Control(key, c.value, c.fill)
+    return _control(key, c.value, c.fill)
+
+
+@lru_cache(maxsize=256)
+def _control(key: ControlKey, value: str, fill: str | None) -> Control:
+    """One (frozen) Control per kind, shared by every row that has it."""
+    return Control(key, value, fill)
 
 
 def rework_control(current: Control, spec: TemplateSpec) -> Control:
