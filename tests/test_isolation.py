@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from sync.backends import isolated
 from sync.backends.isolated import (
     ReaderPool,
     ReadFailure,
@@ -261,8 +262,10 @@ def test_the_wall_watchdog_blames_the_stuck_file_and_reads_the_rest(tmp_path: Pa
 
 
 def test_prestarted_workers_are_the_ones_that_read_and_a_killed_one_blames_its_file(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Where fork is unsafe (the service's threads), the fork server starts them in the background.
+    monkeypatch.setattr(isolated, "fork_safe", lambda: False)
     _config, paths = _school_workbooks(tmp_path, [])
     good = paths[0]
     deep = tmp_path / "deep.xlsx"
@@ -293,7 +296,10 @@ def test_prestarted_workers_are_the_ones_that_read_and_a_killed_one_blames_its_f
     assert all(not w.process.is_alive() for w in pool._started + pool._workers)
 
 
-def test_a_prestart_never_leaves_more_workers_than_the_pool_size(tmp_path: Path) -> None:
+def test_a_prestart_never_leaves_more_workers_than_the_pool_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(isolated, "fork_safe", lambda: False)
     _config, paths = _school_workbooks(tmp_path, [])
     pool = ReaderPool(1)
     try:
@@ -307,6 +313,79 @@ def test_a_prestart_never_leaves_more_workers_than_the_pool_size(tmp_path: Path)
         assert pool._workers == [first]  # the extra started worker was stopped, not used
     finally:
         pool.close()
+
+
+# A run (one thread) forks its workers; this script is such a run: it holds the run's lock
+# (flock) and its history open, has its own SIGTERM handler, and reads through the pool.
+FORKED_RUN = r"""
+import fcntl, json, os, signal, sqlite3, sys, time
+from pathlib import Path
+from sync.backends.isolated import ReaderPool, ReadFailure, fork_safe
+good, lock_path, db_path, marker = (Path(a) for a in sys.argv[1:5])
+lock = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+db = sqlite3.connect(db_path)
+db.execute("CREATE TABLE IF NOT EXISTS t (x)")
+signal.signal(signal.SIGTERM, lambda *_: Path(marker).write_text(str(os.getpid())))
+safe = fork_safe()
+pool = ReaderPool(2)
+pool.prestart()
+pids = [w.process.pid for w in pool._workers]
+ok = [not isinstance(r, ReadFailure) for _, r in pool.read_many([(i, good, ()) for i in range(6)])]
+fds = {pid: sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+       for pid in pids}
+parents = {pid: int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in pids}
+os.kill(pids[0], signal.SIGTERM)
+pool._workers[0].process.join(10)
+code = pool._workers[0].process.exitcode
+after = pool.read(good)
+fcntl.flock(lock, fcntl.LOCK_UN)  # the run ends; its workers live on
+print(json.dumps({"safe": safe, "pids": pids, "ok": ok, "fds": fds, "parents": parents,
+                  "me": os.getpid(), "code": code, "after": not isinstance(after, ReadFailure),
+                  "live": os.path.exists(f"/proc/{pids[1]}")}))
+sys.stdout.flush()
+time.sleep(2)  # the other process takes the lock meanwhile
+"""
+
+
+def test_a_run_forks_its_workers_and_they_keep_nothing_of_the_run(tmp_path: Path) -> None:
+    """fork() starts a worker in milliseconds (the fork server first starts an interpreter);
+    the forked worker keeps none of the run's descriptors (its lock is free the moment the run
+    lets it go, whatever the workers do) and none of its signal handlers."""
+    _config, paths = _school_workbooks(tmp_path, [])
+    lock, db, marker = tmp_path / "run.lock", tmp_path / "history.sqlite", tmp_path / "term"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.Popen(
+        [sys.executable, "-c", FORKED_RUN, str(paths[0]), str(lock), str(db), str(marker)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert run.stdout is not None
+        line = run.stdout.readline()
+        got = json.loads(line) if line else {"stderr": run.stderr.read() if run.stderr else ""}
+        assert got.get("safe") is True, got
+        assert got["ok"] == [True] * 6 and got["after"] is True
+        assert all(parent == got["me"] for parent in got["parents"].values())  # forked by the run
+        for pid, fds in got["fds"].items():
+            held = [f for f in fds if f.startswith(str(tmp_path))]
+            assert held == [], (pid, held)  # no lock, no database, no workbook
+        # SIGTERM kills a worker as it would any process: the run's own handler is not its.
+        assert got["code"] == -signal.SIGTERM and not marker.exists()
+        assert got["live"] is True
+        # The run released its lock while a worker is still alive: another run can take it.
+        import fcntl
+
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    finally:
+        run.kill()
+        run.wait(10)
 
 
 def _xml(body: str) -> io.BytesIO:

@@ -791,7 +791,7 @@ def _cpu_budget(seconds: int) -> None:
         pass
 
 
-def _worker_main(conn: Connection, limits: ReadLimits, progress: Any) -> None:
+def _worker_main(conn: Connection, limits: ReadLimits, progress: Any, forked: bool = False) -> None:
     """Read batches of requests until the parent closes the pipe.
 
     A request is (path or bytes, name, sheets to skip); a batch of them is answered by one
@@ -799,6 +799,8 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any) -> None:
     Before each file the worker counts it in `progress` (shared memory): if the worker dies,
     the parent knows which file it was reading, whatever the batch, and blames that one only.
     """
+    if forked:
+        _leave_parent(conn)
     _limit_self(limits)
     # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
     # current school) and closes the pipe. SIGTERM is left alone: multiprocessing stops
@@ -808,6 +810,9 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any) -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     # An abort prints the parser's backtrace; the parent reports the death in Russian instead.
+    import faulthandler
+
+    faulthandler.disable()  # a forked worker inherits the parent's (pytest enables it)
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
@@ -844,6 +849,48 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any) -> None:
         if fatal:
             conn.close()
             os._exit(0)
+
+
+def _leave_parent(conn: Connection) -> None:
+    """In a worker forked from the run: drop what it inherited and must never act on.
+
+    The parent's signal handlers (a SIGTERM would otherwise run the run's own handler here),
+    and the files it has open: the run's lock (flock is shared by a forked copy of its
+    descriptor: a worker must not hold it after the run), its history database, the school
+    files. Linux only (fork is used there only).
+    """
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(number, signal.SIG_DFL)
+    # Files and folders only: the pipes and sockets include the one whose closing tells the
+    # parent this worker died (multiprocessing's sentinel), which must stay open.
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd <= 2 or fd == conn.fileno():
+            continue
+        with contextlib.suppress(OSError):
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                os.close(fd)
+
+
+def fork_safe() -> bool:
+    """Whether a worker may be started by fork() here and now: on Linux, from the main thread
+    with no other thread running (a forked copy of a threaded process may inherit a lock held
+    by another thread, and hang). fork() starts a worker in milliseconds; the fork server,
+    used otherwise, first starts an interpreter that imports the reader (about 0.1 s)."""
+    return (
+        sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+    )
 
 
 def _read_request(
@@ -931,13 +978,13 @@ def _without_main_module() -> Iterator[None]:
 class _Worker:
     """One worker process and its pipe, with the files sent to it and not yet answered."""
 
-    def __init__(self, ctx: Any, limits: ReadLimits):
+    def __init__(self, ctx: Any, limits: ReadLimits, forked: bool = False):
         self.conn, child = ctx.Pipe(duplex=True)
         # How many files the worker has begun, written by it before each one (shared memory)
         self.progress = ctx.RawValue("q", 0)
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child, limits, self.progress),
+            args=(child, limits, self.progress, forked),
             daemon=True,
             name="roadmap-sync-reader",
         )
@@ -1075,6 +1122,7 @@ class ReaderPool:
         self.size = max(1, workers or os.cpu_count() or 1)
         self.limits = limits or ReadLimits()
         self._ctx = _context()
+        self._fork = mp.get_context("fork") if sys.platform.startswith("linux") else None
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         # prestart(): workers started in the background, adopted by the next read
@@ -1096,6 +1144,12 @@ class ReaderPool:
                 return
             missing = self.size - len(self._workers)
             if missing <= 0:
+                return
+            if self._fork is not None and fork_safe():
+                # Forked in milliseconds, here and now (a thread would make forking unsafe).
+                with contextlib.suppress(Exception):  # the first read reports a failure
+                    for _ in range(missing):
+                        self._workers.append(self._spawn())
                 return
             self._starter = threading.Thread(
                 target=self._start_in_background,
@@ -1181,6 +1235,8 @@ class ReaderPool:
         return self._poller.wait(waitables, timeout)
 
     def _spawn(self) -> _Worker:
+        if self._fork is not None and fork_safe():
+            return _Worker(self._fork, self.limits, forked=True)
         return _Worker(self._ctx, self.limits)
 
     def _run(
