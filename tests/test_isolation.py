@@ -320,13 +320,16 @@ def test_a_prestart_never_leaves_more_workers_than_the_pool_size(
 FORKED_RUN = r"""
 import fcntl, json, os, signal, sqlite3, sys, time
 from pathlib import Path
-from sync.backends.isolated import ReaderPool, ReadFailure, fork_safe
+from sync.backends.isolated import ReaderPool, ReadFailure, ReadLimits, fork_safe
 good, lock_path, db_path, marker = (Path(a) for a in sys.argv[1:5])
 lock = os.open(lock_path, os.O_RDWR | os.O_CREAT)
 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 db = sqlite3.connect(db_path)
 db.execute("CREATE TABLE IF NOT EXISTS t (x)")
 signal.signal(signal.SIGTERM, lambda *_: Path(marker).write_text(str(os.getpid())))
+import socket
+listening = socket.create_server(("127.0.0.1", 0))  # a port the run serves (as the web does)
+ballast = bytearray(400 << 20)  # a large run: its workers start this large
 safe = fork_safe()
 pool = ReaderPool(2)
 pool.prestart()
@@ -335,12 +338,15 @@ ok = [not isinstance(r, ReadFailure) for _, r in pool.read_many([(i, good, ()) f
 fds = {pid: sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
        for pid in pids}
 parents = {pid: int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in pids}
+caps = {pid: next(int(line.split()[3]) for line in open(f"/proc/{pid}/limits")
+                  if line.startswith("Max address space")) for pid in pids}
 os.kill(pids[0], signal.SIGTERM)
 pool._workers[0].process.join(10)
 code = pool._workers[0].process.exitcode
 after = pool.read(good)
 fcntl.flock(lock, fcntl.LOCK_UN)  # the run ends; its workers live on
 print(json.dumps({"safe": safe, "pids": pids, "ok": ok, "fds": fds, "parents": parents,
+                  "caps": caps, "memory": ReadLimits().memory, "run_size": len(ballast),
                   "me": os.getpid(), "code": code, "after": not isinstance(after, ReadFailure),
                   "live": os.path.exists(f"/proc/{pids[1]}")}))
 sys.stdout.flush()
@@ -372,6 +378,10 @@ def test_a_run_forks_its_workers_and_they_keep_nothing_of_the_run(tmp_path: Path
         for pid, fds in got["fds"].items():
             held = [f for f in fds if f.startswith(str(tmp_path))]
             assert held == [], (pid, held)  # no lock, no database, no workbook
+            # One socket, its own pipe to the run: not the run's port, not a sibling's pipe.
+            assert sum(f.startswith("socket:") for f in fds) == 1, (pid, fds)
+            # A file gets the same room as in a fresh worker: the run's size is added to the cap.
+            assert got["caps"][pid] >= got["memory"] + got["run_size"], got["caps"]
         # SIGTERM kills a worker as it would any process: the run's own handler is not its.
         assert got["code"] == -signal.SIGTERM and not marker.exists()
         assert got["live"] is True

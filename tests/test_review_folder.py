@@ -590,3 +590,20 @@ def test_a_damaged_record_of_written_masters_only_means_the_master_is_read(
         after = run(config, today=TODAY)
         assert after.outcome == "ok" and after.review.new_marks
         assert json.loads(record.read_text())  # written anew
+    # A link naming the saved master's digest is not followed; a pipe never blocks the run.
+    import hashlib
+    import os
+
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "Принято"}})
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps([hashlib.sha256(config.master_path.read_bytes()).hexdigest()]))
+    record.unlink()
+    record.symlink_to(elsewhere)
+    linked = run(config, today=TODAY)
+    assert [m.mark for m in linked.review.new_marks] == [Mark.ACCEPTED]
+    assert not record.is_symlink()  # replaced by the run's own record
+    type_into_master(config.master_path, {(S1, "3"): {"Отметка МОУО": "На доработке"}})
+    record.unlink()
+    os.mkfifo(record)
+    piped = run(config, today=TODAY)
+    assert [m.mark for m in piped.review.new_marks] == [Mark.REWORK]

@@ -594,8 +594,13 @@ class FolderBackend:
 
     def _written(self) -> list[str]:
         """The digests of the masters this backend wrote last, newest first (WRITTEN_MASTERS)."""
+        path = self.backups_dir / "_свод" / WRITTEN_MASTERS
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
-            with open(self.backups_dir / "_свод" / WRITTEN_MASTERS, "rb") as f:
+            fd = os.open(path, flags)  # never a link, never a pipe that would block the run
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    return []
                 value = json.loads(f.read(1 << 16))
         except (OSError, ValueError, RecursionError):  # none, unreadable, damaged: read them all
             return []

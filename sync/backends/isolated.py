@@ -753,8 +753,11 @@ def _mimetype(z: Archive) -> bytes:
 # --- the worker process ---------------------------------------------------------------------
 
 
-def _limit_self(limits: ReadLimits) -> None:
-    """Cap this worker's address space; POSIX only (Windows is watched by the parent)."""
+def _limit_self(limits: ReadLimits, inherited: int = 0) -> None:
+    """Cap this worker's address space; POSIX only (Windows is watched by the parent).
+
+    `inherited`: the address space a forked worker starts with (the run's), added to the cap
+    so that a file gets the same room in a worker forked from a large run as in a fresh one."""
     try:
         import resource
     except ImportError:
@@ -765,7 +768,8 @@ def _limit_self(limits: ReadLimits) -> None:
             continue
         try:
             _soft, hard = resource.getrlimit(kind)
-            cap = limits.memory if hard == resource.RLIM_INFINITY else min(hard, limits.memory)
+            want = limits.memory + inherited
+            cap = want if hard == resource.RLIM_INFINITY else min(hard, want)
             resource.setrlimit(kind, (cap, hard))
         except (ValueError, OSError):
             pass
@@ -799,9 +803,11 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any, forked: bo
     Before each file the worker counts it in `progress` (shared memory): if the worker dies,
     the parent knows which file it was reading, whatever the batch, and blames that one only.
     """
+    inherited = 0
     if forked:
         _leave_parent(conn)
-    _limit_self(limits)
+        inherited = _address_space()
+    _limit_self(limits, inherited)
     # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
     # current school) and closes the pipe. SIGTERM is left alone: multiprocessing stops
     # workers with it at exit, and a service stop is reported as such (see _died_message).
@@ -859,6 +865,7 @@ def _leave_parent(conn: Connection) -> None:
     descriptor: a worker must not hold it after the run), its history database, the school
     files. Linux only (fork is used there only).
     """
+    import fcntl
     import signal
 
     for name in ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"):
@@ -866,8 +873,10 @@ def _leave_parent(conn: Connection) -> None:
         if number is not None:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
-    # Files and folders only: the pipes and sockets include the one whose closing tells the
-    # parent this worker died (multiprocessing's sentinel), which must stay open.
+    # Every descriptor but the standard ones, the worker's own pipe and the write end of a
+    # pipe: multiprocessing's sentinel is one (its closing tells the parent this worker died),
+    # and the worker has no other. Sockets (a listening port, a mail connection) and the
+    # read ends of the older workers' pipes go.
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
@@ -876,9 +885,22 @@ def _leave_parent(conn: Connection) -> None:
         if fd <= 2 or fd == conn.fileno():
             continue
         with contextlib.suppress(OSError):
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-                os.close(fd)
+            pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+            if pipe and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
+                continue  # a write end: the sentinel
+            os.close(fd)
+
+
+def _address_space() -> int:
+    """This process's address space in bytes (VmSize), 0 when unknown."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def fork_safe() -> bool:
