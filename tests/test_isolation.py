@@ -332,9 +332,10 @@ listening = socket.create_server(("127.0.0.1", 0))  # a port the run serves (as 
 ballast = bytearray(400 << 20)  # a large run: its workers start this large
 safe = fork_safe()
 pool = ReaderPool(2)
-pool.prestart()
-pids = [w.process.pid for w in pool._workers]
+pool.prestart()  # forked workers start with the first read
+assert pool._workers == [] and pool._starter is None
 ok = [not isinstance(r, ReadFailure) for _, r in pool.read_many([(i, good, ()) for i in range(6)])]
+pids = [w.process.pid for w in pool._workers]
 fds = {pid: sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
        for pid in pids}
 parents = {pid: int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in pids}

@@ -1159,7 +1159,8 @@ class ReaderPool:
         The first worker waits for the fork server to start (about 0.1 s of an interpreter
         importing the reader); a run calls this before its other first steps (the survey of
         the schools' files) so that start overlaps them instead of delaying the first read.
-        A no-op when the workers are up, a read is under way, or a start is already running.
+        A no-op when the workers are up, a read is under way, or a start is already running,
+        and where the workers are forked (fork_safe): then the first read starts them at once.
         """
         with self._start_guard:
             if self._starter is not None or self._lock.locked():
@@ -1168,10 +1169,8 @@ class ReaderPool:
             if missing <= 0:
                 return
             if self._fork is not None and fork_safe():
-                # Forked in milliseconds, here and now (a thread would make forking unsafe).
-                with contextlib.suppress(Exception):  # the first read reports a failure
-                    for _ in range(missing):
-                        self._workers.append(self._spawn())
+                # The first read forks them in milliseconds; forked now, a run that reads
+                # nothing (a quiet night) would pay for copying the pages it writes afterwards.
                 return
             self._starter = threading.Thread(
                 target=self._start_in_background,
