@@ -66,6 +66,8 @@ UNREADABLE_HINT = (
 # In <backups>/_свод: the sha256 of the last masters this backend wrote. A master on disk that is
 # byte for byte one of them shows no line the coordinator changed (every line's key cell carries
 # the token of the mark it shows), so its marks need not be parsed: the warm run's largest read.
+# Whoever can write the backups folder could list a master here and so hide its marks from the
+# run; the backups (like the history) are the department's own, not the schools' folder.
 WRITTEN_MASTERS = ".written-masters.json"
 KEEP_WRITTEN = 16
 SAVED_DURING_RUN = (
