@@ -74,6 +74,17 @@ def _school_workbooks(tmp_path: Path, extra: list[str]) -> tuple[Path, list[Path
     return config.path, paths
 
 
+def _deep_copy(good: Path, tmp_path: Path) -> Path:
+    """deep.xlsx: a good workbook with a value a million rows down (it passes the checks and
+    needs about 0.5 GB to parse, so a worker capped at 300 MB dies on it)."""
+    deep = tmp_path / "deep.xlsx"
+    shutil.copyfile(good, deep)
+    wb = load_workbook(deep)
+    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"
+    wb.save(deep)
+    return deep
+
+
 def _cells(path: Path) -> dict[tuple[str, str], object]:
     """Every cell a school typed, all sheets, except the Контроль column the sync writes."""
     wb = load_workbook(path)
@@ -184,11 +195,7 @@ def test_merged_cells_over_a_row_are_read_and_validated(tmp_path: Path) -> None:
 def test_a_worker_killed_by_its_file_is_replaced_and_the_next_file_reads(tmp_path: Path) -> None:
     _config, paths = _school_workbooks(tmp_path, [])
     good = paths[0]
-    deep = tmp_path / "deep.xlsx"
-    shutil.copyfile(good, deep)
-    wb = load_workbook(deep)
-    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
-    wb.save(deep)
+    deep = _deep_copy(good, tmp_path)
     pool = ReaderPool(2, ReadLimits(memory=300 << 20))
     try:
         items = [("a", good, ()), ("deep", deep, ()), ("b", paths[1], ()), ("c", good, ())]
@@ -222,11 +229,7 @@ def test_a_worker_killed_mid_batch_blames_its_file_and_the_batch_is_read_again(
     tmp_path: Path,
 ) -> None:
     _config, paths = _school_workbooks(tmp_path, [])
-    deep = tmp_path / "deep.xlsx"
-    shutil.copyfile(paths[0], deep)
-    wb = load_workbook(deep)
-    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
-    wb.save(deep)
+    deep = _deep_copy(paths[0], tmp_path)
     expected = {p.name: read_workbook_here(p).sheets for p in paths}
     pool = ReaderPool(2, ReadLimits(memory=300 << 20))
     try:
@@ -268,11 +271,7 @@ def test_prestarted_workers_are_the_ones_that_read_and_a_killed_one_blames_its_f
     monkeypatch.setattr(isolated, "fork_safe", lambda: False)
     _config, paths = _school_workbooks(tmp_path, [])
     good = paths[0]
-    deep = tmp_path / "deep.xlsx"
-    shutil.copyfile(good, deep)
-    wb = load_workbook(deep)
-    wb[MAIN].cell(1_000_000, 14).value = "далеко внизу"  # passes the checks, needs ~0.5 GB
-    wb.save(deep)
+    deep = _deep_copy(good, tmp_path)
     pool = ReaderPool(2, ReadLimits(memory=300 << 20))
     try:
         pool.prestart()

@@ -594,9 +594,14 @@ class FolderBackend:
         self._tidy_copies(target)
         return str(target)
 
+    @property
+    def _master_backups(self) -> Path:
+        """<backups>/_свод: the dated copies read and moved away, the record of written masters."""
+        return self.backups_dir / "_свод"
+
     def _written(self) -> list[str]:
         """The digests of the masters this backend wrote last, newest first (WRITTEN_MASTERS)."""
-        path = self.backups_dir / "_свод" / WRITTEN_MASTERS
+        path = self._master_backups / WRITTEN_MASTERS
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(path, flags)  # never a link, never a pipe that would block the run
@@ -612,7 +617,7 @@ class FolderBackend:
 
     def _remember_written(self, digest: str) -> None:
         keep = [digest, *(d for d in self._written() if d != digest)][:KEEP_WRITTEN]
-        path = self.backups_dir / "_свод" / WRITTEN_MASTERS
+        path = self._master_backups / WRITTEN_MASTERS
         with contextlib.suppress(OSError):  # not remembered: the next run reads the master
             write_atomically(path, lambda f: f.write(json.dumps(keep).encode()))
 
@@ -620,7 +625,7 @@ class FolderBackend:
         """The dated copies whose marks this run read move to the backups (their marks are in
         the master just written); one still open or saved meanwhile stays."""
         read, self._copies_read = self._copies_read, []
-        folder = self.backups_dir / "_свод"
+        folder = self._master_backups
         for copy, state in read:
             if copy == written or is_open(copy) or _FileState.of(copy) != state:
                 continue

@@ -1168,7 +1168,7 @@ class ReaderPool:
             missing = self.size - len(self._workers)
             if missing <= 0:
                 return
-            if self._fork is not None and fork_safe():
+            if self._fork_now() is not None:
                 # The first read forks them in milliseconds; forked now, a run that reads
                 # nothing (a quiet night) would pay for copying the pages it writes afterwards.
                 return
@@ -1255,9 +1255,14 @@ class ReaderPool:
             self._poller = _Poller()
         return self._poller.wait(waitables, timeout)
 
+    def _fork_now(self) -> Any:
+        """The fork context when a worker may be forked here and now (fork_safe), else None."""
+        return self._fork if self._fork is not None and fork_safe() else None
+
     def _spawn(self) -> _Worker:
-        if self._fork is not None and fork_safe():
-            return _Worker(self._fork, self.limits, forked=True)
+        fork = self._fork_now()
+        if fork is not None:
+            return _Worker(fork, self.limits, forked=True)
         return _Worker(self._ctx, self.limits)
 
     def _run(
