@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sync.backends.isolated import (
+    PARSER_PARTS,
     NotPlain,
     PlainZip,
     ReadFailure,
@@ -20,6 +21,7 @@ from sync.backends.isolated import (
     near_extent,
     read_data_here,
 )
+from sync.backends.xlsxio import read_sheets
 from sync.builders.fill import fill_workbook
 from sync.distribute import distribute
 from sync.spec import load_spec
@@ -163,3 +165,70 @@ def test_a_sheet_kept_outside_the_worksheets_folder_is_scanned(
     data = zip_of(entries, tmp_path)
     with pytest.raises(ReadFailure, match=f"«{SPEC.main_sheet}».*XFD1048576"):
         read_data_here(data, "x.xlsx")
+
+
+def _unpacked(data: bytes) -> bytes:
+    z = PlainZip(data)
+    bodies: dict[int, bytes] = {}
+    check_sheets(z, ReadLimits(), (), bodies)
+    assert bodies, "the checks read the sheets whole"
+    return z.unpacked(bodies, PARSER_PARTS)
+
+
+def test_the_parser_is_given_the_same_members_unpacked(workbook: Path) -> None:
+    data = workbook.read_bytes()
+    copy = _unpacked(data)
+    assert len(copy) > 2 * len(data)  # the sheets really are handed over unpacked
+    with zipfile.ZipFile(io.BytesIO(data)) as o, zipfile.ZipFile(io.BytesIO(copy)) as c:
+        assert c.testzip() is None  # every member's CRC holds
+        old, new = o.infolist(), c.infolist()
+        assert [(i.filename, i.CRC, i.file_size) for i in new] == [
+            (i.filename, i.CRC, i.file_size) for i in old
+        ]
+        for before, after in zip(old, new, strict=True):
+            assert c.read(after) == o.read(before)
+            sheet = before.filename.startswith("xl/worksheets/")
+            parser_part = before.filename in PARSER_PARTS or sheet
+            assert after.compress_type == (
+                zipfile.ZIP_STORED if parser_part else before.compress_type
+            )
+    assert read_sheets(copy) == read_sheets(data)
+
+
+def test_two_members_of_one_name_each_keep_their_own_body(workbook: Path, tmp_path: Path) -> None:
+    entries = parts(workbook.read_bytes())
+    sheet = "xl/worksheets/sheet1.xml"
+    body = dict(entries)[sheet]
+    other = body.replace(b"</sheetData>", b'<row r="60"><c r="B60"><v>7</v></c></row></sheetData>')
+    assert other != body
+    doubled = zip_of([*entries, (sheet, other)], tmp_path)
+    copy = _unpacked(doubled)
+    with zipfile.ZipFile(io.BytesIO(copy)) as c:
+        bodies = [c.read(i) for i in c.infolist() if i.filename == sheet]
+    assert bodies == [body, other]
+    assert read_sheets(copy) == read_sheets(doubled)
+
+
+def test_a_damaged_part_the_checks_do_not_need_is_left_packed_for_the_parser(
+    workbook: Path, tmp_path: Path
+) -> None:
+    data = bytearray(workbook.read_bytes())
+    z = PlainZip(bytes(data))
+    styles = z.getinfo("xl/styles.xml")
+    start = bytes(data).index(z.packed(styles))
+    data[start + 5] ^= 0xFF  # the deflate stream no longer unpacks to its CRC
+    copy = _unpacked(bytes(data))
+    with zipfile.ZipFile(io.BytesIO(copy)) as c:
+        assert c.getinfo("xl/styles.xml").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_a_negative_value_in_the_common_shape_is_noticed() -> None:
+    plain = b'<sheetData><row r="1"><c r="A1" s="1"><v>4</v></c></row></sheetData>'
+    for xml, negative in (
+        (plain, False),
+        (plain.replace(b"<v>4", b"<v>-4"), True),
+        (plain.replace(b"<v>4", b"<v> -4"), True),
+        (plain.replace(b"<v>4</v>", b"<x:v>-4</x:v>"), True),
+    ):
+        scan = near_extent(xml)
+        assert scan is not None and scan.negative is negative, xml

@@ -295,6 +295,76 @@ class PlainZip:
     def open(self, member: str | PlainInfo) -> io.BytesIO:
         return io.BytesIO(self.read(member))
 
+    def unpacked(self, bodies: dict[int, bytes], unpack: Collection[str] = ()) -> bytes:
+        """The same archive with the members in `bodies` (by header offset; already read,
+        unpacked and checked) and those named in `unpack` stored uncompressed; every other
+        member as it is.
+
+        The parser then inflates nothing it was already given: the checks inflated each sheet
+        once with ISA-L, and the parser's own inflate costs a fifth of its read. The copy keeps
+        each member's name, order and CRC (the parser verifies them as it would the original's);
+        the limits keep it far below the 4 GB a plain zip can address.
+        """
+        parts: list[bytes] = []
+        central: list[bytes] = []
+        offset = 0
+        for info in self._infos:
+            body = bodies.get(info.header_offset)
+            if body is None and info.filename in unpack and info.compress_type == 8:
+                with contextlib.suppress(zipfile.BadZipFile):
+                    body = self.read(info)  # a damaged part is left to the parser to judge
+            if body is None:
+                body, method = self.packed(info), info.compress_type
+            else:
+                method = 0
+            name = info.raw_name
+            flags = 0 if name.isascii() else 0x800
+            size = len(body)
+            parts += (
+                _LOCAL.pack(
+                    b"PK\x03\x04",
+                    20,
+                    flags,
+                    method,
+                    0,
+                    0,
+                    info.CRC,
+                    size,
+                    info.file_size,
+                    len(name),
+                    0,
+                ),
+                name,
+                body,
+            )
+            central += (
+                _CENTRAL.pack(
+                    b"PK\x01\x02",
+                    20,
+                    20,
+                    flags,
+                    method,
+                    0,
+                    0,
+                    info.CRC,
+                    size,
+                    info.file_size,
+                    len(name),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                ),
+                name,
+            )
+            offset += 30 + len(name) + size
+        directory = b"".join(central)
+        count = len(self._infos)
+        end = _EOCD.pack(b"PK\x05\x06", 0, 0, count, count, len(directory), offset, 0)
+        return b"".join(parts) + directory + end
+
 
 Archive = zipfile.ZipFile | PlainZip
 
@@ -507,12 +577,20 @@ NEAR_ROWS, NEAR_COLUMNS = 9999, 26
 SHORTEST_CELL = len(b'<c r="A1"/>')
 
 
+# A value that may be negative (`<v>-1`, `<x:v> -1`): the parser shows some as a time.
+_NEGATIVE_VALUE = re.compile(rb"v>\s*-")
+
+
+def _negative(xml: bytes) -> bool:
+    return _NEGATIVE_VALUE.search(xml) is not None
+
+
 def near_extent(xml: bytes) -> SheetScan | None:
     """A bound of a sheet's extent from three byte searches, or None when a cell is written
     otherwise than `<c r="A1"...` with one letter and up to four digits: look closer then."""
     if _NOT_NEAR_CELL.search(xml) or _PREFIXED_CELL.search(xml):
         return None
-    scan = SheetScan(NEAR_ROWS, NEAR_COLUMNS, len(xml) // SHORTEST_CELL)
+    scan = SheetScan(NEAR_ROWS, NEAR_COLUMNS, len(xml) // SHORTEST_CELL, negative=_negative(xml))
     scan.far = f"{column_letters(NEAR_COLUMNS)}{NEAR_ROWS}"
     return scan
 
@@ -528,7 +606,7 @@ def quick_extent(xml: bytes) -> SheetScan | None:
     refs = _QUICK_REF.findall(xml)
     if len(refs) != xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/"):
         return None  # a cell without `r` first: its place depends on the cells before it
-    scan = SheetScan(cells=len(refs), negative=b"<v>-" in xml)
+    scan = SheetScan(cells=len(refs), negative=_negative(xml))
     if refs:
         cols, rows = zip(*refs, strict=True)
         scan.max_col = max(map(_column_number, set(cols)))
@@ -555,12 +633,17 @@ _WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
 
 
 def check_sheets(
-    z: Archive, limits: ReadLimits, skip_parts: Collection[str] = ()
+    z: Archive,
+    limits: ReadLimits,
+    skip_parts: Collection[str] = (),
+    bodies: dict[int, bytes] | None = None,
 ) -> dict[str, SheetScan]:
     """Scan every worksheet's XML; TooBig names the sheet and the far cell that breaks a limit.
 
     The quick bound counts empty styled cells too; only when it breaks a limit is the sheet
     scanned exactly (cells with content), so a legitimate file is never refused by the bound.
+    `bodies`, when given, receives each sheet's XML that was read whole (parts of up to 8 MB),
+    by the member's header offset (a hostile zip may hold two members of one name).
     """
     scans = {}
     names = _sheet_names(z)
@@ -573,6 +656,8 @@ def check_sheets(
             continue  # never parsed, so it cannot make the parser allocate
         if info.file_size <= 8 * MB:
             xml = _read_member(z, info)
+            if bodies is not None:
+                bodies[info.header_offset] = xml
             quick = near_extent(xml)
             if quick is None or _over(quick, limits):
                 quick = quick_extent(xml)
@@ -671,7 +756,10 @@ def read_data_here(
             skip_parts = (
                 [p for p, n in _sheet_names(z).items() if n in skip_sheets] if skip_sheets else []
             )
-            scans = check_sheets(z, limits, skip_parts)
+            bodies: dict[int, bytes] = {}
+            scans = check_sheets(z, limits, skip_parts, bodies)
+            parse = z.unpacked(bodies, PARSER_PARTS) if isinstance(z, PlainZip) else data
+            del bodies
     except ForeignFormat as e:
         raise ReadFailure(f"Файл {name} {e}") from None
     except TooBig as e:
@@ -679,7 +767,8 @@ def read_data_here(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError):
         raise ReadFailure(f"Файл {name} повреждён: архив книги не распаковывается.") from None
     try:
-        sheets, truncated = read_sheets(data, skip=skip_sheets)
+        sheets, truncated = read_sheets(parse, skip=skip_sheets)
+        del parse
     except MemoryError:
         raise ReadFailure(
             f"Файл {name} слишком большой: для чтения не хватило памяти"
@@ -690,6 +779,10 @@ def read_data_here(
     if any(scan.negative for scan in scans.values()):
         _restore_negative_dates(data, sheets, truncated)
     return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
+
+
+# The parts besides the sheets the parser reads on opening a workbook, handed to it unpacked.
+PARSER_PARTS = frozenset({_BOOK, _BOOK_RELS, "xl/styles.xml", "xl/sharedStrings.xml"})
 
 
 def _archive(data: bytes) -> Archive:
