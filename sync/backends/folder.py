@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -200,6 +201,11 @@ def is_open(path: Path) -> bool:
     return any(p.exists() for p in lock_files(path))
 
 
+def _is_open(link: Path, path: Path) -> bool:
+    """Open in a spreadsheet program under its own name or, for a link, its target's."""
+    return is_open(link) or (path != link and is_open(path))
+
+
 def stamp_of(path: Path) -> str:
     st = path.stat()
     return f"{st.st_mtime_ns}:{st.st_size}"
@@ -228,10 +234,19 @@ def _backup_ok(path: Path) -> bool:
     except OSError:
         return False
     if whole:
-        if len(_WHOLE) > 100_000:
-            _WHOLE.clear()
-        _WHOLE.add(key)
+        _seen_whole(key)
     return whole
+
+
+def _seen_whole(key: tuple[str, int, int]) -> None:
+    if len(_WHOLE) > 100_000:
+        _WHOLE.clear()
+    _WHOLE.add(key)
+
+
+def _whole_bytes(data: bytes) -> bool:
+    """_backup_ok for bytes in memory."""
+    return bool(data) and (data[:4] != b"PK\x03\x04" or zipfile.is_zipfile(io.BytesIO(data)))
 
 
 def keep_backup(
@@ -249,16 +264,24 @@ def keep_backup(
     now = datetime.now(zone) if zone is not None else datetime.now().astimezone()
     final = folder / f"{target.stem}.{now:%Y%m%d-%H%M%S-%f}{target.suffix}"
     tmp = temp_name(folder.parent / f"backup{target.suffix}")  # where stale temps are swept
+    moved = False
     try:
         with open(tmp, "xb") as f:  # a full disk fails write() or close(): nothing is renamed
             f.write(data)
-        written = tmp.read_bytes()
-        if written != data or not _backup_ok(tmp):
+        # Read back through a new descriptor: what the file system now holds, byte for byte,
+        # and (being equal to the workbook) a whole zip when the workbook is one.
+        with open(tmp, "rb") as f:
+            st = os.fstat(f.fileno())
+            written = f.read()
+        if written != data or not _whole_bytes(written):
             raise OSError(errno.EIO, "резервная копия не совпала с книгой после записи")
         os.replace(tmp, final)
+        moved = True
+        _seen_whole((str(final), st.st_size, st.st_mtime_ns))  # verified: not read again below
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if not moved:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     pattern = re.compile(re.escape(target.stem) + r"\.\d{8}-\d{6}-\d{6}" + re.escape(target.suffix))
     kept = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
     good = [p for p in kept if _backup_ok(p)]
@@ -441,7 +464,7 @@ class FolderBackend:
             )
         except (OSError, RuntimeError):
             return WriteResult(WriteStatus.FAILED, message="ссылка на файл школы никуда не ведёт")
-        if is_open(link) or is_open(path):
+        if _is_open(link, path):
             return WriteResult(WriteStatus.LOCKED, message=LOCKED_MESSAGE)
         why = _not_writable(path)
         if why:
@@ -487,7 +510,7 @@ class FolderBackend:
                 f.flush()
                 why = _keep_owner_and_mode(f.fileno(), st)
                 os.fsync(f.fileno())
-            if is_open(link) or is_open(path):
+            if _is_open(link, path):
                 why = why or LOCKED_MESSAGE
         except OSError as e:
             tmp.unlink(missing_ok=True)
