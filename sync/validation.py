@@ -474,19 +474,23 @@ def _check_row(
 
 
 def _normalized(values: dict[str, CellValue], spec: TemplateSpec) -> dict[str, CellValue]:
-    """The row as read, with a known status and review in their canonical text, dates as dates."""
-    out = dict(values)
-    if "status" in out:
-        out["status"] = normalize_status(out["status"], spec)
-    if "review" in out:
-        out["review"] = (
-            canonical_choice(out["review"], spec.column("review").choices) or out["review"]
-        )
+    """The row as read, with a known status and review in their canonical text, dates as dates.
+
+    Rows are never changed in place: a row read as it should be is returned itself, not copied
+    (a municipality's rows are held through the run: a copy each would grow it for nothing)."""
+    changed: dict[str, CellValue] = {}
+    if "status" in values:
+        changed["status"] = normalize_status(values["status"], spec)
+    if "review" in values:
+        review = values["review"]
+        changed["review"] = canonical_choice(review, spec.column("review").choices) or review
     for key in ("done_on", "due"):
-        day = _date_or_none(out.get(key))
+        day = _date_or_none(values.get(key))
         if day is not None:
-            out[key] = day
-    return out
+            changed[key] = day
+    if all(type(v) is type(values[k]) and v == values[k] for k, v in changed.items()):
+        return values
+    return {**values, **changed}
 
 
 # --- the passport --------------------------------------------------------------------------
