@@ -4,6 +4,7 @@ closer scans every odd file still gets. Hostile files are made here, in the test
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -232,3 +233,75 @@ def test_a_negative_value_in_the_common_shape_is_noticed() -> None:
     ):
         scan = near_extent(xml)
         assert scan is not None and scan.negative is negative, xml
+
+
+def _with_aliases(data: bytes, name: str, count: int) -> bytes:
+    """`count` more central-directory entries for the member `name`, all pointing at its bytes."""
+    z = PlainZip(data)
+    pos, records = z.cd_offset, []
+    end = len(data) - 22
+    while pos < end:
+        n, m, k = struct.unpack_from("<3H", data, pos + 28)
+        records.append(data[pos : pos + 46 + n + m + k])
+        pos += 46 + n + m + k
+    alias = next(r for r in records if r[46:].startswith(name.encode()))
+    records += [alias] * count
+    directory = b"".join(records)
+    total = len(records)
+    tail = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, total, total, len(directory), z.cd_offset, 0
+    )
+    return data[: z.cd_offset] + directory + tail
+
+
+def test_entries_sharing_one_member_do_not_multiply_it(workbook: Path, tmp_path: Path) -> None:
+    junk = "docProps/junk.bin"
+    entries = [*parts(workbook.read_bytes()), (junk, bytes(range(256)) * 4096)]
+    data = _with_aliases(zip_of(entries, tmp_path, declared={junk: 0}), junk, 200)
+    z = PlainZip(data)
+    assert [i.filename for i in z.infolist()].count(junk) == 201
+    with pytest.raises(NotPlain):  # 200 more copies of its bytes: the parser gets the original
+        z.unpacked({}, PARSER_PARTS)
+    assert (
+        read_data_here(data, "x.xlsx").sheets
+        == read_data_here(workbook.read_bytes(), "x.xlsx").sheets
+    )
+
+
+def test_a_damaged_member_no_one_reads_does_not_refuse_the_workbook(
+    workbook: Path, tmp_path: Path
+) -> None:
+    thumb = "docProps/thumbnail.jpeg"
+    data = bytearray(
+        zip_of([*parts(workbook.read_bytes()), (thumb, b"\xff\xd8" + bytes(500))], tmp_path)
+    )
+    offset = PlainZip(bytes(data)).getinfo(thumb).header_offset
+    data[offset + 30] ^= 0x20  # the local header names another member
+    with pytest.raises(zipfile.BadZipFile):
+        PlainZip(bytes(data)).packed(PlainZip(bytes(data)).getinfo(thumb))
+    got = read_data_here(bytes(data), "x.xlsx").sheets
+    assert got == read_data_here(workbook.read_bytes(), "x.xlsx").sheets
+
+
+@pytest.mark.parametrize(
+    ("target", "member"),
+    [
+        ("../data.xml", "xl/../data.xml"),  # the parser opens the joined name as it is
+        ("worksheets/./s.xml", "xl/worksheets/./s.xml"),
+        ("worksheets/лист.xml", "xl/worksheets/лист.xml"),  # UTF-8, written without the flag
+    ],
+)
+def test_a_sheet_under_an_odd_part_name_is_scanned(
+    workbook: Path, tmp_path: Path, target: str, member: str
+) -> None:
+    entries = []
+    for name, body in parts(workbook.read_bytes()):
+        if name == "xl/worksheets/sheet1.xml":
+            name, body = member, with_far_cell(body)
+        elif name == "xl/_rels/workbook.xml.rels":
+            body = body.replace(b"worksheets/sheet1.xml", target.encode())
+        entries.append((name, body))
+    data = zip_of(entries, tmp_path)
+    assert member in PlainZip(data).namelist()
+    with pytest.raises(ReadFailure, match="XFD1048576"):
+        read_data_here(data, "x.xlsx")

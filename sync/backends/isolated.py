@@ -236,7 +236,12 @@ class PlainZip:
             try:
                 name = raw_name.decode("ascii")
             except UnicodeDecodeError:
-                name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+                # The parser takes a name that is valid UTF-8 as UTF-8 even without the flag;
+                # the checks must see the member under the name the parser opens it by.
+                try:
+                    name = raw_name.decode("utf-8")
+                except UnicodeDecodeError:
+                    name = raw_name.decode("cp437")
             pos += 46 + n + m + k
             crc, packed, size = fields[7], fields[8], fields[9]
             infos.append(PlainInfo(name, raw_name, method, crc, packed, size, offset))
@@ -303,18 +308,25 @@ class PlainZip:
         The parser then inflates nothing it was already given: the checks inflated each sheet
         once with ISA-L, and the parser's own inflate costs a fifth of its read. The copy keeps
         each member's name, order and CRC (the parser verifies them as it would the original's);
-        the limits keep it far below the 4 GB a plain zip can address.
+        the limits keep it far below the 4 GB a plain zip can address. Raises NotPlain when
+        entries share their bytes and BadZipFile when a member's local header is damaged: the
+        parser is then given the original archive, to judge as it always did.
         """
         parts: list[bytes] = []
         central: list[bytes] = []
-        offset = 0
+        offset = copied = 0
         for info in self._infos:
             body = bodies.get(info.header_offset)
             if body is None and info.filename in unpack and info.compress_type == 8:
                 with contextlib.suppress(zipfile.BadZipFile):
                     body = self.read(info)  # a damaged part is left to the parser to judge
+            if body is not None and len(body) != info.file_size:
+                body = None  # another entry for the same bytes, declaring another size
             if body is None:
                 body, method = self.packed(info), info.compress_type
+                copied += len(body)
+                if copied > len(self.data):
+                    raise NotPlain  # entries share their bytes: copies would multiply them
             else:
                 method = 0
             name = info.raw_name
@@ -554,7 +566,9 @@ def _book(z: Archive) -> tuple[dict[str, str], set[str]]:
         if not target:
             continue
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-        names[posixpath.normpath(part)] = _attr(m.group(1), b"name")
+        # The parser opens the member by the joined name as it is (`xl/../data.xml`), another
+        # reader by the normalized one (`data.xml`): both are the sheet's, both are scanned.
+        names[part] = names[posixpath.normpath(part)] = _attr(m.group(1), b"name")
     if key is not None:
         if len(_BOOKS) > 64:
             _BOOKS.clear()
@@ -753,13 +767,20 @@ def read_data_here(
             if kind is not None:
                 raise ForeignFormat(kind)
             check_package(z, limits)
-            skip_parts = (
-                [p for p, n in _sheet_names(z).items() if n in skip_sheets] if skip_sheets else []
-            )
+            names = _sheet_names(z)
+            skip_parts = [p for p, n in names.items() if n in skip_sheets] if skip_sheets else []
             bodies: dict[int, bytes] = {}
             scans = check_sheets(z, limits, skip_parts, bodies)
-            parse = z.unpacked(bodies, PARSER_PARTS) if isinstance(z, PlainZip) else data
+            parse = data
+            if isinstance(z, PlainZip):
+                with contextlib.suppress(NotPlain, zipfile.BadZipFile, struct.error):
+                    parse = z.unpacked(bodies, PARSER_PARTS)
             del bodies
+    except MemoryError:
+        raise ReadFailure(
+            f"Файл {name} слишком большой: для проверки не хватило памяти"
+            f" (допустимо до {_size(limits.memory)})."
+        ) from None
     except ForeignFormat as e:
         raise ReadFailure(f"Файл {name} {e}") from None
     except TooBig as e:
@@ -776,7 +797,9 @@ def read_data_here(
         ) from None
     except Exception as e:  # calamine raises its own types for every kind of damage
         raise ReadFailure(f"Файл {name} повреждён и не читается ({type(e).__name__}).") from None
-    if any(scan.negative for scan in scans.values()):
+    # A sheet the checks did not scan (an odd part name) may hold negative numbers too.
+    scanned = {n for part, n in names.items() if part in scans}
+    if any(scan.negative for scan in scans.values()) or any(n not in scanned for n in sheets):
         _restore_negative_dates(data, sheets, truncated)
     return RawWorkbook(sheets, modified, hashlib.sha256(data).hexdigest(), truncated)
 
@@ -813,12 +836,18 @@ def _restore_negative_dates(
     if not times:
         return
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        parts = {sheet: part for part, sheet in _sheet_names(z).items()}
+        members = set(z.namelist())
+        parts: dict[str, str] = {}
+        for spelling, sheet in _sheet_names(z).items():
+            if spelling in members:  # of a part's spellings, the one the archive holds
+                parts.setdefault(sheet, spelling)
         for name, cells in times.items():
-            part = parts.get(name)
-            if part is None:
+            if name not in parts:
                 continue
-            xml = z.read(part)
+            try:
+                xml = z.read(parts[name])
+            except (zipfile.BadZipFile, KeyError, ValueError, NotImplementedError, EOFError):
+                continue  # the parser read it; a second reader need not: the time stays
             for r, c in cells:
                 ref = f"{column_letters(c + 1)}{r + 1}".encode()
                 m = re.search(
