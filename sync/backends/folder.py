@@ -207,7 +207,10 @@ def _is_open(link: Path, path: Path) -> bool:
 
 
 def stamp_of(path: Path) -> str:
-    st = path.stat()
+    return _stamp(path.stat())
+
+
+def _stamp(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
@@ -457,7 +460,10 @@ class FolderBackend:
         """
         link = Path(school.source)
         try:
-            path = link.resolve(strict=True)
+            # A link's target is what gets written; a plain file is its own target (one lstat,
+            # not one per folder of the path).
+            plain = link.is_absolute() and not stat.S_ISLNK(os.lstat(link).st_mode)
+            path = link if plain else link.resolve(strict=True)
         except FileNotFoundError:
             return WriteResult(
                 WriteStatus.FAILED, message="файл школы не найден — контроль не записан"
@@ -510,6 +516,7 @@ class FolderBackend:
                 f.flush()
                 why = _keep_owner_and_mode(f.fileno(), st)
                 os.fsync(f.fileno())
+                ours = os.fstat(f.fileno())
             if _is_open(link, path):
                 why = why or LOCKED_MESSAGE
         except OSError as e:
@@ -526,7 +533,7 @@ class FolderBackend:
         try:
             # Our file's stamp, taken before the swap: a school's save right after it must not
             # pass for ours in the next run's listing.
-            stamp = stamp_of(tmp)
+            stamp = _stamp(ours)
             swap = swap_in(path, tmp, fingerprint)  # it removes tmp, or keeps it on an error
         except OSError as e:
             return WriteResult(
