@@ -476,8 +476,8 @@ def _check_row(
 def _normalized(values: dict[str, CellValue], spec: TemplateSpec) -> dict[str, CellValue]:
     """The row as read, with a known status and review in their canonical text, dates as dates.
 
-    Rows are never changed in place: a row read as it should be is returned itself, not copied
-    (a municipality's rows are held through the run: a copy each would grow it for nothing)."""
+    Rows are never changed in place, so a row read as it should be (nearly every row) is
+    returned itself: no copy to make."""
     changed: dict[str, CellValue] = {}
     if "status" in values:
         changed["status"] = normalize_status(values["status"], spec)
