@@ -330,45 +330,12 @@ class PlainZip:
             else:
                 method = 0
             name = info.raw_name
-            flags = 0 if name.isascii() else 0x800
             size = len(body)
-            parts += (
-                _LOCAL.pack(
-                    b"PK\x03\x04",
-                    20,
-                    flags,
-                    method,
-                    0,
-                    0,
-                    info.CRC,
-                    size,
-                    info.file_size,
-                    len(name),
-                    0,
-                ),
-                name,
-                body,
-            )
+            # flags (UTF-8 name), method, time, date, CRC and sizes: the same in both headers
+            common = (0 if name.isascii() else 0x800, method, 0, 0, info.CRC, size, info.file_size)
+            parts += (_LOCAL.pack(b"PK\x03\x04", 20, *common, len(name), 0), name, body)
             central += (
-                _CENTRAL.pack(
-                    b"PK\x01\x02",
-                    20,
-                    20,
-                    flags,
-                    method,
-                    0,
-                    0,
-                    info.CRC,
-                    size,
-                    info.file_size,
-                    len(name),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    offset,
-                ),
+                _CENTRAL.pack(b"PK\x01\x02", 20, 20, *common, len(name), 0, 0, 0, 0, 0, offset),
                 name,
             )
             offset += 30 + len(name) + size
