@@ -267,7 +267,6 @@ def keep_backup(
     now = datetime.now(zone) if zone is not None else datetime.now().astimezone()
     final = folder / f"{target.stem}.{now:%Y%m%d-%H%M%S-%f}{target.suffix}"
     tmp = temp_name(folder.parent / f"backup{target.suffix}")  # where stale temps are swept
-    moved = False
     try:
         with open(tmp, "xb") as f:  # a full disk fails write() or close(): nothing is renamed
             f.write(data)
@@ -279,12 +278,11 @@ def keep_backup(
         if written != data or not _whole_bytes(written):
             raise OSError(errno.EIO, "резервная копия не совпала с книгой после записи")
         os.replace(tmp, final)
-        moved = True
-        _seen_whole((str(final), st.st_size, st.st_mtime_ns))  # verified: not read again below
-    finally:
-        if not moved:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _seen_whole((str(final), st.st_size, st.st_mtime_ns))  # verified: not read again below
     pattern = re.compile(re.escape(target.stem) + r"\.\d{8}-\d{6}-\d{6}" + re.escape(target.suffix))
     kept = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
     good = [p for p in kept if _backup_ok(p)]
