@@ -11,11 +11,12 @@ openpyxl.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from sync.model import (
     SEVERITY_RU,
@@ -112,8 +113,11 @@ class MasterSheet:
 
     name: str
     headers: list[str]
-    rows: list[list[CellValue]]
-    fills: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) 0-based -> RRGGBB
+    # A list, or a spooled sequence read from disk on each pass (see LineStore).
+    rows: Sequence[list[CellValue]]
+    fills: Mapping[tuple[int, int], str] = field(
+        default_factory=dict
+    )  # (row, col) 0-based -> RRGGBB
     widths: list[float] = field(default_factory=list)
     number_formats: dict[int, str] = field(default_factory=dict)  # col index -> Excel format
     frozen_columns: int = 0  # columns kept in view when scrolling right
@@ -200,6 +204,38 @@ def school_summary(
     return counts
 
 
+class LineStore(Protocol):
+    """Where a large sheet's lines go as they are made: a list here; the pipeline passes a
+    spool on disk (sync.spool.SpooledLines) so a run's memory does not grow with its rows."""
+
+    def add(self, values: list[CellValue], fills: dict[int, str] | None) -> None: ...
+
+    def parts(self) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]: ...
+
+    def close(self) -> None: ...
+
+
+class ListLines:
+    """A LineStore in memory: the rows as a list, the fills as a dict."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[CellValue]] = []
+        self.fills: dict[tuple[int, int], str] = {}
+
+    def add(self, values: list[CellValue], fills: dict[int, str] | None) -> None:
+        if fills:
+            r = len(self.rows)
+            for c, rgb in fills.items():
+                self.fills[(r, c)] = rgb
+        self.rows.append(values)
+
+    def parts(self) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
+        return self.rows, self.fills
+
+    def close(self) -> None:
+        pass
+
+
 def consolidate(
     reports: Sequence[SchoolReport],
     plan: Plan,
@@ -223,33 +259,103 @@ def consolidate(
     With `previous` (what the master of the previous day was built from) the master also gets
     «Изменения». Times are shown in `zone` (the municipality's), «по состоянию на» is `as_of`.
     """
-    where = f": {municipality.strip()}," if municipality.strip() else ""
-    title = f"Свод дорожной карты{where} на {today:%d.%m.%Y}"
-    moment = _local(as_of, zone) if as_of is not None else None
-    subtitle = f"Период: {plan.period.start:%d.%m.%Y} – {plan.period.end:%d.%m.%Y}"
-    subtitle += f"; по состоянию на {moment:%d.%m.%Y %H:%M}" if moment else ""
-    if moment is not None and zone is not None and str(zone):
-        subtitle += f" ({zone})"
-    if zone is not None:
-        reports = [_in_zone(r, zone) for r in reports]
-    if summaries is not None and len(summaries) == len(reports):
-        sums = list(summaries)
-    else:
-        sums = [school_summary(r, spec, review) for r in reports]  # once: two sheets use them
-    schools = _schools_sheet(reports, spec, low_percent, review, sums)
-    sheets = [
-        _overview_sheet(reports, spec, today, moment, schools, review, sums),
-        _summary_sheet(reports, plan, spec, review),
-        schools,
-        _rows_sheet(ROWS_SHEET, reports, spec, only_overdue=False, review=review),
-        review_sheet(reports, spec, review),
-        _rows_sheet(OVERDUE_SHEET, reports, spec, only_overdue=True, review=review),
-        _problems_sheet(reports, spec),
-        _passports_sheet(reports, spec),
-    ]
-    if previous is not None:
-        sheets.insert(3, changes_sheet(reports, previous, spec, zone))
-    return Master(sheets=sheets, title=title, subtitle=subtitle)
+    builder = MasterBuilder(
+        plan,
+        spec,
+        today,
+        municipality,
+        previous,
+        zone=zone,
+        low_percent=low_percent,
+        review=review,
+    )
+    given = summaries is not None and len(summaries) == len(reports)
+    for i, report in enumerate(reports):
+        builder.add(report, summaries[i] if given and summaries is not None else None)
+    return builder.build(as_of)
+
+
+class MasterBuilder:
+    """The master built a school at a time: `add` each report in order (its rows are read once,
+    there and then), then `build`. The per-row sheets («Мероприятия», «Просрочено»,
+    «Изменения») go to `lines` stores; what is kept of a school otherwise is its report without
+    rows, its counts and its column of «Свод» (a few bytes an activity)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        spec: TemplateSpec,
+        today: date,
+        municipality: str = "",
+        previous: Baseline | None = None,
+        *,
+        zone: tzinfo | None = None,
+        low_percent: float = LOW_PERCENT,
+        review: ReviewPlan | None = None,
+        lines: Callable[[], LineStore] = ListLines,
+    ) -> None:
+        self.plan, self.spec, self.today, self.municipality = plan, spec, today, municipality
+        self.previous, self.zone, self.low_percent, self.review = (
+            previous,
+            zone,
+            low_percent,
+            review,
+        )
+        self.reports: list[SchoolReport] = []  # without their rows
+        self.sums: list[dict[str, int | float]] = []
+        self._rows = _RowLines(spec, review, lines(), lines())
+        self._summary = _SummaryColumns(plan, review)
+        self._awaiting = _Awaiting(spec, review)
+        self._changes = _ChangeLines(spec, previous, zone, lines()) if previous else None
+
+    def add(self, report: SchoolReport, summary: dict[str, int | float] | None = None) -> None:
+        """One school's report (its rows are not kept)."""
+        if self.zone is not None:
+            report = _in_zone(report, self.zone)
+        if summary is None:
+            summary = school_summary(report, self.spec, self.review)
+        rows = list(report.rows)
+        self._rows.add(report, rows)
+        self._summary.add(report, rows)
+        self._awaiting.add(report, rows)
+        if self._changes is not None:
+            self._changes.add(report, rows)
+        self.reports.append(replace(report, rows=[]) if rows else report)
+        self.sums.append(summary)
+
+    def build(self, as_of: datetime | None = None) -> Master:
+        """Every sheet; «по состоянию на» is `as_of`."""
+        where = f": {self.municipality.strip()}," if self.municipality.strip() else ""
+        title = f"Свод дорожной карты{where} на {self.today:%d.%m.%Y}"
+        moment = _local(as_of, self.zone) if as_of is not None else None
+        period = self.plan.period
+        subtitle = f"Период: {period.start:%d.%m.%Y} – {period.end:%d.%m.%Y}"
+        subtitle += f"; по состоянию на {moment:%d.%m.%Y %H:%M}" if moment else ""
+        if moment is not None and self.zone is not None and str(self.zone):
+            subtitle += f" ({self.zone})"
+        reports, spec, review, sums = self.reports, self.spec, self.review, self.sums
+        schools = _schools_sheet(reports, spec, self.low_percent, review, sums)
+        rows, overdue = self._rows.sheets()
+        sheets = [
+            _overview_sheet(reports, spec, self.today, moment, schools, review, sums),
+            self._summary.sheet(reports, spec),
+            schools,
+            rows,
+            self._awaiting.sheet(),
+            overdue,
+            _problems_sheet(reports, spec),
+            _passports_sheet(reports, spec),
+        ]
+        if self._changes is not None:
+            sheets.insert(3, self._changes.sheet())
+        return Master(sheets=sheets, title=title, subtitle=subtitle)
+
+    def close(self) -> None:
+        """Let go of the line stores (a spool's file is deleted)."""
+        self._rows.all.close()
+        self._rows.overdue.close()
+        if self._changes is not None:
+            self._changes.lines.close()
 
 
 def _local(moment: datetime, zone: tzinfo | None) -> datetime:
@@ -372,65 +478,90 @@ def control_legend(spec: TemplateSpec) -> list[LegendEntry]:
     return [(c.fill, c.value) for c in spec.controls.values() if c.fill and c.value]
 
 
-def _summary_sheet(
-    reports: Sequence[SchoolReport],
-    plan: Plan,
-    spec: TemplateSpec,
-    review: ReviewPlan | None = None,
-) -> MasterSheet:
-    # Schools in the order given, the coordinator's workbook last.
-    ordered = [r for r in reports if not r.school.is_coordinator]
-    ordered += [r for r in reports if r.school.is_coordinator]
-    names = _column_names(ordered)
-    # Per column: whether it is the coordinator's, and its rows by plan key (None: no workbook).
-    columns: list[tuple[bool, str, dict[tuple[str, str], RowReport] | None]] = []
-    for report in ordered:
+class _SummaryColumns:
+    """«Свод», a school at a time: each school's column as a small index per activity into the
+    distinct cells seen (a control's text and fill, whether it counts as done, overdue)."""
+
+    def __init__(self, plan: Plan, review: ReviewPlan | None) -> None:
+        self.plan, self.review = plan, review
+        self.items = _in_section_order(plan.items)
+        self._cells: dict[tuple[str, str | None, bool, bool], int] = {}
+        self._columns: list[tuple[bool, array[int]]] = []  # (is the coordinator's, cell + 1)
+
+    def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
         found: dict[tuple[str, str], RowReport] = {}
-        for school_row in report.rows:
+        for school_row in rows:
             if school_row.item is not None:
                 found.setdefault(school_row.item.key, school_row)
-        columns.append((report.school.is_coordinator, report.school.id, found))
-    has_coordinator_items = any(i.audience is Audience.COORDINATOR for i in plan.items)
-    if has_coordinator_items and not any(r.school.is_coordinator for r in ordered):
-        names.append(COORDINATOR_COLUMN)  # "нет данных" until the coordinator's workbook is read
-        columns.append((True, "", None))
+        column = array("I", [0]) * len(self.items)  # 0: the school has no such row
+        sid, cells = report.school.id, self._cells
+        for i, item in enumerate(self.items):
+            row = found.get(item.key)
+            if row is None:
+                continue
+            control = row.control
+            cell = (
+                control.value,
+                control.fill,
+                counts_as_done(sid, row, self.review),
+                is_overdue(control),
+            )
+            n = cells.get(cell)
+            if n is None:
+                n = cells[cell] = len(cells)
+            column[i] = n + 1
+        self._columns.append((report.school.is_coordinator, column))
 
-    headers = ["№ п/п", "Раздел", "Мероприятие", "Срок (дата)", *names, "Выполнено", "Просрочено"]
-    rows: list[list[CellValue]] = []
-    fills: dict[tuple[int, int], str] = {}
-    for r, item in enumerate(_in_section_order(plan.items)):
-        # Without a date the deadline text is more use to a reader than an empty cell.
-        line: list[CellValue] = [
-            item.no,
-            item.section,
-            item.activity,
-            item.due or item.deadline_text,
-        ]
-        done = overdue = 0
-        for c, (is_coordinator, school_id, found_rows) in enumerate(columns):
-            row = found_rows.get(item.key) if found_rows is not None else None
-            if is_coordinator != (item.audience is Audience.COORDINATOR):
-                line.append(None)
-            elif row is None:
-                line.append(NO_DATA)
-            else:
-                line.append(row.control.value)
-                if row.control.fill:
-                    fills[(r, 4 + c)] = row.control.fill
-                done += counts_as_done(school_id, row, review)
-                overdue += is_overdue(row.control)
-        line += [done, overdue]
-        rows.append(line)
-    return MasterSheet(
-        name=SUMMARY_SHEET,
-        headers=headers,
-        rows=rows,
-        fills=fills,
-        widths=[7, 18, 48, 12, *(16.0 for _ in names), 11, 12],
-        number_formats={3: DATE_FORMAT},
-        frozen_columns=4,
-        legend=[*control_legend(spec), (None, f"«{NO_DATA}» — книга не прочитана")],
-    )
+    def sheet(self, reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
+        """The sheet, from the reports given to `add` (in the same order, rows not needed)."""
+        # Schools in the order given, the coordinator's workbook last.
+        order = [i for i, r in enumerate(reports) if not r.school.is_coordinator]
+        order += [i for i, r in enumerate(reports) if r.school.is_coordinator]
+        names = _column_names([reports[i] for i in order])
+        columns: list[tuple[bool, array[int] | None]] = [self._columns[i] for i in order]
+        has_coordinator_items = any(i.audience is Audience.COORDINATOR for i in self.plan.items)
+        if has_coordinator_items and not any(reports[i].school.is_coordinator for i in order):
+            names.append(COORDINATOR_COLUMN)  # "нет данных" until its workbook is read
+            columns.append((True, None))
+        cells = list(self._cells)
+        headers = ["№ п/п", "Раздел", "Мероприятие", "Срок (дата)", *names]
+        headers += ["Выполнено", "Просрочено"]
+        rows: list[list[CellValue]] = []
+        fills: dict[tuple[int, int], str] = {}
+        for r, item in enumerate(self.items):
+            # Without a date the deadline text is more use to a reader than an empty cell.
+            line: list[CellValue] = [
+                item.no,
+                item.section,
+                item.activity,
+                item.due or item.deadline_text,
+            ]
+            done = overdue = 0
+            for c, (is_coordinator, column) in enumerate(columns):
+                n = column[r] if column is not None else 0
+                if is_coordinator != (item.audience is Audience.COORDINATOR):
+                    line.append(None)
+                elif not n:
+                    line.append(NO_DATA)
+                else:
+                    value, fill, is_done, is_late = cells[n - 1]
+                    line.append(value)
+                    if fill:
+                        fills[(r, 4 + c)] = fill
+                    done += is_done
+                    overdue += is_late
+            line += [done, overdue]
+            rows.append(line)
+        return MasterSheet(
+            name=SUMMARY_SHEET,
+            headers=headers,
+            rows=rows,
+            fills=fills,
+            widths=[7, 18, 48, 12, *(16.0 for _ in names), 11, 12],
+            number_formats={3: DATE_FORMAT},
+            frozen_columns=4,
+            legend=[*control_legend(spec), (None, f"«{NO_DATA}» — книга не прочитана")],
+        )
 
 
 def _in_section_order(items: Sequence[PlanItem]) -> list[PlanItem]:
@@ -566,30 +697,43 @@ def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None)
     ]
 
 
-def _rows_sheet(
-    name: str,
-    reports: Sequence[SchoolReport],
-    spec: TemplateSpec,
-    *,
-    only_overdue: bool,
-    review: ReviewPlan | None = None,
-) -> MasterSheet:
-    control_col = 1 + _ROW_KEYS.index("control")
-    state_col = 1 + _ROW_KEYS.index("review_state")
-    state_fills = review_fills(spec)
-    rows: list[list[CellValue]] = []
-    fills: dict[tuple[int, int], str] = {}
-    for report in reports:
-        for row in report.rows:
-            if only_overdue and not is_overdue(row.control):
-                continue
+class _RowLines:
+    """«Мероприятия» and «Просрочено», a school at a time, into their line stores."""
+
+    def __init__(
+        self, spec: TemplateSpec, review: ReviewPlan | None, rows: LineStore, overdue: LineStore
+    ) -> None:
+        self.spec, self.review, self.all, self.overdue = spec, review, rows, overdue
+        self.control_col = 1 + _ROW_KEYS.index("control")
+        self.state_col = 1 + _ROW_KEYS.index("review_state")
+        self.state_fills = review_fills(spec)
+
+    def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
+        review, sid = self.review, report.school.id
+        for row in rows:
+            fills: dict[int, str] | None = None
             if row.control.fill:
-                fills[(len(rows), control_col)] = row.control.fill
+                fills = {self.control_col: row.control.fill}
             if review is not None:
-                fill = state_fills.get(review.state(row_key(report.school.id, row)))
+                fill = self.state_fills.get(review.state(row_key(sid, row)))
                 if fill:
-                    fills[(len(rows), state_col)] = fill
-            rows.append(_row_values(report, row, review))
+                    fills = {**(fills or {}), self.state_col: fill}
+            values = _row_values(report, row, review)
+            self.all.add(values, fills)
+            if is_overdue(row.control):
+                self.overdue.add(values, fills)
+
+    def sheets(self) -> tuple[MasterSheet, MasterSheet]:
+        return (
+            _rows_sheet(ROWS_SHEET, self.all, self.spec, only_overdue=False),
+            _rows_sheet(OVERDUE_SHEET, self.overdue, self.spec, only_overdue=True),
+        )
+
+
+def _rows_sheet(
+    name: str, lines: LineStore, spec: TemplateSpec, *, only_overdue: bool
+) -> MasterSheet:
+    rows, fills = lines.parts()
     widths: list[float] = [30]
     for key in _ROW_KEYS:
         try:
@@ -652,76 +796,90 @@ def review_sheet(
 ) -> MasterSheet:
     """«На проверке»: the coordinator's to-do list — rows marked «Выполнено» and not accepted
     as they are now, oldest first (by «Дата выполнения», then when the workbook changed)."""
-    found: list[tuple[SchoolReport, RowReport, ReviewState]] = []
+    awaiting = _Awaiting(spec, review)
     for report in reports:
-        for row in report.rows:
-            if awaits_review(report.school.id, row, review, spec):
-                key = row_key(report.school.id, row)
-                found.append(
-                    (report, row, review.state(key) if review else ReviewState.NOT_REVIEWED)
-                )
+        awaiting.add(report, list(report.rows))
+    return awaiting.sheet()
 
-    def oldest(item: tuple[SchoolReport, RowReport, ReviewState]) -> tuple[Any, ...]:
-        report, row, _ = item
-        day = row.values.get("done_on")
+
+class _Awaiting:
+    """«На проверке», a school at a time: only the lines awaiting review are kept."""
+
+    def __init__(self, spec: TemplateSpec, review: ReviewPlan | None) -> None:
+        self.spec, self.review = spec, review
+        self.fills_of = review_fills(spec)
+        self.found: list[tuple[tuple[Any, ...], list[CellValue], str | None]] = []
+
+    def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
+        review, sid = self.review, report.school.id
         when = report.modified.replace(tzinfo=None) if report.modified else datetime.max
-        return (not isinstance(day, date), day if isinstance(day, date) else date.max, when)
-
-    found.sort(key=oldest)
-    fills_of = review_fills(spec)
-    rows: list[list[CellValue]] = []
-    fills: dict[tuple[int, int], str] = {}
-    for report, row, state in found:
-        seen = review.rows.get(row_key(report.school.id, row)) if review else None
-        item = row.item
-        if state in fills_of:
-            fills[(len(rows), 5)] = fills_of[state]
-        rows.append(
-            [
+        for row in rows:
+            if not awaits_review(sid, row, review, self.spec):
+                continue
+            key = row_key(sid, row)
+            state = review.state(key) if review else ReviewState.NOT_REVIEWED
+            seen = review.rows.get(key) if review else None
+            item, get = row.item, row.values.get
+            day = get("done_on")
+            oldest = (not isinstance(day, date), day if isinstance(day, date) else date.max, when)
+            line: list[CellValue] = [
                 report.school.name or report.school.id,
-                item.no if item is not None else row.values.get("no"),
-                item.activity if item is not None else row.values.get("activity"),
-                item.due if item is not None else row.values.get("due"),
-                row.values.get("done_on"),
+                item.no if item is not None else get("no"),
+                item.activity if item is not None else get("activity"),
+                item.due if item is not None else get("due"),
+                day,
                 REVIEW_STATE_RU[state] or NOT_REVIEWED_TEXT,
-                row.values.get("evidence"),
-                row.values.get("comment"),
+                get("evidence"),
+                get("comment"),
                 seen.mark_text if seen is not None else None,
                 seen.comment if seen is not None else None,
             ]
+            self.found.append((oldest, line, self.fills_of.get(state)))
+
+    def sheet(self) -> MasterSheet:
+        spec, fills_of = self.spec, self.fills_of
+        self.found.sort(key=lambda found: found[0])
+        rows: list[list[CellValue]] = []
+        fills: dict[tuple[int, int], str] = {}
+        for _, line, fill in self.found:
+            if fill:
+                fills[(len(rows), 5)] = fill
+            rows.append(line)
+        if not rows:
+            rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""])
+        return MasterSheet(
+            name=REVIEW_SHEET,
+            headers=[
+                "Школа",
+                "№",
+                _header(spec, "activity"),
+                _header(spec, "due"),
+                _header(spec, "done_on"),
+                STATE_HEADER,
+                _header(spec, "evidence"),
+                _header(spec, "comment"),
+                "Прежняя отметка",
+                "Прежний комментарий МОУО",
+            ],
+            rows=rows,
+            fills=fills,
+            # One printed page across (A4 landscape, as «Мероприятия»): about 180 characters.
+            widths=[22, 5, 38, 11, 11, 15, 24, 20, 12, 20],
+            number_formats={3: DATE_FORMAT, 4: DATE_FORMAT},
+            frozen_columns=2,
+            legend=[
+                (
+                    None,
+                    "строки со статусом «Выполнено», ещё не принятые МОУО; сначала самые давние",
+                ),
+                (fills_of[ReviewState.CHANGED_AFTER_ACCEPT], "изменено после отметки МОУО"),
+                (
+                    None,
+                    f"отметку ставьте на листе «{ROWS_SHEET}» в «{MARK_HEADER}»"
+                    f" («Принято» или «На доработке») и «{COMMENT_HEADER}»",
+                ),
+            ],
         )
-    if not rows:
-        rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""])
-    return MasterSheet(
-        name=REVIEW_SHEET,
-        headers=[
-            "Школа",
-            "№",
-            _header(spec, "activity"),
-            _header(spec, "due"),
-            _header(spec, "done_on"),
-            STATE_HEADER,
-            _header(spec, "evidence"),
-            _header(spec, "comment"),
-            "Прежняя отметка",
-            "Прежний комментарий МОУО",
-        ],
-        rows=rows,
-        fills=fills,
-        # One printed page across (A4 landscape, as «Мероприятия»): about 180 characters.
-        widths=[22, 5, 38, 11, 11, 15, 24, 20, 12, 20],
-        number_formats={3: DATE_FORMAT, 4: DATE_FORMAT},
-        frozen_columns=2,
-        legend=[
-            (None, "строки со статусом «Выполнено», ещё не принятые МОУО; сначала самые давние"),
-            (fills_of[ReviewState.CHANGED_AFTER_ACCEPT], "изменено после отметки МОУО"),
-            (
-                None,
-                f"отметку ставьте на листе «{ROWS_SHEET}» в «{MARK_HEADER}»"
-                f" («Принято» или «На доработке») и «{COMMENT_HEADER}»",
-            ),
-        ],
-    )
 
 
 def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
@@ -876,28 +1034,35 @@ class Change:
 
 
 def school_changes(
-    report: SchoolReport, before: SchoolBefore | None, spec: TemplateSpec
+    report: SchoolReport,
+    before: SchoolBefore | None,
+    spec: TemplateSpec,
+    rows: Sequence[RowReport] | None = None,
 ) -> list[Change]:
-    """What changed in one school, in order.
+    """What changed in one school, in order (`rows`: the report's rows, when already at hand).
 
     Status changes row by row, rows that became overdue without a status change, new problems
     and fixed ones. Pure: both sides are data.
     """
+    if rows is None:
+        rows = list(report.rows)
     if before is None:
-        if report.outcome == SchoolOutcome.FAILED and not report.rows:
+        if report.outcome == SchoolOutcome.FAILED and not rows:
             return []  # never read yet: nothing to compare, «Школы» says why
         return [Change("", "", CHANGE_FIRST, now="книга прочитана впервые")]
-    return _row_changes(report, before, spec) + _problem_changes(report, before, spec)
+    return _row_changes(rows, before, spec) + _problem_changes(report, rows, before, spec)
 
 
-def _row_changes(report: SchoolReport, before: SchoolBefore, spec: TemplateSpec) -> list[Change]:
+def _row_changes(
+    rows: Sequence[RowReport], before: SchoolBefore, spec: TemplateSpec
+) -> list[Change]:
     """Rows added, removed, with another status, or newly overdue."""
     done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     control_text = {k: c.value for k, c in spec.controls.items()}
     lines: list[Change] = []
-    keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in report.rows])
-    for key, row in zip(keys, report.rows, strict=True):
+    keys = _row_keys([(r.values.get("no"), r.values.get("activity")) for r in rows])
+    for key, row in zip(keys, rows, strict=True):
         no, activity = _text(row.values.get("no")), _text(row.values.get("activity"))
         if key not in before.statuses:
             lines.append(Change(no, activity, CHANGE_ADDED, now="строка появилась в книге"))
@@ -927,14 +1092,14 @@ def _where(sheet: str, cell: str) -> str:
 
 
 def _problem_changes(
-    report: SchoolReport, before: SchoolBefore, spec: TemplateSpec
+    report: SchoolReport, rows: Sequence[RowReport], before: SchoolBefore, spec: TemplateSpec
 ) -> list[Change]:
     """Problems new since `before`, then those fixed, each on its row's № and activity."""
     done_fill = _fill(spec, ControlKey.DONE, DONE_FILL)
     error_fill = _fill(spec, ControlKey.ERROR, OVERDUE_FILL)
     label_at = {
         row.sheet_row: (_text(row.values.get("no")), _text(row.values.get("activity")))
-        for row in report.rows
+        for row in rows
     }
     lines: list[Change] = []
     current = {(p.code, p.sheet, p.cell, p.field): p for p in report.problems}
@@ -970,42 +1135,65 @@ def changes_sheet(
     The pipeline passes the state at the end of the previous day (the newest complete run before
     today's midnight), so a quiet run late in the day still shows what changed earlier that day.
     """
-    rows: list[list[CellValue]] = []
-    fills: dict[tuple[int, int], str] = {}
+    changes = _ChangeLines(spec, previous, zone, ListLines())
     for report in reports:
-        before = previous.schools.get(report.school.id)
-        since: CellValue = _local(before.at, zone).replace(tzinfo=None) if before else None
+        changes.add(report, report.rows)
+    return changes.sheet()
+
+
+class _ChangeLines:
+    """«Изменения», a school at a time, into a line store."""
+
+    def __init__(
+        self, spec: TemplateSpec, previous: Baseline, zone: tzinfo | None, lines: LineStore
+    ) -> None:
+        self.spec, self.previous, self.zone, self.lines = spec, previous, zone, lines
+        self.count = 0
+
+    def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
+        before = self.previous.schools.get(report.school.id)
+        since: CellValue = _local(before.at, self.zone).replace(tzinfo=None) if before else None
         name = report.school.name or report.school.id
-        for c in school_changes(report, before, spec):
-            if c.fill:
-                fills[(len(rows), 5)] = c.fill
-            rows.append([name, c.no, c.activity, c.change, c.was, c.now, c.where, since])
-    if not rows:
-        run_at = _local(previous.run_at, zone) if previous.run_at is not None else None
-        since_text = f" с {run_at:%d.%m.%Y %H:%M}" if run_at is not None else ""
-        rows.append(["", "", "", CHANGE_NONE, "", f"изменений нет{since_text}", "", None])
-    return MasterSheet(
-        name=CHANGES_SHEET,
-        headers=[
-            "Школа",
-            "№ п/п",
-            "Мероприятие",
-            "Что изменилось",
-            "Было",
-            "Стало",
-            "Где",
-            "По сравнению с",
-        ],
-        rows=rows,
-        fills=fills,
-        widths=[40, 7, 48, 18, 30, 30, 22, 17],
-        number_formats={7: DATETIME_FORMAT},
-        frozen_columns=1,
-        legend=[
-            (_fill(spec, ControlKey.DONE, DONE_FILL), "выполнено или исправлено"),
-            (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "стало просрочено"),
-            (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "новая ошибка"),
-            (WARNING_FILL, "новое предупреждение"),
-            (None, "с конца предыдущего дня"),
-        ],
-    )
+        for c in school_changes(report, before, self.spec, rows):
+            self.lines.add(
+                [name, c.no, c.activity, c.change, c.was, c.now, c.where, since],
+                {5: c.fill} if c.fill else None,
+            )
+            self.count += 1
+
+    def sheet(self) -> MasterSheet:
+        spec, previous = self.spec, self.previous
+        rows: Sequence[list[CellValue]]
+        fills: Mapping[tuple[int, int], str]
+        if self.count:
+            rows, fills = self.lines.parts()
+        else:
+            run_at = _local(previous.run_at, self.zone) if previous.run_at is not None else None
+            since_text = f" с {run_at:%d.%m.%Y %H:%M}" if run_at is not None else ""
+            rows = [["", "", "", CHANGE_NONE, "", f"изменений нет{since_text}", "", None]]
+            fills = {}
+        return MasterSheet(
+            name=CHANGES_SHEET,
+            headers=[
+                "Школа",
+                "№ п/п",
+                "Мероприятие",
+                "Что изменилось",
+                "Было",
+                "Стало",
+                "Где",
+                "По сравнению с",
+            ],
+            rows=rows,
+            fills=fills,
+            widths=[40, 7, 48, 18, 30, 30, 22, 17],
+            number_formats={7: DATETIME_FORMAT},
+            frozen_columns=1,
+            legend=[
+                (_fill(spec, ControlKey.DONE, DONE_FILL), "выполнено или исправлено"),
+                (_fill(spec, ControlKey.OVERDUE, OVERDUE_FILL), "стало просрочено"),
+                (_fill(spec, ControlKey.ERROR, OVERDUE_FILL), "новая ошибка"),
+                (WARNING_FILL, "новое предупреждение"),
+                (None, "с конца предыдущего дня"),
+            ],
+        )

@@ -262,6 +262,9 @@ class HistoryError(Exception):
     """The history database cannot be opened; str() is Russian."""
 
 
+STRINGS_KEPT = 20_000  # distinct texts History keeps for sharing between decoded snapshots
+
+
 class History:
     """The history database. Open it with `History.open(path)`; use as a context manager."""
 
@@ -270,13 +273,17 @@ class History:
         # Snapshots decoded in this session, by hash: a run decodes each stored one only once
         # (the baseline and the last reads share most of them). Sheets are never mutated.
         self._decoded: dict[str, SchoolSheet] = {}
-        self._strings: dict[str, str] = {}  # texts shared between decoded snapshots
+        # Texts shared between decoded snapshots (the plan's activities repeat in every school),
+        # emptied past STRINGS_KEPT: a school's own texts must not pile up over a long run.
+        self._strings: dict[str, str] = {}
 
     def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
         """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""
         found = self._decoded.pop(digest, None) if not keep else self._decoded.get(digest)
         if found is None:
             row = self.conn.execute("SELECT data FROM snapshots WHERE hash = ?", (digest,))
+            if len(self._strings) > STRINGS_KEPT:
+                self._strings.clear()
             found = sheet_from_json(row.fetchone()[0], self._strings)
             if keep:
                 self._decoded[digest] = found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -247,7 +248,8 @@ class SchoolReport:
     """Everything the sync knows of one school after this run."""
 
     school: School
-    rows: list[RowReport] = field(default_factory=list)
+    # A list, or after a run's master has them a spooled sequence (sync.spool) read on each use.
+    rows: Sequence[RowReport] = field(default_factory=list)
     passport: dict[str, CellValue] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     outcome: SchoolOutcome = SchoolOutcome.SYNCED

@@ -9,7 +9,7 @@ import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
@@ -24,7 +24,7 @@ from sync.backends.base import (
     WriteResult,
 )
 from sync.config import Config, ConfigError
-from sync.consolidate import Baseline, SchoolBefore, consolidate, row_key, school_summary
+from sync.consolidate import Baseline, MasterBuilder, SchoolBefore, row_key, school_summary
 from sync.history import History, LastRead
 from sync.model import Plan, Problem, RowReport, School, SchoolReport, SchoolSheet
 from sync.paint import paint_school
@@ -41,7 +41,6 @@ from sync.review import (
     ReviewState,
     RowKey,
     RowNow,
-    RowReview,
     cell_text,
     index_lines,
     mark_of,
@@ -54,6 +53,7 @@ from sync.review import (
 from sync.service.config import lock_wait_of
 from sync.service.lock import LockBusy, RunLock, lock_path_for
 from sync.spec import TemplateSpec, load_spec
+from sync.spool import RowSpool, SpooledLines
 from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
 from sync.status import rework_control
 from sync.validation import check_school
@@ -268,65 +268,71 @@ def _run_schools(
     del past
     states = backend.survey(schools)
     review = _read_review(config, backend, history, result, now)
-    # Read the changed schools ahead, in parallel (isolated workers for a folder).
-    backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
-    summaries: list[dict[str, int | float]] = []  # each report's counts, logged and in the master
-    for i, school in enumerate(schools, start=1):
-        if stop is not None and stop.is_set():
-            result.outcome = RunOutcome.INTERRUPTED
-            result.message = (
-                f"Синхронизация остановлена по запросу после {i - 1} из {len(schools)} книг;"
-                " следующая синхронизация прочитает все."
-            )
-            break
-        if progress:
-            progress(school, i, len(schools))
-        report, write = _sync_school(
-            school,
-            states.get(school.id, SourceState(False)),
-            backend,
-            history,
-            plan,
-            spec,
-            today,
-            config.soon_days,
-            result.run_id,
-            now,
-            review,
-        )
-        result.reports.append(report)
-        if write:
-            result.writes[school.id] = write
-        summaries.append(_log_school(result.run_id, report, spec, result.review))
-    ahead.close()
-    _finish_review(review, result, history, now)
-    if result.outcome != RunOutcome.OK:
-        return
-    if review.master_error:
-        # The saved master holds marks we could not read: rewriting it would lose them.
-        result.outcome = RunOutcome.MASTER_FAILED
-        result.message = f"Свод не записан: {review.master_error}"
-        log.error("Свод не перезаписан, чтобы не потерять отметки МОУО: %s", review.master_error)
-        return
-    master = consolidate(
-        result.reports,
+    # The master is built a school at a time, its large sheets spooled to disk, and each
+    # school's rows spooled once the master has them: memory stays flat as schools are added.
+    builder = MasterBuilder(
         plan,
         spec,
         today,
         config.municipality,
         previous,
-        as_of=now(),
         zone=config.zone,
         low_percent=config.low_percent,
         review=result.review,
-        summaries=summaries,
+        lines=SpooledLines,
     )
+    rows_spool = RowSpool(plan.items)
+    # Read the changed schools ahead, in parallel (isolated workers for a folder).
+    backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     try:
-        result.master = backend.write_master(master)
-    except MasterWriteError as e:
-        # The schools' results are recorded; the next run writes the master again.
-        result.outcome = RunOutcome.MASTER_FAILED
-        result.message = f"Свод не записан: {e}."
+        for i, school in enumerate(schools, start=1):
+            if stop is not None and stop.is_set():
+                result.outcome = RunOutcome.INTERRUPTED
+                result.message = (
+                    f"Синхронизация остановлена по запросу после {i - 1} из {len(schools)} книг;"
+                    " следующая синхронизация прочитает все."
+                )
+                break
+            if progress:
+                progress(school, i, len(schools))
+            report, write = _sync_school(
+                school,
+                states.get(school.id, SourceState(False)),
+                backend,
+                history,
+                plan,
+                spec,
+                today,
+                config.soon_days,
+                result.run_id,
+                now,
+                review,
+            )
+            builder.add(report, _log_school(result.run_id, report, spec, result.review))
+            report.rows = rows_spool.put(report.rows)
+            result.reports.append(report)
+            if write:
+                result.writes[school.id] = write
+        ahead.close()
+        _finish_review(review, result, history, now)
+        if result.outcome != RunOutcome.OK:
+            return
+        if review.master_error:
+            # The saved master holds marks we could not read: rewriting it would lose them.
+            result.outcome = RunOutcome.MASTER_FAILED
+            result.message = f"Свод не записан: {review.master_error}"
+            log.error(
+                "Свод не перезаписан, чтобы не потерять отметки МОУО: %s", review.master_error
+            )
+            return
+        try:
+            result.master = backend.write_master(builder.build(as_of=now()))
+        except MasterWriteError as e:
+            # The schools' results are recorded; the next run writes the master again.
+            result.outcome = RunOutcome.MASTER_FAILED
+            result.message = f"Свод не записан: {e}."
+    finally:
+        builder.close()
 
 
 def _log_school(
@@ -403,7 +409,8 @@ def _sync_school(
             failed.rows = review.decide(school, failed.rows, fresh=False, spec=spec, at=at)
         return failed, None
 
-    rows, problems = check_school(sheet, school, plan, spec, today, soon_days)
+    checked, problems = check_school(sheet, school, plan, spec, today, soon_days)
+    rows: Sequence[RowReport] = checked
     if review is not None:
         # A sheet without «Отметка МОУО» has no cells to read marks from.
         fresh = outcome == SchoolOutcome.SYNCED and "review" in sheet.columns
@@ -495,7 +502,6 @@ def _failed_report(
 # --- review marks ----------------------------------------------------------------------------
 
 
-NOT_REVIEWED = RowReview(ReviewState.NOT_REVIEWED)
 _UNTOUCHED = shown_token(None, "")
 
 
@@ -526,13 +532,19 @@ class RunReview:
     _by_school: dict[str, dict[RowKey, str]] = field(default_factory=dict)
 
     def decide(
-        self, school: School, rows: list[RowReport], fresh: bool, spec: TemplateSpec, at: datetime
-    ) -> list[RowReport]:
+        self,
+        school: School,
+        rows: Sequence[RowReport],
+        fresh: bool,
+        spec: TemplateSpec,
+        at: datetime,
+    ) -> Sequence[RowReport]:
         """Decide one school's rows, record its new marks, and give «На доработке» rows their
         control. `fresh`: the workbook was read this run (its «Отметка МОУО» cells count)."""
         now_rows = []
         keys = row_keys(school.id, rows)
-        self.seen.update(keys)
+        # Only a master line's key matters (orphan_marks: a marked line whose row is gone).
+        self.seen.update(k for k in keys if k in self.lines)
         # A mark in a snapshot's cell with nothing recorded for its row (the first run after the
         # upgrade, a plan edit that changed the keys, a reset history) counts even when the
         # workbook was not read afresh: else the master would not show it and the paint wipe it.
@@ -550,8 +562,7 @@ class RunReview:
             and not any(k in self.recorded or _touched(self.lines.get(k)) for k in keys)
         ):
             # The common case of a quiet night: nothing marked, nothing typed, nothing read.
-            for k in keys:
-                self.plan.rows[k] = NOT_REVIEWED
+            self.plan.rows.quiet_school(school.id, keys)
             return rows
         for r, key in zip(rows, keys, strict=True):
             no = r.item.no if r.item is not None else r.values.get("no")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from sync.model import CellValue, RowReport
 from sync.text import fold
@@ -278,15 +278,44 @@ class RowReview:
         return MARK_RU[self.mark] if self.mark is not None else ""
 
 
+NOT_REVIEWED_ROW = RowReview(ReviewState.NOT_REVIEWED)
+
+
+class Decisions(dict[RowKey, RowReview]):
+    """Each row's decision this run. A school with nothing to decide (the common quiet night)
+    is kept as its id in `quiet`, not as a decision per row: `get` gives every row of it
+    NOT_REVIEWED_ROW, so memory does not grow with the municipality's rows."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quiet: set[str] = set()
+
+    def get(self, key: RowKey, default: Any = None) -> Any:
+        found = dict.get(self, key)
+        if found is None and key.school_id in self.quiet:
+            return NOT_REVIEWED_ROW
+        return default if found is None else found
+
+    def quiet_school(self, school_id: str, keys: Iterable[RowKey]) -> None:
+        """Every row of this school is not reviewed (its earlier decisions, if any, dropped)."""
+        for key in keys:
+            self.pop(key, None)
+        self.quiet.add(school_id)
+
+
 @dataclass
 class ReviewPlan:
     """This run's review decisions for all schools (built by the core before painting)."""
 
-    rows: dict[RowKey, RowReview] = field(default_factory=dict)
+    rows: Decisions = field(default_factory=Decisions)
     new_marks: list[RecordedMark] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # Russian, for the run's log and report
     # [review] done_requires_acceptance: only accepted rows count as done
     done_requires_acceptance: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rows, Decisions):
+            self.rows = Decisions(self.rows)
 
     def state(self, key: RowKey) -> ReviewState:
         seen = self.rows.get(key)
@@ -310,6 +339,8 @@ class ReviewPlan:
 
     def merge(self, other: ReviewPlan) -> None:
         """Add one school's decisions to the run's."""
+        for key in other.rows:
+            self.rows.quiet.discard(key.school_id)
         self.rows.update(other.rows)
         self.new_marks += other.new_marks
         self.problems += other.problems

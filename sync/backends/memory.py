@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -148,7 +148,11 @@ class MemoryBackend:
     def write_master(self, master: Master) -> str:
         if self.master_error:
             raise MasterWriteError(self.master_error)
-        self.masters.append(master)
+        # Kept as lists: a run's spooled sheets are read from a file the run deletes after.
+        sheets = [
+            replace(s, rows=[list(r) for r in s.rows], fills=dict(s.fills)) for s in master.sheets
+        ]
+        self.masters.append(replace(master, sheets=sheets))
         return "memory:master"
 
     def create(self, school: School, spec: TemplateSpec, plan: Plan, built_at: datetime) -> bool:

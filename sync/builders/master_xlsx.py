@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, BinaryIO
+from xml.sax.saxutils import escape
 
 import xlsxwriter
 import xlsxwriter.workbook
@@ -47,6 +48,7 @@ from sync.consolidate import (
 )
 from sync.fileio import write_atomically
 from sync.model import CellValue
+from sync.spool import RowFills, SpooledRows
 
 FONT = "Arial"  # one family throughout; LibreOffice draws it with the metric-equal Liberation Sans
 FONT_SIZE = 10
@@ -357,7 +359,7 @@ def _write_sheet(
     formats: _Formats,
     sheets: dict[str, MasterSheet],
 ) -> None:
-    ncols = max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
+    ncols = _ncols(sheet)
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
     widths, wraps, hidden, printed = _columns(ws, sheet, ncols, last)
@@ -397,6 +399,25 @@ def _write_sheet(
         _data_bar(ws, head + 1, last, sheet.data_bar_column)
     if sheet.chart_of is not None:
         _add_chart(wb, ws, sheet, sheets, len(sheet.rows) + HEADER_ROW + 1, widths)
+
+
+def _ncols(sheet: MasterSheet) -> int:
+    """The sheet's number of columns: its headers or its longest line, whichever is more."""
+    if isinstance(sheet.rows, SpooledRows):
+        return max(1, len(sheet.headers), sheet.rows.lines.width)
+    return max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
+
+
+def _records(sheet: MasterSheet) -> Iterator[tuple[list[CellValue], RowFills]]:
+    """Each line with its fills by column, in order (a spooled sheet's read in one pass)."""
+    if isinstance(sheet.rows, SpooledRows):
+        yield from sheet.rows.lines.records()
+        return
+    by_row: dict[int, dict[int, str]] = {}
+    for (r, c), rgb in sheet.fills.items():
+        by_row.setdefault(r, {})[c] = rgb
+    for r, values in enumerate(sheet.rows):
+        yield values, by_row.get(r)
 
 
 def _columns(
@@ -500,11 +521,11 @@ class _Table:
                     lines = n
         return _lines_pt(lines) if lines else None
 
-    def cell(self, r: int, c: int, value: CellValue) -> tuple[str, Any, Format] | None:
+    def cell(self, fills: RowFills, c: int, value: CellValue) -> tuple[str, Any, Format] | None:
         """What to write in a cell that is not plain unfilled text: ("s", text), ("n", number),
-        ("d", date or time), ("b", bool) or ("", None) for a formatted blank; None: nothing."""
-        fills = self.sheet.fills
-        rgb = fills.get((r, c)) if fills else None
+        ("d", date or time), ("b", bool) or ("", None) for a formatted blank; None: nothing.
+        `fills`: the line's fills by column."""
+        rgb = fills.get(c) if fills else None
         unlocked = c in self.editable
         if unlocked and rgb is None:
             rgb = EDITABLE_FILL
@@ -530,17 +551,17 @@ class _Table:
 
     def write(self, ws: Worksheet, first_row: int) -> None:
         """Through XlsxWriter's API (the sheets a chart reads, and the reference for tests)."""
-        plain, fills, editable = self.plain, self.sheet.fills, self.editable
-        for r, values in enumerate(self.sheet.rows):
+        plain, editable = self.plain, self.editable
+        for r, (values, fills) in enumerate(_records(self.sheet)):
             row = first_row + r
             height = self.height(values)
             if height is not None:
                 ws.set_row(row, height)
             for c, value in enumerate(values):
-                if type(value) is str and c not in editable and not (fills and (r, c) in fills):
+                if type(value) is str and c not in editable and not (fills and c in fills):
                     ws.write_string(row, c, _clean(value), plain[c])
                     continue
-                found = self.cell(r, c, value)
+                found = self.cell(fills, c, value)
                 if found is None:
                     continue
                 kind, v, fmt = found
@@ -562,13 +583,18 @@ class _Table:
         # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
         text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
         simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
+        # A hidden column holds each line's key, a text no other cell repeats: written in the
+        # cell itself, not kept in the shared string table (which grows with every text).
+        inline = [
+            f'" s="{f._get_xf_index()}" t="inlineStr"><is><t xml:space="preserve">'
+            if c in self.hidden
+            else None
+            for c, f in enumerate(self.plain)
+        ]
         blank: list[str | None] = [None] * ncols  # an empty editable cell, unfilled
         for c in self.editable:
             fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
             blank[c] = f'" s="{fmt._get_xf_index()}"/>'
-        filled: dict[int, set[int]] = {}
-        for r, c in self.sheet.fills:
-            filled.setdefault(r, set()).add(c)
         table = ws.str_table
         add = table._get_shared_string_index
         known: dict[str, int] = {}  # a text as given -> its index (cleaned once: names repeat)
@@ -590,16 +616,19 @@ class _Table:
                 n = serials[value] = convert(value)
             return n
 
-        for r, values in enumerate(self.sheet.rows):
+        for r, (values, row_fills) in enumerate(_records(self.sheet)):
             n = first_row + r + 1
             height = self.height(values)
             parts = [
                 f'<row r="{n}" ht="{height:g}" customHeight="1">' if height else f'<row r="{n}">'
             ]
-            row_fills = filled.get(r)
             for c, value in enumerate(values):
                 if simple[c] and not (row_fills and c in row_fills):
                     if type(value) is str:
+                        own = inline[c]
+                        if own is not None:
+                            parts.append(f"{letters[c]}{n}{own}{_xml_text(value)}</t></is></c>")
+                            continue
                         i = index(value)
                         parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
                         continue
@@ -608,7 +637,7 @@ class _Table:
                 elif value is None and blank[c] and not (row_fills and c in row_fills):
                     parts.append(f"{letters[c]}{n}{blank[c]}")
                     continue
-                found = self.cell(r, c, value)
+                found = self.cell(row_fills, c, value)
                 if found is None:
                     continue
                 kind, v, fmt = found
@@ -701,6 +730,11 @@ def _clean(text: str) -> str:
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
     return text
+
+
+def _xml_text(text: str) -> str:
+    """A text as the content of an XML element (cleaned as every cell's text is)."""
+    return escape(_NOT_XML.sub("", text)[:MAX_CELL_CHARS])
 
 
 def _default_format(value: object) -> str:
