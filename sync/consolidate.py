@@ -210,7 +210,14 @@ class LineStore(Protocol):
 
     def add(self, values: list[CellValue], fills: dict[int, str] | None) -> None: ...
 
-    def parts(self) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]: ...
+    def __len__(self) -> int: ...
+
+    def parts(
+        self, order: Sequence[int] | None = None
+    ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
+        """The sheet's rows and fills, in the order added or in `order` (indexes of lines; a
+        store made with random_access=True)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -218,9 +225,12 @@ class LineStore(Protocol):
 class ListLines:
     """A LineStore in memory: the rows as a list, the fills as a dict."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, random_access: bool = False) -> None:
         self.rows: list[list[CellValue]] = []
         self.fills: dict[tuple[int, int], str] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     def add(self, values: list[CellValue], fills: dict[int, str] | None) -> None:
         if fills:
@@ -229,8 +239,14 @@ class ListLines:
                 self.fills[(r, c)] = rgb
         self.rows.append(values)
 
-    def parts(self) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
-        return self.rows, self.fills
+    def parts(
+        self, order: Sequence[int] | None = None
+    ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
+        if order is None:
+            return self.rows, self.fills
+        at = {old: new for new, old in enumerate(order)}
+        fills = {(at[r], c): rgb for (r, c), rgb in self.fills.items() if r in at}
+        return [self.rows[i] for i in order], fills
 
     def close(self) -> None:
         pass
@@ -292,7 +308,7 @@ class MasterBuilder:
         zone: tzinfo | None = None,
         low_percent: float = LOW_PERCENT,
         review: ReviewPlan | None = None,
-        lines: Callable[[], LineStore] = ListLines,
+        lines: Callable[..., LineStore] = ListLines,
     ) -> None:
         self.plan, self.spec, self.today, self.municipality = plan, spec, today, municipality
         self.previous, self.zone, self.low_percent, self.review = (
@@ -305,7 +321,7 @@ class MasterBuilder:
         self.sums: list[dict[str, int | float]] = []
         self._rows = _RowLines(spec, review, lines(), lines())
         self._summary = _SummaryColumns(plan, review)
-        self._awaiting = _Awaiting(spec, review)
+        self._awaiting = _Awaiting(spec, review, lines(random_access=True))
         self._changes = _ChangeLines(spec, previous, zone, lines()) if previous else None
 
     def add(self, report: SchoolReport, summary: dict[str, int | float] | None = None) -> None:
@@ -354,6 +370,7 @@ class MasterBuilder:
         """Let go of the line stores (a spool's file is deleted)."""
         self._rows.all.close()
         self._rows.overdue.close()
+        self._awaiting.lines.close()
         if self._changes is not None:
             self._changes.lines.close()
 
@@ -796,19 +813,20 @@ def review_sheet(
 ) -> MasterSheet:
     """«На проверке»: the coordinator's to-do list — rows marked «Выполнено» and not accepted
     as they are now, oldest first (by «Дата выполнения», then when the workbook changed)."""
-    awaiting = _Awaiting(spec, review)
+    awaiting = _Awaiting(spec, review, ListLines())
     for report in reports:
         awaiting.add(report, list(report.rows))
     return awaiting.sheet()
 
 
 class _Awaiting:
-    """«На проверке», a school at a time: only the lines awaiting review are kept."""
+    """«На проверке», a school at a time: the lines awaiting review go to a line store, each
+    with its place in the oldest-first order packed in one integer (_oldest)."""
 
-    def __init__(self, spec: TemplateSpec, review: ReviewPlan | None) -> None:
-        self.spec, self.review = spec, review
+    def __init__(self, spec: TemplateSpec, review: ReviewPlan | None, lines: LineStore) -> None:
+        self.spec, self.review, self.lines = spec, review, lines
         self.fills_of = review_fills(spec)
-        self.found: list[tuple[tuple[Any, ...], list[CellValue], str | None]] = []
+        self.oldest = array("q")
 
     def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
         review, sid = self.review, report.school.id
@@ -821,7 +839,6 @@ class _Awaiting:
             seen = review.rows.get(key) if review else None
             item, get = row.item, row.values.get
             day = get("done_on")
-            oldest = (not isinstance(day, date), day if isinstance(day, date) else date.max, when)
             line: list[CellValue] = [
                 report.school.name or report.school.id,
                 item.no if item is not None else get("no"),
@@ -834,19 +851,19 @@ class _Awaiting:
                 seen.mark_text if seen is not None else None,
                 seen.comment if seen is not None else None,
             ]
-            self.found.append((oldest, line, self.fills_of.get(state)))
+            fill = self.fills_of.get(state)
+            self.lines.add(line, {5: fill} if fill else None)
+            self.oldest.append(_oldest(day, when))
 
     def sheet(self) -> MasterSheet:
-        spec, fills_of = self.spec, self.fills_of
-        self.found.sort(key=lambda found: found[0])
-        rows: list[list[CellValue]] = []
-        fills: dict[tuple[int, int], str] = {}
-        for _, line, fill in self.found:
-            if fill:
-                fills[(len(rows), 5)] = fill
-            rows.append(line)
-        if not rows:
-            rows.append(["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""])
+        spec, fills_of, oldest = self.spec, self.fills_of, self.oldest
+        rows: Sequence[list[CellValue]]
+        fills: Mapping[tuple[int, int], str]
+        if len(self.lines):
+            rows, fills = self.lines.parts(sorted(range(len(oldest)), key=oldest.__getitem__))
+        else:
+            rows = [["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""]]
+            fills = {}
         return MasterSheet(
             name=REVIEW_SHEET,
             headers=[
@@ -1139,6 +1156,23 @@ def changes_sheet(
     for report in reports:
         changes.add(report, report.rows)
     return changes.sheet()
+
+
+def _oldest(day: CellValue, when: datetime) -> int:
+    """A line's place on «На проверке» as one integer: lines with a «Дата выполнения» first,
+    by that day, then by when the school's workbook changed (to the second).
+
+    >>> _oldest(date(2025, 1, 2), datetime.max) < _oldest(date(2025, 1, 3), datetime.min)
+    True
+    >>> _oldest(date(2025, 1, 2), datetime(2025, 1, 5)) < _oldest(date(2025, 1, 2), datetime.max)
+    True
+    >>> _oldest(date.max, datetime.max) < _oldest(None, datetime.min)
+    True
+    """
+    dated = isinstance(day, date)
+    ordinal = day.toordinal() if isinstance(day, date) else date.max.toordinal()
+    seconds = when.toordinal() * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+    return (((0 if dated else 1) << 22 | ordinal) << 40) | seconds
 
 
 class _ChangeLines:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, overload
 
@@ -52,11 +53,14 @@ class _File:
 
 class SpooledLines:
     """A master sheet's lines and their fills, spooled: `add` in order, read back as often as
-    asked. `rows` and `fills` are the views a MasterSheet holds (sync.consolidate.LineStore)."""
+    asked, in that order or (`random_access`: each line stored on its own) in any order given.
+    `parts` gives the views a MasterSheet holds (sync.consolidate.LineStore)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, random_access: bool = False) -> None:
         self._file = _File()
-        self._chunks: list[tuple[int, int]] = []
+        self._chunk = 1 if random_access else CHUNK
+        self._at = array("q")  # each chunk's offset and size in the file
+        self._size = array("q")
         self._pending: list[tuple[list[CellValue], RowFills]] = []
         self._count = 0
         self.width = 0  # the longest line's number of cells
@@ -66,27 +70,38 @@ class SpooledLines:
         self._count += 1
         if len(values) > self.width:
             self.width = len(values)
-        if len(self._pending) >= CHUNK:
+        if len(self._pending) >= self._chunk:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
-            self._chunks.append(
-                self._file.put(pickle.dumps(self._pending, pickle.HIGHEST_PROTOCOL))
-            )
+            at, size = self._file.put(pickle.dumps(self._pending, pickle.HIGHEST_PROTOCOL))
+            self._at.append(at)
+            self._size.append(size)
             self._pending = []
 
     def __len__(self) -> int:
         return self._count
 
-    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
-        """Every line with its fills, in the order added."""
+    def records(
+        self, order: Sequence[int] | None = None
+    ) -> Iterator[tuple[list[CellValue], RowFills]]:
+        """Every line with its fills, in the order added or in `order` (indexes of lines)."""
         self._flush()
-        for at, size in self._chunks:
-            yield from pickle.loads(self._file.get(at, size))
+        get = self._file.get
+        if order is None:
+            for at, size in zip(self._at, self._size, strict=True):
+                yield from pickle.loads(get(at, size))
+            return
+        if self._chunk != 1:
+            raise ValueError("lines spooled in chunks are read in order")
+        for i in order:
+            yield pickle.loads(get(self._at[i], self._size[i]))[0]
 
-    def parts(self) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
-        return SpooledRows(self), SpooledFills(self)
+    def parts(
+        self, order: Sequence[int] | None = None
+    ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
+        return SpooledRows(self, order), SpooledFills(self, order)
 
     def close(self) -> None:
         self._pending = []
@@ -97,14 +112,18 @@ class SpooledRows(Sequence[list[CellValue]]):
     """The lines of a spooled sheet, read from the file on each pass (random access reads
     every line up to the one asked for: the writers go in order)."""
 
-    def __init__(self, lines: SpooledLines) -> None:
-        self.lines = lines
+    def __init__(self, lines: SpooledLines, order: Sequence[int] | None = None) -> None:
+        self.lines, self.order = lines, order
+
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        """Each line with its fills by column, in the sheet's order."""
+        return self.lines.records(self.order)
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def __iter__(self) -> Iterator[list[CellValue]]:
-        for values, _ in self.lines.records():
+        for values, _ in self.records():
             yield values
 
     @overload
@@ -122,17 +141,17 @@ class SpooledRows(Sequence[list[CellValue]]):
 
 class SpooledFills(Mapping[tuple[int, int], str]):
     """The fills of a spooled sheet by (line, column), gathered when first asked for (the
-    xlsx writer reads them line by line from `records` instead)."""
+    xlsx writer reads them line by line from `SpooledRows.records` instead)."""
 
-    def __init__(self, lines: SpooledLines) -> None:
-        self.lines = lines
+    def __init__(self, lines: SpooledLines, order: Sequence[int] | None = None) -> None:
+        self.lines, self.order = lines, order
         self._all: dict[tuple[int, int], str] | None = None
 
     def _gathered(self) -> dict[tuple[int, int], str]:
         if self._all is None:
             self._all = {
                 (r, c): rgb
-                for r, (_, fills) in enumerate(self.lines.records())
+                for r, (_, fills) in enumerate(self.lines.records(self.order))
                 if fills
                 for c, rgb in fills.items()
             }
@@ -148,7 +167,7 @@ class SpooledFills(Mapping[tuple[int, int], str]):
         return len(self._gathered())
 
     def __bool__(self) -> bool:
-        return any(fills for _, fills in self.lines.records())
+        return any(fills for _, fills in self.lines.records(self.order))
 
 
 class RowSpool:

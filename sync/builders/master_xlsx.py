@@ -411,7 +411,7 @@ def _ncols(sheet: MasterSheet) -> int:
 def _records(sheet: MasterSheet) -> Iterator[tuple[list[CellValue], RowFills]]:
     """Each line with its fills by column, in order (a spooled sheet's read in one pass)."""
     if isinstance(sheet.rows, SpooledRows):
-        yield from sheet.rows.lines.records()
+        yield from sheet.rows.records()
         return
     by_row: dict[int, dict[int, str]] = {}
     for (r, c), rgb in sheet.fills.items():

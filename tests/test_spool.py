@@ -1,0 +1,167 @@
+"""A run's memory does not grow with its rows: the master built a school at a time, its large
+sheets and the schools' rows spooled to disk, and the same master either way."""
+
+from __future__ import annotations
+
+import gc
+import zipfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sync.builders.master_xlsx import write_master_xlsx
+from sync.consolidate import (
+    OVERDUE_SHEET,
+    REVIEW_SHEET,
+    ROWS_SHEET,
+    Baseline,
+    ListLines,
+    Master,
+    MasterBuilder,
+    SchoolBefore,
+)
+from sync.model import RowReport, SchoolReport, SchoolSheet, SheetRow
+from sync.pipeline import run
+from sync.review import Decisions, ReviewPlan, ReviewState, RowKey, RowReview
+from sync.spool import CHUNK, RowSpool, SpooledLines, SpooledRows
+from tests.fixtures import (
+    A1,
+    A2,
+    B1,
+    MASTER_PLAN,
+    MASTER_TODAY,
+    SPEC,
+    cells,
+    report,
+    row,
+    setup,
+)
+
+AT = datetime(2022, 2, 28, 20, 0)
+
+
+def _schools(n: int) -> list[SchoolReport]:
+    """n schools, each with plan rows and an own one; «Выполнено» on various days (the order of
+    «На проверке»), some overdue, every fourth changed since the baseline."""
+    out = []
+    for i in range(n):
+        day = date(2021, 9, 1) + timedelta(days=(i * 37) % 180)
+        rows = [
+            row(A1, "done", 5, status="Выполнено", done_on=day, evidence=f"Приказ № {i}"),
+            row(A2, "overdue" if i % 3 else "soon", 6, status="В работе", comment="=1+1"),
+            row(B1, "done", 7, status="Выполнено", done_on=None if i % 5 else day),
+            row(None, "none", 8, no="4", activity=f"Своё мероприятие {i % 7}", status="Не начато"),
+        ]
+        out.append(
+            report(
+                f"Школа № {i}",
+                rows,
+                id=f"s{i}",
+                modified=datetime(2022, 2, 1) + timedelta(hours=(i * 7) % 500),
+                synced_at=datetime(2022, 3, 1, 2, 0),
+            )
+        )
+    return out
+
+
+def _baseline(reports: list[SchoolReport]) -> Baseline:
+    schools = {}
+    for r in reports[::4]:
+        sheet = SchoolSheet(
+            meta={},
+            columns={},
+            header_row=4,
+            rows=tuple(SheetRow(x.sheet_row, {**x.values, "status": "Не начато"}) for x in r.rows),
+            passport={},
+            passport_cells={},
+        )
+        schools[r.school.id] = SchoolBefore.from_read(AT, sheet, [], {}, SPEC)
+    return Baseline(AT, schools)
+
+
+def _master(reports: list[SchoolReport], spooled: bool) -> tuple[Master, MasterBuilder]:
+    builder = MasterBuilder(
+        MASTER_PLAN,
+        SPEC,
+        MASTER_TODAY,
+        "г. Тест",
+        _baseline(reports),
+        review=ReviewPlan(),
+        lines=SpooledLines if spooled else ListLines,
+    )
+    for r in reports:
+        builder.add(r)
+    return builder.build(as_of=datetime(2022, 3, 1, 3, 0)), builder
+
+
+def test_a_spooled_master_is_the_master_built_in_memory(tmp_path: Path) -> None:
+    reports = _schools(300)  # 1200 lines of «Мероприятия»: several chunks
+    in_memory, _ = _master(reports, spooled=False)
+    spooled, builder = _master(reports, spooled=True)
+    assert isinstance(spooled.sheet(ROWS_SHEET).rows, SpooledRows)
+    assert len(spooled.sheet(ROWS_SHEET).rows) == 1200 > 3 * CHUNK
+    for a, b in zip(in_memory.sheets, spooled.sheets, strict=True):
+        assert a.name == b.name
+        assert [list(r) for r in a.rows] == list(b.rows), a.name
+        assert dict(a.fills) == dict(b.fills), a.name
+        assert len(a.rows) == len(b.rows), a.name
+    # The oldest «Выполнено» first; the two orders come from different code (a list sorted by
+    # tuples, a spool read by packed keys): both must agree with the rule itself.
+    review = [r for r in spooled.sheet(REVIEW_SHEET).rows]
+    days = [r[4] for r in review]
+    dated = [d for d in days if isinstance(d, date)]
+    assert dated == sorted(dated) and days[len(dated) :] == [None] * (len(days) - len(dated))
+    assert len(spooled.sheet(OVERDUE_SHEET).rows) == 200
+
+    a_path, b_path = tmp_path / "list.xlsx", tmp_path / "spool.xlsx"
+    write_master_xlsx(in_memory, a_path)
+    write_master_xlsx(spooled, b_path)
+    assert cells(a_path.read_bytes()) == cells(b_path.read_bytes())
+    with zipfile.ZipFile(b_path) as z:
+        shared = z.read("xl/sharedStrings.xml").decode()
+    key = spooled.sheet(ROWS_SHEET).rows[0][-1]
+    assert isinstance(key, str) and key.startswith('["s0"')
+    # The hidden key (a text no other cell repeats) is in its cell, not in the shared strings.
+    assert '["s0"' not in shared
+    assert cells(b_path.read_bytes())[ROWS_SHEET][4][-1] == key
+
+    builder.close()  # the spool's file is gone with it
+
+
+def test_row_spool_gives_back_each_schools_rows() -> None:
+    reports = _schools(3)
+    spool = RowSpool(MASTER_PLAN.items)
+    stored = [spool.put(r.rows) for r in reports]
+    for r, rows in zip(reports, stored, strict=True):
+        back = list(rows)
+        assert back == list(r.rows) and len(rows) == len(r.rows) == 4
+        assert back[0].item is A1  # the plan's own item, not a copy
+        assert back[3].item is None and back[3].values["activity"] == r.rows[3].values["activity"]
+        assert rows[1] == r.rows[1] and rows[-1:] == list(r.rows)[-1:]
+        assert back is not list(rows)  # loaded afresh on each use
+    spool.close()
+
+
+def test_a_quiet_school_is_one_id_not_a_decision_per_row() -> None:
+    decisions = Decisions()
+    keys = [RowKey("s1", "1. Раздел", str(n)) for n in range(50)]
+    decisions.quiet_school("s1", keys)
+    assert len(decisions) == 0
+    assert decisions.get(keys[7]).state is ReviewState.NOT_REVIEWED
+    assert decisions.get(RowKey("s2", "1. Раздел", "1")) is None
+    plan = ReviewPlan(rows=decisions)
+    accepted = RowReview(ReviewState.ACCEPTED)
+    plan.merge(ReviewPlan({keys[0]: accepted}))
+    assert plan.rows.get(keys[0]) is accepted and plan.state(keys[0]) is ReviewState.ACCEPTED
+
+
+def test_after_a_run_no_row_is_held_in_memory(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    run(config, today=date(2021, 11, 15))
+    result = run(config, today=date(2021, 11, 15))  # warm: every school from its snapshot
+    gc.collect()
+    held = [o for o in gc.get_objects() if isinstance(o, RowReport)]
+    assert held == []
+    # …yet every school's rows are there for the summaries and e-mails that ask for them.
+    counted = sum(len(r.rows) for r in result.reports)
+    assert counted > 0 and sum(len(list(r.rows)) for r in result.reports) == counted
+    assert all(isinstance(x, RowReport) for r in result.reports for x in r.rows)
