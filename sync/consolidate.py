@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from sync.model import (
     SEVERITY_RU,
@@ -204,6 +204,69 @@ def school_summary(
     return counts
 
 
+RowFills = dict[int, str] | None  # a line's fills by column (0-based), None for none
+
+
+class Lines(Sequence[list[CellValue]]):
+    """A sheet's lines made or read afresh on each pass instead of held: `records` gives each
+    line with its fills in order (what the xlsx writer reads), `width` the longest line."""
+
+    width = 0
+
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[list[CellValue]]:
+        for values, _ in self.records():
+            yield values
+
+    @overload
+    def __getitem__(self, i: int) -> list[CellValue]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[list[CellValue]]: ...
+    def __getitem__(self, i: int | slice) -> list[CellValue] | list[list[CellValue]]:
+        return list(self)[i]  # every line up to it: the writers go in order
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class LinesFills(Mapping[tuple[int, int], str]):
+    """The fills of Lines by (line, column), gathered when first asked for (the xlsx writer
+    reads them line by line from `Lines.records` instead)."""
+
+    def __init__(self, lines: Lines) -> None:
+        self.lines = lines
+        self._all: dict[tuple[int, int], str] | None = None
+
+    def _gathered(self) -> dict[tuple[int, int], str]:
+        if self._all is None:
+            self._all = {
+                (r, c): rgb
+                for r, (_, fills) in enumerate(self.lines.records())
+                if fills
+                for c, rgb in fills.items()
+            }
+        return self._all
+
+    def __getitem__(self, key: tuple[int, int]) -> str:
+        return self._gathered()[key]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._gathered())
+
+    def __len__(self) -> int:
+        return len(self._gathered())
+
+    def __bool__(self) -> bool:
+        return any(fills for _, fills in self.lines.records())
+
+
 class LineStore(Protocol):
     """Where a large sheet's lines go as they are made: a list here; the pipeline passes a
     spool on disk (sync.spool.SpooledLines) so a run's memory does not grow with its rows."""
@@ -317,8 +380,10 @@ class MasterBuilder:
             low_percent,
             review,
         )
-        self.reports: list[SchoolReport] = []  # without their rows
-        self.sums: list[dict[str, int | float]] = []
+        self.reports: list[SchoolReport] = []  # without their rows and passports
+        self.sums = _Sums()
+        self.categories: list[CellValue] = []
+        self._passports = lines()
         self._rows = _RowLines(spec, review, lines(), lines())
         self._summary = _SummaryColumns(plan, review)
         self._awaiting = _Awaiting(spec, review, lines(random_access=True))
@@ -336,7 +401,10 @@ class MasterBuilder:
         self._awaiting.add(report, rows)
         if self._changes is not None:
             self._changes.add(report, rows)
-        self.reports.append(replace(report, rows=[]) if rows else report)
+        self.categories.append(report.school.category or report.passport.get("category"))
+        if not report.school.is_coordinator:  # the coordinator's workbook has no school card
+            self._passports.add(_passport_line(report, self.spec), None)
+        self.reports.append(replace(report, rows=[], passport={}))
         self.sums.append(summary)
 
     def build(self, as_of: datetime | None = None) -> Master:
@@ -350,7 +418,7 @@ class MasterBuilder:
         if moment is not None and self.zone is not None and str(self.zone):
             subtitle += f" ({self.zone})"
         reports, spec, review, sums = self.reports, self.spec, self.review, self.sums
-        schools = _schools_sheet(reports, spec, self.low_percent, review, sums)
+        schools = _schools_sheet(reports, spec, self.low_percent, review, sums, self.categories)
         rows, overdue = self._rows.sheets()
         sheets = [
             _overview_sheet(reports, spec, self.today, moment, schools, review, sums),
@@ -360,7 +428,7 @@ class MasterBuilder:
             self._awaiting.sheet(),
             overdue,
             _problems_sheet(reports, spec),
-            _passports_sheet(reports, spec),
+            _passports_sheet(self._passports, spec),
         ]
         if self._changes is not None:
             sheets.insert(3, self._changes.sheet())
@@ -371,6 +439,7 @@ class MasterBuilder:
         self._rows.all.close()
         self._rows.overdue.close()
         self._awaiting.lines.close()
+        self._passports.close()
         if self._changes is not None:
             self._changes.lines.close()
 
@@ -397,7 +466,7 @@ def _overview_sheet(
     moment: datetime | None,
     schools: MasterSheet,
     review: ReviewPlan | None = None,
-    sums: list[dict[str, int | float]] | None = None,
+    sums: Sequence[Mapping[str, int | float]] | None = None,
 ) -> MasterSheet:
     """«Обзор»: the headline numbers a head of department asks for, and the chart."""
     if sums is None:
@@ -540,35 +609,10 @@ class _SummaryColumns:
         if has_coordinator_items and not any(reports[i].school.is_coordinator for i in order):
             names.append(COORDINATOR_COLUMN)  # "нет данных" until its workbook is read
             columns.append((True, None))
-        cells = list(self._cells)
         headers = ["№ п/п", "Раздел", "Мероприятие", "Срок (дата)", *names]
         headers += ["Выполнено", "Просрочено"]
-        rows: list[list[CellValue]] = []
-        fills: dict[tuple[int, int], str] = {}
-        for r, item in enumerate(self.items):
-            # Without a date the deadline text is more use to a reader than an empty cell.
-            line: list[CellValue] = [
-                item.no,
-                item.section,
-                item.activity,
-                item.due or item.deadline_text,
-            ]
-            done = overdue = 0
-            for c, (is_coordinator, column) in enumerate(columns):
-                n = column[r] if column is not None else 0
-                if is_coordinator != (item.audience is Audience.COORDINATOR):
-                    line.append(None)
-                elif not n:
-                    line.append(NO_DATA)
-                else:
-                    value, fill, is_done, is_late = cells[n - 1]
-                    line.append(value)
-                    if fill:
-                        fills[(r, 4 + c)] = fill
-                    done += is_done
-                    overdue += is_late
-            line += [done, overdue]
-            rows.append(line)
+        rows = _SummaryLines(self.items, columns, list(self._cells), len(headers))
+        fills = LinesFills(rows)
         return MasterSheet(
             name=SUMMARY_SHEET,
             headers=headers,
@@ -606,9 +650,11 @@ def _schools_sheet(
     spec: TemplateSpec,
     low_percent: float = LOW_PERCENT,
     review: ReviewPlan | None = None,
-    sums: list[dict[str, int | float]] | None = None,
+    sums: Sequence[Mapping[str, int | float]] | None = None,
+    categories: Sequence[CellValue] | None = None,
 ) -> MasterSheet:
-    """One line per school. «% выполнения» has a data bar; red only below `low_percent`."""
+    """One line per school. «% выполнения» has a data bar; red only below `low_percent`.
+    `categories`: each school's, when its passport is no longer at hand."""
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
     rows: list[list[CellValue]] = []
     fills: dict[tuple[int, int], str] = {}
@@ -617,7 +663,9 @@ def _schools_sheet(
         rows.append(
             [
                 report.school.name or report.school.id,
-                report.school.category or report.passport.get("category"),
+                categories[r]
+                if categories is not None
+                else report.school.category or report.passport.get("category"),
                 s["rows"],
                 s["done"],
                 s["overdue"],
@@ -712,6 +760,52 @@ def _row_values(report: SchoolReport, row: RowReport, review: ReviewPlan | None)
         *last,
         encode_key(key, row_digest(row.values), shown_token(mark, comment)),
     ]
+
+
+class _SummaryLines(Lines):
+    """«Свод»'s lines, made from the schools' columns on each pass (an activity's line holds a
+    cell per school: kept, they would grow with the municipality)."""
+
+    def __init__(
+        self,
+        items: Sequence[PlanItem],
+        columns: Sequence[tuple[bool, array[int] | None]],
+        cells: Sequence[tuple[str, str | None, bool, bool]],
+        width: int,
+    ) -> None:
+        self.items, self.columns, self.cells, self.width = items, columns, cells, width
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        cells = self.cells
+        for r, item in enumerate(self.items):
+            # Without a date the deadline text is more use to a reader than an empty cell.
+            line: list[CellValue] = [
+                item.no,
+                item.section,
+                item.activity,
+                item.due or item.deadline_text,
+            ]
+            fills: dict[int, str] = {}
+            done = overdue = 0
+            coordinators = item.audience is Audience.COORDINATOR
+            for c, (is_coordinator, column) in enumerate(self.columns):
+                n = column[r] if column is not None else 0
+                if is_coordinator != coordinators:
+                    line.append(None)
+                elif not n:
+                    line.append(NO_DATA)
+                else:
+                    value, fill, is_done, is_late = cells[n - 1]
+                    line.append(value)
+                    if fill:
+                        fills[4 + c] = fill
+                    done += is_done
+                    overdue += is_late
+            line += [done, overdue]
+            yield line, fills or None
 
 
 class _RowLines:
@@ -930,17 +1024,15 @@ def _problems_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Mast
     )
 
 
-def _passports_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> MasterSheet:
-    # The coordinator's workbook has no school card.
-    rows: list[list[CellValue]] = []
-    for report in reports:
-        if report.school.is_coordinator:
-            continue
-        line: list[CellValue] = [report.school.name or report.school.id]
-        for f in spec.passport:
-            value = report.passport.get(f.key, report.passport.get(f.label))
-            line.append(value)
-        rows.append(line)
+def _passport_line(report: SchoolReport, spec: TemplateSpec) -> list[CellValue]:
+    line: list[CellValue] = [report.school.name or report.school.id]
+    for f in spec.passport:
+        line.append(report.passport.get(f.key, report.passport.get(f.label)))
+    return line
+
+
+def _passports_sheet(lines: LineStore, spec: TemplateSpec) -> MasterSheet:
+    rows, _ = lines.parts()
     return MasterSheet(
         name=PASSPORTS_SHEET,
         headers=["Школа", *(f.label for f in spec.passport)],
@@ -948,6 +1040,45 @@ def _passports_sheet(reports: Sequence[SchoolReport], spec: TemplateSpec) -> Mas
         widths=[40, *(24.0 for _ in spec.passport)],
         frozen_columns=1,
     )
+
+
+class _Sums(Sequence[Mapping[str, int | float]]):
+    """Each school's counts (school_summary), a column of numbers per count rather than a
+    dict per school."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[str, bool]] = []  # each count and whether it is an integer
+        self._columns: list[array[float]] = []
+        self._count = 0
+
+    def append(self, summary: Mapping[str, int | float]) -> None:
+        if not self._keys:
+            self._keys = [(k, not isinstance(v, float)) for k, v in summary.items()]
+            self._columns = [array("d") for _ in self._keys]
+        if [k for k, _ in self._keys] != list(summary):
+            raise ValueError("every summary has the same counts")
+        for column, value in zip(self._columns, summary.values(), strict=True):
+            column.append(value)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, int | float]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, int | float]]: ...
+    def __getitem__(
+        self, i: int | slice
+    ) -> Mapping[str, int | float] | Sequence[Mapping[str, int | float]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        if not -self._count <= i < self._count:
+            raise IndexError(i)
+        return {
+            k: int(column[i]) if whole else column[i]
+            for (k, whole), column in zip(self._keys, self._columns, strict=True)
+        }
 
 
 # --- Изменения: this run against the state the previous master was built from -------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -250,7 +250,7 @@ class SchoolReport:
     school: School
     # A list, or after a run's master has them a spooled sequence (sync.spool) read on each use.
     rows: Sequence[RowReport] = field(default_factory=list)
-    passport: dict[str, CellValue] = field(default_factory=dict)
+    passport: Mapping[str, CellValue] = field(default_factory=dict)  # spooled too, after a run
     problems: list[Problem] = field(default_factory=list)
     outcome: SchoolOutcome = SchoolOutcome.SYNCED
     message: str = ""  # Russian, why it failed or was skipped

@@ -53,7 +53,7 @@ from sync.review import (
 from sync.service.config import lock_wait_of
 from sync.service.lock import LockBusy, RunLock, lock_path_for
 from sync.spec import TemplateSpec, load_spec
-from sync.spool import RowSpool, SpooledLines
+from sync.spool import SchoolSpool, SpooledLines
 from sync.states import RunOutcome, SchoolOutcome, WriteStatus, counts_sentence, label
 from sync.status import rework_control
 from sync.validation import check_school
@@ -281,7 +281,7 @@ def _run_schools(
         review=result.review,
         lines=SpooledLines,
     )
-    rows_spool = RowSpool(plan.items)
+    school_spool = SchoolSpool(plan.items)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
     backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
     try:
@@ -309,7 +309,7 @@ def _run_schools(
                 review,
             )
             builder.add(report, _log_school(result.run_id, report, spec, result.review))
-            report.rows = rows_spool.put(report.rows)
+            report.rows, report.passport = school_spool.put(report.rows, report.passport)
             result.reports.append(report)
             if write:
                 result.writes[school.id] = write

@@ -16,11 +16,10 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, overload
 
+from sync.consolidate import Lines, LinesFills, RowFills
 from sync.model import CellValue, Control, PlanItem, RowReport
 
 CHUNK = 256  # records pickled together: repeated texts (school names, activities) once a chunk
-
-RowFills = dict[int, str] | None  # a line's fills by column (0-based), None for none
 
 
 class _File:
@@ -101,19 +100,23 @@ class SpooledLines:
     def parts(
         self, order: Sequence[int] | None = None
     ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
-        return SpooledRows(self, order), SpooledFills(self, order)
+        rows = SpooledRows(self, order)
+        return rows, LinesFills(rows)
 
     def close(self) -> None:
         self._pending = []
         self._file.close()
 
 
-class SpooledRows(Sequence[list[CellValue]]):
-    """The lines of a spooled sheet, read from the file on each pass (random access reads
-    every line up to the one asked for: the writers go in order)."""
+class SpooledRows(Lines):
+    """The lines of a spooled sheet, read from the file on each pass."""
 
     def __init__(self, lines: SpooledLines, order: Sequence[int] | None = None) -> None:
         self.lines, self.order = lines, order
+
+    @property
+    def width(self) -> int:  # type: ignore[override]
+        return self.lines.width
 
     def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
         """Each line with its fills by column, in the sheet's order."""
@@ -122,56 +125,9 @@ class SpooledRows(Sequence[list[CellValue]]):
     def __len__(self) -> int:
         return len(self.lines)
 
-    def __iter__(self) -> Iterator[list[CellValue]]:
-        for values, _ in self.records():
-            yield values
 
-    @overload
-    def __getitem__(self, i: int) -> list[CellValue]: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[list[CellValue]]: ...
-    def __getitem__(self, i: int | slice) -> list[CellValue] | list[list[CellValue]]:
-        return list(self)[i]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class SpooledFills(Mapping[tuple[int, int], str]):
-    """The fills of a spooled sheet by (line, column), gathered when first asked for (the
-    xlsx writer reads them line by line from `SpooledRows.records` instead)."""
-
-    def __init__(self, lines: SpooledLines, order: Sequence[int] | None = None) -> None:
-        self.lines, self.order = lines, order
-        self._all: dict[tuple[int, int], str] | None = None
-
-    def _gathered(self) -> dict[tuple[int, int], str]:
-        if self._all is None:
-            self._all = {
-                (r, c): rgb
-                for r, (_, fills) in enumerate(self.lines.records(self.order))
-                if fills
-                for c, rgb in fills.items()
-            }
-        return self._all
-
-    def __getitem__(self, key: tuple[int, int]) -> str:
-        return self._gathered()[key]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter(self._gathered())
-
-    def __len__(self) -> int:
-        return len(self._gathered())
-
-    def __bool__(self) -> bool:
-        return any(fills for _, fills in self.lines.records(self.order))
-
-
-class RowSpool:
-    """Each school's row reports, pickled once the master has them, loaded on request.
+class SchoolSpool:
+    """Each school's row reports and passport, pickled once the master has them, loaded on use.
 
     A row's plan item and control are stored as their index in the run's tables (every school's
     rows point at the same plan items and a handful of controls), its values as they are.
@@ -184,8 +140,10 @@ class RowSpool:
         self._controls: list[Control] = []
         self._control_index: dict[Control, int] = {}
 
-    def put(self, rows: Sequence[RowReport]) -> SpooledRowReports:
-        """Spool a school's rows; the returned sequence loads them again on each use."""
+    def put(
+        self, rows: Sequence[RowReport], passport: Mapping[str, CellValue]
+    ) -> tuple[SpooledRowReports, SpooledPassport]:
+        """Spool a school's rows and passport; what it returns loads them again on each use."""
         packed: list[tuple[Any, ...]] = []
         for r in rows:
             item: int | PlanItem | None = None
@@ -197,10 +155,14 @@ class RowSpool:
                 control = self._control_index[r.control] = len(self._controls)
                 self._controls.append(r.control)
             packed.append((item, r.sheet_row, r.values, control, r.occurrence))
-        ref = self._file.put(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
-        return SpooledRowReports(self, ref, len(packed))
+        at, size = self._file.put(pickle.dumps((packed, dict(passport)), pickle.HIGHEST_PROTOCOL))
+        return SpooledRowReports(self, at, size, len(packed)), SpooledPassport(self, at, size)
 
-    def load(self, ref: tuple[int, int]) -> list[RowReport]:
+    def _load(self, at: int, size: int) -> tuple[list[tuple[Any, ...]], dict[str, CellValue]]:
+        packed, passport = pickle.loads(self._file.get(at, size))
+        return packed, passport
+
+    def rows(self, at: int, size: int) -> list[RowReport]:
         items, controls = self._items, self._controls
         return [
             RowReport(
@@ -210,8 +172,11 @@ class RowSpool:
                 controls[control],
                 occurrence,
             )
-            for item, sheet_row, values, control, occurrence in pickle.loads(self._file.get(*ref))
+            for item, sheet_row, values, control, occurrence in self._load(at, size)[0]
         ]
+
+    def passport(self, at: int, size: int) -> dict[str, CellValue]:
+        return self._load(at, size)[1]
 
     def close(self) -> None:
         self._file.close()
@@ -220,23 +185,42 @@ class RowSpool:
 class SpooledRowReports(Sequence[RowReport]):
     """A school's row reports in the spool: loaded afresh on each pass, never held."""
 
-    def __init__(self, spool: RowSpool, ref: tuple[int, int], count: int) -> None:
-        self._spool, self._ref, self._count = spool, ref, count
+    def __init__(self, spool: SchoolSpool, at: int, size: int, count: int) -> None:
+        self._spool, self._at, self._size, self._count = spool, at, size, count
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[RowReport]:
-        return iter(self._spool.load(self._ref))
+        return iter(self._spool.rows(self._at, self._size))
 
     @overload
     def __getitem__(self, i: int) -> RowReport: ...
     @overload
     def __getitem__(self, i: slice) -> list[RowReport]: ...
     def __getitem__(self, i: int | slice) -> RowReport | list[RowReport]:
-        return self._spool.load(self._ref)[i]
+        return self._spool.rows(self._at, self._size)[i]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class SpooledPassport(Mapping[str, CellValue]):
+    """A school's passport in the spool: loaded afresh on each use, never held."""
+
+    def __init__(self, spool: SchoolSpool, at: int, size: int) -> None:
+        self._spool, self._at, self._size = spool, at, size
+
+    def _loaded(self) -> dict[str, CellValue]:
+        return self._spool.passport(self._at, self._size)
+
+    def __getitem__(self, key: str) -> CellValue:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())

@@ -22,7 +22,7 @@ from sync.consolidate import (
 from sync.model import RowReport, SchoolReport, SchoolSheet, SheetRow
 from sync.pipeline import run
 from sync.review import Decisions, ReviewPlan, ReviewState, RowKey, RowReview
-from sync.spool import CHUNK, RowSpool, SpooledLines, SpooledRows
+from sync.spool import CHUNK, SchoolSpool, SpooledLines, SpooledRows
 from tests.fixtures import (
     A1,
     A2,
@@ -127,17 +127,22 @@ def test_a_spooled_master_is_the_master_built_in_memory(tmp_path: Path) -> None:
     builder.close()  # the spool's file is gone with it
 
 
-def test_row_spool_gives_back_each_schools_rows() -> None:
+def test_school_spool_gives_back_each_schools_rows_and_passport() -> None:
     reports = _schools(3)
-    spool = RowSpool(MASTER_PLAN.items)
-    stored = [spool.put(r.rows) for r in reports]
-    for r, rows in zip(reports, stored, strict=True):
+    spool = SchoolSpool(MASTER_PLAN.items)
+    stored = [
+        spool.put(r.rows, {"pupils": 100 + i, "email": f"s{i}@mail.ru"})
+        for i, r in enumerate(reports)
+    ]
+    for i, (r, (rows, passport)) in enumerate(zip(reports, stored, strict=True)):
         back = list(rows)
         assert back == list(r.rows) and len(rows) == len(r.rows) == 4
         assert back[0].item is A1  # the plan's own item, not a copy
         assert back[3].item is None and back[3].values["activity"] == r.rows[3].values["activity"]
         assert rows[1] == r.rows[1] and rows[-1:] == list(r.rows)[-1:]
         assert back is not list(rows)  # loaded afresh on each use
+        assert dict(passport) == {"pupils": 100 + i, "email": f"s{i}@mail.ru"}
+        assert passport.get("pupils") == 100 + i and passport.get("phone") is None
     spool.close()
 
 

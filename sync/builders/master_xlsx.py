@@ -43,12 +43,13 @@ from sync.consolidate import (
     DATE_FORMAT,
     DATETIME_FORMAT,
     HEADER_ROW,
+    Lines,
     Master,
     MasterSheet,
+    RowFills,
 )
 from sync.fileio import write_atomically
 from sync.model import CellValue
-from sync.spool import RowFills, SpooledRows
 
 FONT = "Arial"  # one family throughout; LibreOffice draws it with the metric-equal Liberation Sans
 FONT_SIZE = 10
@@ -403,14 +404,14 @@ def _write_sheet(
 
 def _ncols(sheet: MasterSheet) -> int:
     """The sheet's number of columns: its headers or its longest line, whichever is more."""
-    if isinstance(sheet.rows, SpooledRows):
-        return max(1, len(sheet.headers), sheet.rows.lines.width)
+    if isinstance(sheet.rows, Lines):
+        return max(1, len(sheet.headers), sheet.rows.width)
     return max([1, len(sheet.headers), *(len(r) for r in sheet.rows)])
 
 
 def _records(sheet: MasterSheet) -> Iterator[tuple[list[CellValue], RowFills]]:
     """Each line with its fills by column, in order (a spooled sheet's read in one pass)."""
-    if isinstance(sheet.rows, SpooledRows):
+    if isinstance(sheet.rows, Lines):  # made or read on each pass: fills come with them
         yield from sheet.rows.records()
         return
     by_row: dict[int, dict[int, str]] = {}
