@@ -656,29 +656,11 @@ def _schools_sheet(
     """One line per school. «% выполнения» has a data bar; red only below `low_percent`.
     `categories`: each school's, when its passport is no longer at hand."""
     overdue_fill = _fill(spec, ControlKey.OVERDUE, OVERDUE_FILL)
-    rows: list[list[CellValue]] = []
-    fills: dict[tuple[int, int], str] = {}
-    for r, report in enumerate(reports):
-        s = sums[r] if sums is not None else school_summary(report, spec, review)
-        rows.append(
-            [
-                report.school.name or report.school.id,
-                categories[r]
-                if categories is not None
-                else report.school.category or report.passport.get("category"),
-                s["rows"],
-                s["done"],
-                s["overdue"],
-                s["errors"],
-                s["percent"],
-                report.modified,
-                _sync_text(report),
-            ]
-        )
-        if s["overdue"]:
-            fills[(r, 4)] = overdue_fill
-        if s["rows"] and s["percent"] < low_percent:
-            fills[(r, 6)] = overdue_fill
+    if sums is None:
+        sums = [school_summary(report, spec, review) for report in reports]
+    if categories is None:
+        categories = [r.school.category or r.passport.get("category") for r in reports]
+    rows = _SchoolLines(reports, sums, categories, overdue_fill, low_percent)
     return MasterSheet(
         name=SCHOOLS_SHEET,
         headers=[
@@ -693,7 +675,7 @@ def _schools_sheet(
             "Синхронизация",
         ],
         rows=rows,
-        fills=fills,
+        fills=LinesFills(rows),
         widths=[40, 14, 13, 12, 12, 9, 13, 17, 30],
         number_formats={6: PERCENT_FORMAT, 7: DATETIME_FORMAT},
         frozen_columns=1,
@@ -705,6 +687,46 @@ def _schools_sheet(
         data_bar_column=6,
         low_below=low_percent,
     )
+
+
+class _SchoolLines(Lines):
+    """«Школы»'s lines, made from each school's report and counts on each pass."""
+
+    width = 9
+
+    def __init__(
+        self,
+        reports: Sequence[SchoolReport],
+        sums: Sequence[Mapping[str, int | float]],
+        categories: Sequence[CellValue],
+        overdue_fill: str,
+        low_percent: float,
+    ) -> None:
+        self.reports, self.sums, self.categories = reports, sums, categories
+        self.overdue_fill, self.low_percent = overdue_fill, low_percent
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        for report, s, category in zip(self.reports, self.sums, self.categories, strict=True):
+            line: list[CellValue] = [
+                report.school.name or report.school.id,
+                category,
+                s["rows"],
+                s["done"],
+                s["overdue"],
+                s["errors"],
+                s["percent"],
+                report.modified,
+                _sync_text(report),
+            ]
+            fills: dict[int, str] = {}
+            if s["overdue"]:
+                fills[4] = self.overdue_fill
+            if s["rows"] and s["percent"] < self.low_percent:
+                fills[6] = self.overdue_fill
+            yield line, fills or None
 
 
 def _fill(spec: TemplateSpec, key: ControlKey, default: str) -> str:

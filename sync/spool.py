@@ -23,25 +23,29 @@ CHUNK = 256  # records pickled together: repeated texts (school names, activitie
 
 
 class _File:
-    """An anonymous temporary file written at its end and read at any offset (pread)."""
+    """An anonymous temporary file written at its end and read at any offset (pread, which
+    leaves the write position where it is)."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
         self._end = 0
+        self._unflushed = False
 
     def put(self, data: bytes) -> tuple[int, int]:
         if self._file is None:
             raise ValueError("spool closed")
         at = self._end
-        self._file.seek(at)
         self._file.write(data)
         self._end += len(data)
+        self._unflushed = True
         return at, len(data)
 
     def get(self, at: int, size: int) -> bytes:
         if self._file is None:
             raise ValueError("spool closed")
-        self._file.flush()
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
         return os.pread(self._file.fileno(), size, at)
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -116,10 +116,8 @@ def _write(master: Master, out: BinaryIO, password: str = "") -> None:
     formats = _Formats(wb)
     sheets = {s.name: s for s in master.sheets}
     protect = any(s.editable for s in master.sheets)
-    charted = {s.chart_of for s in master.sheets if s.chart_of}  # a chart reads their cells
     for sheet in master.sheets:
-        fast = FAST_ROWS and sheet.name not in charted
-        ws = wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if fast else None)
+        ws = wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if FAST_ROWS else None)
         _write_sheet(wb, ws, sheet, master, formats, sheets)
         if protect:
             ws.protect(password, _PROTECTION)
@@ -389,7 +387,7 @@ def _write_sheet(
 
     table = _Table(sheet, formats, widths, wraps, hidden, editable)
     if isinstance(ws, _FastSheet) and sheet.rows:
-        ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1)
+        ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1, sheet.rows)
     else:
         table.write(ws, head + 1)
     if sheet.rows:
@@ -668,8 +666,36 @@ class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are u
         super().__init__()
         self._rows_file: IO[str] | None = None
         self._rows_from = 0
+        self._rows: Sequence[list[CellValue]] = ()
 
-    def set_rows_xml(self, first_row: int, rows: Iterator[str], last_col: int) -> None:
+    def set_rows_xml(
+        self, first_row: int, rows: Iterator[str], last_col: int, values: Sequence[list[CellValue]]
+    ) -> None:
+        self._rows = values  # what a chart on another sheet reads (_get_range_data)
+        self._write_rows_xml(first_row, rows, last_col)
+
+    def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
+        """A chart's cached values from our rows, as XlsxWriter gives them from its own cells:
+        numbers as text with Excel's precision, strings as they are, None for a missing cell."""
+        if row_start < self._rows_from or not self._rows:
+            return super()._get_range_data(row_start, col_start, row_end, col_end)
+        data: list[str | None] = []
+        for i, values in enumerate(self._rows):
+            if self._rows_from + i < row_start:
+                continue
+            if self._rows_from + i > row_end:
+                break
+            for c in range(col_start, col_end + 1):
+                v = values[c] if c < len(values) else None
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    data.append(f"{float(v):.16g}")
+                elif isinstance(v, str):
+                    data.append(_clean(v))
+                else:
+                    data.append(None)
+        return data
+
+    def _write_rows_xml(self, first_row: int, rows: Iterator[str], last_col: int) -> None:
         self._rows_from = first_row
         # Closed once copied into the sheet's XML (_write_sheet_data), or when collected.
         self._rows_file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
