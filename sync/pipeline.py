@@ -639,6 +639,10 @@ def _read_review(
         marks, error = MasterMarks(), str(e)
         log.error("Отметки МОУО в своде не прочитаны: %s", e)
     lines, problems = index_lines(marks)
+    # Only a line that shows or holds something can carry a mark (_touched): the others are let
+    # go, so a master the coordinator saved does not keep a line per row for the whole run.
+    lines = {key: line for key, line in lines.items() if _touched(line)}
+    marks = replace(marks, marks=())
     plan = ReviewPlan(
         problems=[*marks.problems, *problems],
         done_requires_acceptance=config.done_requires_acceptance,

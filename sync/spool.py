@@ -22,12 +22,27 @@ from sync.model import CellValue, Control, PlanItem, RowReport
 CHUNK = 256  # records pickled together: repeated texts (school names, activities) once a chunk
 
 
+class SpoolError(OSError):
+    """The run's temporary file could not be made, written or read (a full or missing TMPDIR)."""
+
+
+def _spool_error(e: OSError) -> SpoolError:
+    return SpoolError(
+        f"не удалось записать или прочитать временный файл синхронизации в каталоге"
+        f" {tempfile.gettempdir()}: {e.strerror or e}. Освободите место на диске или укажите"
+        " другой каталог в переменной окружения TMPDIR."
+    )
+
+
 class _File:
     """An anonymous temporary file written at its end and read at any offset (pread, which
     leaves the write position where it is)."""
 
     def __init__(self) -> None:
-        self._file: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close()
+        try:
+            self._file: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115  # see close
+        except OSError as e:
+            raise _spool_error(e) from None
         self._end = 0
         self._unflushed = False
 
@@ -35,7 +50,10 @@ class _File:
         if self._file is None:
             raise ValueError("spool closed")
         at = self._end
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise _spool_error(e) from None
         self._end += len(data)
         self._unflushed = True
         return at, len(data)
@@ -43,10 +61,16 @@ class _File:
     def get(self, at: int, size: int) -> bytes:
         if self._file is None:
             raise ValueError("spool closed")
-        if self._unflushed:
-            self._file.flush()
-            self._unflushed = False
-        return os.pread(self._file.fileno(), size, at)
+        try:
+            if self._unflushed:
+                self._file.flush()
+                self._unflushed = False
+            data = os.pread(self._file.fileno(), size, at)
+        except OSError as e:
+            raise _spool_error(e) from None
+        if len(data) != size:
+            raise _spool_error(OSError(0, "файл короче записанного"))
+        return data
 
     def close(self) -> None:
         if self._file is not None:

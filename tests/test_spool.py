@@ -4,9 +4,12 @@ sheets and the schools' rows spooled to disk, and the same master either way."""
 from __future__ import annotations
 
 import gc
+import tempfile
 import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from sync.builders.master_xlsx import write_master_xlsx
 from sync.consolidate import (
@@ -19,10 +22,11 @@ from sync.consolidate import (
     MasterBuilder,
     SchoolBefore,
 )
+from sync.history import History
 from sync.model import RowReport, SchoolReport, SchoolSheet, SheetRow
 from sync.pipeline import run
 from sync.review import Decisions, ReviewPlan, ReviewState, RowKey, RowReview
-from sync.spool import CHUNK, SchoolSpool, SpooledLines, SpooledRows
+from sync.spool import CHUNK, SchoolSpool, SpooledLines, SpooledRows, SpoolError
 from tests.fixtures import (
     A1,
     A2,
@@ -170,3 +174,15 @@ def test_after_a_run_no_row_is_held_in_memory(tmp_path: Path) -> None:
     counted = sum(len(r.rows) for r in result.reports)
     assert counted > 0 and sum(len(list(r.rows)) for r in result.reports) == counted
     assert all(isinstance(x, RowReport) for r in result.reports for x in r.rows)
+
+
+def test_a_run_without_room_for_its_temporary_file_says_so_in_russian(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = setup(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "нет такого каталога"))
+    with pytest.raises(SpoolError, match=r"временный файл синхронизации .* TMPDIR"):
+        run(config, today=date(2021, 11, 15))
+    with History.open(config.history_path) as history:
+        (last,) = history.runs(1)
+    assert last["outcome"] == "crashed" and "TMPDIR" in last["message"]
