@@ -289,6 +289,11 @@ class History:
                 self._decoded[digest] = found
         return found
 
+    def forget_decoded(self) -> None:
+        """Drop the snapshots decoded for a later use that did not come (a school changed
+        since the baseline): a run calls it after each school."""
+        self._decoded.clear()
+
     @classmethod
     def open(cls, path: Path) -> History:
         """Open (or create) the database; HistoryError with a Russian message if it can't."""
@@ -534,6 +539,47 @@ class History:
                 {int(k): v for k, v in json.loads(controls).items()},
             )
         return datetime.fromisoformat(started), out
+
+    def baseline_run(
+        self, before_run_id: int, before_day: date | None = None
+    ) -> tuple[int, datetime] | None:
+        """The run `baseline` compares with (its id and start), without the schools' states."""
+        day = before_day.isoformat() if before_day is not None else "9999-12-31"
+        row = self.conn.execute(
+            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' AND today < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (before_run_id, day),
+        ).fetchone()
+        return (row[0], datetime.fromisoformat(row[1])) if row is not None else None
+
+    def past_read(self, school_id: str, base_run_id: int) -> PastRead | None:
+        """One school's newest snapshot read at or before run `base_run_id` (what `baseline`
+        gives for it), asked for a school at a time so a run need not hold every school's."""
+        row = self.conn.execute(
+            "SELECT run_id, at, problems, controls, snapshot FROM reads WHERE school_id = ?"
+            " AND snapshot IS NOT NULL AND run_id <= ? ORDER BY run_id DESC LIMIT 1",
+            (school_id, base_run_id),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, at, problems, controls, digest = row
+        return PastRead(
+            run_id,
+            datetime.fromisoformat(at),
+            self._sheet(digest),  # kept for this school's last_read, which often wants it
+            json.loads(problems),
+            {int(k): v for k, v in json.loads(controls).items()},
+        )
+
+    def past_schools(self, base_run_id: int) -> list[str]:
+        """The schools with a snapshot read at or before run `base_run_id`."""
+        return [
+            sid
+            for (sid,) in self.conn.execute(
+                "SELECT DISTINCT school_id FROM reads WHERE snapshot IS NOT NULL AND run_id <= ?",
+                (base_run_id,),
+            )
+        ]
 
     def school_states(self) -> dict[str, SchoolState]:
         """Per school: its newest read, newest successful read and last change, in 3 queries."""

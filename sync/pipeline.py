@@ -9,7 +9,7 @@ import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
@@ -256,16 +256,14 @@ def _run_schools(
     schools = config.all_workbooks()
     today = result.today
     result.plan_problems = plan_problems(plan)
-    baseline_at, past = history.baseline(result.run_id, before_day=today)
-    # What «Изменения» compares with, kept small: the past sheets are not held through the run.
-    previous = Baseline(
-        baseline_at,
-        {
-            sid: SchoolBefore.from_read(p.at, p.sheet, p.problems, p.controls, spec)
-            for sid, p in past.items()
-        },
+    # What «Изменения» compares with: each school's state at the end of the previous day, read
+    # from the history when that school's turn comes (not every school's held through the run).
+    base = history.baseline_run(result.run_id, before_day=today)
+    previous = (
+        Baseline(base[1], PastSchools(history, base[0], spec))
+        if base is not None
+        else Baseline(None)
     )
-    del past
     states = backend.survey(schools)
     review = _read_review(config, backend, history, result, now)
     # The master is built a school at a time, its large sheets spooled to disk, and each
@@ -295,6 +293,7 @@ def _run_schools(
                 break
             if progress:
                 progress(school, i, len(schools))
+            previous.schools.get(school.id)  # read before the school's snapshot: decoded once
             report, write = _sync_school(
                 school,
                 states.get(school.id, SourceState(False)),
@@ -308,6 +307,7 @@ def _run_schools(
                 now,
                 review,
             )
+            history.forget_decoded()
             builder.add(report, _log_school(result.run_id, report, spec, result.review))
             report.rows, report.passport = school_spool.put(report.rows, report.passport)
             result.reports.append(report)
@@ -333,6 +333,35 @@ def _run_schools(
             result.message = f"Свод не записан: {e}."
     finally:
         builder.close()
+
+
+class PastSchools(Mapping[str, SchoolBefore]):
+    """Each school's state at the baseline run, read from the history when asked for; only the
+    last one asked for is kept (the run asks for each school in turn)."""
+
+    def __init__(self, history: History, base_run_id: int, spec: TemplateSpec) -> None:
+        self.history, self.base_run_id, self.spec = history, base_run_id, spec
+        self._last: tuple[str, SchoolBefore | None] | None = None
+
+    def __getitem__(self, school_id: str) -> SchoolBefore:
+        if self._last is None or self._last[0] != school_id:
+            past = self.history.past_read(school_id, self.base_run_id)
+            before = (
+                SchoolBefore.from_read(past.at, past.sheet, past.problems, past.controls, self.spec)
+                if past is not None
+                else None
+            )
+            self._last = (school_id, before)
+        found = self._last[1]
+        if found is None:
+            raise KeyError(school_id)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.history.past_schools(self.base_run_id))
+
+    def __len__(self) -> int:
+        return len(self.history.past_schools(self.base_run_id))
 
 
 def _log_school(

@@ -23,7 +23,7 @@ from sync.consolidate import (
     SchoolBefore,
 )
 from sync.history import History
-from sync.model import RowReport, SchoolReport, SchoolSheet, SheetRow
+from sync.model import RowReport, School, SchoolReport, SchoolSheet, SheetRow
 from sync.pipeline import run
 from sync.review import Decisions, ReviewPlan, ReviewState, RowKey, RowReview
 from sync.spool import CHUNK, SchoolSpool, SpooledLines, SpooledRows, SpoolError
@@ -186,3 +186,29 @@ def test_a_run_without_room_for_its_temporary_file_says_so_in_russian(
     with History.open(config.history_path) as history:
         (last,) = history.runs(1)
     assert last["outcome"] == "crashed" and "TMPDIR" in last["message"]
+
+
+def test_a_run_holds_one_schools_rows_and_baseline_at_a_time(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    schools = config.all_workbooks()
+    assert len(schools) >= 3
+    run(config, today=date(2021, 11, 15))  # the previous day: the next run has a baseline
+    live: list[dict[str, int]] = []
+
+    def count(_school: School, i: int, n: int) -> None:
+        if i > 1:  # the schools before this one are done
+            gc.collect()
+            kinds = (RowReport, SchoolBefore, SchoolSheet)
+            found = dict.fromkeys((k.__name__ for k in kinds), 0)
+            for o in gc.get_objects():
+                if isinstance(o, kinds):
+                    found[type(o).__name__] += 1
+            live.append(found)
+
+    result = run(config, today=date(2021, 11, 16), progress=count)
+    assert result.outcome == "ok" and len(live) == len(schools) - 1
+    biggest = max(len(r.rows) for r in result.reports)
+    for found in live:  # whatever the number of schools done, at most one school's worth
+        assert found["SchoolBefore"] <= 1, live
+        assert found["SchoolSheet"] <= 1, live
+        assert found["RowReport"] <= biggest, live
