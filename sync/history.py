@@ -174,12 +174,11 @@ def sheet_to_json(sheet: SchoolSheet) -> str:
 
 def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSheet:
     """The sheet back from its JSON. With `shared`, equal texts of different snapshots become
-    one string (every school's snapshot repeats the plan's activities): memory stays small as
-    the municipality grows."""
+    one string (for a caller that keeps many snapshots; a run keeps one school's at a time)."""
     d = json.loads(text)
     keep = shared.setdefault if shared is not None else None
 
-    def value(v: Any) -> CellValue:  # the warm run's hot path: the common types first
+    def value(v: Any) -> CellValue:
         kind = type(v)
         if kind is str:
             return keep(v, v) if keep is not None else v
@@ -187,13 +186,20 @@ def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSh
             return _decode(v)
         return cast(CellValue, v)
 
+    if keep is None:  # the warm run's hot path: no call per cell, only dates need decoding
+        rows = tuple(
+            SheetRow(row, {k: _decode(v) if type(v) is dict else v for k, v in values.items()})
+            for row, values in d["rows"]
+        )
+    else:
+        rows = tuple(
+            SheetRow(row, {k: value(v) for k, v in values.items()}) for row, values in d["rows"]
+        )
     return SchoolSheet(
         meta=d["meta"],
         columns=d["columns"],
         header_row=d["header_row"],
-        rows=tuple(
-            SheetRow(row, {k: value(v) for k, v in values.items()}) for row, values in d["rows"]
-        ),
+        rows=rows,
         passport={k: _decode(v) for k, v in d["passport"].items()},
         passport_cells=d["passport_cells"],
         problems=tuple(
@@ -262,9 +268,6 @@ class HistoryError(Exception):
     """The history database cannot be opened; str() is Russian."""
 
 
-STRINGS_KEPT = 20_000  # distinct texts History keeps for sharing between decoded snapshots
-
-
 class History:
     """The history database. Open it with `History.open(path)`; use as a context manager."""
 
@@ -273,18 +276,13 @@ class History:
         # Snapshots decoded in this session, by hash: a run decodes each stored one only once
         # (the baseline and the last reads share most of them). Sheets are never mutated.
         self._decoded: dict[str, SchoolSheet] = {}
-        # Texts shared between decoded snapshots (the plan's activities repeat in every school),
-        # emptied past STRINGS_KEPT: a school's own texts must not pile up over a long run.
-        self._strings: dict[str, str] = {}
 
     def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
         """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""
         found = self._decoded.pop(digest, None) if not keep else self._decoded.get(digest)
         if found is None:
             row = self.conn.execute("SELECT data FROM snapshots WHERE hash = ?", (digest,))
-            if len(self._strings) > STRINGS_KEPT:
-                self._strings.clear()
-            found = sheet_from_json(row.fetchone()[0], self._strings)
+            found = sheet_from_json(row.fetchone()[0])
             if keep:
                 self._decoded[digest] = found
         return found

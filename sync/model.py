@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sync.states import ControlKey, SchoolOutcome
 
@@ -109,6 +109,18 @@ class PlanItem:
     def key(self) -> tuple[str, str]:
         """A row's identity: numbering restarts in each section."""
         return (self.section, self.no)
+
+    def __hash__(self) -> int:
+        # Hashed for every school row matched (validation keys its matches by item): the hash
+        # of all fields is computed once. Not pickled (hashes of texts differ between processes).
+        found = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", found)
+        return cast(int, found)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     @property
     def label(self) -> str:

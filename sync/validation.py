@@ -225,6 +225,11 @@ class _PlanIndex:
             self.by_activity.setdefault(_fold_text(item.activity), []).append(item)
 
 
+@lru_cache(maxsize=8)  # every school of a run is matched against the same plan rows
+def _plan_index(expected: tuple[PlanItem, ...]) -> _PlanIndex:
+    return _PlanIndex(expected)
+
+
 def _find(
     row: _Row, expected: _PlanIndex, used: dict[PlanItem, int]
 ) -> tuple[PlanItem | None, str]:
@@ -275,7 +280,7 @@ def _match_plan(
     matched: list[tuple[SheetRow, PlanItem | None]] = []
     problems: list[Problem] = []
     used: dict[PlanItem, int] = {}  # plan row -> the sheet row that holds it
-    index = _PlanIndex(expected)
+    index = _plan_index(tuple(expected))
     for sheet_row in sheet.rows:
         n, values = sheet_row.row, sheet_row.values
         row = _Row(sheet_row)
