@@ -121,6 +121,15 @@ def main() -> None:
                 f" {statistics.median(w['cpu'] for w in warm):.2f} |"
                 f" {statistics.median(w['peak_mb'] for w in warm):.0f} |"
             )
+    own = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            own = int(line.split()[1]) / 1024
+    lines += [
+        "",
+        f"Linux carries a parent's peak into its children's: this script's own was {own:.0f} MB,"
+        " below every figure above, so they are the runs' own.",
+    ]
     if len(args.schools) > 1:
         low, high = min(args.schools), max(args.schools)
         lines += [

@@ -282,9 +282,10 @@ NOT_REVIEWED_ROW = RowReview(ReviewState.NOT_REVIEWED)
 
 
 class Decisions(dict[RowKey, RowReview]):
-    """Each row's decision this run. A school with nothing to decide (the common quiet night)
-    is kept as its id in `quiet`, not as a decision per row: `get` gives every row of it
-    NOT_REVIEWED_ROW, so memory does not grow with the municipality's rows."""
+    """Each row's decision this run. A row merely not reviewed (no mark, no comment: most rows
+    on most nights) is not stored: its school's id is in `quiet`, and `get` gives every row of
+    such a school without a stored decision NOT_REVIEWED_ROW. Memory does not grow with the
+    municipality's rows."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -338,10 +339,15 @@ class ReviewPlan:
         return state is ReviewState.ACCEPTED or not self.done_requires_acceptance
 
     def merge(self, other: ReviewPlan) -> None:
-        """Add one school's decisions to the run's."""
-        for key in other.rows:
-            self.rows.quiet.discard(key.school_id)
-        self.rows.update(other.rows)
+        """Add one school's decisions to the run's: a row merely not reviewed (most rows) is
+        not stored one by one, its school is marked `quiet` (Decisions.get gives it)."""
+        rows = self.rows
+        for key, seen in other.rows.items():
+            if seen == NOT_REVIEWED_ROW:
+                rows.pop(key, None)
+                rows.quiet.add(key.school_id)
+            else:
+                rows[key] = seen
         self.new_marks += other.new_marks
         self.problems += other.problems
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sync.backends.xlsxpatch import Package, Rels
 from sync.builders.master_xlsx import write_master_xlsx
 from sync.consolidate import (
     OVERDUE_SHEET,
@@ -161,6 +162,12 @@ def test_a_quiet_school_is_one_id_not_a_decision_per_row() -> None:
     accepted = RowReview(ReviewState.ACCEPTED)
     plan.merge(ReviewPlan({keys[0]: accepted}))
     assert plan.rows.get(keys[0]) is accepted and plan.state(keys[0]) is ReviewState.ACCEPTED
+    # A school read afresh whose rows are merely not reviewed stores nothing per row either.
+    fresh = [RowKey("s3", "1. Раздел", str(n)) for n in range(50)]
+    plan.merge(ReviewPlan(dict.fromkeys(fresh, RowReview(ReviewState.NOT_REVIEWED))))
+    assert len(plan.rows) == 1
+    assert plan.rows.get(fresh[9]) == RowReview(ReviewState.NOT_REVIEWED)
+    assert plan.rows.get(RowKey("s4", "1. Раздел", "1")) is None  # a school not decided
 
 
 def test_after_a_run_no_row_is_held_in_memory(tmp_path: Path) -> None:
@@ -212,3 +219,18 @@ def test_a_run_holds_one_schools_rows_and_baseline_at_a_time(tmp_path: Path) -> 
         assert found["SchoolBefore"] <= 1, live
         assert found["SchoolSheet"] <= 1, live
         assert found["RowReport"] <= biggest, live
+
+
+def test_a_workbook_written_back_is_freed_at_once(tmp_path: Path) -> None:
+    # Each school's file is in memory while its controls are written: no reference cycle may
+    # keep it there until a full collection (a run raises the collector's thresholds).
+    config = setup(tmp_path)
+    gc.collect()
+    gc.disable()
+    try:
+        result = run(config, today=date(2021, 11, 15))  # every school read and written back
+        alive = [o for o in gc.get_objects() if isinstance(o, (Package, Rels))]
+    finally:
+        gc.enable()
+    assert sum(1 for w in result.writes.values() if w.status == "written") >= 2
+    assert alive == []

@@ -17,11 +17,13 @@ import io
 import posixpath
 import re
 import struct
+import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 from lxml import etree
 
@@ -386,7 +388,11 @@ class Rels:
     """One part's relationships, created empty when absent."""
 
     def __init__(self, pkg: Package, part: str):
-        self.pkg, self.part, self.name = pkg, part, rels_name(part)
+        # The package keeps its Rels: a weak reference back keeps them out of a reference cycle,
+        # so each school's package (its whole file in memory) is freed as soon as it is written,
+        # not at the next full garbage collection (a run raises the collector's thresholds).
+        self.pkg: Package = cast(Package, weakref.proxy(pkg))
+        self.part, self.name = part, rels_name(part)
         if pkg.has(self.name):
             self.root = pkg.xml(self.name)
         else:
