@@ -40,7 +40,8 @@ class _File:
 
     def __init__(self) -> None:
         try:
-            self._file: IO[bytes] | None = tempfile.TemporaryFile()  # noqa: SIM115  # see close
+            # A large buffer: few writes to the operating system however many small puts.
+            self._file: IO[bytes] | None = tempfile.TemporaryFile(buffering=1 << 18)  # noqa: SIM115
         except OSError as e:
             raise _spool_error(e) from None
         self._end = 0
@@ -91,6 +92,7 @@ class SpooledLines:
         self._pending: list[tuple[list[CellValue], RowFills]] = []
         self._count = 0
         self.width = 0  # the longest line's number of cells
+        self._derived: list[SpooledLines] = []  # the same lines in another order
 
     def add(self, values: list[CellValue], fills: RowFills) -> None:
         self._pending.append((values, fills or None))
@@ -128,12 +130,22 @@ class SpooledLines:
     def parts(
         self, order: Sequence[int] | None = None
     ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
-        rows = SpooledRows(self, order)
+        if order is not None:
+            # Read in that order once, into a store read in chunks: the writer passes over a
+            # sheet twice (widths, then rows), each line is fetched on its own only once.
+            ordered = SpooledLines()
+            for values, fills in self.records(order):
+                ordered.add(values, fills)
+            self._derived.append(ordered)
+            return ordered.parts()
+        rows = SpooledRows(self)
         return rows, LinesFills(rows)
 
     def close(self) -> None:
         self._pending = []
         self._file.close()
+        for store in self._derived:
+            store.close()
 
 
 class SpooledRows(Lines):
