@@ -40,8 +40,8 @@ class _File:
 
     def __init__(self) -> None:
         try:
-            # A large buffer: few writes to the operating system however many small puts.
-            self._file: IO[bytes] | None = tempfile.TemporaryFile(buffering=1 << 18)  # noqa: SIM115
+            # A 64 KB buffer (8 KB by default): few writes to the system however many small puts.
+            self._file: IO[bytes] | None = tempfile.TemporaryFile(buffering=1 << 16)  # noqa: SIM115
         except OSError as e:
             raise _spool_error(e) from None
         self._end = 0
