@@ -185,22 +185,23 @@ def school_summary(
     «На доработке» is never done; with done_requires_acceptance only accepted rows are.
     """
     skip = normalize_header(spec.statuses["not_needed"])
-    counted = [r for r in report.rows if normalize_header(r.values.get("status")) != skip]
+    rows = list(report.rows)  # once: a run's spooled rows are read from disk on each pass
+    counted = [r for r in rows if normalize_header(r.values.get("status")) != skip]
     sid = report.school.id
-    done = sum(1 for r in report.rows if counts_as_done(sid, r, review))
+    done = sum(1 for r in rows if counts_as_done(sid, r, review))
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
     counts: dict[str, int | float] = {
-        "rows": len(report.rows),
+        "rows": len(rows),
         "done": done,
-        "overdue": sum(1 for r in report.rows if is_overdue(r.control)),
-        "soon": sum(1 for r in report.rows if r.control.key == ControlKey.SOON),
+        "overdue": sum(1 for r in rows if is_overdue(r.control)),
+        "soon": sum(1 for r in rows if r.control.key == ControlKey.SOON),
         "errors": errors,
         "warnings": len(report.problems) - errors,
         "percent": done / len(counted) if counted else 0.0,
     }
     if review is not None:
-        counts["on_review"] = sum(1 for r in report.rows if awaits_review(sid, r, review, spec))
-        counts["rework"] = sum(1 for r in report.rows if r.control.key == ControlKey.REWORK)
+        counts["on_review"] = sum(1 for r in rows if awaits_review(sid, r, review, spec))
+        counts["rework"] = sum(1 for r in rows if r.control.key == ControlKey.REWORK)
     return counts
 
 
@@ -937,16 +938,18 @@ def review_sheet(
 
 class _Awaiting:
     """«На проверке», a school at a time: the lines awaiting review go to a line store, each
-    with its place in the oldest-first order packed in one integer (_oldest)."""
+    with its place in the oldest-first order as two integers (_microseconds)."""
 
     def __init__(self, spec: TemplateSpec, review: ReviewPlan | None, lines: LineStore) -> None:
         self.spec, self.review, self.lines = spec, review, lines
         self.fills_of = review_fills(spec)
-        self.oldest = array("q")
+        self.days = array("q")  # «Дата выполнения», undated lines last
+        self.changed = array("q")  # when the school's workbook changed
 
     def add(self, report: SchoolReport, rows: Sequence[RowReport]) -> None:
         review, sid = self.review, report.school.id
         when = report.modified.replace(tzinfo=None) if report.modified else datetime.max
+        changed = _microseconds(when)
         for row in rows:
             if not awaits_review(sid, row, review, self.spec):
                 continue
@@ -969,14 +972,16 @@ class _Awaiting:
             ]
             fill = self.fills_of.get(state)
             self.lines.add(line, {5: fill} if fill else None)
-            self.oldest.append(_oldest(day, when))
+            self.days.append(_microseconds(day) if isinstance(day, date) else UNDATED)
+            self.changed.append(changed)
 
     def sheet(self) -> MasterSheet:
-        spec, fills_of, oldest = self.spec, self.fills_of, self.oldest
+        spec, fills_of, days, changed = self.spec, self.fills_of, self.days, self.changed
         rows: Sequence[list[CellValue]]
         fills: Mapping[tuple[int, int], str]
         if len(self.lines):
-            rows, fills = self.lines.parts(sorted(range(len(oldest)), key=oldest.__getitem__))
+            order = sorted(range(len(days)), key=lambda i: (days[i], changed[i]))  # stable
+            rows, fills = self.lines.parts(order)
         else:
             rows = [["", "", "Всё выполненное проверено", None, None, "", "", "", "", ""]]
             fills = {}
@@ -1311,21 +1316,25 @@ def changes_sheet(
     return changes.sheet()
 
 
-def _oldest(day: CellValue, when: datetime) -> int:
-    """A line's place on «На проверке» as one integer: lines with a «Дата выполнения» first,
-    by that day, then by when the school's workbook changed (to the second).
+UNDATED = 1 << 62  # after every date's _microseconds (date.max is about 2**58)
 
-    >>> _oldest(date(2025, 1, 2), datetime.max) < _oldest(date(2025, 1, 3), datetime.min)
+
+def _microseconds(moment: date) -> int:
+    """A date or a wall-clock time as microseconds since 1 January of year 1 (a date at
+    midnight): one integer that orders dates and times together, to the microsecond.
+
+    >>> _microseconds(date(2025, 1, 2)) < _microseconds(datetime(2025, 1, 2, 8))
     True
-    >>> _oldest(date(2025, 1, 2), datetime(2025, 1, 5)) < _oldest(date(2025, 1, 2), datetime.max)
-    True
-    >>> _oldest(date.max, datetime.max) < _oldest(None, datetime.min)
+    >>> _microseconds(datetime(2025, 1, 2, 8, 0, 0, 1)) - _microseconds(datetime(2025, 1, 2, 8))
+    1
+    >>> _microseconds(datetime.max) < UNDATED
     True
     """
-    dated = isinstance(day, date)
-    ordinal = day.toordinal() if isinstance(day, date) else date.max.toordinal()
-    seconds = when.toordinal() * 86400 + when.hour * 3600 + when.minute * 60 + when.second
-    return (((0 if dated else 1) << 22 | ordinal) << 40) | seconds
+    days = moment.toordinal() * 86_400_000_000
+    if isinstance(moment, datetime):
+        seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+        return days + seconds * 1_000_000 + moment.microsecond
+    return days
 
 
 class _ChangeLines:

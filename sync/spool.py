@@ -12,14 +12,18 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import threading
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, overload
 
 from sync.consolidate import Lines, LinesFills, RowFills
 from sync.model import CellValue, Control, PlanItem, RowReport
 
 CHUNK = 256  # records pickled together: repeated texts (school names, activities) once a chunk
+
+
+_PREAD: Callable[[int, int, int], bytes] | None = getattr(os, "pread", None)  # not on Windows
 
 
 class SpoolError(OSError):
@@ -46,16 +50,18 @@ class _File:
             raise _spool_error(e) from None
         self._end = 0
         self._unflushed = False
+        self._lock = threading.Lock()
 
     def put(self, data: bytes) -> tuple[int, int]:
         if self._file is None:
             raise ValueError("spool closed")
-        at = self._end
         try:
-            self._file.write(data)
+            with self._lock:  # Windows reads move the position (see get)
+                at = self._end
+                self._file.write(data)
+                self._end += len(data)
         except OSError as e:
             raise _spool_error(e) from None
-        self._end += len(data)
         self._unflushed = True
         return at, len(data)
 
@@ -66,7 +72,13 @@ class _File:
             if self._unflushed:
                 self._file.flush()
                 self._unflushed = False
-            data = os.pread(self._file.fileno(), size, at)
+            if _PREAD is not None:
+                data = _PREAD(self._file.fileno(), size, at)
+            else:  # Windows has no pread: seek, read, and back to the end for the next put
+                with self._lock:
+                    self._file.seek(at)
+                    data = self._file.read(size)
+                    self._file.seek(self._end)
         except OSError as e:
             raise _spool_error(e) from None
         if len(data) != size:
@@ -176,7 +188,11 @@ class SchoolSpool:
     def __init__(self, items: Sequence[PlanItem]) -> None:
         self._file = _File()
         self._items = list(items)
-        self._item_index = {id(item): i for i, item in enumerate(self._items)}
+        # By value: a plan item equal to one of these (another load of the same plan) is stored
+        # as its index too.
+        self._item_index: dict[PlanItem, int] = {}
+        for i, item in enumerate(self._items):
+            self._item_index.setdefault(item, i)
         self._controls: list[Control] = []
         self._control_index: dict[Control, int] = {}
 
@@ -188,19 +204,17 @@ class SchoolSpool:
         for r in rows:
             item: int | PlanItem | None = None
             if r.item is not None:
-                found = self._item_index.get(id(r.item))
+                found = self._item_index.get(r.item)
                 item = found if found is not None else r.item
             control = self._control_index.get(r.control)
             if control is None:
                 control = self._control_index[r.control] = len(self._controls)
                 self._controls.append(r.control)
             packed.append((item, r.sheet_row, r.values, control, r.occurrence))
-        at, size = self._file.put(pickle.dumps((packed, dict(passport)), pickle.HIGHEST_PROTOCOL))
-        return SpooledRowReports(self, at, size, len(packed)), SpooledPassport(self, at, size)
-
-    def _load(self, at: int, size: int) -> tuple[list[tuple[Any, ...]], dict[str, CellValue]]:
-        packed, passport = pickle.loads(self._file.get(at, size))
-        return packed, passport
+        put, dump = self._file.put, pickle.dumps
+        at, size = put(dump(packed, pickle.HIGHEST_PROTOCOL))
+        p_at, p_size = put(dump(dict(passport), pickle.HIGHEST_PROTOCOL))
+        return SpooledRowReports(self, at, size, len(packed)), SpooledPassport(self, p_at, p_size)
 
     def rows(self, at: int, size: int) -> list[RowReport]:
         items, controls = self._items, self._controls
@@ -212,11 +226,14 @@ class SchoolSpool:
                 controls[control],
                 occurrence,
             )
-            for item, sheet_row, values, control, occurrence in self._load(at, size)[0]
+            for item, sheet_row, values, control, occurrence in pickle.loads(
+                self._file.get(at, size)
+            )
         ]
 
     def passport(self, at: int, size: int) -> dict[str, CellValue]:
-        return self._load(at, size)[1]
+        found: dict[str, CellValue] = pickle.loads(self._file.get(at, size))
+        return found
 
     def close(self) -> None:
         self._file.close()

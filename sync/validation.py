@@ -92,7 +92,7 @@ def check_school(
         matched, match_problems = _rebuild_plan(sheet, spec, period, audience)
     else:
         period = plan.period
-        matched, match_problems = _match_plan(sheet, plan.for_audience(audience), spec)
+        matched, match_problems = _match_plan(sheet, _plan_index(plan, audience), spec)
     problems += match_problems
     for row, _ in matched:
         problems += _check_row(row, sheet, spec, today, period)
@@ -218,6 +218,7 @@ class _PlanIndex:
     """The expected plan rows by folded № and by folded activity: one lookup per sheet row."""
 
     def __init__(self, expected: Sequence[PlanItem]) -> None:
+        self.items = tuple(expected)
         self.by_no: dict[str, list[PlanItem]] = {}
         self.by_activity: dict[str, list[PlanItem]] = {}
         for item in expected:
@@ -225,9 +226,14 @@ class _PlanIndex:
             self.by_activity.setdefault(_fold_text(item.activity), []).append(item)
 
 
-@lru_cache(maxsize=8)  # every school of a run is matched against the same plan rows
-def _plan_index(expected: tuple[PlanItem, ...]) -> _PlanIndex:
-    return _PlanIndex(expected)
+def _plan_index(plan: Plan, audience: Audience) -> _PlanIndex:
+    """The plan rows one audience's workbooks carry, indexed once per plan (every school of a
+    run is matched against the same rows); kept on the plan, so it goes with it."""
+    cache: dict[Audience, _PlanIndex] = plan.__dict__.setdefault("_indexes", {})
+    found = cache.get(audience)
+    if found is None:
+        found = cache[audience] = _PlanIndex(plan.for_audience(audience))
+    return found
 
 
 def _find(
@@ -274,13 +280,13 @@ def _duplicate(
 
 
 def _match_plan(
-    sheet: SchoolSheet, expected: Sequence[PlanItem], spec: TemplateSpec
+    sheet: SchoolSheet, expected: Sequence[PlanItem] | _PlanIndex, spec: TemplateSpec
 ) -> tuple[list[tuple[SheetRow, PlanItem | None]], list[Problem]]:
     sheet_name, columns = _main_name(sheet, spec), sheet.columns
     matched: list[tuple[SheetRow, PlanItem | None]] = []
     problems: list[Problem] = []
     used: dict[PlanItem, int] = {}  # plan row -> the sheet row that holds it
-    index = _plan_index(tuple(expected))
+    index = expected if isinstance(expected, _PlanIndex) else _PlanIndex(expected)
     for sheet_row in sheet.rows:
         n, values = sheet_row.row, sheet_row.values
         row = _Row(sheet_row)
@@ -312,7 +318,7 @@ def _match_plan(
                 problems.append(
                     PLAN_CELL_CHANGED.at(sheet_name, _cell(n, columns, key), key, n, header=header)
                 )
-    for item in expected:
+    for item in index.items:
         if item not in used:
             problems.append(PLAN_ROW_MISSING.at(sheet_name, no=item.no, activity=item.activity))
     return matched, problems

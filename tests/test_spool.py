@@ -234,3 +234,55 @@ def test_a_workbook_written_back_is_freed_at_once(tmp_path: Path) -> None:
         gc.enable()
     assert sum(1 for w in result.writes.values() if w.status == "written") >= 2
     assert alive == []
+
+
+def test_the_spool_reads_without_pread_as_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sync.spool._PREAD", None)
+    reports = _schools(40)
+    lines = SpooledLines()
+    spool = SchoolSpool(MASTER_PLAN.items)
+    stored = []
+    for i, r in enumerate(reports):  # puts and reads interleaved: each read moves the position
+        lines.add([r.school.name, i], {1: "FFC7CE"} if i % 2 else None)
+        stored.append(spool.put(r.rows, {"pupils": i}))
+        assert list(stored[i // 2][0]) == list(reports[i // 2].rows)
+    assert [v for v, _ in lines.records()] == [[r.school.name, i] for i, r in enumerate(reports)]
+    assert [dict(p) for _, p in stored] == [{"pupils": i} for i in range(40)]
+    lines.close()
+    spool.close()
+
+
+def test_na_proverke_orders_by_time_of_day_and_by_microseconds() -> None:
+    day = date(2022, 2, 1)
+    at = datetime(2022, 2, 2, 10, 0, 0)
+    a = report(
+        "А",
+        [
+            row(A1, "done", 5, status="Выполнено", done_on=datetime(2022, 2, 1, 18, 0)),
+            row(A2, "done", 6, status="Выполнено", done_on=day),
+        ],
+        id="a",
+        modified=at.replace(microsecond=900_000),
+    )
+    b = report(
+        "Б",
+        [
+            row(A1, "done", 5, status="Выполнено", done_on=datetime(2022, 2, 1, 8, 0)),
+            row(A2, "done", 6, status="Выполнено", done_on=day),
+            row(B1, "done", 7, status="Выполнено"),
+        ],
+        id="b",
+        modified=at.replace(microsecond=100_000),
+    )
+    for spooled in (False, True):
+        master, builder = _master([a, b], spooled)
+        got = [(r[0], r[1], r[4]) for r in master.sheet(REVIEW_SHEET).rows]
+        # A date alone is that day's midnight; within a moment, the workbook changed first.
+        assert got == [
+            ("Б", "2", day),
+            ("А", "2", day),
+            ("Б", "1", datetime(2022, 2, 1, 8, 0)),
+            ("А", "1", datetime(2022, 2, 1, 18, 0)),
+            ("Б", "2", None),  # B1: № 2 of the second section, no date
+        ], spooled
+        builder.close()

@@ -600,7 +600,8 @@ def test_kill_9_during_runs_loses_nothing_and_the_next_run_leaves_no_temp_file(
 
 
 def test_the_windows_replace_path_type_checks() -> None:
-    """ReplaceFileW runs only on Windows: mypy checks that code path as Windows would see it."""
+    """ReplaceFileW (and the spool's read without pread) run only on Windows: mypy checks those
+    code paths as Windows would see them."""
     import subprocess
     import sys
 
@@ -608,7 +609,7 @@ def test_the_windows_replace_path_type_checks() -> None:
     source = (root / "sync" / "fileio.py").read_text(encoding="utf-8")
     assert "ReplaceFileW" in source and 'sys.platform == "win32"' in source
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--platform", "win32", "sync/fileio.py"],
+        [sys.executable, "-m", "mypy", "--platform", "win32", "sync/fileio.py", "sync/spool.py"],
         cwd=root,
         capture_output=True,
         text=True,

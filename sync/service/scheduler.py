@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -37,6 +38,7 @@ from sync.service.config import (
 from sync.service.lock import LockBusy, RunLock, service_lock_path_for
 from sync.states import RunOutcome
 
+KEPT_RESULTS = 10  # run results a service keeps (see Service.results)
 log = logging.getLogger("roadmap_sync.service")
 
 Clock = Callable[[], datetime]  # an aware "now"
@@ -238,7 +240,10 @@ class Service:
         self.max_idle = max_idle
         self.lock_wait = lock_wait
         self.scheduler = schedule.Scheduler()
-        self.results: list[RunResult] = []
+        # The latest runs' results (a service runs for months: older ones, with their spooled
+        # rows, are let go) and how many runs finished.
+        self.results: deque[RunResult] = deque(maxlen=KEPT_RESULTS)
+        self.finished_runs = 0
         self.last_started: datetime | None = None
         self.last_finished: datetime | None = None
         self._config_stamp = _stamp(config.path)
@@ -314,6 +319,7 @@ class Service:
         finally:
             self.last_finished = self.clock()
         self.results.append(result)
+        self.finished_runs += 1
         return result
 
     def _after_run(self, result: RunResult, history: History) -> None:
@@ -437,11 +443,11 @@ class Service:
         log.info("Следующая синхронизация: %s.", self._next_text())
         while not self.stop.is_set():
             self._reload_if_changed()
-            ran = len(self.results)
+            ran = self.finished_runs
             self.scheduler.run_pending()
             if self.stop.is_set():
                 break
-            if len(self.results) != ran:
+            if self.finished_runs != ran:
                 log.info("Следующая синхронизация: %s.", self._next_text())
             self.sleep(self._idle())
         log.info("Служба остановлена.")
