@@ -25,7 +25,7 @@ from sync.consolidate import (
 )
 from sync.history import History
 from sync.model import RowReport, School, SchoolReport, SchoolSheet, SheetRow
-from sync.pipeline import run
+from sync.pipeline import load_context, run
 from sync.review import Decisions, ReviewPlan, ReviewState, RowKey, RowReview
 from sync.spool import CHUNK, SchoolSpool, SpooledLines, SpooledRows, SpoolError
 from tests.fixtures import (
@@ -180,6 +180,10 @@ def test_after_a_run_no_row_is_held_in_memory(tmp_path: Path) -> None:
     # …yet every school's rows are there for the summaries and e-mails that ask for them.
     counted = sum(len(r.rows) for r in result.reports)
     assert counted > 0 and sum(len(list(r.rows)) for r in result.reports) == counted
+    # The second run in this process stored each row's plan item as the plan's (not a copy a
+    # row): read back, the schools' rows share a handful of item objects.
+    items = {id(x.item) for r in result.reports for x in r.rows if x.item is not None}
+    assert 0 < len(items) <= len(load_context(config)[1].items) < counted
     assert all(isinstance(x, RowReport) for r in result.reports for x in r.rows)
 
 
