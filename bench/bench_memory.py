@@ -66,17 +66,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench_folder import generate  # the same cached municipality as bench_folder.py
-    from bench_warm import export
+    from bench_warm import export, short_rev
 
     from sync.demo import DEMO_TODAY
 
     today = DEMO_TODAY.isoformat()
-    short = subprocess.run(
-        ["git", "rev-parse", "--short", args.before], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    short, head = short_rev(args.before), short_rev("HEAD")
     labels = {"before": f"before ({short})", "after": f"after ({head})"}
     args.workdir.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[int, str], dict[str, Any]] = {}

@@ -87,6 +87,13 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+def short_rev(rev: str) -> str:
+    """A commit's short hash, as the tables name the codes compared."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--before", default="HEAD~1", help="the commit to compare with")
@@ -115,12 +122,7 @@ def main() -> None:
             print(f"profile of one warm run: {args.profile}")
             return
         before_tree = export(args.before, Path(tmp) / "before")
-        short = subprocess.run(
-            ["git", "rev-parse", "--short", args.before], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip()
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip()
+        short, head = short_rev(args.before), short_rev("HEAD")
         # Each code gets its own copy of the municipality after the cold run, and one unmeasured
         # warm run there: the state a run leaves (the master, its history) is that code's own.
         trees = {"before": before_tree, "after": ROOT}

@@ -172,29 +172,14 @@ def sheet_to_json(sheet: SchoolSheet) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def sheet_from_json(text: str, shared: dict[str, str] | None = None) -> SchoolSheet:
-    """The sheet back from its JSON. With `shared`, equal texts of different snapshots become
-    one string (for a caller that keeps many snapshots; a run keeps one school's at a time)."""
+def sheet_from_json(text: str) -> SchoolSheet:
+    """The sheet back from its JSON."""
     d = json.loads(text)
-    keep = shared.setdefault if shared is not None else None
-
-    def value(v: Any) -> CellValue:
-        kind = type(v)
-        if kind is str:
-            return keep(v, v) if keep is not None else v
-        if kind is dict:
-            return _decode(v)
-        return cast(CellValue, v)
-
-    if keep is None:  # the warm run's hot path: no call per cell, only dates need decoding
-        rows = tuple(
-            SheetRow(row, {k: _decode(v) if type(v) is dict else v for k, v in values.items()})
-            for row, values in d["rows"]
-        )
-    else:
-        rows = tuple(
-            SheetRow(row, {k: value(v) for k, v in values.items()}) for row, values in d["rows"]
-        )
+    # The warm run's hot path: no call per cell, only dates (stored as objects) need decoding.
+    rows = tuple(
+        SheetRow(row, {k: _decode(v) if type(v) is dict else v for k, v in values.items()})
+        for row, values in d["rows"]
+    )
     return SchoolSheet(
         meta=d["meta"],
         columns=d["columns"],
@@ -511,15 +496,10 @@ class History:
         the previous day) and, per school, its newest snapshot read at or before that run.
         (None, {}) when there is none.
         """
-        day = before_day.isoformat() if before_day is not None else "9999-12-31"
-        row = self.conn.execute(
-            "SELECT id, started FROM runs WHERE id < ? AND outcome = 'ok' AND today < ?"
-            " ORDER BY id DESC LIMIT 1",
-            (before_run_id, day),
-        ).fetchone()
-        if row is None:
+        base = self.baseline_run(before_run_id, before_day)
+        if base is None:
             return None, {}
-        base_id, started = row
+        base_id, started = base
         rows = self.conn.execute(
             "SELECT r.school_id, r.run_id, r.at, r.problems, r.controls, r.snapshot FROM"
             " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
@@ -527,16 +507,7 @@ class History:
             " JOIN reads r ON r.school_id = newest.school_id AND r.run_id = newest.run_id",
             (base_id,),
         ).fetchall()
-        out = {}
-        for school_id, run_id, at, problems, controls, digest in rows:
-            out[school_id] = PastRead(
-                run_id,
-                datetime.fromisoformat(at),
-                self._sheet(digest),
-                json.loads(problems),
-                {int(k): v for k, v in json.loads(controls).items()},
-            )
-        return datetime.fromisoformat(started), out
+        return started, {school_id: self._past_read(*rest) for school_id, *rest in rows}
 
     def baseline_run(
         self, before_run_id: int, before_day: date | None = None
@@ -558,13 +529,16 @@ class History:
             " AND snapshot IS NOT NULL AND run_id <= ? ORDER BY run_id DESC LIMIT 1",
             (school_id, base_run_id),
         ).fetchone()
-        if row is None:
-            return None
-        run_id, at, problems, controls, digest = row
+        return self._past_read(*row) if row is not None else None
+
+    def _past_read(
+        self, run_id: int, at: str, problems: str, controls: str, digest: str
+    ) -> PastRead:
+        """A read's row as PastRead; its snapshot kept decoded for the school's last_read."""
         return PastRead(
             run_id,
             datetime.fromisoformat(at),
-            self._sheet(digest),  # kept for this school's last_read, which often wants it
+            self._sheet(digest),
             json.loads(problems),
             {int(k): v for k, v in json.loads(controls).items()},
         )

@@ -163,8 +163,8 @@ class SpooledLines:
 class SpooledRows(Lines):
     """The lines of a spooled sheet, read from the file on each pass."""
 
-    def __init__(self, lines: SpooledLines, order: Sequence[int] | None = None) -> None:
-        self.lines, self.order = lines, order
+    def __init__(self, lines: SpooledLines) -> None:
+        self.lines = lines
 
     @property
     def width(self) -> int:  # type: ignore[override]
@@ -172,7 +172,7 @@ class SpooledRows(Lines):
 
     def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
         """Each line with its fills by column, in the sheet's order."""
-        return self.lines.records(self.order)
+        return self.lines.records()
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -280,13 +280,12 @@ def _duplicate(
 
 
 def _match_plan(
-    sheet: SchoolSheet, expected: Sequence[PlanItem] | _PlanIndex, spec: TemplateSpec
+    sheet: SchoolSheet, index: _PlanIndex, spec: TemplateSpec
 ) -> tuple[list[tuple[SheetRow, PlanItem | None]], list[Problem]]:
     sheet_name, columns = _main_name(sheet, spec), sheet.columns
     matched: list[tuple[SheetRow, PlanItem | None]] = []
     problems: list[Problem] = []
     used: dict[PlanItem, int] = {}  # plan row -> the sheet row that holds it
-    index = expected if isinstance(expected, _PlanIndex) else _PlanIndex(expected)
     for sheet_row in sheet.rows:
         n, values = sheet_row.row, sheet_row.values
         row = _Row(sheet_row)
