@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import Any, cast
 
 from sync.model import CellValue, Problem, SchoolSheet, Severity, SheetRow
@@ -93,6 +95,10 @@ CREATE TABLE IF NOT EXISTS review_cells (
     PRIMARY KEY (school_id, section, no)
 );
 """
+
+# Inside History.batch, writes are committed at least this often (other readers of the history,
+# `status` and the web page, see a run's progress; another writer waits at most about this long).
+BATCH_SECONDS = 1.0
 
 # Runs that did not finish their work: the next due time still needs a run.
 UNFINISHED_OUTCOMES = (RunOutcome.INTERRUPTED, RunOutcome.ABORTED)
@@ -261,6 +267,52 @@ class History:
         # Snapshots decoded in this session, by hash: a run decodes each stored one only once
         # (the baseline and the last reads share most of them). Sheets are never mutated.
         self._decoded: dict[str, SchoolSheet] = {}
+        self._batch_since: float | None = None  # when the open batch's transaction began
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share transactions: committed by `commit()`, at least every
+        BATCH_SECONDS, and when the block ends however it ends. A run records its schools in a
+        batch (a commit per school cost more than the recording) and commits before it changes
+        any file; a run killed outright loses at most its last second of reads, which the next
+        run makes again from the files. Each write is still all or nothing (a savepoint)."""
+        self._batch_since = monotonic()
+        try:
+            yield
+        finally:
+            self._batch_since = None
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the writes of the open batch (nothing to do outside one)."""
+        if self.conn.in_transaction:
+            self.conn.commit()
+        if self._batch_since is not None:
+            self._batch_since = monotonic()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One method's writes, all or none: a transaction of their own, or inside a batch a
+        savepoint in the batch's transaction."""
+        if self._batch_since is None:
+            with self.conn:
+                yield
+            return
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        self.conn.execute("SAVEPOINT one_write")
+        try:
+            yield
+        except BaseException:
+            try:
+                self.conn.execute("ROLLBACK TO one_write")
+                self.conn.execute("RELEASE one_write")
+            except sqlite3.Error:
+                pass  # SQLite rolled the whole transaction back itself (a full disk)
+            raise
+        self.conn.execute("RELEASE one_write")
+        if monotonic() - self._batch_since >= BATCH_SECONDS:
+            self.commit()
 
     def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
         """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""
@@ -311,7 +363,7 @@ class History:
 
     # runs
     def start_run(self, started: datetime, today: date) -> int:
-        with self.conn:
+        with self._writing():
             cur = self.conn.execute(
                 "INSERT INTO runs(started, today) VALUES (?, ?)",
                 (started.isoformat(timespec="seconds"), today.isoformat()),
@@ -327,7 +379,7 @@ class History:
         counts: dict[str, int],
         message: str = "",
     ) -> None:
-        with self.conn:
+        with self._writing():
             self.conn.execute(
                 "UPDATE runs SET finished=?, outcome=?, synced=?, unchanged=?, failed=?, locked=?,"
                 " message=? WHERE id=?",
@@ -354,7 +406,7 @@ class History:
 
     def abandon_running(self, at: datetime, message: str) -> list[int]:
         """Mark runs still 'running' as aborted: called by the lock holder, so none is alive."""
-        with self.conn:
+        with self._writing():
             ids = [r[0] for r in self.conn.execute("SELECT id FROM runs WHERE outcome='running'")]
             self.conn.execute(
                 "UPDATE runs SET outcome='aborted', finished=?, message=? WHERE outcome='running'",
@@ -401,7 +453,7 @@ class History:
         school): the read refers to it without encoding and hashing the sheet again.
         """
         digest = snapshot
-        with self.conn:
+        with self._writing():
             if sheet is not None and snapshot is None:
                 data = sheet_to_json(sheet)
                 digest = hashlib.sha256(data.encode()).hexdigest()
@@ -452,19 +504,26 @@ class History:
             digest,
         )
 
-    def last_stamps(self) -> dict[str, str]:
-        """Per school, the stamp of its newest read with a snapshot (what `last_read` returns)."""
-        rows = self.conn.execute(
-            "SELECT r.school_id, r.stamp FROM reads r JOIN"
-            " (SELECT school_id, MAX(run_id) AS run_id FROM reads"
-            "  WHERE snapshot IS NOT NULL GROUP BY school_id) AS newest"
-            " ON r.school_id = newest.school_id AND r.run_id = newest.run_id"
-        ).fetchall()
-        return {school_id: stamp for school_id, stamp in rows}
+    def last_stamps(self, school_ids: Iterable[str]) -> dict[str, str]:
+        """Per school, the stamp of its newest read with a snapshot (what `last_read` returns).
+
+        A lookup per school in the (school, run) index: the time does not grow with the number
+        of runs kept (a query over all reads took 0.1 s after 150 nightly runs of 1000 schools).
+        """
+        found = {}
+        query = (
+            "SELECT stamp FROM reads WHERE school_id = ? AND snapshot IS NOT NULL"
+            " ORDER BY run_id DESC LIMIT 1"
+        )
+        for school_id in school_ids:
+            row = self.conn.execute(query, (school_id,)).fetchone()
+            if row is not None:
+                found[school_id] = row[0]
+        return found
 
     def update_stamp(self, run_id: int, school_id: str, stamp: str, fingerprint: str) -> None:
         """After our own write-back the file changed: remember its new stamp and content hash."""
-        with self.conn:
+        with self._writing():
             self.conn.execute(
                 "UPDATE reads SET stamp=?, fingerprint=? WHERE run_id=? AND school_id=?",
                 (stamp, fingerprint, run_id, school_id),
@@ -606,7 +665,7 @@ class History:
         run_id: int | None = None,
     ) -> None:
         """Remember a sent digest: it survives restarts, so the interval holds across them."""
-        with self.conn:
+        with self._writing():
             self.conn.execute(
                 "INSERT INTO reminders(recipient, mode, today, sent_at, run_id, addresses, items,"
                 " message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -638,7 +697,7 @@ class History:
         return (row[0], row[1]) if row else None
 
     def record_paint(self, school_id: str, digest: str, stamp: str, at: datetime) -> None:
-        with self.conn:
+        with self._writing():
             self.conn.execute(
                 "INSERT OR REPLACE INTO paints(school_id, digest, stamp, at) VALUES (?, ?, ?, ?)",
                 (school_id, digest, stamp, at.isoformat(timespec="seconds")),
@@ -649,7 +708,7 @@ class History:
         """Append new marks to the review trail."""
         if not marks:
             return
-        with self.conn:
+        with self._writing():
             self.conn.executemany(
                 "INSERT INTO review_marks(school_id, section, no, mark, comment, by, at,"
                 " row_digest, source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -717,7 +776,7 @@ class History:
 
     def set_review_cells(self, school_id: str, cells: dict[RowKey, str]) -> None:
         """Remember what a school's «Отметка МОУО» cells show now (read or written by us)."""
-        with self.conn:
+        with self._writing():
             self.conn.execute("DELETE FROM review_cells WHERE school_id = ?", (school_id,))
             self.conn.executemany(
                 "INSERT OR REPLACE INTO review_cells(school_id, section, no, text)"

@@ -281,38 +281,41 @@ def _run_schools(
     )
     school_spool = SchoolSpool(plan.items)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
-    backend = ahead = ReadAhead(backend, schools_to_read(schools, states, history.last_stamps()))
+    backend = ahead = ReadAhead(
+        backend, schools_to_read(schools, states, history.last_stamps(s.id for s in schools))
+    )
     try:
-        for i, school in enumerate(schools, start=1):
-            if stop is not None and stop.is_set():
-                result.outcome = RunOutcome.INTERRUPTED
-                result.message = (
-                    f"Синхронизация остановлена по запросу после {i - 1} из {len(schools)} книг;"
-                    " следующая синхронизация прочитает все."
+        with history.batch():  # committed before any file is changed (see _paint)
+            for i, school in enumerate(schools, start=1):
+                if stop is not None and stop.is_set():
+                    result.outcome = RunOutcome.INTERRUPTED
+                    result.message = (
+                        f"Синхронизация остановлена по запросу после {i - 1}"
+                        f" из {len(schools)} книг; следующая синхронизация прочитает все."
+                    )
+                    break
+                if progress:
+                    progress(school, i, len(schools))
+                previous.schools.get(school.id)  # read before the school's snapshot: decoded once
+                report, write = _sync_school(
+                    school,
+                    states.get(school.id, SourceState(False)),
+                    backend,
+                    history,
+                    plan,
+                    spec,
+                    today,
+                    config.soon_days,
+                    result.run_id,
+                    now,
+                    review,
                 )
-                break
-            if progress:
-                progress(school, i, len(schools))
-            previous.schools.get(school.id)  # read before the school's snapshot: decoded once
-            report, write = _sync_school(
-                school,
-                states.get(school.id, SourceState(False)),
-                backend,
-                history,
-                plan,
-                spec,
-                today,
-                config.soon_days,
-                result.run_id,
-                now,
-                review,
-            )
-            history.forget_decoded()
-            builder.add(report, _log_school(result.run_id, report, spec, result.review))
-            report.rows, report.passport = school_spool.put(report.rows, report.passport)
-            result.reports.append(report)
-            if write:
-                result.writes[school.id] = write
+                history.forget_decoded()
+                builder.add(report, _log_school(result.run_id, report, spec, result.review))
+                report.rows, report.passport = school_spool.put(report.rows, report.passport)
+                result.reports.append(report)
+                if write:
+                    result.writes[school.id] = write
         ahead.close()
         _finish_review(review, result, history, now)
         if result.outcome != RunOutcome.OK:
@@ -489,6 +492,7 @@ def _paint(
     last = history.last_paint(school.id)
     if last is not None and last == (paint.digest(), stamp):
         return None
+    history.commit()  # what the run knows is saved before the school's file changes
     write = backend.write_back(school, paint, fingerprint)
     if write.status == WriteStatus.WRITTEN:
         history.update_stamp(run_id, school.id, write.stamp, write.fingerprint)

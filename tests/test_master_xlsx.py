@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import zipfile
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -362,15 +363,16 @@ def test_libreoffice_shows_school_text_as_typed(written: Path, tmp_path: Path) -
     assert schools[H][7] == "28.02.2022 17:05"
 
 
-def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
+def _both_ways(
     master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The large sheets' rows are written as XML by the builder: the same cells, formats,
-    # protection and row heights as XlsxWriter's own API writes.
+) -> tuple[Path, Path]:
+    """The master written with its rows as XML (fast) and through XlsxWriter's API; asserts
+    that both hold the same cells, formats, protection, row heights and dimensions."""
     fast, streamed = tmp_path / "fast.xlsx", tmp_path / "api.xlsx"
     write_master_xlsx(master, fast)
-    monkeypatch.setattr("sync.builders.master_xlsx.FAST_ROWS", False)
-    write_master_xlsx(master, streamed)
+    with monkeypatch.context() as m:
+        m.setattr("sync.builders.master_xlsx.FAST_ROWS", False)
+        write_master_xlsx(master, streamed)
     a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(streamed)
     assert a.sheetnames == b.sheetnames
     for name in a.sheetnames:
@@ -397,6 +399,15 @@ def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
         for r in range(1, a[name].max_row + 1):
             assert a[name].row_dimensions[r].height == b[name].row_dimensions[r].height, (name, r)
         assert a[name].dimensions == b[name].dimensions, name
+    return fast, streamed
+
+
+def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The large sheets' rows are written as XML by the builder: the same cells, formats,
+    # protection and row heights as XlsxWriter's own API writes.
+    fast, streamed = _both_ways(master, tmp_path, monkeypatch)
     # The chart on «Обзор» carries the same cached values (what a viewer that does not
     # recalculate shows), though «Школы» it reads from is written as XML.
     charts = []
@@ -405,6 +416,56 @@ def test_rows_written_as_xml_and_through_xlsxwriter_hold_the_same_cells(
             charts.append(z.read("xl/charts/chart1.xml"))
     assert charts[0] == charts[1]
     assert b"<c:numCache>" in charts[0] and b"<c:strCache>" in charts[0]
+
+
+def test_cells_made_once_and_reused_are_still_each_cell_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The XML writer makes a dated, numbered, filled or editable cell once per column, value
+    # and fill and reuses it: values that compare equal but are written differently must not
+    # share one (True and 1; the same instant in two zones shows two wall times).
+    chita, utc = timezone(timedelta(hours=9)), UTC
+    odd: list[Any] = [
+        True,
+        1,
+        1.0,
+        Decimal("1"),
+        float("nan"),
+        float("inf"),
+        -0.0,
+        datetime(2022, 1, 10, 9, 0, tzinfo=chita),
+        datetime(2022, 1, 10, 0, 0, tzinfo=utc),  # the same instant as the one above
+        datetime(2022, 1, 10, 9, 0),
+        date(2022, 1, 10),
+        time(9, 30),
+        timedelta(hours=36),
+        "Выполнено",
+        "длинный текст " * 12,
+        "две\nстроки",
+        None,
+    ]
+    rows = [[f"школа {i}", v, v, v, f"ключ {i}"] for i, v in enumerate(odd * 2)]
+    fills = {}
+    for r in range(len(rows)):
+        if r % 3:
+            fills[(r, 1)] = "FFC7CE" if r % 2 else "C6EFCE"
+    sheet = MasterSheet(
+        name="Мероприятия",
+        headers=["Школа", "Значение", "Отметка", "Текст", "Ключ"],
+        rows=rows,
+        fills=fills,
+        widths=[20, 14, 14, 40, 10],
+        number_formats={3: "0.00"},
+        editable={2: ("Принято", "На доработке")},
+        hidden_columns=(4,),
+    )
+    fast, _ = _both_ways(Master(sheets=[sheet], title="Свод"), tmp_path, monkeypatch)
+    ws = openpyxl.load_workbook(fast)["Мероприятия"]
+    first = H + 1
+    assert ws.cell(first, 2).data_type == "b" and ws.cell(first + 1, 2).data_type == "n"
+    # Two wall times for one instant: 09:00 in Chita and 00:00 in UTC.
+    assert ws.cell(first + 7, 2).value == datetime(2022, 1, 10, 9, 0)
+    assert ws.cell(first + 8, 2).value == datetime(2022, 1, 10, 0, 0)
 
 
 def test_only_the_coordinators_columns_can_be_typed_into(master: Master, written: Path) -> None:

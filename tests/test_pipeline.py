@@ -6,6 +6,7 @@ import hashlib
 import os
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from openpyxl import load_workbook
 
@@ -227,3 +228,59 @@ def test_no_backup_no_write(tmp_path: Path) -> None:
     assert {w.status for w in result.writes.values()} == {"failed"}
     assert all("резервную копию" in w.message for w in result.writes.values())
     assert {s.id: Path(s.source).read_bytes() for s in config.schools} == before
+
+
+def test_a_school_is_recorded_before_its_file_is_written(tmp_path: Path) -> None:
+    # A run records its schools in batches (a commit per school cost more than the rest of an
+    # unchanged school's recording), but never writes a school's file before the history holds
+    # what was read from it: another connection sees the read at the moment of the write.
+    import sqlite3
+
+    from sync.pipeline import backend_for
+
+    config = setup(tmp_path)
+    real = backend_for(config)
+    seen: dict[str, int] = {}
+
+    class Watching:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def write_back(self, school: Any, paint: Any, fingerprint: str) -> Any:
+            with sqlite3.connect(config.history_path) as other:
+                seen[school.id] = other.execute(
+                    "SELECT COUNT(*) FROM reads WHERE school_id = ? AND snapshot IS NOT NULL",
+                    (school.id,),
+                ).fetchone()[0]
+            return real.write_back(school, paint, fingerprint)
+
+    result = run(config, today=TODAY, backend=Watching())  # type: ignore[arg-type]
+    assert result.outcome == "ok" and set(result.writes) == set(seen)
+    assert seen and all(n == 1 for n in seen.values()), seen
+
+
+def test_a_run_in_one_batch_still_keeps_each_schools_record_whole(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    import pytest
+
+    from sync.model import SchoolSheet
+
+    with History.open(tmp_path / "h.sqlite") as history:
+        run_id = history.start_run(datetime(2022, 1, 10, 2), TODAY)
+        with history.batch():
+            history.record_read(run_id, "s1", datetime(2022, 1, 10, 2), "unchanged", stamp="a")
+            with pytest.raises(TypeError):  # fails after its snapshot row was inserted
+                history.record_read(
+                    run_id,
+                    "s2",
+                    datetime(2022, 1, 10, 2),
+                    "synced",
+                    sheet=SchoolSheet({}, {}, 1, (), {}, {}),
+                    controls={1: object()},  # type: ignore[dict-item]
+                )
+            history.record_read(run_id, "s3", datetime(2022, 1, 10, 2), "unchanged", stamp="c")
+        with History.open(tmp_path / "h.sqlite") as other:
+            reads = other.conn.execute("SELECT school_id FROM reads ORDER BY school_id")
+            assert [r[0] for r in reads] == ["s1", "s3"]
+            assert other.conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 0

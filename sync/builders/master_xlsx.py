@@ -576,12 +576,20 @@ class _Table:
                     ws.write_blank(row, c, None, fmt)
 
     def rows_xml(self, ws: _FastSheet, first_row: int) -> Iterator[str]:
-        """The rows' <row> elements, strings in the workbook's shared string table."""
+        """The rows' <row> elements, strings in the workbook's shared string table.
+
+        One pass over each line makes its cells and its height. A cell that is not plain text
+        (a date, a number, a fill, a formatted blank) is made once per column, value and fill
+        and then reused: the plan's deadlines and the controls repeat for every school.
+        """
         ncols = len(self.widths)
+        widths, wraps = self.widths, self.wraps
         letters = [f'<c r="{xl_col_to_name(c)}' for c in range(ncols)]
         # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
         text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
         simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
+        # A text longer than this may need a second line (None: a hidden column, not shown).
+        limits = [None if c in self.hidden else widths[c] - 2.5 for c in range(ncols)]
         # A hidden column holds each line's key, a text no other cell repeats: written in the
         # cell itself, not kept in the shared string table (which grows with every text).
         inline = [
@@ -595,8 +603,11 @@ class _Table:
             fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
             blank[c] = f'" s="{fmt._get_xf_index()}"/>'
         table = ws.str_table
-        add = table._get_shared_string_index
+        add = table._get_shared_string_index  # counts the use it is asked for
         known: dict[str, int] = {}  # a text as given -> its index (cleaned once: names repeat)
+        made: list[dict[tuple[type, CellValue, str | None], tuple[str | None, bool]]] = [
+            {} for _ in range(ncols)
+        ]
 
         def index(text: str) -> int:
             i = known.get(text)
@@ -606,53 +617,79 @@ class _Table:
                 table.count += 1  # the table counts every use, as XlsxWriter's own lookup does
             return i
 
-        convert = ws._convert_date_time
-        serials: dict[object, float] = {}  # the plan's deadlines repeat for every school
-
-        def to_serial(value: object) -> float:
-            n = serials.get(value)
-            if n is None:
-                n = serials[value] = convert(value)
-            return n
+        def other(fills: RowFills, c: int, value: CellValue) -> tuple[str | None, bool]:
+            """A cell that is not plain text: what follows its reference, and is it a text."""
+            found = self.cell(fills, c, value)
+            if found is None:
+                return None, False
+            kind, v, fmt = found
+            xf = fmt._get_xf_index()
+            if kind == "s":
+                return f'" s="{xf}" t="s"><v>{index(v)}</v></c>', True
+            if kind == "n":
+                return f'" s="{xf}"><v>{v:.16G}</v></c>', False
+            if kind == "d":
+                return f'" s="{xf}"><v>{ws._convert_date_time(v):.16G}</v></c>', False
+            if kind == "b":
+                return f'" s="{xf}" t="b"><v>{int(v)}</v></c>', False
+            return f'" s="{xf}"/>', False
 
         for r, (values, row_fills) in enumerate(_records(self.sheet)):
             n = first_row + r + 1
-            height = self.height(values)
-            parts = [
-                f'<row r="{n}" ht="{height:g}" customHeight="1">' if height else f'<row r="{n}">'
-            ]
+            parts = [""]  # the <row> tag once the height is known
+            lines = uses = 0
             for c, value in enumerate(values):
-                if simple[c] and not (row_fills and c in row_fills):
-                    if type(value) is str:
+                if type(value) is str:
+                    limit = limits[c]
+                    if limit is not None and (len(value) > limit or "\n" in value):
+                        k = _text_lines(value, widths[c], wraps[c])
+                        if k > lines:
+                            lines = k
+                    if simple[c] and not (row_fills and c in row_fills):
                         own = inline[c]
                         if own is not None:
                             parts.append(f"{letters[c]}{n}{own}{_xml_text(value)}</t></is></c>")
                             continue
-                        i = index(value)
+                        i = known.get(value)
+                        if i is None:
+                            i = known[value] = add(_clean(value))
+                        else:
+                            uses += 1
                         parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
                         continue
-                    if value is None:
-                        continue
-                elif value is None and blank[c] and not (row_fills and c in row_fills):
-                    parts.append(f"{letters[c]}{n}{blank[c]}")
+                elif value is None and not (row_fills and c in row_fills):
+                    if blank[c] is not None:
+                        parts.append(f"{letters[c]}{n}{blank[c]}")
                     continue
-                found = self.cell(row_fills, c, value)
-                if found is None:
-                    continue
-                kind, v, fmt = found
-                ref, xf = f"{letters[c]}{n}", fmt._get_xf_index()
-                if kind == "s":
-                    parts.append(f'{ref}" s="{xf}" t="s"><v>{index(v)}</v></c>')
-                elif kind == "n":
-                    parts.append(f'{ref}" s="{xf}"><v>{v:.16G}</v></c>')
-                elif kind == "d":
-                    parts.append(f'{ref}" s="{xf}"><v>{to_serial(v):.16G}</v></c>')
-                elif kind == "b":
-                    parts.append(f'{ref}" s="{xf}" t="b"><v>{int(v)}</v></c>')
+                rgb = row_fills.get(c) if row_fills else None
+                kind = type(value)
+                if kind in _SAME_CELL or (isinstance(value, datetime) and value.tzinfo is None):
+                    key = (kind, value, rgb)
+                    got = made[c].get(key)
+                    if got is None:
+                        got = other(row_fills, c, value)
+                        if len(made[c]) < _MADE_PER_COLUMN:
+                            made[c][key] = got
+                    elif got[1]:
+                        uses += 1
                 else:
-                    parts.append(f'{ref}" s="{xf}"/>')
+                    got = other(row_fills, c, value)
+                if got[0] is not None:
+                    parts.append(f"{letters[c]}{n}{got[0]}")
+            table.count += uses
+            parts[0] = (
+                f'<row r="{n}" ht="{_lines_pt(lines):g}" customHeight="1">'
+                if lines
+                else f'<row r="{n}">'
+            )
             parts.append("</row>")
             yield "".join(parts)
+
+
+# Cells of these types with the same value and fill are written alike: made once per column
+# (an aware datetime is not among them: equal instants may show different wall times).
+_SAME_CELL = frozenset({str, int, float, bool, date, type(None)})
+_MADE_PER_COLUMN = 4096  # distinct values remembered a column: the memory stays small
 
 
 class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are untyped
