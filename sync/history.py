@@ -324,6 +324,11 @@ class History:
                 self._decoded[digest] = found
         return found
 
+    def keep_decoded(self, digest: str, sheet: SchoolSheet) -> None:
+        """A snapshot decoded elsewhere (sync.prepare), for this school's turn in the run."""
+        if digest:
+            self._decoded[digest] = sheet
+
     def forget_decoded(self) -> None:
         """Drop the snapshots decoded for a later use that did not come (a school changed
         since the baseline): a run calls it after each school."""

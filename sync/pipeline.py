@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from sync import prepare
 from sync.backends.base import (
     Backend,
     MasterReadError,
@@ -163,7 +164,12 @@ def run(
         at = now()
         log.warning("Синхронизация не запущена: %s", e)
         return RunResult(0, today, at, finished=at, outcome=RunOutcome.BUSY, message=str(e))
-    with lock, History.open(config.history_path) as history:
+    # The helper is forked before the history is opened (it must inherit no connection).
+    with (
+        lock,
+        prepare.started(config, today) as helper,
+        History.open(config.history_path) as history,
+    ):
         started = now()
         abandoned = history.abandon_running(started, ABORTED_MESSAGE)
         if abandoned:
@@ -181,7 +187,7 @@ def run(
         )
         try:
             with _few_gc_pauses():
-                _run_schools(config, result, history, backend, progress, stop, now)
+                _run_schools(config, result, history, backend, progress, stop, now, helper)
         except Exception as e:
             result.outcome = RunOutcome.CRASHED
             reason = (
@@ -249,9 +255,12 @@ def _run_schools(
     progress: Progress | None,
     stop: threading.Event | None,
     now: Callable[[], datetime],
+    helper: prepare.Helper | None = None,
 ) -> None:
     """The run proper: every school in turn, then the master."""
     spec, plan = load_context(config)
+    if helper is not None:
+        helper.bind(plan, spec)
     backend = backend or backend_for(config)
     schools = config.all_workbooks()
     today = result.today
@@ -265,6 +274,16 @@ def _run_schools(
         else Baseline(None)
     )
     states = backend.survey(schools)
+    to_read = schools_to_read(schools, states, history.last_stamps(s.id for s in schools))
+    if helper is not None:  # it checks the unchanged schools ahead of the loop
+        changed = {s.id for s in to_read}
+        helper.go(
+            [
+                i
+                for i, s in enumerate(schools)
+                if s.id not in changed and states.get(s.id, SourceState(False)).exists
+            ]
+        )
     review = _read_review(config, backend, history, result, now)
     # The master is built a school at a time, its large sheets spooled to disk, and each
     # school's rows spooled once the master has them: memory stays flat as schools are added.
@@ -281,9 +300,7 @@ def _run_schools(
     )
     school_spool = SchoolSpool(plan.items)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
-    backend = ahead = ReadAhead(
-        backend, schools_to_read(schools, states, history.last_stamps(s.id for s in schools))
-    )
+    backend = ahead = ReadAhead(backend, to_read)
     try:
         with history.batch():  # committed before any file is changed (see _paint)
             for i, school in enumerate(schools, start=1):
@@ -296,6 +313,9 @@ def _run_schools(
                     break
                 if progress:
                     progress(school, i, len(schools))
+                prepared = helper.take(i - 1) if helper is not None else None
+                if prepared is not None:
+                    history.keep_decoded(prepared.last.snapshot, prepared.last.sheet)
                 previous.schools.get(school.id)  # read before the school's snapshot: decoded once
                 report, write = _sync_school(
                     school,
@@ -309,6 +329,7 @@ def _run_schools(
                     result.run_id,
                     now,
                     review,
+                    prepared,
                 )
                 history.forget_decoded()
                 builder.add(report, _log_school(result.run_id, report, spec, result.review))
@@ -336,6 +357,8 @@ def _run_schools(
             result.message = f"Свод не записан: {e}."
     finally:
         builder.close()
+        if helper is not None:
+            helper.close()
 
 
 class PastSchools(Mapping[str, SchoolBefore]):
@@ -407,8 +430,9 @@ def _sync_school(
     run_id: int,
     now: Callable[[], datetime],
     review: RunReview | None = None,
+    prepared: prepare.Prepared | None = None,
 ) -> tuple[SchoolReport, WriteResult | None]:
-    last = history.last_read(school.id)
+    last = prepared.last if prepared is not None else history.last_read(school.id)
     at = now()
     sheet: SchoolSheet | None = None
     outcome, message = SchoolOutcome.SYNCED, ""
@@ -441,7 +465,10 @@ def _sync_school(
             failed.rows = review.decide(school, failed.rows, fresh=False, spec=spec, at=at)
         return failed, None
 
-    checked, problems = check_school(sheet, school, plan, spec, today, soon_days)
+    if prepared is not None and sheet is prepared.last.sheet:
+        checked, problems = prepared.rows, prepared.problems  # the same check, done ahead
+    else:
+        checked, problems = check_school(sheet, school, plan, spec, today, soon_days)
     rows: Sequence[RowReport] = checked
     if review is not None:
         # A sheet without «Отметка МОУО» has no cells to read marks from.

@@ -894,7 +894,7 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any, forked: bo
     """
     inherited = 0
     if forked:
-        _leave_parent(conn)
+        leave_parent(conn)
         inherited = _address_space()
     _limit_self(limits, inherited)
     # Ctrl+C reaches the whole process group: the parent decides when to stop (after the
@@ -946,7 +946,7 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any, forked: bo
             os._exit(0)
 
 
-def _leave_parent(conn: Connection) -> None:
+def leave_parent(conn: Connection) -> None:
     """In a worker forked from the run: drop what it inherited and must never act on.
 
     The parent's signal handlers (a SIGTERM would otherwise run the run's own handler here),
