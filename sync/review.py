@@ -189,11 +189,13 @@ def encode_key(key: RowKey, digest: str, shown: str = "") -> str:
     >>> decode_key("мусор") is None, decode_shown(encode_key(k, "abc"))
     (True, None)
     """
-    parts = [key.school_id, key.section, key.no, digest] + ([shown] if shown else [])
-    return _KEY_JSON.encode(parts)
+    parts = (key.school_id, key.section, key.no, digest) + ((shown,) if shown else ())
+    # json.dumps(list(parts), ensure_ascii=False) exactly (every part a text), without the
+    # encoder's machinery: a run makes one for every row of the municipality.
+    return "[" + ", ".join(map(_json_text, parts)) + "]"
 
 
-_KEY_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), made once
+_json_text = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as it is
 
 
 def _key_parts(text: CellValue) -> list[str] | None:

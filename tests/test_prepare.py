@@ -30,8 +30,12 @@ LATER = TODAY + timedelta(days=45)  # deadlines pass: the controls of unchanged 
 
 @pytest.fixture
 def helpers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[prepare.Helper | None]]:
-    """Every helper started, with the threshold lowered to the fixture's few schools."""
+    """Every helper started, with the threshold lowered to the fixture's few schools.
+
+    The test session keeps servers of its own in threads (the fake Google, SMTP), which makes
+    `fork_safe` refuse; they touch nothing the helper uses, so here forking is allowed."""
     monkeypatch.setattr(prepare, "MIN_SCHOOLS", 1)
+    monkeypatch.setattr("sync.backends.isolated.fork_safe", lambda: True)
     made: list[prepare.Helper | None] = []
     real = prepare.start
 
@@ -146,19 +150,22 @@ def test_no_helper_where_forking_is_not_safe(
     monkeypatch.setattr(prepare, "MIN_SCHOOLS", 1)
     config = setup(tmp_path)
     run(config, today=TODAY)
-    # The process holds the history open: SQLite's locks would not survive the fork.
-    with History.open(config.history_path):
-        assert prepare.start(config, TODAY) is None
     # Another thread is running (the service): a forked copy could inherit a held lock.
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
+        assert threading.active_count() > 1
         assert prepare.start(config, TODAY) is None
     finally:
         stop.set()
         other.join()
-    # Too few schools to be worth a process.
+    # Where it is safe (the test session's own server threads aside: see `helpers`)…
+    monkeypatch.setattr("sync.backends.isolated.fork_safe", lambda: True)
+    # …but the process holds the history open: SQLite's locks would not survive the fork.
+    with History.open(config.history_path):
+        assert prepare.start(config, TODAY) is None
+    # …or too few schools to be worth a process.
     monkeypatch.setattr(prepare, "MIN_SCHOOLS", 10)
     assert prepare.start(config, TODAY) is None
     monkeypatch.setattr(prepare, "MIN_SCHOOLS", 1)

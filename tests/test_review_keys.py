@@ -8,9 +8,11 @@ the first keeps today's key, so keys stored in the history and in masters stay v
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from sync.builders.fill import fill_workbook
@@ -18,7 +20,15 @@ from sync.consolidate import HEADER_ROW, ROWS_SHEET, row_key
 from sync.history import History
 from sync.model import Audience, Control, PlanItem, RowReport
 from sync.pipeline import run
-from sync.review import Mark, RowKey, base_key, decode_key, number_rows, row_keys
+from sync.review import (
+    Mark,
+    RowKey,
+    base_key,
+    decode_key,
+    encode_key,
+    number_rows,
+    row_keys,
+)
 from sync.states import ControlKey
 from tests.fixtures import SPEC, TODAY, setup
 
@@ -151,3 +161,21 @@ def test_a_mark_on_the_second_of_two_own_activities_with_one_text_lands_there_on
     with History.open(config.history_path) as h:
         trail = [(m.key.no, m.mark) for m in h.review_trail("s1")]
     assert trail == [(keys[1][0].no, Mark.REWORK), (keys[0][0].no, Mark.ACCEPTED)]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("s1", "1. Раздел «Методика»", "1.2"),
+        ('школа "7"', "a\\b", "own:урок\n\tвторой\x01"),
+        ("s", "", "own:\ud800 половина пары"),
+    ],
+)
+def test_a_key_cell_is_the_json_it_always_was(parts: tuple[str, str, str]) -> None:
+    # The key cell is written for every row of every night: made without the JSON encoder,
+    # it must stay exactly json.dumps(…, ensure_ascii=False) (masters saved earlier hold it).
+    key = RowKey(*parts)
+    for shown in ("", "t0"):
+        expected = json.dumps([*parts, "d", *([shown] if shown else [])], ensure_ascii=False)
+        assert encode_key(key, "d", shown) == expected
+        assert decode_key(expected) == (key, "d")

@@ -635,7 +635,7 @@ class _Table:
             return f'" s="{xf}"/>', False
 
         for r, (values, row_fills) in enumerate(_records(self.sheet)):
-            n = first_row + r + 1
+            n = str(first_row + r + 1)  # once a row, not once a cell
             parts = [""]  # the <row> tag once the height is known
             lines = uses = 0
             for c, value in enumerate(values):
