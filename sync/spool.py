@@ -93,25 +93,26 @@ class _File:
 
 class SpooledLines:
     """A master sheet's lines and their fills, spooled: `add` in order, read back as often as
-    asked, in that order or (`random_access`: each line stored on its own) in any order given.
-    `parts` gives the views a MasterSheet holds (sync.consolidate.LineStore)."""
+    asked, in that order or in any order given to `parts` (read back through buckets of the
+    new order, see _Reordered). `parts` gives the views a MasterSheet holds
+    (sync.consolidate.LineStore)."""
 
     def __init__(self, *, random_access: bool = False) -> None:
+        # random_access: kept for the LineStore protocol; every store can be reordered.
         self._file = _File()
-        self._chunk = 1 if random_access else CHUNK
         self._at = array("q")  # each chunk's offset and size in the file
         self._size = array("q")
         self._pending: list[tuple[list[CellValue], RowFills]] = []
         self._count = 0
         self.width = 0  # the longest line's number of cells
-        self._derived: list[SpooledLines] = []  # the same lines in another order
+        self._derived: list[_Reordered] = []  # the same lines in another order
 
     def add(self, values: list[CellValue], fills: RowFills) -> None:
         self._pending.append((values, fills or None))
         self._count += 1
         if len(values) > self.width:
             self.width = len(values)
-        if len(self._pending) >= self._chunk:
+        if len(self._pending) >= CHUNK:
             self._flush()
 
     def _flush(self) -> None:
@@ -124,32 +125,20 @@ class SpooledLines:
     def __len__(self) -> int:
         return self._count
 
-    def records(
-        self, order: Sequence[int] | None = None
-    ) -> Iterator[tuple[list[CellValue], RowFills]]:
-        """Every line with its fills, in the order added or in `order` (indexes of lines)."""
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        """Every line with its fills, in the order added."""
         self._flush()
         get = self._file.get
-        if order is None:
-            for at, size in zip(self._at, self._size, strict=True):
-                yield from pickle.loads(get(at, size))
-            return
-        if self._chunk != 1:
-            raise ValueError("lines spooled in chunks are read in order")
-        for i in order:
-            yield pickle.loads(get(self._at[i], self._size[i]))[0]
+        for at, size in zip(self._at, self._size, strict=True):
+            yield from pickle.loads(get(at, size))
 
     def parts(
         self, order: Sequence[int] | None = None
     ) -> tuple[Sequence[list[CellValue]], Mapping[tuple[int, int], str]]:
         if order is not None:
-            # Read in that order once, into a store read in chunks: the writer passes over a
-            # sheet twice (widths, then rows), each line is fetched on its own only once.
-            ordered = SpooledLines()
-            for values, fills in self.records(order):
-                ordered.add(values, fills)
-            self._derived.append(ordered)
-            return ordered.parts()
+            reordered = _Reordered(self, order)
+            self._derived.append(reordered)
+            return reordered, LinesFills(reordered)
         rows = SpooledRows(self)
         return rows, LinesFills(rows)
 
@@ -158,6 +147,65 @@ class SpooledLines:
         self._file.close()
         for store in self._derived:
             store.close()
+
+
+BUCKET = 2048  # lines of a reordered sheet held at once (see _Reordered)
+BUCKET_FLUSH = 64  # lines a bucket gathers before they go to its file
+
+
+class _Reordered(Lines):
+    """Spooled lines in another order, memory bounded: one pass over the lines in the order
+    added sends each to the bucket of its new place (BUCKET consecutive places a bucket);
+    each pass of the writer then reads a bucket at a time and puts its lines in place."""
+
+    def __init__(self, lines: SpooledLines, order: Sequence[int]) -> None:
+        self.width = lines.width
+        self._count = count = len(order)
+        place = array("q", bytes(8 * len(lines)))  # line -> its new place
+        for new, old in enumerate(order):
+            place[old] = new
+        self._file = _File()
+        buckets = (count + BUCKET - 1) // BUCKET
+        self._chunks: list[list[tuple[int, int]]] = [[] for _ in range(buckets)]
+        pending: list[list[tuple[int, tuple[list[CellValue], RowFills]]]] = [
+            [] for _ in range(buckets)
+        ]
+        wanted = set(order) if count < len(lines) else None
+        for old, record in enumerate(lines.records()):
+            if wanted is not None and old not in wanted:
+                continue
+            new = place[old]
+            bucket = pending[new // BUCKET]
+            bucket.append((new, record))
+            if len(bucket) >= BUCKET_FLUSH:
+                self._put(new // BUCKET, bucket)
+        for b, bucket in enumerate(pending):
+            self._put(b, bucket)
+
+    def _put(self, b: int, bucket: list[tuple[int, tuple[list[CellValue], RowFills]]]) -> None:
+        if bucket:
+            self._chunks[b].append(self._file.put(pickle.dumps(bucket, pickle.HIGHEST_PROTOCOL)))
+            bucket.clear()
+
+    def records(self) -> Iterator[tuple[list[CellValue], RowFills]]:
+        get = self._file.get
+        for b, chunks in enumerate(self._chunks):
+            base = b * BUCKET
+            slots: list[tuple[list[CellValue], RowFills] | None] = [None] * min(
+                BUCKET, self._count - base
+            )
+            for at, size in chunks:
+                for new, record in pickle.loads(get(at, size)):
+                    slots[new - base] = record
+            for record in slots:
+                assert record is not None  # every place of the order holds a line
+                yield record
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class SpooledRows(Lines):

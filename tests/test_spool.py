@@ -290,3 +290,35 @@ def test_na_proverke_orders_by_time_of_day_and_by_microseconds() -> None:
             ("Б", "2", None),  # B1: № 2 of the second section, no date
         ], spooled
         builder.close()
+
+
+def test_lines_reordered_through_buckets_come_back_in_the_order_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # «На проверке» is read back oldest first through buckets of the new order: small buckets
+    # here, so that lines cross many of them and a bucket's lines arrive in several chunks.
+    import random
+
+    import sync.spool as spool
+
+    monkeypatch.setattr(spool, "BUCKET", 7)
+    monkeypatch.setattr(spool, "BUCKET_FLUSH", 3)
+    lines = SpooledLines(random_access=True)
+    made = [
+        ([f"строка {i}", i, date(2022, 1, 1) + timedelta(days=i)], {1: "FFC7CE"} if i % 4 else None)
+        for i in range(600)
+    ]
+    for values, fills in made:
+        lines.add(values, fills)
+    shuffled = list(range(600))
+    random.Random(7).shuffle(shuffled)
+    for order in (shuffled, shuffled[:250], list(range(600))):
+        rows, fills = lines.parts(order)
+        expected = [made[i] for i in order]
+        assert len(rows) == len(order)
+        for _ in range(2):  # the writer reads a sheet twice: widths, then cells
+            assert list(rows) == [values for values, _ in expected]
+        assert dict(fills) == {
+            (r, c): rgb for r, (_, f) in enumerate(expected) if f for c, rgb in f.items()
+        }
+    lines.close()
