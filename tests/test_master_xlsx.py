@@ -574,3 +574,70 @@ def test_print_columns_fit_one_page_across(tmp_path: Path) -> None:
     assert printed[4:8] == natural[4:8]  # the narrow ones kept their width
     assert "На печати — столбцы до «Столбец7»" in " ".join(str(c.value) for c in ws[3] if c.value)
     assert not ws.print_title_cols  # no column bands
+
+
+@pytest.fixture
+def aside_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows made aside (in a forked copy) for any sheet of 3 lines or more; the first line's
+    texts seeded. The session's own server threads do not touch what the copy uses."""
+    import sync.builders.master_xlsx as writer
+
+    monkeypatch.setattr(writer, "ASIDE_LINES", 3)
+    monkeypatch.setattr(writer, "SEED_LINES", 1)
+    monkeypatch.setattr(writer, "_fork_safe", lambda: True)
+
+
+def _sst_uses(path: Path) -> tuple[int, int]:
+    """The shared strings' declared count of uses, and the cells that use them."""
+    import re
+
+    with zipfile.ZipFile(path) as z:
+        sst = z.read("xl/sharedStrings.xml").decode()
+        cells = sum(
+            z.read(name).decode().count('t="s"')
+            for name in z.namelist()
+            if name.startswith("xl/worksheets/sheet")
+        )
+    found = re.search(r'<sst [^>]*count="(\d+)"', sst)
+    assert found is not None
+    return int(found.group(1)), cells
+
+
+def test_rows_made_aside_hold_the_same_cells(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    # The longest sheet's rows made in a forked copy with the shared strings frozen: texts
+    # not seeded are written in their cells; every cell, format and height as through the API.
+    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    with zipfile.ZipFile(fast) as z:
+        names = {n: z.read(n).decode() for n in z.namelist() if "worksheets/sheet" in n}
+    # One sheet carries texts written in their cells besides its hidden keys: made aside.
+    assert any(x.count('t="inlineStr"') > x.count("<row ") for x in names.values())
+    count, cells = _sst_uses(fast)
+    assert count == cells  # the uses counted in the copy came back to the table
+
+
+def test_a_copy_that_fails_leaves_the_rows_to_the_writer(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    import os
+
+    import sync.builders.master_xlsx as writer
+
+    monkeypatch.setattr(writer, "_make_rows_and_exit", lambda *args: os._exit(3))
+    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    count, cells = _sst_uses(fast)
+    assert count == cells
+
+
+def test_a_format_not_made_before_the_fork_sends_the_rows_back(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    # A cell whose format the parent did not make would point at a style the file lacks:
+    # the copy gives up and the parent makes the rows.
+    import sync.builders.master_xlsx as writer
+
+    monkeypatch.setattr(writer._Table, "prime", lambda self, styles: self.xml_parts())
+    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    count, cells = _sst_uses(fast)
+    assert count == cells

@@ -20,17 +20,21 @@ Every string a school typed is stored as text, never as a formula: a cell holdin
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import re
 import shutil
+import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NoReturn
 from xml.sax.saxutils import escape
 
 import xlsxwriter
@@ -116,11 +120,26 @@ def _write(master: Master, out: BinaryIO, password: str = "") -> None:
     formats = _Formats(wb)
     sheets = {s.name: s for s in master.sheets}
     protect = any(s.editable for s in master.sheets)
-    for sheet in master.sheets:
-        ws = wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if FAST_ROWS else None)
-        _write_sheet(wb, ws, sheet, master, formats, sheets)
-        if protect:
-            ws.protect(password, _PROTECTION)
+    pairs = [
+        (sheet, wb.add_worksheet(_sheet_name(sheet.name), _FastSheet if FAST_ROWS else None))
+        for sheet in master.sheets
+    ]
+    # The longest sheet first: its rows are made in a forked copy (the second core) while
+    # this process writes the others, when it is long enough to be worth it.
+    longest = max(pairs, key=lambda p: len(p[0].rows)) if pairs else None
+    if longest is not None and len(longest[0].rows) >= ASIDE_LINES:
+        pairs.remove(longest)
+        pairs.insert(0, longest)
+    try:
+        for sheet, ws in pairs:
+            aside = (sheet, ws) == longest and len(sheet.rows) >= ASIDE_LINES
+            _write_sheet(wb, ws, sheet, master, formats, sheets, aside)
+            if protect:
+                ws.protect(password, _PROTECTION)
+    finally:
+        for _, ws in pairs:
+            if isinstance(ws, _FastSheet):
+                ws.finish_aside()
     wb.close()
 
 
@@ -285,10 +304,24 @@ def _text_lines(text: str, width: float, wrap: bool) -> int:
     return wrapped_lines(text, width) if wrap else text.count("\n") + 1
 
 
-def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
-    """Column widths fitted to content (within the sheet's widths) and which columns wrap."""
+Styles = dict[tuple[int, str | None, type, bool], CellValue]  # see _layout
+
+
+def _layout(
+    sheet: MasterSheet, ncols: int, styles: Styles | None = None
+) -> tuple[list[float], list[bool]]:
+    """Column widths fitted to content (within the sheet's widths) and which columns wrap.
+
+    `styles`, when given, gets a value of each kind of cell that is not plain text — (column,
+    fill, type, finite) — for the formats to be made before rows are made aside."""
     longest = [0] * ncols
-    for values in sheet.rows:
+    lines: Iterator[tuple[list[CellValue], RowFills]] | Iterator[tuple[list[CellValue], None]]
+    lines = _records(sheet) if styles is not None else ((v, None) for v in sheet.rows)
+    for values, fills in lines:
+        if fills and styles is not None:
+            for c, rgb in fills.items():
+                v = values[c] if c < len(values) else None
+                styles.setdefault((c, rgb, type(v), _finite(v)), v)
         for c, value in enumerate(values):
             if value is None:
                 continue
@@ -299,6 +332,8 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
                 if "\n" in value:
                     n = max(len(p) for p in value.split("\n"))
             else:  # digits are wider than the average letter a width unit is sized for
+                if styles is not None:
+                    styles.setdefault((c, None, type(value), _finite(value)), value)
                 if longest[c] >= _LONGEST_DATE and isinstance(value, date):
                     continue  # a date or time of day: never wider than that (the common case)
                 text = _text_of(value)
@@ -319,6 +354,11 @@ def _layout(sheet: MasterSheet, ncols: int) -> tuple[list[float], list[bool]]:
         widths.append(round(width, 1))
         wraps.append(given >= WRAP_FROM_WIDTH or needed > width)
     return widths, wraps
+
+
+def _finite(value: CellValue) -> bool:
+    """False for a number that is not finite (written as text), True otherwise."""
+    return not isinstance(value, (float, Decimal)) or math.isfinite(value)
 
 
 def _fit_across(widths: list[float], wraps: list[bool], headers: list[str], n: int) -> None:
@@ -357,11 +397,15 @@ def _write_sheet(
     master: Master,
     formats: _Formats,
     sheets: dict[str, MasterSheet],
+    aside: bool = False,
 ) -> None:
+    """One sheet; `aside`: its rows may be made in a forked copy while the next sheets are
+    written (see _FastSheet.set_rows_xml_aside)."""
     ncols = _ncols(sheet)
     head = HEADER_ROW - 1  # 0-based
     last = head + len(sheet.rows)
-    widths, wraps, hidden, printed = _columns(ws, sheet, ncols, last)
+    styles: Styles | None = {} if aside else None
+    widths, wraps, hidden, printed = _columns(ws, sheet, ncols, last, styles)
     editable = {c: choices for c, choices in sheet.editable.items() if c < ncols}
     on_first_page = _print_setup(ws, sheet, master, widths[:printed], head)
     ws.freeze_panes(HEADER_ROW, sheet.frozen_columns)
@@ -387,7 +431,11 @@ def _write_sheet(
 
     table = _Table(sheet, formats, widths, wraps, hidden, editable)
     if isinstance(ws, _FastSheet) and sheet.rows:
-        ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1, sheet.rows)
+        if not (
+            styles is not None
+            and ws.set_rows_xml_aside(head + 1, table, ncols - 1, sheet.rows, styles)
+        ):
+            ws.set_rows_xml(head + 1, table.rows_xml(ws, head + 1), ncols - 1, sheet.rows)
     else:
         table.write(ws, head + 1)
     if sheet.rows:
@@ -420,10 +468,10 @@ def _records(sheet: MasterSheet) -> Iterator[tuple[list[CellValue], RowFills]]:
 
 
 def _columns(
-    ws: Worksheet, sheet: MasterSheet, ncols: int, last: int
+    ws: Worksheet, sheet: MasterSheet, ncols: int, last: int, styles: Styles | None = None
 ) -> tuple[list[float], list[bool], set[int], int]:
     """Column widths (0 for hidden ones), which wrap, which are hidden, how many print."""
-    widths, wraps = _layout(sheet, ncols)
+    widths, wraps = _layout(sheet, ncols, styles)
     hidden = {c for c in sheet.hidden_columns if c < ncols}
     for c, width in enumerate(widths):
         if c in hidden:  # kept in the file (the row key), neither shown nor printed
@@ -500,6 +548,10 @@ class _Table:
     ) -> None:
         self.sheet, self.formats, self.widths, self.wraps = sheet, formats, widths, wraps
         self.hidden, self.editable = hidden, editable
+        self.uses = 0  # uses of the shared string table by rows made with it frozen
+        self._xml_parts: (
+            tuple[list[str], list[str], list[str], list[str | None], list[str | None]] | None
+        ) = None
         ncols = len(widths)
         # Per shown column: longer strings may need a second line; its width; does it wrap.
         self.shown = [
@@ -575,57 +627,64 @@ class _Table:
                 else:
                     ws.write_blank(row, c, None, fmt)
 
-    def rows_xml(self, ws: _FastSheet, first_row: int) -> Iterator[str]:
+    def rows_xml(self, ws: _FastSheet, first_row: int, *, frozen: bool = False) -> Iterator[str]:
         """The rows' <row> elements, strings in the workbook's shared string table.
 
         One pass over each line makes its cells and its height. A cell that is not plain text
         (a date, a number, a fill, a formatted blank) is made once per column, value and fill
         and then reused: the plan's deadlines and the controls repeat for every school.
+        `frozen`: the shared string table is not added to (the rows are made in a forked copy
+        of the process, see _FastSheet.set_rows_xml_aside): a text not in it is written in its
+        cell; the uses of the table are counted in `self.uses` instead of the table's count.
         """
         ncols = len(self.widths)
         widths, wraps = self.widths, self.wraps
-        letters = [f'<c r="{xl_col_to_name(c)}' for c in range(ncols)]
-        # A plain text cell: letters[c], the row number, text_xf[c], the string's index.
-        text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
+        letters, text_xf, in_cell, inline, blank = self.xml_parts()
         simple = [c not in self.editable for c in range(ncols)]  # no blank to format either
         # A text longer than this may need a second line (None: a hidden column, not shown).
         limits = [None if c in self.hidden else widths[c] - 2.5 for c in range(ncols)]
-        # A hidden column holds each line's key, a text no other cell repeats: written in the
-        # cell itself, not kept in the shared string table (which grows with every text).
-        inline = [
-            f'" s="{f._get_xf_index()}" t="inlineStr"><is><t xml:space="preserve">'
-            if c in self.hidden
-            else None
-            for c, f in enumerate(self.plain)
-        ]
-        blank: list[str | None] = [None] * ncols  # an empty editable cell, unfilled
-        for c in self.editable:
-            fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
-            blank[c] = f'" s="{fmt._get_xf_index()}"/>'
         table = ws.str_table
         add = table._get_shared_string_index  # counts the use it is asked for
-        known: dict[str, int] = {}  # a text as given -> its index (cleaned once: names repeat)
+        strings = table.string_table  # text -> index, XlsxWriter's own
+        # A text as given -> its index, -1 for one written in its cell (frozen); cleaned once.
+        known: dict[str, int] = {}
         made: list[dict[tuple[type, CellValue, str | None], tuple[str | None, bool]]] = [
             {} for _ in range(ncols)
         ]
+        counted = [0]  # uses of the table not yet added to a count
 
         def index(text: str) -> int:
+            """The text's index in the table (-1: frozen, and not in it); the use counted."""
             i = known.get(text)
             if i is None:
-                i = known[text] = add(_clean(text))
-            else:
-                table.count += 1  # the table counts every use, as XlsxWriter's own lookup does
+                cleaned = _clean(text)
+                if frozen:
+                    i = known[text] = strings.get(cleaned, -1)
+                    if i >= 0:
+                        counted[0] += 1
+                else:
+                    i = known[text] = add(cleaned)  # counted by the table
+            elif i >= 0:
+                counted[0] += 1
             return i
 
         def other(fills: RowFills, c: int, value: CellValue) -> tuple[str | None, bool]:
-            """A cell that is not plain text: what follows its reference, and is it a text."""
+            """A cell that is not plain text: what follows its reference, and whether it is a
+            use of the shared string table."""
             found = self.cell(fills, c, value)
             if found is None:
                 return None, False
             kind, v, fmt = found
+            if frozen and fmt.xf_index is None:
+                # A format made in a forked copy would not be in the parent's styles.
+                raise _Unprimed(f"столбец {c}: формат не подготовлен")
             xf = fmt._get_xf_index()
             if kind == "s":
-                return f'" s="{xf}" t="s"><v>{index(v)}</v></c>', True
+                i = index(v)
+                if i < 0:
+                    own = f'" s="{xf}" t="inlineStr"><is><t xml:space="preserve">'
+                    return f"{own}{_xml_text(v)}</t></is></c>", False
+                return f'" s="{xf}" t="s"><v>{i}</v></c>', True
             if kind == "n":
                 return f'" s="{xf}"><v>{v:.16G}</v></c>', False
             if kind == "d":
@@ -637,7 +696,7 @@ class _Table:
         for r, (values, row_fills) in enumerate(_records(self.sheet)):
             n = str(first_row + r + 1)  # once a row, not once a cell
             parts = [""]  # the <row> tag once the height is known
-            lines = uses = 0
+            lines = 0
             for c, value in enumerate(values):
                 if type(value) is str:
                     limit = limits[c]
@@ -647,15 +706,17 @@ class _Table:
                             lines = k
                     if simple[c] and not (row_fills and c in row_fills):
                         own = inline[c]
-                        if own is not None:
-                            parts.append(f"{letters[c]}{n}{own}{_xml_text(value)}</t></is></c>")
-                            continue
-                        i = known.get(value)
-                        if i is None:
-                            i = known[value] = add(_clean(value))
-                        else:
-                            uses += 1
-                        parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
+                        if own is None:
+                            i = known.get(value)
+                            if i is None:
+                                i = index(value)
+                            elif i >= 0:
+                                counted[0] += 1
+                            if i >= 0:
+                                parts.append(f"{letters[c]}{n}{text_xf[c]}{i}</v></c>")
+                                continue
+                            own = in_cell[c]
+                        parts.append(f"{letters[c]}{n}{own}{_xml_text(value)}</t></is></c>")
                         continue
                 elif value is None and not (row_fills and c in row_fills):
                     if blank[c] is not None:
@@ -671,12 +732,16 @@ class _Table:
                         if len(made[c]) < _MADE_PER_COLUMN:
                             made[c][key] = got
                     elif got[1]:
-                        uses += 1
+                        counted[0] += 1
                 else:
                     got = other(row_fills, c, value)
                 if got[0] is not None:
                     parts.append(f"{letters[c]}{n}{got[0]}")
-            table.count += uses
+            if frozen:
+                self.uses += counted[0]
+            else:
+                table.count += counted[0]
+            counted[0] = 0
             parts[0] = (
                 f'<row r="{n}" ht="{_lines_pt(lines):g}" customHeight="1">'
                 if lines
@@ -684,6 +749,53 @@ class _Table:
             )
             parts.append("</row>")
             yield "".join(parts)
+
+    def xml_parts(
+        self,
+    ) -> tuple[list[str], list[str], list[str], list[str | None], list[str | None]]:
+        """Per column: the cell reference's start; what follows a plain text cell's number
+        (then the string's index) and an in-cell text's (then the text); the in-cell start
+        for the hidden column (its line's key, repeated by no other cell: not in the shared
+        strings, which grow with every text) and an empty editable cell's rest. Made once:
+        their formats get their numbers here, before any rows are made aside."""
+        if self._xml_parts is None:
+            ncols = len(self.widths)
+            letters = [f'<c r="{xl_col_to_name(c)}' for c in range(ncols)]
+            text_xf = [f'" s="{f._get_xf_index()}" t="s"><v>' for f in self.plain]
+            in_cell = [
+                f'" s="{f._get_xf_index()}" t="inlineStr"><is><t xml:space="preserve">'
+                for f in self.plain
+            ]
+            inline = [in_cell[c] if c in self.hidden else None for c in range(ncols)]
+            blank: list[str | None] = [None] * ncols
+            for c in self.editable:
+                fmt = self.formats.cell(self.wraps[c], None, EDITABLE_FILL, unlocked=True)
+                blank[c] = f'" s="{fmt._get_xf_index()}"/>'
+            self._xml_parts = (letters, text_xf, in_cell, inline, blank)
+        return self._xml_parts
+
+    def prime(self, styles: Styles) -> None:
+        """Make and number every format the rows will use (a value of each kind of cell,
+        from _layout), so that rows made in a forked copy need no new one."""
+        self.xml_parts()
+        for (c, rgb, _kind, _finite), value in styles.items():
+            found = self.cell({c: rgb} if rgb else None, c, value)
+            if found is not None:
+                found[2]._get_xf_index()
+
+    def seed(self, ws: _FastSheet, lines: int) -> None:
+        """Put the texts of the first `lines` lines in the shared string table (uses not
+        counted): the texts every school repeats (the plan's) are there before the rows are
+        made with the table frozen."""
+        table = ws.str_table
+        before, hidden = table.count, self.hidden
+        for r, values in enumerate(self.sheet.rows):
+            if r >= lines:
+                break
+            for c, value in enumerate(values):
+                if type(value) is str and c not in hidden:
+                    table._get_shared_string_index(_clean(value))
+        table.count = before
 
 
 # Cells of these types with the same value and fill are written alike: made once per column
@@ -704,6 +816,59 @@ class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are u
         self._rows_file: IO[str] | None = None
         self._rows_from = 0
         self._rows: Sequence[list[CellValue]] = ()
+        # Rows being made in a forked copy: its pid, the pipe it answers on, what to redo.
+        self._aside: tuple[int, int, _Table, int, int] | None = None
+
+    def set_rows_xml_aside(
+        self,
+        first_row: int,
+        table: _Table,
+        last_col: int,
+        values: Sequence[list[CellValue]],
+        styles: Styles,
+    ) -> bool:
+        """Make the rows in a forked copy of this process, into this sheet's rows file, while
+        the caller writes the next sheets; `finish_aside` waits for them. The copy adds
+        nothing to the shared string table (the parent goes on adding to it): the texts of
+        the first lines are put there first (the plan's, repeated by every school), any other
+        text is written in its cell. False where a copy cannot be forked safely (not Linux,
+        another thread running: it could hold a lock the copy needs): nothing was done."""
+        if not _fork_safe():
+            return False
+        table.prime(styles)
+        table.seed(self, SEED_LINES)
+        rows_file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            rows_file.close()
+            return False
+        if pid == 0:  # the copy: never returns
+            _make_rows_and_exit(table, self, first_row, rows_file.fileno(), read, write)
+        os.close(write)
+        self._rows_file, self._rows_from, self._rows = rows_file, first_row, values
+        self._aside = (pid, read, table, first_row, last_col)
+        self._check_dimensions(first_row + len(values) - 1, last_col)
+        return True
+
+    def finish_aside(self) -> None:
+        """Wait for the rows made aside; if the copy failed, make them here after all."""
+        if self._aside is None:
+            return
+        pid, read, table, first_row, last_col = self._aside
+        self._aside = None
+        with os.fdopen(read, "rb") as answer:
+            said = answer.read()
+        _, status = os.waitpid(pid, 0)
+        if status == 0 and said.isdigit():
+            self.str_table.count += int(said)
+            return
+        if self._rows_file is not None:
+            self._rows_file.close()
+        self._write_rows_xml(first_row, table.rows_xml(self, first_row), last_col)
 
     def set_rows_xml(
         self, first_row: int, rows: Iterator[str], last_col: int, values: Sequence[list[CellValue]]
@@ -763,6 +928,52 @@ class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are u
         self._rows_file.close()
         self._rows_file = None
         self._xml_end_tag("sheetData")
+
+
+class _Unprimed(Exception):
+    """A cell needs a format that was not made before the fork (the parent redoes the rows)."""
+
+
+ASIDE_LINES = 4000  # a sheet this long has its rows made beside the others (see _write)
+SEED_LINES = 600  # lines whose texts go to the shared strings before rows are made aside
+
+
+def _fork_safe() -> bool:
+    """Linux, the main thread, no other thread (see sync.backends.isolated.fork_safe)."""
+    return (
+        sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+    )
+
+
+def _make_rows_and_exit(
+    table: _Table, ws: _FastSheet, first_row: int, out: int, read: int, write: int
+) -> NoReturn:
+    """In the forked copy: the rows into `out`, the uses of the shared strings to `write`."""
+    code = 1
+    try:
+        gc.disable()  # nothing of the parent's is finalized here
+        os.close(read)
+        chunk: list[str] = []
+        for row in table.rows_xml(ws, first_row, frozen=True):
+            chunk.append(row)
+            if len(chunk) >= 1000:
+                _write_all(out, "".join(chunk).encode("utf-8"))
+                chunk.clear()
+        _write_all(out, "".join(chunk).encode("utf-8"))
+        _write_all(write, str(table.uses).encode())
+        code = 0
+    except BaseException:  # the parent makes the rows itself
+        pass
+    finally:
+        os._exit(code)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _dropdown(
