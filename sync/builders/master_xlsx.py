@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NoReturn
 from xml.sax.saxutils import escape
@@ -315,8 +316,8 @@ def _layout(
     `styles`, when given, gets a value of each kind of cell that is not plain text — (column,
     fill, type, finite) — for the formats to be made before rows are made aside."""
     longest = [0] * ncols
-    lines: Iterator[tuple[list[CellValue], RowFills]] | Iterator[tuple[list[CellValue], None]]
-    lines = _records(sheet) if styles is not None else ((v, None) for v in sheet.rows)
+    lines: Iterator[tuple[list[CellValue], RowFills]]
+    lines = _records(sheet) if styles is not None else zip(sheet.rows, repeat(None))
     for values, fills in lines:
         if fills and styles is not None:
             for c, rgb in fills.items():
