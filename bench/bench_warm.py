@@ -9,8 +9,9 @@ written back, the master rewritten) alternate between the commit REV (exported w
 archive` into a temporary folder) and this tree, each in a fresh process timing only
 `sync.pipeline.run` (imports of sync.pipeline excluded; what `run` imports itself is counted).
 Prints the machine, median and every run's seconds, the median CPU seconds of the run (the
-figure to trust on a shared machine) and of its helper process (sync.prepare: it checks the
-unchanged schools ahead of the loop on the second core), the run's peak RSS and the ratio.
+figure to trust on a shared machine) and of the processes it forks (the helper of
+sync.prepare, which checks the unchanged schools ahead of the loop, and the master writer's copy
+that makes the longest sheet's rows: both on the second core), the run's peak RSS and the ratio.
 `--profile FILE` instead runs one warm run of this tree under cProfile and saves the stats.
 """
 
@@ -47,7 +48,7 @@ hwm = 0.0
 for line in open("/proc/self/status"):
     if line.startswith("VmHWM:"):
         hwm = int(line.split()[1]) / 1024
-# The run's helper process (sync.prepare), reaped by the run: its CPU.
+# The processes the run forks and reaps (sync.prepare's helper, the writer's copy): their CPU.
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": hwm, "counts": result.counts,
                   "helper_cpu": kids.ru_utime + kids.ru_stime}))
@@ -149,7 +150,7 @@ def main() -> None:
         " there unmeasured, then",
         f"- {args.repeat} warm runs each, interleaved before/after; every school unchanged",
         "",
-        "| code | median s | runs s | median CPU s | helper CPU s | peak RSS MB |",
+        "| code | median s | runs s | median CPU s | forked CPU s | peak RSS MB |",
         "|---|---:|---|---:|---:|---:|",
     ]
     med = {}
