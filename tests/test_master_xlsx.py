@@ -641,3 +641,53 @@ def test_a_format_not_made_before_the_fork_sends_the_rows_back(
     fast, _ = _both_ways(master, tmp_path, monkeypatch)
     count, cells = _sst_uses(fast)
     assert count == cells
+
+
+def test_a_copy_that_hangs_is_stopped_and_the_rows_made_here(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    import time as clock
+
+    import sync.builders.master_xlsx as writer
+
+    monkeypatch.setattr(writer, "ASIDE_SECONDS", 0.5)
+    monkeypatch.setattr(writer, "_make_rows_and_exit", lambda *args: clock.sleep(3600))
+    started = clock.monotonic()
+    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    assert clock.monotonic() - started < 60
+    count, cells = _sst_uses(fast)
+    assert count == cells
+
+
+def test_a_write_that_fails_stops_its_copy(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    # The write stops half way (an error, Ctrl+C): the copy is stopped and reaped, not waited
+    # for, and nothing is redone; the old file stays (write_atomically).
+    import os
+
+    import sync.builders.master_xlsx as writer
+
+    pids: list[int] = []
+    real_aside = writer._FastSheet.set_rows_xml_aside
+
+    def aside(self: Any, *args: Any) -> bool:
+        made = real_aside(self, *args)
+        if made and self._aside is not None:
+            pids.append(self._aside[0])
+        return made
+
+    def broken(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer._FastSheet, "set_rows_xml_aside", aside)
+    monkeypatch.setattr(writer, "_make_rows_and_exit", lambda *args: __import__("time").sleep(3600))
+    monkeypatch.setattr(writer, "_data_bar", broken)  # after the longest sheet went aside
+    target = tmp_path / "master.xlsx"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        write_master_xlsx(master, target)
+    assert pids
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)  # reaped already
+    assert target.read_bytes() == b"old"

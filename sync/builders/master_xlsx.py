@@ -20,11 +20,14 @@ Every string a school typed is stored as text, never as a formula: a cell holdin
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
 import re
+import select
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -35,6 +38,7 @@ from decimal import Decimal
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
+from time import monotonic as time_now
 from typing import IO, Any, BinaryIO, NoReturn
 from xml.sax.saxutils import escape
 
@@ -131,16 +135,19 @@ def _write(master: Master, out: BinaryIO, password: str = "") -> None:
     if longest is not None and len(longest[0].rows) >= ASIDE_LINES:
         pairs.remove(longest)
         pairs.insert(0, longest)
+    fast = [ws for _, ws in pairs if isinstance(ws, _FastSheet)]
     try:
         for sheet, ws in pairs:
             aside = (sheet, ws) == longest and len(sheet.rows) >= ASIDE_LINES
             _write_sheet(wb, ws, sheet, master, formats, sheets, aside)
             if protect:
                 ws.protect(password, _PROTECTION)
-    finally:
-        for _, ws in pairs:
-            if isinstance(ws, _FastSheet):
-                ws.finish_aside()
+        for ws in fast:
+            ws.finish_aside()
+    except BaseException:
+        for ws in fast:  # the write is abandoned: the copy is stopped, nothing redone
+            ws.drop_aside()
+        raise
     wb.close()
 
 
@@ -856,20 +863,30 @@ class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are u
         return True
 
     def finish_aside(self) -> None:
-        """Wait for the rows made aside; if the copy failed, make them here after all."""
+        """Wait for the rows made aside; if the copy failed (or took more than ASIDE_SECONDS:
+        it is stopped), make them here after all."""
         if self._aside is None:
             return
         pid, read, table, first_row, last_col = self._aside
+        said = _answer(read, ASIDE_SECONDS)
+        status = _reap(pid, stop=said is None)
         self._aside = None
-        with os.fdopen(read, "rb") as answer:
-            said = answer.read()
-        _, status = os.waitpid(pid, 0)
-        if status == 0 and said.isdigit():
+        if status == 0 and said is not None and said.isdigit():
             self.str_table.count += int(said)
             return
         if self._rows_file is not None:
             self._rows_file.close()
         self._write_rows_xml(first_row, table.rows_xml(self, first_row), last_col)
+
+    def drop_aside(self) -> None:
+        """Stop the copy making rows aside, if any, and wait for it (the write is abandoned)."""
+        if self._aside is None:
+            return
+        pid, read = self._aside[:2]
+        self._aside = None
+        with contextlib.suppress(OSError):
+            os.close(read)
+        _reap(pid, stop=True)
 
     def set_rows_xml(
         self, first_row: int, rows: Iterator[str], last_col: int, values: Sequence[list[CellValue]]
@@ -936,6 +953,7 @@ class _Unprimed(Exception):
 
 
 ASIDE_LINES = 4000  # a sheet this long has its rows made beside the others (see _write)
+ASIDE_SECONDS = 300.0  # a copy that has not made them by then is stopped (they are made here)
 SEED_LINES = 600  # lines whose texts go to the shared strings before rows are made aside
 
 
@@ -969,6 +987,38 @@ def _make_rows_and_exit(
         pass
     finally:
         os._exit(code)
+
+
+def _answer(read: int, seconds: float) -> bytes | None:
+    """What the copy wrote to its pipe by the time it closed it; None if it did not within
+    `seconds` (the pipe is closed either way)."""
+    deadline = time_now() + seconds
+    got = bytearray()
+    try:
+        while True:
+            left = deadline - time_now()
+            if left <= 0 or not select.select([read], [], [], left)[0]:
+                return None
+            part = os.read(read, 4096)
+            if not part:
+                return bytes(got)
+            got += part
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(read)
+
+
+def _reap(pid: int, *, stop: bool) -> int | None:
+    """Wait for a forked copy (killed first when `stop`): its wait status, None if unknown."""
+    if stop:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
