@@ -62,19 +62,15 @@ class Helper:
         self.used = 0  # schools whose check the loop took from the helper
         self._held: tuple[int, Any] | None = None
         self._items: list[PlanItem] = []
+        self._expected: Any = None
         self._alive = True
 
     def bind(self, plan: Plan, spec: TemplateSpec) -> None:
-        """The run's plan and template. The helper loaded them too: if its copy differs (a
-        file changed between the two loads) nothing it sends is used."""
+        """The run's plan and template. The helper loaded them too and sends what it loaded
+        first: if that differs (a file changed between the two loads), nothing it sends is used
+        (checked by `take` when it comes: the run never waits for it)."""
         self._items = list(plan.items)
-        try:
-            ready = self.conn.poll(30)
-            identity = self.conn.recv() if ready else None
-        except (EOFError, OSError):
-            identity = None
-        if identity != (-1, (plan.period, tuple(plan.items), spec)):
-            self.close()
+        self._expected = (plan.period, tuple(plan.items), spec)
 
     def go(self, unchanged: Collection[int]) -> None:
         """Which of the run's schools (by their place in its order) are unchanged: the helper
@@ -99,6 +95,11 @@ class Helper:
                     break
             assert self._held is not None
             index, message = self._held
+            if index == -1:  # what the helper loaded, sent before any result
+                self._held = None
+                if message != self._expected:
+                    self.close()
+                continue
             if index < i:  # done by the loop itself meanwhile
                 self._held = None
                 continue
