@@ -271,16 +271,23 @@ class History:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """The writes inside share transactions: committed by `commit()`, at least every
-        BATCH_SECONDS, and when the block ends however it ends. A run records its schools in a
-        batch (a commit per school cost more than the recording) and commits before it changes
-        any file; a run killed outright loses at most its last second of reads, which the next
-        run makes again from the files. Each write is still all or nothing (a savepoint)."""
+        """The writes inside share transactions: committed by `commit()`, by `commit_if_due()`
+        once BATCH_SECONDS old, and when the block ends however it ends. A run records its
+        schools in a batch (a commit per school cost more than the recording); it commits when
+        due at each school, before it waits for a school's file and before it changes any
+        file, so no other writer waits long and a run killed outright loses at most about a
+        second of reads, which the next run makes again from the files. Each write is still
+        all or nothing (a savepoint)."""
         self._batch_since = monotonic()
         try:
             yield
         finally:
             self._batch_since = None
+            self.commit()
+
+    def commit_if_due(self) -> None:
+        """Commit the open batch if it is BATCH_SECONDS old."""
+        if self._batch_since is not None and monotonic() - self._batch_since >= BATCH_SECONDS:
             self.commit()
 
     def commit(self) -> None:
@@ -311,8 +318,7 @@ class History:
                 pass  # SQLite rolled the whole transaction back itself (a full disk)
             raise
         self.conn.execute("RELEASE one_write")
-        if monotonic() - self._batch_since >= BATCH_SECONDS:
-            self.commit()
+        self.commit_if_due()
 
     def _sheet(self, digest: str, *, keep: bool = True) -> SchoolSheet:
         """A stored snapshot, decoded once: `keep` caches it for one later use (which drops it)."""

@@ -311,6 +311,7 @@ def _run_schools(
                         f" из {len(schools)} книг; следующая синхронизация прочитает все."
                     )
                     break
+                history.commit_if_due()
                 if progress:
                     progress(school, i, len(schools))
                 prepared = helper.take(i - 1) if helper is not None else None
@@ -446,6 +447,7 @@ def _sync_school(
         snapshot = last.snapshot or None
     else:
         try:
+            history.commit()  # reading may wait (a slow share): no batch held open meanwhile
             raw = backend.read(school)
             fingerprint, modified = raw.fingerprint, raw.modified or modified
             if last is not None and fingerprint == last.fingerprint:

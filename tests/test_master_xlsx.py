@@ -691,3 +691,26 @@ def test_a_write_that_fails_stops_its_copy(
     with pytest.raises(ChildProcessError):
         os.waitpid(pids[0], os.WNOHANG)  # reaped already
     assert target.read_bytes() == b"old"
+
+
+def test_texts_written_in_their_cells_are_cut_as_shared_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside_small: None
+) -> None:
+    # Made aside, a text not among the seeded ones is written in its cell: cleaned and cut to
+    # Excel's limit with «…», as the same text in the shared strings would be.
+    long = "я" * 40_000
+    rows = [["школа 1", "Выполнено", "ключ 1"]] + [
+        [f"школа {i}", f"{long}{i}\x01", f"ключ {i}"] for i in range(2, 6)
+    ]
+    sheet = MasterSheet(
+        name="Мероприятия",
+        headers=["Школа", "Текст", "Ключ"],
+        rows=rows,
+        fills={(2, 1): "FFC7CE"},
+        widths=[20, 40, 10],
+        hidden_columns=(2,),
+    )
+    fast, _ = _both_ways(Master(sheets=[sheet], title="Свод"), tmp_path, monkeypatch)
+    ws = openpyxl.load_workbook(fast)["Мероприятия"]
+    text = ws.cell(H + 2, 2).value
+    assert len(text) == 32767 and text.endswith("…") and "\x01" not in text

@@ -173,3 +173,66 @@ def test_no_helper_where_forking_is_not_safe(
     assert helper is not None
     helper.close()
     assert not helper.process.is_alive()
+
+
+def test_the_helper_ignores_ctrl_c_and_holds_none_of_the_parents_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl+C reaches the whole process group: the run decides, and stops the helper. A file
+    # the parent holds (a log) is /dev/null in the helper, so a database it opens can never
+    # take its number under the parent's log handler.
+    import signal
+    import time
+
+    monkeypatch.setattr(prepare, "MIN_SCHOOLS", 1)
+    monkeypatch.setattr("sync.backends.isolated.fork_safe", lambda: True)
+    config = setup(tmp_path)
+    run(config, today=TODAY)
+    with (tmp_path / "service.log").open("a") as log_file:
+        fd = log_file.fileno()
+        helper = prepare.start(config, TODAY)
+        assert helper is not None
+        try:
+            pid, seen = helper.process.pid, ""
+            for _ in range(200):
+                seen = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if seen == os.devnull:
+                    break
+                time.sleep(0.02)
+            assert seen == os.devnull
+            os.kill(pid, signal.SIGINT)
+            time.sleep(0.3)
+            assert helper.process.is_alive()
+        finally:
+            helper.close()
+    assert not helper.process.is_alive()
+
+
+def test_a_run_commits_what_it_recorded_before_it_waits_for_a_school(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading a school may wait (a slow share): the batch is committed first, so no other
+    # writer waits on the run and `status` sees its progress.
+    from sync.read_ahead import ReadAhead
+
+    config = setup(tmp_path)
+    real = ReadAhead.read
+    committed: list[int] = []
+
+    def watching(self: ReadAhead, school: Any) -> Any:
+        with sqlite3.connect(config.history_path) as other:
+            newest = other.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+            committed.append(
+                other.execute("SELECT COUNT(*) FROM reads WHERE run_id = ?", (newest,)).fetchone()[
+                    0
+                ]
+            )
+        return real(self, school)
+
+    run(config, today=TODAY)
+    for school in config.all_workbooks():  # broken: read and failed, nothing written back
+        Path(school.source).write_bytes(b"PK\x03\x04 not a workbook")
+    monkeypatch.setattr(ReadAhead, "read", watching)
+    result = run(config, today=TODAY)
+    assert result.counts["failed"] == 4
+    assert committed == [0, 1, 2, 3]

@@ -955,6 +955,7 @@ def leave_parent(conn: Connection) -> None:
     files. Linux only (fork is used there only).
     """
     import fcntl
+    import logging
     import signal
 
     for name in ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"):
@@ -962,22 +963,34 @@ def leave_parent(conn: Connection) -> None:
         if number is not None:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
+    # Ctrl+C reaches the whole process group: the parent decides what to do, and stops this
+    # process. Its handler (the service's, which logs) must not run here.
+    with contextlib.suppress(OSError, ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent's log handlers hold descriptors that go below: nothing is logged from here.
+    logging.disable(logging.CRITICAL)
     # Every descriptor but the standard ones, the worker's own pipe and the write end of a
     # pipe: multiprocessing's sentinel is one (its closing tells the parent this worker died),
     # and the worker has no other. Sockets (a listening port, a mail connection) and the
-    # read ends of the older workers' pipes go.
+    # read ends of the older workers' pipes go. Each is made /dev/null rather than closed:
+    # its number is never reused (by a database this process opens) under an object of the
+    # parent's that still holds it (a log file, a history connection).
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
+        null = os.open(os.devnull, os.O_RDWR)
     except OSError:
         return
-    for fd in fds:
-        if fd <= 2 or fd == conn.fileno():
-            continue
-        with contextlib.suppress(OSError):
-            pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
-            if pipe and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
-                continue  # a write end: the sentinel
-            os.close(fd)
+    try:
+        for fd in fds:
+            if fd <= 2 or fd == conn.fileno() or fd == null:
+                continue
+            with contextlib.suppress(OSError):
+                pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+                if pipe and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
+                    continue  # a write end: the sentinel
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _address_space() -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import math
 import os
 import re
@@ -300,6 +301,12 @@ def _row_pt(texts: tuple[tuple[str, float, bool], ...], line: float = LINE_PT) -
             if n > lines:
                 lines = n
     return _lines_pt(lines, line)
+
+
+@lru_cache(maxsize=256)
+def _row_ht(lines: int) -> str:
+    """A data row's height as XlsxWriter's set_row writes it: in whole pixels (0.75 pt)."""
+    return f"{int(_lines_pt(lines) * 4.0 / 3.0 + 0.5) * 0.75:g}"
 
 
 def _lines_pt(lines: int, line: float = LINE_PT) -> float:
@@ -732,7 +739,9 @@ class _Table:
                     continue
                 rgb = row_fills.get(c) if row_fills else None
                 kind = type(value)
-                if kind in _SAME_CELL or (isinstance(value, datetime) and value.tzinfo is None):
+                if (kind in _SAME_CELL and not (kind is float and value == 0.0)) or (
+                    isinstance(value, datetime) and value.tzinfo is None
+                ):  # (0.0 and -0.0 are equal keys, written apart)
                     key = (kind, value, rgb)
                     got = made[c].get(key)
                     if got is None:
@@ -751,7 +760,7 @@ class _Table:
                 table.count += counted[0]
             counted[0] = 0
             parts[0] = (
-                f'<row r="{n}" ht="{_lines_pt(lines):g}" customHeight="1">'
+                f'<row r="{n}" ht="{_row_ht(lines)}" customHeight="1">'
                 if lines
                 else f'<row r="{n}">'
             )
@@ -973,6 +982,13 @@ def _make_rows_and_exit(
     code = 1
     try:
         gc.disable()  # nothing of the parent's is finalized here
+        # The run's handlers are the parent's: Ctrl+C is the parent's to act on (it stops
+        # this copy), SIGTERM and SIGHUP end the copy (the parent then makes the rows), and
+        # nothing is logged from here (the log files are the parent's).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        logging.disable(logging.CRITICAL)
         os.close(read)
         chunk: list[str] = []
         for row in table.rows_xml(ws, first_row, frozen=True):
@@ -994,10 +1010,12 @@ def _answer(read: int, seconds: float) -> bytes | None:
     `seconds` (the pipe is closed either way)."""
     deadline = time_now() + seconds
     got = bytearray()
+    poller = select.poll()  # not select.select: a long-lived service may hold fds past 1024
+    poller.register(read, select.POLLIN | select.POLLHUP)
     try:
         while True:
             left = deadline - time_now()
-            if left <= 0 or not select.select([read], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return None
             part = os.read(read, 4096)
             if not part:
@@ -1052,6 +1070,11 @@ def _dropdown(
 
 @lru_cache(maxsize=16384)  # school names, activities and statuses repeat thousands of times
 def _clean(text: str) -> str:
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
+    """A cell's text without the characters XML cannot hold, within Excel's length."""
     text = _NOT_XML.sub("", text)
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
@@ -1059,8 +1082,9 @@ def _clean(text: str) -> str:
 
 
 def _xml_text(text: str) -> str:
-    """A text as the content of an XML element (cleaned as every cell's text is)."""
-    return escape(_NOT_XML.sub("", text)[:MAX_CELL_CHARS])
+    """A text as the content of an XML element, cleaned and cut as every cell's text is (not
+    cached: the texts written in their cells are mostly each line's own)."""
+    return escape(_cut(text))
 
 
 def _default_format(value: object) -> str:
