@@ -185,23 +185,37 @@ def school_summary(
     «На доработке» is never done; with done_requires_acceptance only accepted rows are.
     """
     skip = normalize_header(spec.statuses["not_needed"])
-    rows = list(report.rows)  # once: a run's spooled rows are read from disk on each pass
-    counted = [r for r in rows if normalize_header(r.values.get("status")) != skip]
     sid = report.school.id
-    done = sum(1 for r in rows if counts_as_done(sid, r, review))
+    rows = counted = done = overdue = soon = on_review = rework = 0
+    for r in report.rows:  # one pass: a run's spooled rows are read from disk on each pass
+        rows += 1
+        if normalize_header(r.values.get("status")) != skip:
+            counted += 1
+        key = r.control.key
+        if key == ControlKey.DONE and counts_as_done(sid, r, review):
+            done += 1
+        if is_overdue(r.control):
+            overdue += 1
+        elif key == ControlKey.SOON:
+            soon += 1
+        if review is not None:
+            if key == ControlKey.REWORK:
+                rework += 1
+            if awaits_review(sid, r, review, spec):
+                on_review += 1
     errors = sum(1 for p in report.problems if p.severity is Severity.ERROR)
     counts: dict[str, int | float] = {
-        "rows": len(rows),
+        "rows": rows,
         "done": done,
-        "overdue": sum(1 for r in rows if is_overdue(r.control)),
-        "soon": sum(1 for r in rows if r.control.key == ControlKey.SOON),
+        "overdue": overdue,
+        "soon": soon,
         "errors": errors,
         "warnings": len(report.problems) - errors,
-        "percent": done / len(counted) if counted else 0.0,
+        "percent": done / counted if counted else 0.0,
     }
     if review is not None:
-        counts["on_review"] = sum(1 for r in rows if awaits_review(sid, r, review, spec))
-        counts["rework"] = sum(1 for r in rows if r.control.key == ControlKey.REWORK)
+        counts["on_review"] = on_review
+        counts["rework"] = rework
     return counts
 
 

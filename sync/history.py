@@ -163,6 +163,16 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
     return problem.to_json() | {"row": problem.row}
 
 
+def problems_json(problems: list[Problem]) -> str:
+    """A read's problems as the history keeps them."""
+    return json.dumps(_bounded([_problem_json(p) for p in problems]), ensure_ascii=False)
+
+
+def controls_json(controls: dict[int, str]) -> str:
+    """A read's controls (sheet row -> control key) as the history keeps them."""
+    return json.dumps(controls, ensure_ascii=False)
+
+
 def sheet_to_json(sheet: SchoolSheet) -> str:
     """A canonical JSON of a located sheet: what the school had, cell by cell."""
     data = {
@@ -457,11 +467,14 @@ class History:
         controls: dict[int, str] | None = None,
         message: str = "",
         snapshot: str | None = None,
+        encoded: tuple[str, str] | None = None,
     ) -> str | None:
         """Store one school's outcome in this run; a new content gets a new snapshot.
 
         `snapshot`: the hash of a snapshot already stored for exactly this sheet (an unchanged
         school): the read refers to it without encoding and hashing the sheet again.
+        `encoded`: `problems_json(problems)` and `controls_json(controls)`, made already (by
+        the run's helper, sync.prepare).
         """
         digest = snapshot
         with self._writing():
@@ -486,10 +499,8 @@ class History:
                     stamp,
                     modified.isoformat(timespec="seconds") if modified else None,
                     digest,
-                    json.dumps(
-                        _bounded([_problem_json(p) for p in problems or []]), ensure_ascii=False
-                    ),
-                    json.dumps(controls or {}, ensure_ascii=False),
+                    encoded[0] if encoded else problems_json(problems or []),
+                    encoded[1] if encoded else controls_json(controls or {}),
                     bound_text(message),
                 ),
             )

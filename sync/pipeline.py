@@ -491,6 +491,12 @@ def _sync_school(
         problems=problems,
         controls={r.sheet_row: r.control.key for r in rows},
         snapshot=snapshot,
+        # The helper's encoding of exactly these problems and controls (rows not changed since).
+        encoded=(
+            prepared.encoded
+            if prepared is not None and rows is prepared.rows and problems is prepared.problems
+            else None
+        ),
     )
     write = _paint(
         school, report, sheet, spec, backend, history, run_id, fingerprint, stamp, at, review

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.config import Config
-from sync.history import History, LastRead
+from sync.history import History, LastRead, controls_json, problems_json
 from sync.model import Plan, PlanItem, Problem, RowReport
 from sync.spec import TemplateSpec
 
@@ -50,6 +50,7 @@ class Prepared:
     last: LastRead
     rows: list[RowReport]
     problems: list[Problem]
+    encoded: tuple[str, str]  # the problems and controls as the history keeps them
 
 
 class Helper:
@@ -110,7 +111,7 @@ class Helper:
         self.position.value = i + 1  # the helper skips what is behind the loop
         if found is None:
             return None
-        last, packed, problems = found
+        last, packed, problems, encoded = found
         items = self._items
         rows = [
             RowReport(
@@ -119,7 +120,7 @@ class Helper:
             for item, sheet_row, values, control, occurrence in packed
         ]
         self.used += 1
-        return Prepared(last, rows, problems)
+        return Prepared(last, rows, problems, encoded)
 
     def close(self) -> None:
         """Stop the helper (whatever it is doing) and wait for it to go."""
@@ -233,7 +234,11 @@ def _helper_main(
                     )
                     for r in rows
                 ]
-                conn.send((i, (last, packed, problems)))
+                encoded = (
+                    problems_json(problems),
+                    controls_json({r.sheet_row: r.control.key for r in rows}),
+                )
+                conn.send((i, (last, packed, problems, encoded)))
     except BaseException:  # the run does the work itself: nothing is lost
         pass
     finally:
