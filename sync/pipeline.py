@@ -299,6 +299,8 @@ def _run_schools(
         lines=SpooledLines,
     )
     school_spool = SchoolSpool(plan.items)
+    if helper is not None:  # the records it writes are the run's reports' after the run
+        school_spool.adopt(helper.records)
     # Read the changed schools ahead, in parallel (isolated workers for a folder).
     backend = ahead = ReadAhead(backend, to_read)
     try:
@@ -334,7 +336,14 @@ def _run_schools(
                 )
                 history.forget_decoded()
                 builder.add(report, _log_school(result.run_id, report, spec, result.review))
-                report.rows, report.passport = school_spool.put(report.rows, report.passport)
+                stored = (
+                    prepared.stored
+                    if prepared is not None and report.rows is prepared.rows
+                    else None
+                )
+                report.rows, report.passport = school_spool.put(
+                    report.rows, report.passport, stored
+                )
                 result.reports.append(report)
                 if write:
                     result.writes[school.id] = write

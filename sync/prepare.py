@@ -23,6 +23,7 @@ import gc
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 from collections.abc import Collection, Iterator
@@ -35,6 +36,7 @@ from sync.config import Config
 from sync.history import History, LastRead, controls_json, problems_json
 from sync.model import Plan, PlanItem, Problem, RowReport
 from sync.spec import TemplateSpec
+from sync.spool import SpoolError, SpoolFile, item_indexes, pack_rows, put_record
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,20 @@ class Prepared:
     rows: list[RowReport]
     problems: list[Problem]
     encoded: tuple[str, str]  # the problems and controls as the history keeps them
+    # The rows and the passport as SchoolSpool keeps them, in the helper's file: (file, rows'
+    # offset and size, passport's offset and size).
+    stored: tuple[SpoolFile, int, int, int, int]
 
 
 class Helper:
     """The helper process of one run, seen from the run: `bind`, `go`, then `take(i)` for
     the loop's i-th school, and `close`."""
 
-    def __init__(self, process: Any, conn: Any, state: Any, wanted: Any, position: Any) -> None:
+    def __init__(
+        self, process: Any, conn: Any, state: Any, wanted: Any, position: Any, records: SpoolFile
+    ) -> None:
         self.process, self.conn = process, conn
+        self.records = records  # where the helper writes each school's spool record
         self.state, self.wanted, self.position = state, wanted, position
         self.used = 0  # schools whose check the loop took from the helper
         self._held: tuple[int, Any] | None = None
@@ -111,7 +119,7 @@ class Helper:
         self.position.value = i + 1  # the helper skips what is behind the loop
         if found is None:
             return None
-        last, packed, problems, encoded = found
+        last, packed, problems, encoded, (at, size, p_at, p_size) = found
         items = self._items
         rows = [
             RowReport(
@@ -120,7 +128,7 @@ class Helper:
             for item, sheet_row, values, control, occurrence in packed
         ]
         self.used += 1
-        return Prepared(last, rows, problems, encoded)
+        return Prepared(last, rows, problems, encoded, (self.records, at, size, p_at, p_size))
 
     def close(self) -> None:
         """Stop the helper (whatever it is doing) and wait for it to go."""
@@ -146,6 +154,10 @@ def start(config: Config, today: date) -> Helper | None:
     if schools < MIN_SCHOOLS or not fork_safe() or _holds_open(config.history_path):
         return None
     try:
+        records = SpoolFile()  # made before the fork: the helper writes, the run reads
+    except SpoolError:
+        return None
+    try:
         ctx = mp.get_context("fork")
         conn, child = ctx.Pipe(duplex=False)
         state = ctx.RawValue("b", _WAITING)
@@ -153,16 +165,17 @@ def start(config: Config, today: date) -> Helper | None:
         position = ctx.RawValue("q", 0)
         process = ctx.Process(
             target=_helper_main,
-            args=(child, config, today, state, wanted, position),
+            args=(child, config, today, state, wanted, position, records.fileno()),
             daemon=True,
             name="roadmap-sync-helper",
         )
         process.start()
     except (OSError, ValueError) as e:
+        records.close()
         log.info("Помощник синхронизации не запущен (%s): школы проверяются по очереди.", e)
         return None
     child.close()
-    return Helper(process, conn, state, wanted, position)
+    return Helper(process, conn, state, wanted, position, records)
 
 
 @contextlib.contextmanager
@@ -190,7 +203,7 @@ def _holds_open(path: Path) -> bool:
 
 
 def _helper_main(
-    conn: Any, config: Config, today: date, state: Any, wanted: Any, position: Any
+    conn: Any, config: Config, today: date, state: Any, wanted: Any, position: Any, records: int
 ) -> None:
     """In the helper: load what the run loads, wait for its list, send each unchanged
     school's last read and check in the run's order."""
@@ -198,7 +211,7 @@ def _helper_main(
     from sync.pipeline import load_context
     from sync.validation import check_school
 
-    leave_parent(conn)
+    leave_parent(conn, keep=(records,))
     gc.freeze()  # what was forked is the run's: no collection walks it
     parent = os.getppid()
     try:
@@ -211,7 +224,8 @@ def _helper_main(
             time.sleep(0.002)
         if state.value != _GO:
             return
-        index = {item: i for i, item in reversed(list(enumerate(plan.items)))}
+        index = item_indexes(plan.items)
+        end = 0  # the records file's end: this process is its only writer
         with History.open(config.history_path) as history:
             for i, school in enumerate(config.all_workbooks()):
                 if state.value != _GO:
@@ -224,21 +238,19 @@ def _helper_main(
                 rows, problems = check_school(
                     last.sheet, school, plan, spec, today, config.soon_days
                 )
-                packed = [
-                    (
-                        index.get(r.item, r.item) if r.item is not None else None,
-                        r.sheet_row,
-                        r.values,
-                        r.control,
-                        r.occurrence,
-                    )
-                    for r in rows
-                ]
+                packed = pack_rows(rows, index)
+                stored = put_record(
+                    records,
+                    end,
+                    pickle.dumps(packed, pickle.HIGHEST_PROTOCOL),
+                    pickle.dumps(dict(last.sheet.passport), pickle.HIGHEST_PROTOCOL),
+                )
+                end = stored[2] + stored[3]
                 encoded = (
                     problems_json(problems),
                     controls_json({r.sheet_row: r.control.key for r in rows}),
                 )
-                conn.send((i, (last, packed, problems, encoded)))
+                conn.send((i, (last, packed, problems, encoded, stored)))
     except BaseException:  # the run does the work itself: nothing is lost
         pass
     finally:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, overload
 
 from sync.consolidate import Lines, LinesFills, RowFills
-from sync.model import CellValue, Control, PlanItem, RowReport
+from sync.model import CellValue, PlanItem, RowReport
 
 CHUNK = 256  # records pickled together: repeated texts (school names, activities) once a chunk
 
@@ -38,7 +38,7 @@ def _spool_error(e: OSError) -> SpoolError:
     )
 
 
-class _File:
+class SpoolFile:
     """An anonymous temporary file written at its end and read at any offset (pread, which
     leaves the write position where it is)."""
 
@@ -64,6 +64,11 @@ class _File:
             raise _spool_error(e) from None
         self._unflushed = True
         return at, len(data)
+
+    def fileno(self) -> int:
+        if self._file is None:
+            raise ValueError("spool closed")
+        return self._file.fileno()
 
     def get(self, at: int, size: int) -> bytes:
         if self._file is None:
@@ -99,7 +104,7 @@ class SpooledLines:
 
     def __init__(self, *, random_access: bool = False) -> None:
         # random_access: kept for the LineStore protocol; every store can be reordered.
-        self._file = _File()
+        self._file = SpoolFile()
         self._at = array("q")  # each chunk's offset and size in the file
         self._size = array("q")
         self._pending: list[tuple[list[CellValue], RowFills]] = []
@@ -164,7 +169,7 @@ class _Reordered(Lines):
         place = array("q", bytes(8 * len(lines)))  # line -> its new place
         for new, old in enumerate(order):
             place[old] = new
-        self._file = _File()
+        self._file = SpoolFile()
         buckets = (count + BUCKET - 1) // BUCKET
         self._chunks: list[list[tuple[int, int]]] = [[] for _ in range(buckets)]
         pending: list[list[tuple[int, tuple[list[CellValue], RowFills]]]] = [
@@ -226,85 +231,116 @@ class SpooledRows(Lines):
         return len(self.lines)
 
 
+def pack_rows(rows: Sequence[RowReport], item_index: Mapping[PlanItem, int]) -> list[Any]:
+    """A school's rows as SchoolSpool keeps them: a row's plan item as its index in the run's
+    plan (every school's rows point at the same items), the rest as it is."""
+    packed: list[tuple[Any, ...]] = []
+    for r in rows:
+        item: int | PlanItem | None = None
+        if r.item is not None:
+            found = item_index.get(r.item)
+            item = found if found is not None else r.item
+        packed.append((item, r.sheet_row, r.values, r.control, r.occurrence))
+    return packed
+
+
+def item_indexes(items: Sequence[PlanItem]) -> dict[PlanItem, int]:
+    """Each plan item's index, by value (an equal item of another load of the plan too)."""
+    found: dict[PlanItem, int] = {}
+    for i, item in enumerate(items):
+        found.setdefault(item, i)
+    return found
+
+
+def put_record(fd: int, end: int, rows: bytes, passport: bytes) -> tuple[int, int, int, int]:
+    """Append a school's pickled rows and passport to a spool file at `end` from another process
+    (sync.prepare's helper, the file's only writer): their offsets and sizes."""
+    for data in (rows, passport):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    return end, len(rows), end + len(rows), len(passport)
+
+
 class SchoolSpool:
     """Each school's row reports and passport, pickled once the master has them, loaded on use.
 
-    A row's plan item and control are stored as their index in the run's tables (every school's
-    rows point at the same plan items and a handful of controls), its values as they are.
+    A row's plan item is stored as its index in the run's plan (every school's rows point at the
+    same plan items), the rest as it is. A record can also be one the run's helper process wrote
+    to a file of its own (`adopt`, `put(..., stored=...)`): the same format, not pickled again.
     """
 
     def __init__(self, items: Sequence[PlanItem]) -> None:
-        self._file = _File()
+        self._file = SpoolFile()
         self._items = list(items)
-        # By value: a plan item equal to one of these (another load of the same plan) is stored
-        # as its index too.
-        self._item_index: dict[PlanItem, int] = {}
-        for i, item in enumerate(self._items):
-            self._item_index.setdefault(item, i)
-        self._controls: list[Control] = []
-        self._control_index: dict[Control, int] = {}
+        self._item_index = item_indexes(self._items)
+        self._others: list[SpoolFile] = []  # files written by the helper, kept with the records
+
+    def adopt(self, file: SpoolFile) -> None:
+        """Keep a file the helper writes records to (closed with this spool)."""
+        self._others.append(file)
 
     def put(
-        self, rows: Sequence[RowReport], passport: Mapping[str, CellValue]
+        self,
+        rows: Sequence[RowReport],
+        passport: Mapping[str, CellValue],
+        stored: tuple[SpoolFile, int, int, int, int] | None = None,
     ) -> tuple[SpooledRowReports, SpooledPassport]:
-        """Spool a school's rows and passport; what it returns loads them again on each use."""
-        packed: list[tuple[Any, ...]] = []
-        for r in rows:
-            item: int | PlanItem | None = None
-            if r.item is not None:
-                found = self._item_index.get(r.item)
-                item = found if found is not None else r.item
-            control = self._control_index.get(r.control)
-            if control is None:
-                control = self._control_index[r.control] = len(self._controls)
-                self._controls.append(r.control)
-            packed.append((item, r.sheet_row, r.values, control, r.occurrence))
+        """Spool a school's rows and passport; what it returns loads them again on each use.
+        `stored`: the same rows and passport, already in an adopted file (file, offsets, sizes)."""
+        if stored is not None:
+            file, at, size, p_at, p_size = stored
+            return (
+                SpooledRowReports(self, at, size, len(rows), file),
+                SpooledPassport(self, p_at, p_size, file),
+            )
         put, dump = self._file.put, pickle.dumps
-        at, size = put(dump(packed, pickle.HIGHEST_PROTOCOL))
+        at, size = put(dump(pack_rows(rows, self._item_index), pickle.HIGHEST_PROTOCOL))
         p_at, p_size = put(dump(dict(passport), pickle.HIGHEST_PROTOCOL))
-        return SpooledRowReports(self, at, size, len(packed)), SpooledPassport(self, p_at, p_size)
+        return SpooledRowReports(self, at, size, len(rows)), SpooledPassport(self, p_at, p_size)
 
-    def rows(self, at: int, size: int) -> list[RowReport]:
-        items, controls = self._items, self._controls
+    def rows(self, at: int, size: int, file: SpoolFile | None = None) -> list[RowReport]:
+        items = self._items
         return [
             RowReport(
-                items[item] if type(item) is int else item,
-                sheet_row,
-                values,
-                controls[control],
-                occurrence,
+                items[item] if type(item) is int else item, sheet_row, values, control, occurrence
             )
             for item, sheet_row, values, control, occurrence in pickle.loads(
-                self._file.get(at, size)
+                (file or self._file).get(at, size)
             )
         ]
 
-    def passport(self, at: int, size: int) -> dict[str, CellValue]:
-        found: dict[str, CellValue] = pickle.loads(self._file.get(at, size))
+    def passport(self, at: int, size: int, file: SpoolFile | None = None) -> dict[str, CellValue]:
+        found: dict[str, CellValue] = pickle.loads((file or self._file).get(at, size))
         return found
 
     def close(self) -> None:
         self._file.close()
+        for file in self._others:
+            file.close()
 
 
 class SpooledRowReports(Sequence[RowReport]):
     """A school's row reports in the spool: loaded afresh on each pass, never held."""
 
-    def __init__(self, spool: SchoolSpool, at: int, size: int, count: int) -> None:
+    def __init__(
+        self, spool: SchoolSpool, at: int, size: int, count: int, file: SpoolFile | None = None
+    ) -> None:
         self._spool, self._at, self._size, self._count = spool, at, size, count
+        self._file = file
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[RowReport]:
-        return iter(self._spool.rows(self._at, self._size))
+        return iter(self._spool.rows(self._at, self._size, self._file))
 
     @overload
     def __getitem__(self, i: int) -> RowReport: ...
     @overload
     def __getitem__(self, i: slice) -> list[RowReport]: ...
     def __getitem__(self, i: int | slice) -> RowReport | list[RowReport]:
-        return self._spool.rows(self._at, self._size)[i]
+        return self._spool.rows(self._at, self._size, self._file)[i]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
@@ -315,11 +351,13 @@ class SpooledRowReports(Sequence[RowReport]):
 class SpooledPassport(Mapping[str, CellValue]):
     """A school's passport in the spool: loaded afresh on each use, never held."""
 
-    def __init__(self, spool: SchoolSpool, at: int, size: int) -> None:
-        self._spool, self._at, self._size = spool, at, size
+    def __init__(
+        self, spool: SchoolSpool, at: int, size: int, file: SpoolFile | None = None
+    ) -> None:
+        self._spool, self._at, self._size, self._file = spool, at, size, file
 
     def _loaded(self) -> dict[str, CellValue]:
-        return self._spool.passport(self._at, self._size)
+        return self._spool.passport(self._at, self._size, self._file)
 
     def __getitem__(self, key: str) -> CellValue:
         return self._loaded()[key]

@@ -946,7 +946,7 @@ def _worker_main(conn: Connection, limits: ReadLimits, progress: Any, forked: bo
             os._exit(0)
 
 
-def leave_parent(conn: Connection) -> None:
+def leave_parent(conn: Connection, keep: Collection[int] = ()) -> None:
     """In a worker forked from the run: drop what it inherited and must never act on.
 
     The parent's signal handlers (a SIGTERM would otherwise run the run's own handler here),
@@ -982,7 +982,7 @@ def leave_parent(conn: Connection) -> None:
         return
     try:
         for fd in fds:
-            if fd <= 2 or fd == conn.fileno() or fd == null:
+            if fd <= 2 or fd == conn.fileno() or fd == null or fd in keep:
                 continue
             with contextlib.suppress(OSError):
                 pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
