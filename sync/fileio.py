@@ -60,6 +60,13 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int 
             tmp.unlink()
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to a descriptor (os.write may take part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def fsync_dir(folder: Path) -> None:
     if sys.platform == "win32":
         return

@@ -36,7 +36,14 @@ from sync.config import Config
 from sync.history import History, LastRead, controls_json, problems_json
 from sync.model import Plan, PlanItem, Problem, RowReport
 from sync.spec import TemplateSpec
-from sync.spool import SpoolError, SpoolFile, item_indexes, pack_rows, put_record
+from sync.spool import (
+    SpoolError,
+    SpoolFile,
+    item_indexes,
+    pack_rows,
+    put_record,
+    unpack_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +127,7 @@ class Helper:
         if found is None:
             return None
         last, packed, problems, encoded, (at, size, p_at, p_size) = found
-        items = self._items
-        rows = [
-            RowReport(
-                items[item] if type(item) is int else item, sheet_row, values, control, occurrence
-            )
-            for item, sheet_row, values, control, occurrence in packed
-        ]
+        rows = unpack_rows(packed, self._items)
         self.used += 1
         return Prepared(last, rows, problems, encoded, (self.records, at, size, p_at, p_size))
 

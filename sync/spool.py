@@ -14,10 +14,11 @@ import pickle
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, overload
 
 from sync.consolidate import Lines, LinesFills, RowFills
+from sync.fileio import write_all
 from sync.model import CellValue, PlanItem, RowReport
 
 CHUNK = 256  # records pickled together: repeated texts (school names, activities) once a chunk
@@ -244,6 +245,16 @@ def pack_rows(rows: Sequence[RowReport], item_index: Mapping[PlanItem, int]) -> 
     return packed
 
 
+def unpack_rows(packed: Iterable[Any], items: Sequence[PlanItem]) -> list[RowReport]:
+    """A school's rows back from `pack_rows`, their plan items the run's own."""
+    return [
+        RowReport(
+            items[item] if type(item) is int else item, sheet_row, values, control, occurrence
+        )
+        for item, sheet_row, values, control, occurrence in packed
+    ]
+
+
 def item_indexes(items: Sequence[PlanItem]) -> dict[PlanItem, int]:
     """Each plan item's index, by value (an equal item of another load of the plan too)."""
     found: dict[PlanItem, int] = {}
@@ -255,10 +266,8 @@ def item_indexes(items: Sequence[PlanItem]) -> dict[PlanItem, int]:
 def put_record(fd: int, end: int, rows: bytes, passport: bytes) -> tuple[int, int, int, int]:
     """Append a school's pickled rows and passport to a spool file at `end` from another process
     (sync.prepare's helper, the file's only writer): their offsets and sizes."""
-    for data in (rows, passport):
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+    write_all(fd, rows)
+    write_all(fd, passport)
     return end, len(rows), end + len(rows), len(passport)
 
 
@@ -300,15 +309,7 @@ class SchoolSpool:
         return SpooledRowReports(self, at, size, len(rows)), SpooledPassport(self, p_at, p_size)
 
     def rows(self, at: int, size: int, file: SpoolFile | None = None) -> list[RowReport]:
-        items = self._items
-        return [
-            RowReport(
-                items[item] if type(item) is int else item, sheet_row, values, control, occurrence
-            )
-            for item, sheet_row, values, control, occurrence in pickle.loads(
-                (file or self._file).get(at, size)
-            )
-        ]
+        return unpack_rows(pickle.loads((file or self._file).get(at, size)), self._items)
 
     def passport(self, at: int, size: int, file: SpoolFile | None = None) -> dict[str, CellValue]:
         found: dict[str, CellValue] = pickle.loads((file or self._file).get(at, size))

@@ -584,7 +584,7 @@ def aside_small(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(writer, "ASIDE_LINES", 3)
     monkeypatch.setattr(writer, "SEED_LINES", 1)
-    monkeypatch.setattr(writer, "_fork_safe", lambda: True)
+    monkeypatch.setattr("sync.backends.isolated.fork_safe", lambda: True)
 
 
 def _sst_uses(path: Path) -> tuple[int, int]:

@@ -29,9 +29,7 @@ import re
 import select
 import shutil
 import signal
-import sys
 import tempfile
-import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
@@ -58,7 +56,7 @@ from sync.consolidate import (
     MasterSheet,
     RowFills,
 )
-from sync.fileio import write_atomically
+from sync.fileio import write_all, write_atomically
 from sync.model import CellValue
 
 FONT = "Arial"  # one family throughout; LibreOffice draws it with the metric-equal Liberation Sans
@@ -850,7 +848,9 @@ class _FastSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter's classes are u
         the first lines are put there first (the plan's, repeated by every school), any other
         text is written in its cell. False where a copy cannot be forked safely (not Linux,
         another thread running: it could hold a lock the copy needs): nothing was done."""
-        if not _fork_safe():
+        from sync.backends.isolated import fork_safe  # the readers' own test, one for all
+
+        if not fork_safe():
             return False
         table.prime(styles)
         table.seed(self, SEED_LINES)
@@ -966,15 +966,6 @@ ASIDE_SECONDS = 300.0  # a copy that has not made them by then is stopped (they 
 SEED_LINES = 600  # lines whose texts go to the shared strings before rows are made aside
 
 
-def _fork_safe() -> bool:
-    """Linux, the main thread, no other thread (see sync.backends.isolated.fork_safe)."""
-    return (
-        sys.platform.startswith("linux")
-        and threading.current_thread() is threading.main_thread()
-        and threading.active_count() == 1
-    )
-
-
 def _make_rows_and_exit(
     table: _Table, ws: _FastSheet, first_row: int, out: int, read: int, write: int
 ) -> NoReturn:
@@ -994,10 +985,10 @@ def _make_rows_and_exit(
         for row in table.rows_xml(ws, first_row, frozen=True):
             chunk.append(row)
             if len(chunk) >= 1000:
-                _write_all(out, "".join(chunk).encode("utf-8"))
+                write_all(out, "".join(chunk).encode("utf-8"))
                 chunk.clear()
-        _write_all(out, "".join(chunk).encode("utf-8"))
-        _write_all(write, str(table.uses).encode())
+        write_all(out, "".join(chunk).encode("utf-8"))
+        write_all(write, str(table.uses).encode())
         code = 0
     except BaseException:  # the parent makes the rows itself
         pass
@@ -1037,12 +1028,6 @@ def _reap(pid: int, *, stop: bool) -> int | None:
         return os.waitpid(pid, 0)[1]
     except ChildProcessError:
         return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _dropdown(
