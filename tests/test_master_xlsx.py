@@ -587,6 +587,14 @@ def aside_small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sync.backends.isolated.fork_safe", lambda: True)
 
 
+def _written_whole(master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`_both_ways`, and the shared strings' count of uses is the cells that use them."""
+    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    count, cells = _sst_uses(fast)
+    assert count == cells
+    return fast
+
+
 def _sst_uses(path: Path) -> tuple[int, int]:
     """The shared strings' declared count of uses, and the cells that use them."""
     import re
@@ -608,13 +616,12 @@ def test_rows_made_aside_hold_the_same_cells(
 ) -> None:
     # The longest sheet's rows made in a forked copy with the shared strings frozen: texts
     # not seeded are written in their cells; every cell, format and height as through the API.
-    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    # The uses counted in the copy came back to the table (_written_whole).
+    fast = _written_whole(master, tmp_path, monkeypatch)
     with zipfile.ZipFile(fast) as z:
         names = {n: z.read(n).decode() for n in z.namelist() if "worksheets/sheet" in n}
     # One sheet carries texts written in their cells besides its hidden keys: made aside.
     assert any(x.count('t="inlineStr"') > x.count("<row ") for x in names.values())
-    count, cells = _sst_uses(fast)
-    assert count == cells  # the uses counted in the copy came back to the table
 
 
 def test_a_copy_that_fails_leaves_the_rows_to_the_writer(
@@ -625,9 +632,7 @@ def test_a_copy_that_fails_leaves_the_rows_to_the_writer(
     import sync.builders.master_xlsx as writer
 
     monkeypatch.setattr(writer, "_make_rows_and_exit", lambda *args: os._exit(3))
-    fast, _ = _both_ways(master, tmp_path, monkeypatch)
-    count, cells = _sst_uses(fast)
-    assert count == cells
+    _written_whole(master, tmp_path, monkeypatch)
 
 
 def test_a_format_not_made_before_the_fork_sends_the_rows_back(
@@ -638,9 +643,7 @@ def test_a_format_not_made_before_the_fork_sends_the_rows_back(
     import sync.builders.master_xlsx as writer
 
     monkeypatch.setattr(writer._Table, "prime", lambda self, styles: self.xml_parts())
-    fast, _ = _both_ways(master, tmp_path, monkeypatch)
-    count, cells = _sst_uses(fast)
-    assert count == cells
+    _written_whole(master, tmp_path, monkeypatch)
 
 
 def test_a_copy_that_hangs_is_stopped_and_the_rows_made_here(
@@ -653,10 +656,8 @@ def test_a_copy_that_hangs_is_stopped_and_the_rows_made_here(
     monkeypatch.setattr(writer, "ASIDE_SECONDS", 0.5)
     monkeypatch.setattr(writer, "_make_rows_and_exit", lambda *args: clock.sleep(3600))
     started = clock.monotonic()
-    fast, _ = _both_ways(master, tmp_path, monkeypatch)
+    _written_whole(master, tmp_path, monkeypatch)
     assert clock.monotonic() - started < 60
-    count, cells = _sst_uses(fast)
-    assert count == cells
 
 
 def test_a_write_that_fails_stops_its_copy(
